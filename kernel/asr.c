@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ASRs and their members. All changes are made under akm_net.lock; the
+ * lookups the packet path needs (ASR by id, member by address) are RCU
+ * hash tables, and every object is freed after a grace period.
+ */
+#include <linux/jhash.h>
+#include <linux/slab.h>
+#include <net/ipv6.h>
+
+#include "akm.h"
+
+struct akm_asr *akm_asr_find(struct akm_net *an, u32 id)
+{
+	struct akm_asr *asr;
+
+	hash_for_each_possible_rcu(an->asr_hash, asr, node, id,
+				   lockdep_is_held(&an->lock))
+		if (asr->id == id)
+			return asr;
+	return NULL;
+}
+
+int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
+{
+	struct akm_asr *asr, *pos;
+	int err;
+
+	asr = kzalloc(sizeof(*asr), GFP_KERNEL);
+	if (!asr)
+		return -ENOMEM;
+	err = akm_stats_init(&asr->stats);
+	if (err) {
+		kfree(asr);
+		return err;
+	}
+	asr->id = id;
+	asr->alg = alg;
+	asr->policy = AKM_POLICY_DROP;
+	INIT_LIST_HEAD(&asr->members);
+
+	/* keep the list sorted by id: dumps resume after the last id sent */
+	list_for_each_entry(pos, &an->asrs, list)
+		if (pos->id > id)
+			break;
+	list_add_tail_rcu(&asr->list, &pos->list);
+	hash_add_rcu(an->asr_hash, &asr->node, id);
+	an->n_asrs++;
+	*out = asr;
+	return 0;
+}
+
+static void akm_asr_free_rcu(struct rcu_head *rcu)
+{
+	struct akm_asr *asr = container_of(rcu, struct akm_asr, rcu);
+
+	akm_stats_free(&asr->stats);
+	kfree(asr);
+}
+
+void akm_asr_del(struct akm_net *an, struct akm_asr *asr)
+{
+	struct akm_member *m, *tmp;
+
+	hash_del_rcu(&asr->node);
+	list_del_rcu(&asr->list);
+	an->n_asrs--;
+	list_for_each_entry_safe(m, tmp, &asr->members, list)
+		akm_member_del(an, m);
+	akm_epochs_flush(an, asr);
+	call_rcu(&asr->rcu, akm_asr_free_rcu);
+}
+
+void akm_asr_flush(struct akm_net *an)
+{
+	struct akm_asr *asr, *tmp;
+
+	list_for_each_entry_safe(asr, tmp, &an->asrs, list)
+		akm_asr_del(an, asr);
+}
+
+struct akm_member *akm_member_find(struct akm_asr *asr, u32 node_id)
+{
+	struct akm_member *m;
+
+	list_for_each_entry(m, &asr->members, list)
+		if (m->node_id == node_id)
+			return m;
+	return NULL;
+}
+
+static u32 akm_addr_hash(const struct in6_addr *a)
+{
+	return jhash2((const u32 *)a, 4, 0);
+}
+
+struct akm_addr *akm_addr_find(struct akm_net *an, const struct in6_addr *a)
+{
+	struct akm_addr *e;
+
+	hash_for_each_possible_rcu(an->addrs, e, node, akm_addr_hash(a),
+				   lockdep_is_held(&an->lock))
+		if (ipv6_addr_equal(&e->addr, a))
+			return e;
+	return NULL;
+}
+
+int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
+		   struct akm_member **out)
+{
+	struct akm_member *m, *pos;
+	int err;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	err = akm_stats_init(&m->stats);
+	if (err) {
+		kfree(m);
+		return err;
+	}
+	m->asr = asr;
+	m->node_id = node_id;
+	m->state = AKM_MEMBER_PROVISIONED;
+
+	list_for_each_entry(pos, &asr->members, list)
+		if (pos->node_id > node_id)
+			break;
+	list_add_tail_rcu(&m->list, &pos->list);
+	asr->n_members++;
+	*out = m;
+	return 0;
+}
+
+static void akm_member_unhash_addrs(struct akm_member *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->n_addrs; i++) {
+		hash_del_rcu(&m->addrs[i]->node);
+		kfree_rcu(m->addrs[i], rcu);
+		m->addrs[i] = NULL;
+	}
+	m->n_addrs = 0;
+}
+
+/*
+ * Replace a member's addresses. An address may belong to one member of one
+ * ASR per namespace, so that a packet's peer address names its ASR. Either
+ * all new addresses are installed or nothing changes. On -EADDRINUSE (owned
+ * by another member) or -EINVAL (given twice), *bad is the offending index.
+ */
+int akm_member_set_addrs(struct akm_net *an, struct akm_member *m,
+			 const struct in6_addr *addrs, unsigned int n,
+			 unsigned int *bad)
+{
+	struct akm_addr *new[AKM_ADDRS_MAX] = {};
+	unsigned int i, j;
+	int err = -ENOMEM;
+
+	for (i = 0; i < n; i++) {
+		struct akm_addr *e = akm_addr_find(an, &addrs[i]);
+
+		*bad = i;
+		err = -EADDRINUSE;
+		if (e && e->member != m)
+			goto err;
+		err = -EINVAL;
+		for (j = 0; j < i; j++)
+			if (ipv6_addr_equal(&addrs[i], &addrs[j]))
+				goto err;
+		err = -ENOMEM;
+		new[i] = kzalloc(sizeof(*new[i]), GFP_KERNEL);
+		if (!new[i])
+			goto err;
+		new[i]->addr = addrs[i];
+		new[i]->member = m;
+	}
+
+	akm_member_unhash_addrs(m);
+	for (i = 0; i < n; i++) {
+		hash_add_rcu(an->addrs, &new[i]->node,
+			     akm_addr_hash(&new[i]->addr));
+		m->addrs[i] = new[i];
+	}
+	m->n_addrs = n;
+	return 0;
+
+err:
+	while (i--)
+		kfree(new[i]);
+	return err;
+}
+
+static void akm_member_free_rcu(struct rcu_head *rcu)
+{
+	struct akm_member *m = container_of(rcu, struct akm_member, rcu);
+
+	akm_stats_free(&m->stats);
+	kfree(m);
+}
+
+void akm_member_del(struct akm_net *an, struct akm_member *m)
+{
+	akm_member_unhash_addrs(m);
+	list_del_rcu(&m->list);
+	m->asr->n_members--;
+	call_rcu(&m->rcu, akm_member_free_rcu);
+}

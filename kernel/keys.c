@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Key epochs in the kernel keyring.
+ *
+ * Each network namespace has a keyring "akm:net:<inode>"; every installed
+ * epoch of every ASR is a key of type "akm" in it, described as
+ * "asr:<id>:epoch:<n>". The key type has no read method, so the material
+ * never goes back to user space, and only this module can create such keys:
+ * instantiation requires a cookie that never leaves the kernel.
+ *
+ * The keyring link is the key's only usage reference. If an administrator
+ * revokes, invalidates or unlinks the key, the key type's revoke or destroy
+ * method marks the material dead and a work item removes the epoch from its
+ * ASR and announces AKM_CMD_KEY_REVOKED.
+ */
+#include <crypto/algapi.h>
+#include <linux/cred.h>
+#include <linux/key-type.h>
+#include <linux/random.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/timekeeping.h>
+#include <net/net_namespace.h>
+
+#include "akm.h"
+
+#define AKM_KEY_DESC_LEN 32
+
+struct akm_key_init {
+	u8 cookie[16];
+	struct akm_key *key;
+};
+
+static u8 akm_key_cookie[16] __ro_after_init;
+static DEFINE_SPINLOCK(akm_keys_lock);	/* akm_key.owner */
+
+static const char *const akm_alg_names[] = {
+	[AKM_ALG_HMAC_SHA256] = "hmac-sha256",
+	[AKM_ALG_CHACHA20_POLY1305] = "chacha20-poly1305",
+};
+
+static const char *const akm_key_state_names[] = {
+	[AKM_KEY_NEXT] = "next",
+	[AKM_KEY_CURRENT] = "current",
+	[AKM_KEY_PREVIOUS] = "previous",
+};
+
+static void akm_key_put(struct akm_key *k)
+{
+	if (refcount_dec_and_test(&k->ref))
+		kfree_sensitive(k);
+}
+
+static int akm_key_instantiate(struct key *key,
+			       struct key_preparsed_payload *prep)
+{
+	const struct akm_key_init *init = prep->data;
+
+	/* keys of this type are made by the module only */
+	if (prep->datalen != sizeof(*init) ||
+	    crypto_memneq(init->cookie, akm_key_cookie, sizeof(init->cookie)))
+		return -EPERM;
+	refcount_inc(&init->key->ref);
+	key->payload.data[0] = init->key;
+	return 0;
+}
+
+static void akm_key_kill(struct akm_key *k)
+{
+	spin_lock_bh(&akm_keys_lock);
+	WRITE_ONCE(k->dead, true);
+	if (k->owner)
+		queue_work(system_wq, &k->owner->key_work);
+	spin_unlock_bh(&akm_keys_lock);
+}
+
+static void akm_key_revoke(struct key *key)
+{
+	struct akm_key *k = key->payload.data[0];
+
+	if (k)
+		akm_key_kill(k);
+}
+
+static void akm_key_destroy(struct key *key)
+{
+	struct akm_key *k = key->payload.data[0];
+
+	if (k) {
+		akm_key_kill(k);
+		akm_key_put(k);
+	}
+}
+
+static void akm_key_describe(const struct key *key, struct seq_file *m)
+{
+	const struct akm_key *k = key->payload.data[0];
+
+	seq_puts(m, key->description);
+	if (!key_is_positive(key) || !k)
+		return;
+	seq_printf(m, ": %s %s", akm_alg_names[k->alg],
+		   READ_ONCE(k->dead) ? "revoked" :
+		   akm_key_state_names[READ_ONCE(k->state)]);
+}
+
+static struct key_type akm_key_type = {
+	.name		= "akm",
+	.instantiate	= akm_key_instantiate,
+	.revoke		= akm_key_revoke,
+	.destroy	= akm_key_destroy,
+	.describe	= akm_key_describe,
+};
+
+/* Nothing but this module may link keys into an AKM keyring. */
+static int akm_keyring_restrict(struct key *keyring, const struct key_type *type,
+				const union key_payload *payload,
+				struct key *restriction_key)
+{
+	return -EPERM;
+}
+
+int akm_keyring_create(struct akm_net *an)
+{
+	struct user_namespace *ns = an->net->user_ns;
+	struct key_restriction *restriction;
+	char desc[AKM_KEY_DESC_LEN];
+	kuid_t uid = make_kuid(ns, 0);
+	kgid_t gid = make_kgid(ns, 0);
+	struct key *keyring;
+
+	if (!uid_valid(uid))
+		uid = GLOBAL_ROOT_UID;
+	if (!gid_valid(gid))
+		gid = GLOBAL_ROOT_GID;
+
+	restriction = kzalloc(sizeof(*restriction), GFP_KERNEL);
+	if (!restriction)
+		return -ENOMEM;
+	restriction->check = akm_keyring_restrict;
+
+	snprintf(desc, sizeof(desc), "akm:net:%u", an->net->ns.inum);
+	keyring = keyring_alloc(desc, uid, gid, current_cred(),
+				KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ |
+				KEY_USR_WRITE | KEY_USR_SEARCH,
+				KEY_ALLOC_NOT_IN_QUOTA, restriction, NULL);
+	if (IS_ERR(keyring)) {
+		kfree(restriction);
+		return PTR_ERR(keyring);
+	}
+	an->keyring = keyring;
+	return 0;
+}
+
+/* After every epoch is gone and key_work cancelled. */
+void akm_keyring_destroy(struct akm_net *an)
+{
+	key_invalidate(an->keyring);
+	key_put(an->keyring);
+}
+
+static struct akm_epoch *akm_slot(struct akm_net *an, struct akm_asr *asr,
+				  int state)
+{
+	return rcu_dereference_protected(asr->epochs[state],
+					 lockdep_is_held(&an->lock));
+}
+
+struct akm_epoch *akm_epoch_find(struct akm_net *an, struct akm_asr *asr,
+				 u32 epoch, int *state)
+{
+	int s;
+
+	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
+		struct akm_epoch *ep = akm_slot(an, asr, s);
+
+		if (ep && ep->epoch == epoch) {
+			*state = s;
+			return ep;
+		}
+	}
+	return NULL;
+}
+
+static void akm_epoch_free_rcu(struct rcu_head *rcu)
+{
+	struct akm_epoch *ep = container_of(rcu, struct akm_epoch, rcu);
+
+	akm_key_put(ep->key);
+	kfree(ep);
+}
+
+/* The epoch is already out of its slot; drop its key from the keyring. */
+static void akm_epoch_destroy(struct akm_net *an, u32 asr_id,
+			      struct akm_epoch *ep)
+{
+	char desc[AKM_KEY_DESC_LEN];
+	key_ref_t kref;
+
+	spin_lock_bh(&akm_keys_lock);
+	ep->key->owner = NULL;
+	spin_unlock_bh(&akm_keys_lock);
+
+	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr_id, ep->epoch);
+	kref = keyring_search(make_key_ref(an->keyring, true), &akm_key_type,
+			      desc, false);
+	if (!IS_ERR(kref)) {
+		key_invalidate(key_ref_to_ptr(kref));
+		key_ref_put(kref);
+	}
+	call_rcu(&ep->rcu, akm_epoch_free_rcu);
+}
+
+int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
+		      const u8 *material, struct netlink_ext_ack *extack)
+{
+	struct akm_key_init init;
+	char desc[AKM_KEY_DESC_LEN];
+	struct akm_epoch *ep;
+	struct akm_key *k;
+	key_ref_t kref;
+	int s;
+
+	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
+		ep = akm_slot(an, asr, s);
+		if (ep && ep->epoch == epoch) {
+			NL_SET_ERR_MSG_MOD(extack, "epoch already installed");
+			return -EEXIST;
+		}
+		if (ep && ep->epoch > epoch) {
+			NL_SET_ERR_MSG_MOD(extack,
+					   "epoch must be greater than every installed epoch");
+			return -EINVAL;
+		}
+	}
+	if (akm_slot(an, asr, AKM_KEY_NEXT)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "ASR already has a next epoch; activate or retire it first");
+		return -EBUSY;
+	}
+
+	ep = kzalloc(sizeof(*ep), GFP_KERNEL);
+	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	if (!ep || !k) {
+		kfree(ep);
+		kfree(k);
+		return -ENOMEM;
+	}
+	refcount_set(&k->ref, 1);
+	k->owner = an;
+	k->state = AKM_KEY_NEXT;
+	k->alg = asr->alg;
+	memcpy(k->material, material, AKM_KEY_LEN);
+
+	memcpy(init.cookie, akm_key_cookie, sizeof(init.cookie));
+	init.key = k;
+	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr->id, epoch);
+	kref = key_create_or_update(make_key_ref(an->keyring, true),
+				    akm_key_type.name, desc, &init, sizeof(init),
+				    KEY_POS_VIEW | KEY_POS_SEARCH |
+				    KEY_POS_SETATTR | KEY_USR_VIEW |
+				    KEY_USR_READ | KEY_USR_SETATTR,
+				    KEY_ALLOC_NOT_IN_QUOTA |
+				    KEY_ALLOC_BYPASS_RESTRICTION);
+	memzero_explicit(&init, sizeof(init));
+	if (IS_ERR(kref)) {
+		spin_lock_bh(&akm_keys_lock);
+		k->owner = NULL;
+		spin_unlock_bh(&akm_keys_lock);
+		akm_key_put(k);
+		kfree(ep);
+		NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
+		return PTR_ERR(kref);
+	}
+	ep->serial = key_ref_to_ptr(kref)->serial;
+	key_ref_put(kref);
+
+	ep->epoch = epoch;
+	ep->key = k;
+	ep->created = ktime_get_real_seconds();
+	rcu_assign_pointer(asr->epochs[AKM_KEY_NEXT], ep);
+	return 0;
+}
+
+int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
+		       struct netlink_ext_ack *extack)
+{
+	struct akm_epoch *ep, *cur, *prev;
+	int state;
+
+	ep = akm_epoch_find(an, asr, epoch, &state);
+	if (!ep) {
+		NL_SET_ERR_MSG_MOD(extack, "no such epoch in this ASR");
+		return -ENOENT;
+	}
+	if (state == AKM_KEY_CURRENT) {
+		NL_SET_ERR_MSG_MOD(extack, "epoch is already current");
+		return -EALREADY;
+	}
+	if (state != AKM_KEY_NEXT) {
+		NL_SET_ERR_MSG_MOD(extack, "only the next epoch can be activated");
+		return -EINVAL;
+	}
+
+	cur = akm_slot(an, asr, AKM_KEY_CURRENT);
+	prev = akm_slot(an, asr, AKM_KEY_PREVIOUS);
+	if (cur)
+		WRITE_ONCE(cur->key->state, AKM_KEY_PREVIOUS);
+	rcu_assign_pointer(asr->epochs[AKM_KEY_PREVIOUS], cur);
+	ep->activated = ktime_get_real_seconds();
+	WRITE_ONCE(ep->key->state, AKM_KEY_CURRENT);
+	rcu_assign_pointer(asr->epochs[AKM_KEY_CURRENT], ep);
+	RCU_INIT_POINTER(asr->epochs[AKM_KEY_NEXT], NULL);
+	if (prev)
+		akm_epoch_destroy(an, asr->id, prev);
+	return 0;
+}
+
+int akm_epoch_retire(struct akm_net *an, struct akm_asr *asr, u32 epoch,
+		     struct netlink_ext_ack *extack)
+{
+	struct akm_epoch *ep;
+	int state;
+
+	ep = akm_epoch_find(an, asr, epoch, &state);
+	if (!ep) {
+		NL_SET_ERR_MSG_MOD(extack, "no such epoch in this ASR");
+		return -ENOENT;
+	}
+	RCU_INIT_POINTER(asr->epochs[state], NULL);
+	akm_epoch_destroy(an, asr->id, ep);
+	return 0;
+}
+
+void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr)
+{
+	int s;
+
+	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
+		struct akm_epoch *ep = akm_slot(an, asr, s);
+
+		if (ep) {
+			RCU_INIT_POINTER(asr->epochs[s], NULL);
+			akm_epoch_destroy(an, asr->id, ep);
+		}
+	}
+}
+
+void akm_keys_reap(struct work_struct *work)
+{
+	struct akm_net *an = container_of(work, struct akm_net, key_work);
+	struct akm_asr *asr;
+	int s;
+
+	mutex_lock(&an->lock);
+	list_for_each_entry(asr, &an->asrs, list) {
+		for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
+			struct akm_epoch *ep = akm_slot(an, asr, s);
+			u32 epoch;
+
+			if (!ep || !READ_ONCE(ep->key->dead))
+				continue;
+			epoch = ep->epoch;
+			RCU_INIT_POINTER(asr->epochs[s], NULL);
+			akm_epoch_destroy(an, asr->id, ep);
+			an->generation++;
+			akm_notify(an, AKM_CMD_KEY_REVOKED, asr->id, 0, epoch);
+		}
+	}
+	mutex_unlock(&an->lock);
+}
+
+int akm_keys_init(void)
+{
+	get_random_bytes(akm_key_cookie, sizeof(akm_key_cookie));
+	return register_key_type(&akm_key_type);
+}
+
+void akm_keys_exit(void)
+{
+	unregister_key_type(&akm_key_type);
+}
