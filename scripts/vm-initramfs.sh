@@ -6,8 +6,8 @@
 #   scripts/vm-initramfs.sh VER
 #
 # Cached as $AKM_CACHE_DIR/initramfs-VER.cpio.gz (default /var/cache/akm, or
-# ~/.cache/akm when that is not writable); rebuilt when missing or older than
-# any input (this script, the init, busybox, the kernel's modules.dep).
+# ~/.cache/akm when that is not writable); rebuilt when missing or when an
+# input changed (this script, the init, busybox, the kernel's modules.dep).
 set -euo pipefail
 
 VER=${1:?usage: vm-initramfs.sh KERNEL_VERSION}
@@ -32,15 +32,13 @@ OUT=$CACHE/initramfs-$VER.cpio.gz
 [ -f "$MODDIR/modules.dep" ] || die "no $MODDIR/modules.dep (kernel $VER not installed?)"
 [ -x "$BUSYBOX" ] || die "no $BUSYBOX (apt-get install busybox-static)"
 
-fresh=1
-if [ -s "$OUT" ]; then
-	for f in "${BASH_SOURCE[0]}" "$INIT_SRC" "$BUSYBOX" "$MODDIR/modules.dep"; do
-		[ "$f" -nt "$OUT" ] && fresh=0
-	done
-else
-	fresh=0
-fi
-if [ "$fresh" = 1 ]; then
+# The cache may be shared by several checkouts: key it on the content of the
+# inputs, not on mtimes.
+stamp=$( {
+	cat "${BASH_SOURCE[0]}" "$INIT_SRC"
+	stat -L -c '%s %Y' "$BUSYBOX" "$MODDIR/modules.dep"
+} | sha256sum | cut -d' ' -f1)
+if [ -s "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ]; then
 	echo "$OUT"
 	exit 0
 fi
@@ -89,5 +87,6 @@ done
 	gzip -1 >"$tmp/initramfs.cpio.gz"
 mv -f "$tmp/initramfs.cpio.gz" "$OUT.tmp.$$"
 mv -f "$OUT.tmp.$$" "$OUT"
+echo "$stamp" >"$OUT.stamp"
 echo "vm-initramfs: built $OUT ($(tr '\n' ' ' <"$root/lib/akm-modules/order"))" >&2
 echo "$OUT"

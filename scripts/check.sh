@@ -1,0 +1,146 @@
+#!/bin/bash
+# The full test run: build, static checks, host unit tests, and the kselftest
+# suite (tests/run_tests.sh) inside a VM for every kernel of scripts/kernels.sh.
+#
+#   scripts/check.sh          (or: make check)
+#
+# The last line is "N passed, N failed, N skipped"; the exit status is
+# non-zero when anything failed. What counts as one test:
+#   - build (make -k modules userspace tests), module-check (W=1 C=1 +
+#     sparse, all kernels) and checkpatch: one test each;
+#   - tests/unit/run.sh (if present) and tests/run_tests.sh (in the VM): every
+#     TAP result, counted by scripts/tap-count.awk (nested kselftest TAP is
+#     counted once per test case: only leaf results count, see there);
+#   - per kernel, one more failure if the VM run produced no TAP, timed out,
+#     crashed, did not boot, or exited non-zero without a failing result;
+#   - per kernel, "kernel clean": fails if the kernel got tainted by a
+#     WARN/BUG/oops/soft lockup during the run (dmesg in build/vm-out/VER/).
+# Logs: build/check.log (everything), build/check-VER.log (each VM run),
+# build/check-unit.log, build/check-build.log.
+#
+# Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1200),
+# AKM_KERNELS (space-separated list instead of scripts/kernels.sh).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+REPO=$(pwd)
+mkdir -p build
+exec > >(tee build/check.log) 2>&1
+
+PASS=0 FAIL=0 SKIP=0
+FAILURES=()
+SUMMARY=()
+
+one() { # NAME STATUS(0=pass)
+	if [ "$2" = 0 ]; then
+		PASS=$((PASS + 1))
+		echo "ok - $1"
+	else
+		FAIL=$((FAIL + 1))
+		FAILURES+=("$1")
+		echo "not ok - $1"
+	fi
+	SUMMARY+=("$(printf '%-40s %s' "$1" "$([ "$2" = 0 ] && echo ok || echo FAILED)")")
+}
+
+tap() { # NAME LOGFILE -> adds the counts of the TAP in LOGFILE; sets TAP_N
+	local out p f s
+	out=$(awk -f scripts/tap-count.awk "$2")
+	read -r p f s <<<"$(tail -n 1 <<<"$out")"
+	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
+	TAP_N=$((p + f + s))
+	TAP_FAIL=$f
+	while IFS= read -r l; do
+		[ -n "$l" ] && FAILURES+=("$1: ${l#FAILED: }")
+	done < <(sed -n 's/^FAILED: /&/p' <<<"$out")
+	SUMMARY+=("$(printf '%-40s %s passed, %s failed, %s skipped' "$1" "$p" "$f" "$s")")
+}
+
+section() { echo; echo "==== $* ===="; }
+
+KERNELS=${AKM_KERNELS:-$(scripts/kernels.sh)}
+TIMEOUT=${AKM_CHECK_TIMEOUT:-1200}
+t0=$SECONDS
+
+section "build (make -k modules userspace tests)"
+make -k modules userspace tests 2>&1 | tee build/check-build.log
+one "build" "${PIPESTATUS[0]}"
+
+section "module-check (W=1 C=1)"
+make --no-print-directory module-check
+one "module-check" $?
+
+section "checkpatch --strict"
+make --no-print-directory checkpatch
+one "checkpatch" $?
+
+if [ -e tests/unit/run.sh ]; then
+	section "unit tests (tests/unit/run.sh)"
+	bash tests/unit/run.sh 2>&1 | tee build/check-unit.log
+	rc=${PIPESTATUS[0]}
+	tap "unit tests" build/check-unit.log
+	if [ "$TAP_N" = 0 ]; then
+		one "unit tests: TAP output" 1
+	elif [ "$rc" != 0 ] && [ "$TAP_FAIL" = 0 ]; then
+		one "unit tests: exit status $rc" 1
+	fi
+fi
+
+if [ -z "$KERNELS" ]; then
+	section "VM tests"
+	echo "check: no supported kernel installed (scripts/kernels.sh)"
+	one "VM tests: kernels installed" 1
+fi
+for k in $KERNELS; do
+	section "VM tests on $k"
+	log=build/check-$k.log
+	out=build/vm-out/$k
+	ko=build/$k/akm.ko
+	if [ ! -x tests/run_tests.sh ]; then
+		echo "check: tests/run_tests.sh is missing or not executable" | tee "$log"
+		one "$k: tests/run_tests.sh" 1
+		continue
+	fi
+	if [ ! -f "$ko" ]; then
+		echo "check: $ko was not built" | tee "$log"
+		one "$k: $ko" 1
+		continue
+	fi
+	mkdir -p "$out"
+	rm -f "$out/tap.log"
+	ts=$SECONDS
+	# The TAP is also written to OUT/tap.log over 9p, so that kernel messages
+	# on the console cannot cut a result line in two.
+	scripts/vm-run.sh --kernel "$k" --timeout "$TIMEOUT" --module "$ko" --out "$out" -- \
+		'set -o pipefail; ./tests/run_tests.sh 2>&1 | tee "$OUT/tap.log"' 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	echo "check: $k: vm-run exit status $rc after $((SECONDS - ts))s"
+	[ -f "$out/tap.log" ] || : >"$out/tap.log"
+	tap "$k" "$out/tap.log"
+	case $rc in
+	124) one "$k: VM run (timed out after ${TIMEOUT}s)" 1 ;;
+	125) one "$k: VM run (no boot, insmod failure or crash)" 1 ;;
+	0) [ "$TAP_N" -gt 0 ] || one "$k: VM run produced TAP" 1 ;;
+	*)
+		if [ "$TAP_N" = 0 ]; then
+			one "$k: VM run produced TAP (exit $rc)" 1
+		elif [ "$TAP_FAIL" = 0 ]; then
+			one "$k: VM run exit status $rc without a failing test" 1
+		fi
+		;;
+	esac
+	if [ -f "$out/.vm/tainted" ]; then
+		t=$(cat "$out/.vm/tainted")
+		# D 128 (oops/BUG), W 512 (WARN), B 32 (bad page), L 16384 (soft lockup), M 16
+		one "$k: kernel clean (taint $t)" $((t & (16 | 32 | 128 | 512 | 16384) ? 1 : 0))
+	fi
+done
+
+section "summary ($((SECONDS - t0))s)"
+printf '%s\n' "${SUMMARY[@]}"
+if [ ${#FAILURES[@]} -gt 0 ]; then
+	echo "failures:"
+	printf '  %s\n' "${FAILURES[@]}"
+fi
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" = 0 ]
