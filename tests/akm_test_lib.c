@@ -362,8 +362,6 @@ int akm_do(struct akm_nl *nl, struct nl_msg *msg, akm_msg_cb cb, void *arg)
 	return recv_replies(nl, seq, cb, arg, NULL, false, NULL);
 }
 
-static uint32_t dump_seq;
-
 int akm_dump_start(struct akm_nl *nl, struct nl_msg *msg, akm_msg_cb cb, void *arg,
 		   struct akm_dump_res *res, bool *done)
 {
@@ -372,15 +370,15 @@ int akm_dump_start(struct akm_nl *nl, struct nl_msg *msg, akm_msg_cb cb, void *a
 	memset(res, 0, sizeof(*res));
 	if (msg)
 		nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_DUMP;
-	ret = send_msg(nl, msg, &dump_seq);
+	ret = send_msg(nl, msg, &nl->dump_seq);
 	if (ret)
 		return ret;
-	return recv_replies(nl, dump_seq, cb, arg, res, true, done);
+	return recv_replies(nl, nl->dump_seq, cb, arg, res, true, done);
 }
 
 int akm_dump_finish(struct akm_nl *nl, akm_msg_cb cb, void *arg, struct akm_dump_res *res)
 {
-	return recv_replies(nl, dump_seq, cb, arg, res, false, NULL);
+	return recv_replies(nl, nl->dump_seq, cb, arg, res, false, NULL);
 }
 
 int akm_dump(struct akm_nl *nl, struct nl_msg *msg, akm_msg_cb cb, void *arg,

@@ -34,6 +34,7 @@ struct akm_nl {
 	char ext_msg[256];	/* NLMSGERR_ATTR_MSG, "" if none */
 	int ext_miss_type;	/* NLMSGERR_ATTR_MISS_TYPE, -1 if none */
 	int ext_offs;		/* NLMSGERR_ATTR_OFFS, -1 if none */
+	uint32_t dump_seq;	/* sequence number of the dump in progress */
 };
 
 /* Result of a dump. */
