@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * libakm: a small client library for the "akm" generic netlink family,
+ * shared by akmctl, the NMM daemon and the node agent.
+ *
+ * Functions returning int return 0 (or a count) on success and a negative
+ * errno on failure. After a failed request, akm_errmsg() holds the kernel's
+ * extended ack message (or a local explanation), "" if there is none; after
+ * a successful one it holds a kernel warning, if any.
+ */
+#ifndef LIBAKM_H
+#define LIBAKM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <linux/akm.h>
+
+/* Bit for an optional attribute in the "attrs" masks below. */
+#define AKM_BIT(attr)		(1u << (attr))
+
+#define AKM_DUMP_TRIES		5	/* dumps interrupted by changes are retried */
+#define AKM_ADDRSTRLEN		INET6_ADDRSTRLEN
+#define AKM_KEYS_MAX		(AKM_KEY_STATE_MAX + 1)
+
+/* Returned by akm_open() when the family is not registered. */
+#define AKM_ENOFAMILY		ENOENT
+#define AKM_NOFAMILY_MSG	"akm: generic netlink family not found; " \
+				"is akm.ko loaded? (modprobe akm / insmod akm.ko)"
+
+struct akm_addr {
+	int family;			/* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	};
+};
+
+struct akm_stats {
+	uint64_t v[AKM_STATS_A_MAX + 1];	/* indexed by enum akm_stats_attr */
+};
+
+struct akm_node {
+	uint32_t node_id;		/* 0: not set */
+	uint32_t keyring;
+	uint32_t generation;
+	uint32_t asr_count;
+	struct akm_stats stats;
+};
+
+struct akm_key {
+	uint32_t epoch;
+	uint8_t state;			/* enum akm_key_state */
+	int32_t serial;
+	uint64_t created;
+	uint64_t activated;		/* 0: never */
+};
+
+struct akm_asr {
+	uint32_t id;
+	char name[AKM_NAME_MAX];
+	uint8_t alg;			/* enum akm_alg */
+	uint8_t policy;			/* enum akm_policy */
+	uint32_t member_count;
+	unsigned int nkeys;
+	struct akm_key keys[AKM_KEYS_MAX];
+	struct akm_stats stats;
+};
+
+struct akm_member {
+	uint32_t asr_id;
+	uint32_t node_id;
+	uint8_t state;			/* enum akm_member_state */
+	unsigned int naddrs;
+	struct akm_addr addrs[AKM_ADDRS_MAX];
+	struct akm_stats stats;
+};
+
+/* A received message: its command and its validated top-level attributes. */
+struct akm_msg {
+	uint8_t cmd;
+	struct nlattr *tb[AKM_A_MAX + 1];	/* last of each type */
+	struct nlattr *attrs;			/* all, for repeated types */
+	int len;
+};
+
+/* Called for each reply or event; a negative return aborts (and is returned). */
+typedef int (*akm_msg_cb)(const struct akm_msg *msg, void *arg);
+
+struct akm_sock;
+struct nlattr;
+struct nlmsghdr;
+struct nl_msg;
+
+/* Socket and raw requests (nl.c). */
+int akm_open(struct akm_sock **sp);
+void akm_close(struct akm_sock *s);
+const char *akm_errmsg(const struct akm_sock *s);
+int akm_fd(const struct akm_sock *s);
+struct nl_msg *akm_msg_alloc(struct akm_sock *s, uint8_t cmd, int flags);
+void akm_msg_free_secret(struct nl_msg *msg);
+int akm_transact(struct akm_sock *s, struct nl_msg *msg, akm_msg_cb cb, void *arg);
+int akm_dump(struct akm_sock *s, uint8_t cmd, uint32_t asr_id,
+	     akm_msg_cb cb, int (*restart)(void *arg), void *arg);
+
+/* Events: use a socket of its own, not one that sends requests. */
+int akm_subscribe(struct akm_sock *s);
+int akm_recv_events(struct akm_sock *s, akm_msg_cb cb, void *arg);
+
+/* Typed requests (ops.c). "attrs" is a mask of AKM_BIT(optional attribute). */
+int akm_node_get(struct akm_sock *s, struct akm_node *node);
+int akm_node_set_id(struct akm_sock *s, uint32_t node_id);
+int akm_asr_new(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs);
+int akm_asr_set(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs);
+int akm_asr_del(struct akm_sock *s, uint32_t asr_id);
+int akm_asr_get(struct akm_sock *s, uint32_t asr_id, struct akm_asr *asr);
+int akm_asr_dump(struct akm_sock *s, struct akm_asr **asrs, size_t *n);
+int akm_member_new(struct akm_sock *s, const struct akm_member *m, uint32_t attrs);
+int akm_member_set(struct akm_sock *s, const struct akm_member *m, uint32_t attrs);
+int akm_member_del(struct akm_sock *s, uint32_t asr_id, uint32_t node_id);
+int akm_member_get(struct akm_sock *s, uint32_t asr_id, uint32_t node_id,
+		   struct akm_member *m);
+int akm_member_dump(struct akm_sock *s, uint32_t asr_id,
+		    struct akm_member **members, size_t *n);
+int akm_key_install(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+		    const uint8_t key[AKM_KEY_LEN]);
+int akm_key_activate(struct akm_sock *s, uint32_t asr_id, uint32_t epoch);
+int akm_key_retire(struct akm_sock *s, uint32_t asr_id, uint32_t epoch);
+int akm_stats_get(struct akm_sock *s, uint32_t asr_id, uint32_t node_id,
+		  struct akm_stats *stats);
+int akm_stats_reset(struct akm_sock *s, uint32_t asr_id, uint32_t node_id);
+
+/* Attributes -> structs (parse.c); -EPROTO on malformed input. */
+int akm_parse_msg(struct nlmsghdr *nlh, struct akm_msg *msg);
+int akm_node_parse(const struct akm_msg *msg, struct akm_node *node);
+int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr);
+int akm_member_parse(const struct akm_msg *msg, struct akm_member *m);
+int akm_key_parse(struct nlattr *nest, struct akm_key *key);
+int akm_stats_parse(struct nlattr *nest, struct akm_stats *stats);
+int akm_addrs_parse(struct nlattr *nest, struct akm_addr *addrs,
+		    unsigned int max, unsigned int *n);
+
+/* Enum <-> string (names.c). */
+enum akm_enum {
+	AKM_ENUM_ALG,
+	AKM_ENUM_POLICY,
+	AKM_ENUM_MEMBER_STATE,
+	AKM_ENUM_KEY_STATE,
+	AKM_ENUM_CMD,
+	AKM_ENUM_STATS,
+};
+const char *akm_enum_name(enum akm_enum e, unsigned int v);	/* NULL: unknown */
+int akm_enum_value(enum akm_enum e, const char *name);		/* -EINVAL: unknown */
+unsigned int akm_enum_max(enum akm_enum e);
+
+/* Numbers, addresses and key files (util.c). */
+int akm_parse_u32(const char *s, uint32_t *v);	/* decimal, strict */
+int akm_parse_id(const char *s, uint32_t *v);	/* as above, and not 0 */
+int akm_addr_parse(const char *s, struct akm_addr *a);
+const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
+int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
+
+/* Text or JSON output (out.c). */
+enum akm_out_mode {
+	AKM_OUT_TEXT,
+	AKM_OUT_JSON,
+	AKM_OUT_JSON_PRETTY,
+};
+
+struct akm_out {
+	FILE *f;
+	enum akm_out_mode mode;
+	unsigned int depth;
+	uint32_t nonempty;		/* bit d: open container d has elements */
+	bool sep;			/* text: the next item needs a space */
+};
+
+void akm_out_init(struct akm_out *o, FILE *f, enum akm_out_mode mode);
+bool akm_out_json(const struct akm_out *o);
+/*
+ * JSON: "key": value ("key" omitted if NULL, inside arrays). Text: "label
+ * value", or just the value if label is NULL, separated by a space.
+ * Containers print nothing in text mode.
+ */
+void akm_out_obj_open(struct akm_out *o, const char *key);
+void akm_out_obj_close(struct akm_out *o);
+void akm_out_arr_open(struct akm_out *o, const char *key);
+void akm_out_arr_close(struct akm_out *o);
+void akm_out_uint(struct akm_out *o, const char *key, const char *label, uint64_t v);
+void akm_out_int(struct akm_out *o, const char *key, const char *label, int64_t v);
+void akm_out_str(struct akm_out *o, const char *key, const char *label, const char *v);
+/* Text mode only; text ending in a space or newline needs no separator after it. */
+void akm_out_text(struct akm_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void akm_json_string(FILE *f, const char *s);
+
+#endif /* LIBAKM_H */

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* Strict parsing of numbers, addresses and key files. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libakm.h"
+
+/* Decimal digits only: no sign, no blanks, no trailing garbage, no overflow. */
+int akm_parse_u32(const char *s, uint32_t *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || n > UINT32_MAX)
+		return -ERANGE;
+	*v = n;
+	return 0;
+}
+
+int akm_parse_id(const char *s, uint32_t *v)
+{
+	int err = akm_parse_u32(s, v);
+
+	if (!err && !*v)
+		return -ERANGE;
+	return err;
+}
+
+int akm_addr_parse(const char *s, struct akm_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, &a->v4) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &a->v6) == 1)
+		a->family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len)
+{
+	if (!inet_ntop(a->family, &a->v4, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Read at most len bytes, stopping only at end of file. */
+static ssize_t read_all(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = read(fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+/*
+ * A key file holds exactly AKM_KEY_LEN raw bytes, or 2 * AKM_KEY_LEN hex
+ * digits and an optional newline; "-" is standard input. Returns -EINVAL for
+ * any other content, -errno if the file cannot be read. Nothing but the
+ * caller's key buffer keeps a copy of the key.
+ */
+int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN])
+{
+	uint8_t buf[2 * AKM_KEY_LEN + 2];	/* one byte more than the longest form */
+	bool std_in = !strcmp(path, "-");
+	ssize_t n;
+	int fd, i, err = 0;
+
+	fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read_all(fd, buf, sizeof(buf));
+	if (!std_in)
+		close(fd);
+	if (n < 0)
+		return n;
+
+	if (n == AKM_KEY_LEN) {
+		memcpy(key, buf, AKM_KEY_LEN);
+	} else if (n == 2 * AKM_KEY_LEN ||
+		   (n == 2 * AKM_KEY_LEN + 1 && buf[n - 1] == '\n')) {
+		for (i = 0; i < AKM_KEY_LEN && !err; i++) {
+			int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+
+			if (hi < 0 || lo < 0)
+				err = -EINVAL;
+			else
+				key[i] = hi << 4 | lo;
+		}
+	} else {
+		err = -EINVAL;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	if (err)
+		explicit_bzero(key, AKM_KEY_LEN);
+	return err;
+}
