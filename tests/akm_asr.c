@@ -98,13 +98,11 @@ TEST_F(asr, name_32_chars_einval)
 
 	memset(name, 'n', AKM_NAME_MAX);
 	name[AKM_NAME_MAX] = '\0';
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_asr_new(&self->nl, 2, AKM_ALG_HMAC_SHA256, name, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 2, AKM_ALG_HMAC_SHA256, name, -1));
 	AKM_EXPECT_ERR(&self->nl, -ENOENT, akm_asr_get(&self->nl, 2, &a));
 	memset(name, 'n', AKM_NAME_MAX + 6);
 	name[AKM_NAME_MAX + 6] = '\0';
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_asr_new(&self->nl, 2, AKM_ALG_HMAC_SHA256, name, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 2, AKM_ALG_HMAC_SHA256, name, -1));
 	EXPECT_EQ(0, asr_count(&self->nl));
 }
 
@@ -144,28 +142,26 @@ TEST_F(asr, new_missing_alg)
 
 TEST_F(asr, new_alg_zero_einval)
 {
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_new(&self->nl, 5, 0, NULL, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 5, 0, NULL, -1));
 	EXPECT_EQ(0, asr_count(&self->nl));
 }
 
 TEST_F(asr, new_alg_99_einval)
 {
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_new(&self->nl, 5, 99, NULL, -1));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_new(&self->nl, 5, AKM_ALG_MAX + 1, NULL, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 5, 99, NULL, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 5, AKM_ALG_MAX + 1, NULL, -1));
 	EXPECT_EQ(0, asr_count(&self->nl));
 }
 
 TEST_F(asr, new_policy_2_einval)
 {
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_asr_new(&self->nl, 6, AKM_ALG_HMAC_SHA256, NULL, AKM_POLICY_MAX + 1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 6, AKM_ALG_HMAC_SHA256, NULL, AKM_POLICY_MAX + 1));
 	EXPECT_EQ(0, asr_count(&self->nl));
 }
 
 TEST_F(asr, new_id_zero_einval)
 {
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_asr_new(&self->nl, 0, AKM_ALG_HMAC_SHA256, NULL, -1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_new(&self->nl, 0, AKM_ALG_HMAC_SHA256, NULL, -1));
 	EXPECT_EQ(0, asr_count(&self->nl));
 }
 
@@ -290,9 +286,9 @@ TEST_F(asr, set_bad_values_einval)
 	memset(longname, 'x', AKM_NAME_MAX);
 	longname[AKM_NAME_MAX] = '\0';
 	AKM_ASSERT_OK(&self->nl, akm_asr_new(&self->nl, 13, AKM_ALG_HMAC_SHA256, "keep", -1));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_set(&self->nl, 13, "changed", 2));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_set(&self->nl, 13, longname, 1));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_asr_set(&self->nl, 0, "zero", 1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_set(&self->nl, 13, "changed", 2));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_set(&self->nl, 13, longname, 1));
+	AKM_EXPECT_INVAL(&self->nl, akm_asr_set(&self->nl, 0, "zero", 1));
 	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 13, &a));
 	EXPECT_STREQ("keep", a.name);
 	EXPECT_EQ(AKM_POLICY_DROP, a.policy);

@@ -228,7 +228,7 @@ TEST_F(member, unknown_node_enoent)
 
 TEST_F(member, node_id_zero_einval)
 {
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_member_new(&self->nl, 1, 0, -1, NULL, 0));
+	AKM_EXPECT_INVAL(&self->nl, akm_member_new(&self->nl, 1, 0, -1, NULL, 0));
 	EXPECT_EQ(0, member_count(&self->nl, 1));
 }
 
@@ -236,13 +236,11 @@ TEST_F(member, state_3_einval)
 {
 	struct akm_member_info m;
 
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_member_new(&self->nl, 1, 24, AKM_MEMBER_STATE_MAX + 1, NULL, 0));
+	AKM_EXPECT_INVAL(&self->nl, akm_member_new(&self->nl, 1, 24, AKM_MEMBER_STATE_MAX + 1, NULL, 0));
 	EXPECT_EQ(0, member_count(&self->nl, 1));
 	AKM_ASSERT_OK(&self->nl, akm_member_new(&self->nl, 1, 24, -1, NULL, 0));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
-		       akm_member_set(&self->nl, 1, 24, AKM_MEMBER_STATE_MAX + 1, NULL, 0));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_member_set(&self->nl, 1, 24, 255, NULL, 0));
+	AKM_EXPECT_INVAL(&self->nl, akm_member_set(&self->nl, 1, 24, AKM_MEMBER_STATE_MAX + 1, NULL, 0));
+	AKM_EXPECT_INVAL(&self->nl, akm_member_set(&self->nl, 1, 24, 255, NULL, 0));
 	AKM_ASSERT_OK(&self->nl, akm_member_get(&self->nl, 1, 24, &m));
 	EXPECT_EQ(AKM_MEMBER_PROVISIONED, m.state);
 }
@@ -276,13 +274,13 @@ TEST_F(member, ipv4_wrong_length_einval)
 
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 25);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV4, buf, 3);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 25);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV4, buf, 5);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 25);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV4, buf, 16);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	EXPECT_EQ(0, member_count(&self->nl, 1));
 }
 
@@ -294,13 +292,13 @@ TEST_F(member, ipv6_wrong_length_einval)
 	buf[15] = 9;
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 26);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV6, buf, 15);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 26);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV6, buf, 17);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	msg = member_msg(&self->nl, AKM_CMD_MEMBER_NEW, 1, 26);
 	akm_put_addr_raw(msg, AKM_ADDR_A_IPV6, buf, 4);
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_do(&self->nl, msg, NULL, NULL));
+	AKM_EXPECT_INVAL(&self->nl, akm_do(&self->nl, msg, NULL, NULL));
 	EXPECT_EQ(0, member_count(&self->nl, 1));
 }
 

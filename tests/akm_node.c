@@ -151,7 +151,7 @@ TEST_F(node, set_zero_einval)
 
 	AKM_ASSERT_OK(&self->nl, akm_node_set(&self->nl, 5));
 	AKM_ASSERT_OK(&self->nl, akm_node_get(&self->nl, &n0));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL, akm_node_set(&self->nl, 0));
+	AKM_EXPECT_INVAL(&self->nl, akm_node_set(&self->nl, 0));
 	AKM_ASSERT_OK(&self->nl, akm_node_get(&self->nl, &n1));
 	EXPECT_EQ(5, n1.node_id);
 	EXPECT_EQ(n0.generation, n1.generation);

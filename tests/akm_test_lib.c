@@ -457,7 +457,8 @@ int akm_put_addrs(struct nl_msg *msg, const char *const *addrs, int n)
 		else
 			nla_put(msg, AKM_ADDR_A_IPV6, 16, a.a);
 	}
-	nla_nest_end(msg, nest);
+	/* an empty nest means "no addresses": keep it */
+	nla_nest_end_keep_empty(msg, nest);
 	return 0;
 }
 
@@ -604,7 +605,7 @@ int akm_parse_asr(struct nlmsghdr *nlh, struct akm_asr_info *a)
 	int rem;
 
 	memset(a, 0, sizeof(*a));
-	if (genlmsg_validate(nlh, 0, AKM_A_MAX, NULL))
+	if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
 		return -EPROTO;
 	nla_for_each_attr(attr, genlmsg_attrdata(genlmsg_hdr(nlh), 0),
 			  genlmsg_attrlen(genlmsg_hdr(nlh), 0), rem) {

@@ -220,6 +220,18 @@ long long akm_now_ms(void);
 } while (0)
 #define AKM_ASSERT_OK(nl, expr) AKM_ASSERT_ERR(nl, 0, expr)
 #define AKM_EXPECT_OK(nl, expr) AKM_EXPECT_ERR(nl, 0, expr)
+/*
+ * An attribute the policy rejects: the netlink core answers EINVAL for
+ * wrong types and lengths and ERANGE for values or binary lengths outside
+ * a policy range (NLA_POLICY_RANGE/MIN/MAX/EXACT_LEN).
+ */
+#define AKM_EXPECT_INVAL(nl, expr) do {						\
+	int __akm_r = (expr);							\
+	if (__akm_r != -EINVAL && __akm_r != -ERANGE)				\
+		TH_LOG("%s = %d (%s), want -EINVAL or -ERANGE; extack \"%s\"",	\
+		       #expr, __akm_r, strerror(-__akm_r), (nl)->ext_msg);	\
+	EXPECT_TRUE(__akm_r == -EINVAL || __akm_r == -ERANGE);			\
+} while (0)
 /* EINVAL whose extack names the missing attribute */
 #define AKM_EXPECT_MISSING(nl, expr, type, name) do {				\
 	AKM_EXPECT_ERR(nl, -EINVAL, expr);					\

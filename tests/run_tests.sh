@@ -63,7 +63,7 @@ for t in "${TESTS[@]}"; do
 		failed=1 sum_fail=$((sum_fail + 1))
 		continue
 	fi
-	p=$(sed -E 's/.*pass:([0-9]+).*/\1/' <<<"$totals")
+	p=$(sed -E 's/^# Totals: pass:([0-9]+).*/\1/' <<<"$totals")
 	f=$(sed -E 's/.* fail:([0-9]+).*/\1/' <<<"$totals")
 	s=$(sed -E 's/.* skip:([0-9]+).*/\1/' <<<"$totals")
 	sum_pass=$((sum_pass + p)) sum_fail=$((sum_fail + f)) sum_skip=$((sum_skip + s))
