@@ -95,6 +95,8 @@ void akm_nl_close(struct akm_nl *nl)
 	if (nl->sk)
 		nl_socket_free(nl->sk);
 	nl->sk = NULL;
+	free(nl->evbuf);
+	nl->evbuf = NULL;
 }
 
 int akm_events_open(struct akm_nl *ev)
@@ -124,35 +126,27 @@ long long akm_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Pending events already received but not yet handed out. */
-struct ev_queue {
-	struct akm_nl *owner;
-	unsigned char *buf;
-	int len, off;
-};
-static struct ev_queue evq;
-
 int akm_event_next(struct akm_nl *ev, struct akm_event *e, int timeout_ms)
 {
 	long long deadline = akm_now_ms() + timeout_ms;
 	int fd = nl_socket_get_fd(ev->sk);
 
-	if (evq.owner != ev) {
-		free(evq.buf);
-		evq.owner = ev;
-		evq.buf = malloc(RXBUF_LEN);
-		evq.len = evq.off = 0;
+	if (!ev->evbuf) {
+		ev->evbuf = malloc(RXBUF_LEN);
+		if (!ev->evbuf)
+			return -ENOMEM;
+		ev->evlen = ev->evoff = 0;
 	}
 	for (;;) {
-		while (evq.off < evq.len) {
-			struct nlmsghdr *nlh = (struct nlmsghdr *)(evq.buf + evq.off);
-			int rem = evq.len - evq.off;
+		while (ev->evoff < ev->evlen) {
+			struct nlmsghdr *nlh = (struct nlmsghdr *)(ev->evbuf + ev->evoff);
+			int rem = ev->evlen - ev->evoff;
 
 			if (!NLMSG_OK(nlh, rem)) {
-				evq.len = evq.off = 0;
+				ev->evlen = ev->evoff = 0;
 				break;
 			}
-			evq.off += NLMSG_ALIGN(nlh->nlmsg_len);
+			ev->evoff += NLMSG_ALIGN(nlh->nlmsg_len);
 			if (nlh->nlmsg_type != ev->family)
 				continue;
 			return akm_parse_event(nlh, e);
@@ -168,14 +162,14 @@ int akm_event_next(struct akm_nl *ev, struct akm_event *e, int timeout_ms)
 			return -errno;
 		if (n <= 0)
 			continue;
-		n = recv(fd, evq.buf, RXBUF_LEN, MSG_DONTWAIT);
+		n = recv(fd, ev->evbuf, RXBUF_LEN, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
 			return -errno;
 		}
-		evq.len = n;
-		evq.off = 0;
+		ev->evlen = n;
+		ev->evoff = 0;
 	}
 }
 

@@ -35,6 +35,8 @@ struct akm_nl {
 	int ext_miss_type;	/* NLMSGERR_ATTR_MISS_TYPE, -1 if none */
 	int ext_offs;		/* NLMSGERR_ATTR_OFFS, -1 if none */
 	uint32_t dump_seq;	/* sequence number of the dump in progress */
+	unsigned char *evbuf;	/* events received but not handed out yet */
+	int evlen, evoff;
 };
 
 /* Result of a dump. */
