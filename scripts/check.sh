@@ -14,7 +14,7 @@
 #   - per kernel, one more failure if the VM run produced no TAP, timed out,
 #     crashed, did not boot, or exited non-zero without a failing result;
 #   - per kernel, "kernel clean": fails if the kernel got tainted by a
-#     WARN/BUG/oops/soft lockup during the run (dmesg in build/vm-out/VER/).
+#     WARN/BUG/oops/soft lockup during the run (dmesg in build/check-out/VER/).
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
 # build/check-unit.log, build/check-build.log.
 #
@@ -94,7 +94,7 @@ fi
 for k in $KERNELS; do
 	section "VM tests on $k"
 	log=build/check-$k.log
-	out=build/vm-out/$k
+	out=build/check-out/$k
 	ko=build/$k/akm.ko
 	if [ ! -x tests/run_tests.sh ]; then
 		echo "check: tests/run_tests.sh is missing or not executable" | tee "$log"
@@ -129,8 +129,8 @@ for k in $KERNELS; do
 		fi
 		;;
 	esac
-	if [ -f "$out/.vm/tainted" ]; then
-		t=$(cat "$out/.vm/tainted")
+	if [ -f "$out/tainted" ]; then
+		t=$(cat "$out/tainted")
 		# D 128 (oops/BUG), W 512 (WARN), B 32 (bad page), L 16384 (soft lockup), M 16
 		one "$k: kernel clean (taint $t)" $((t & (16 | 32 | 128 | 512 | 16384) ? 1 : 0))
 	fi

@@ -1,13 +1,14 @@
 #!/bin/bash
 # Guest side of scripts/vm-run.sh, run with the host's /bin/bash.
 #
-#   vm-guest.sh OUTDIR          as PID 1 after switch_root (our own runner)
-#   vm-guest.sh --vng OUTDIR    as a command under virtme-ng (vng --exec)
+#   vm-guest.sh OUTDIR CTLDIR         as PID 1 after switch_root (our own runner)
+#   vm-guest.sh --vng OUTDIR CTLDIR   as a command under virtme-ng (vng --exec)
 #
-# Reads the run description that vm-run.sh left in OUTDIR/.vm/ (cmd, cwd,
-# env, module), sets the guest up, insmods the module, runs the command with
-# bash -c, and leaves OUTDIR/.vm/rc (its exit status), OUTDIR/.vm/tainted and
-# OUTDIR/dmesg.log behind. As PID 1 it then syncs and powers the VM off.
+# Reads the run description that vm-run.sh left in CTLDIR (cmd, cwd, env,
+# module; CTLDIR is inside OUTDIR), sets the guest up, insmods the module,
+# runs the command with bash -c, and leaves CTLDIR/rc (its exit status),
+# CTLDIR/tainted and OUTDIR/dmesg.log behind. As PID 1 it then syncs and
+# powers the VM off.
 set -u
 
 vng=0
@@ -16,7 +17,7 @@ if [ "${1:-}" = --vng ]; then
 	shift
 fi
 OUT=${1:-}
-CTL=$OUT/.vm
+CTL=${2:-}
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LC_ALL=C.UTF-8
@@ -32,7 +33,7 @@ poweroff_now() {
 	exit 1
 }
 
-if [ -z "$OUT" ] || [ ! -d "$CTL" ]; then
+if [ -z "$OUT" ] || [ -z "$CTL" ] || [ ! -d "$CTL" ]; then
 	echo "vm-guest: FATAL: no run description in '$CTL'" >&2
 	poweroff_now 125
 fi

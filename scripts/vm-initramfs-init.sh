@@ -4,9 +4,9 @@
 # /dev/root, read-only) on /newroot with tmpfs on /tmp /run /var/tmp /root,
 # mounts the run's output directory (9p tag akmout, read-write) at the same
 # path, then makes the shared root the root of PID 1:
-#   exec switch_root /newroot /bin/bash <akm.guest> <akm.out>
+#   exec switch_root /newroot /bin/bash <akm.guest> <akm.out> <akm.ctl>
 # so that the kernel's module auto-loading (/sbin/modprobe) sees the host's
-# /lib/modules. Kernel command line: akm.out=DIR akm.guest=SCRIPT.
+# /lib/modules. Kernel command line: akm.out=DIR akm.ctl=DIR akm.guest=SCRIPT.
 export PATH=/bin
 
 mount -t proc proc /proc
@@ -26,11 +26,12 @@ for m in $(cat /lib/akm-modules/order); do
 	insmod "/lib/akm-modules/$m.ko" || echo "vm-init: warning: insmod $m failed"
 done
 
-out= guest=
+out= ctl= guest=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	akm.out=*) out=${arg#akm.out=} ;;
 	akm.guest=*) guest=${arg#akm.guest=} ;;
+	akm.ctl=*) ctl=${arg#akm.ctl=} ;;
 	esac
 done
 [ -n "$guest" ] || fail "no akm.guest= on the kernel command line"
@@ -68,5 +69,5 @@ if [ -n "$out" ]; then
 fi
 
 [ -x /newroot/bin/bash ] || fail "no /bin/bash in the shared root"
-exec switch_root /newroot /bin/bash "$guest" "$out"
+exec switch_root /newroot /bin/bash "$guest" "$out" "$ctl"
 fail "switch_root failed"

@@ -17,8 +17,9 @@
 #
 # The console (kernel messages of level warning and above) goes to stdout and to build/vm-VER.log. Exit status: the
 # command's; 124 on timeout; 125 if the VM did not boot or the command did
-# not run (insmod failure, crash before the command ended). The guest's
-# dmesg is left in OUT/dmesg.log; a kernel taint from a WARN/BUG/oops is
+# not run (insmod failure, crash before the command ended); it is also
+# written to OUT/exit-code. The guest's dmesg is left in OUT/dmesg.log and
+# /proc/sys/kernel/tainted in OUT/tainted; a taint from a WARN/BUG/oops is
 # reported on stderr.
 #
 # Environment: AKM_VM_KVM=1 (use KVM), AKM_VM_NO_VNG=1 (ignore vng),
@@ -80,8 +81,14 @@ for p in "$OUT" "$HERE"; do
 	[[ $p =~ ^/[A-Za-z0-9_./+,:@=-]*$ ]] || die "path '$p' has characters the kernel command line cannot carry"
 done
 
-# The run description the guest reads (scripts/vm-guest.sh).
-CTL=$OUT/.vm
+# Several runs may share OUT (and the whole tree: the repo is shared by
+# everyone working on this machine): warn, and keep each run's control files apart.
+exec 9>>"$OUT/.lock"
+if ! flock -n 9; then
+	echo "vm-run: warning: another vm-run is using $OUT (and maybe $LOG); use --out/--log for parallel runs" >&2
+fi
+# The run description the guest reads (scripts/vm-guest.sh), private to this run.
+CTL=$OUT/.vm.$$
 rm -rf "$CTL"
 mkdir -p "$CTL"
 printf '%s\n' "$*" >"$CTL/cmd"
@@ -90,7 +97,7 @@ pwd >"$CTL/cwd"
 for v in $(compgen -e | grep -E '^(AKM|KSFT)_' || true); do
 	declare -p "$v"
 done >"$CTL/env"
-rm -f "$OUT/dmesg.log"
+rm -f "$OUT/dmesg.log" "$OUT/exit-code" "$OUT/tainted"
 
 KVM=${AKM_VM_KVM:-0}
 BOOT_TIMEOUT=${AKM_VM_BOOT_TIMEOUT:-300}
@@ -102,7 +109,7 @@ if command -v vng >/dev/null 2>&1 && [ "${AKM_VM_NO_VNG:-0}" != 1 ]; then
 	cmd=(vng --run "$KERNEL" --memory "${MEM}M" --cpus 2 --rwdir "$OUT"
 		--append "panic=-1 ${AKM_VM_APPEND:-}")
 	[ "$KVM" = 1 ] || cmd+=(--disable-kvm)
-	cmd+=(--exec "/bin/bash $HERE/vm-guest.sh --vng $OUT")
+	cmd+=(--exec "/bin/bash $HERE/vm-guest.sh --vng $OUT $CTL")
 else
 	runner=qemu
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
@@ -112,7 +119,7 @@ else
 	else
 		accel=(-accel tcg -cpu max)
 	fi
-	append="console=ttyS0 quiet loglevel=5 panic=-1 akm.out=$OUT akm.guest=$HERE/vm-guest.sh ${AKM_VM_APPEND:-}"
+	append="console=ttyS0 quiet loglevel=5 panic=-1 akm.out=$OUT akm.ctl=$CTL akm.guest=$HERE/vm-guest.sh ${AKM_VM_APPEND:-}"
 	cmd=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc "${accel[@]}"
 		-smp 2 -m "$MEM" -display none -vga none -no-reboot
 		-kernel "$KERNEL" -initrd "$INITRD" -append "$append"
@@ -131,8 +138,12 @@ cleanup() {
 		kill -KILL "$qpid" 2>/dev/null
 	fi
 }
+finish() {
+	cleanup
+	[ -n "${CTL:-}" ] && rm -rf "$CTL"
+}
 trap 'cleanup; echo "vm-run: interrupted" >&2; exit 130' INT TERM HUP
-trap cleanup EXIT
+trap finish EXIT
 
 : >"$LOG"
 start=$SECONDS
@@ -184,6 +195,7 @@ tail_log() {
 check_taint() {
 	local t
 	t=$(cat "$CTL/tainted" 2>/dev/null) || return 0
+	echo "$t" >"$OUT/tainted"
 	# D (oops/BUG) 128, W (WARN) 512, B (bad page) 32, L (soft lockup) 16384,
 	# M (machine check) 16; O/E (our out-of-tree, unsigned module) are expected.
 	if [ $((t & (16 | 32 | 128 | 512 | 16384))) -ne 0 ]; then
@@ -196,11 +208,13 @@ check_taint() {
 if [ "$why" = timeout ]; then
 	echo "vm-run: TIMEOUT after ${TIMEOUT}s ($VER); log: $LOG" >&2
 	tail_log
+	echo 124 >"$OUT/exit-code"
 	exit 124
 fi
 if [ "$why" = boot ]; then
 	echo "vm-run: the VM did not start the command within ${BOOT_TIMEOUT}s ($VER); log: $LOG" >&2
 	tail_log
+	echo 125 >"$OUT/exit-code"
 	exit 125
 fi
 if [ -s "$CTL/rc" ]; then
@@ -209,6 +223,7 @@ if [ -s "$CTL/rc" ]; then
 	check_taint
 	echo "vm-run: exit status $rc after ${elapsed}s ($VER)" >&2
 	[ "$rc" = 0 ] || echo "vm-run: log: $LOG" >&2
+	echo "$rc" >"$OUT/exit-code"
 	exit "$rc"
 fi
 if [ -e "$CTL/started" ]; then
@@ -217,4 +232,5 @@ else
 	echo "vm-run: the VM failed to boot ($VER, $runner exit $qrc); log: $LOG" >&2
 fi
 tail_log
+echo 125 >"$OUT/exit-code"
 exit 125
