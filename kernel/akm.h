@@ -17,8 +17,22 @@
 #include <linux/workqueue.h>
 #include <linux/akm.h>
 
+#include "replay.h"
+#include "wire.h"
+
+#ifdef AKM_HAVE_LINUX_UNALIGNED	/* set by Kbuild: the header moved in 6.12 */
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
+struct crypto_shash;
 struct key;
 struct net;
+struct sk_buff;
+
+extern u8 akm_proto;
+extern struct workqueue_struct *akm_wq;
 
 /* Counters, indexed by enum akm_stats_attr; per CPU, read as a sum. */
 struct akm_pcpu_stats {
@@ -41,13 +55,24 @@ struct akm_key {
 	u8 material[AKM_KEY_LEN];
 };
 
+/* An epoch's derived MAC key (crypto.c). */
+struct akm_mac {
+	u8 alg;
+	u8 key[AKM_KEY_LEN];
+	u32 chacha_key[AKM_KEY_LEN / 4];
+	struct crypto_shash *hmac;	/* keyed with key, hmac-sha256 only */
+};
+
 struct akm_epoch {
 	u32 epoch;
 	s32 serial;		/* keyring serial of the key */
 	time64_t created;
 	time64_t activated;
+	unsigned long retire_at;	/* jiffies; previous epoch, 0: never */
+	atomic64_t tx_seq;	/* last sequence number sent */
 	struct akm_key *key;
-	struct rcu_head rcu;
+	struct akm_mac mac;
+	struct rcu_work free_work;
 };
 
 struct akm_addr {
@@ -55,6 +80,12 @@ struct akm_addr {
 	struct in6_addr addr;		/* IPv4 as ::ffff:a.b.c.d */
 	struct akm_member *member;
 	struct rcu_head rcu;
+};
+
+/* Receive state of one sender under one epoch. */
+struct akm_rx {
+	u32 epoch;			/* 0: unused */
+	struct akm_replay window;
 };
 
 struct akm_member {
@@ -65,6 +96,8 @@ struct akm_member {
 	u8 n_addrs;
 	struct akm_addr *addrs[AKM_ADDRS_MAX];
 	struct akm_stats stats;
+	spinlock_t rx_lock;		/* rx */
+	struct akm_rx rx[__AKM_KEY_STATE_MAX];
 	struct rcu_head rcu;
 };
 
@@ -74,6 +107,7 @@ struct akm_asr {
 	u32 id;
 	u8 alg;				/* enum akm_alg */
 	u8 policy;			/* enum akm_policy */
+	u32 grace;			/* seconds */
 	char name[AKM_NAME_MAX];
 	unsigned int n_members;
 	struct list_head members;
@@ -94,6 +128,12 @@ struct akm_net {
 	DECLARE_HASHTABLE(addrs, 10);
 	struct key *keyring;
 	struct work_struct key_work;	/* reaps keys revoked from user space */
+	struct delayed_work retire_work;	/* ends grace periods */
+	struct delayed_work fail_work;	/* announces authentication failures */
+	atomic_t fail_count;
+	u8 fail_reason;			/* of the last failure */
+	u32 fail_asr;
+	u32 fail_node;
 	struct akm_stats stats;
 };
 
@@ -128,6 +168,22 @@ int akm_epoch_retire(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		     struct netlink_ext_ack *extack);
 void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr);
 void akm_keys_reap(struct work_struct *work);
+void akm_retire_expired(struct work_struct *work);
+struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch);
+
+/* crypto.c */
+int akm_mac_init(struct akm_mac *mac, u8 alg, u32 asr_id, u32 epoch,
+		 const u8 *key);
+void akm_mac_free(struct akm_mac *mac);
+void akm_mac_tag(const struct akm_mac *mac, const struct akm_pseudo *ph,
+		 struct sk_buff *skb, unsigned int off, unsigned int len,
+		 u32 sender, u64 seq, u8 *tag);
+int akm_crypto_selftest(void);
+
+/* hooks.c */
+int akm_hooks_init(struct net *net);
+void akm_hooks_exit(struct net *net);
+void akm_fail_announce(struct work_struct *work);
 
 /* stats.c */
 int akm_stats_init(struct akm_stats *s);
@@ -148,5 +204,7 @@ static inline void akm_stats_add(struct akm_stats *s, unsigned int idx, u64 n)
 int akm_genl_init(void);
 void akm_genl_exit(void);
 void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch);
+void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
+		     u32 node_id);
 
 #endif /* _AKM_H */

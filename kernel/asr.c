@@ -37,6 +37,7 @@ int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
 	asr->id = id;
 	asr->alg = alg;
 	asr->policy = AKM_POLICY_DROP;
+	asr->grace = AKM_GRACE_DEFAULT;
 	INIT_LIST_HEAD(&asr->members);
 
 	/* keep the list sorted by id: dumps resume after the last id sent */
@@ -122,6 +123,7 @@ int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
 	m->asr = asr;
 	m->node_id = node_id;
 	m->state = AKM_MEMBER_PROVISIONED;
+	spin_lock_init(&m->rx_lock);
 
 	list_for_each_entry(pos, &asr->members, list)
 		if (pos->node_id > node_id)

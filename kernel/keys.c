@@ -70,7 +70,7 @@ static void akm_key_kill(struct akm_key *k)
 	spin_lock_bh(&akm_keys_lock);
 	WRITE_ONCE(k->dead, true);
 	if (k->owner)
-		queue_work(system_wq, &k->owner->key_work);
+		queue_work(akm_wq, &k->owner->key_work);
 	spin_unlock_bh(&akm_keys_lock);
 }
 
@@ -182,12 +182,32 @@ struct akm_epoch *akm_epoch_find(struct akm_net *an, struct akm_asr *asr,
 	return NULL;
 }
 
-static void akm_epoch_free_rcu(struct rcu_head *rcu)
+/* Run retire_work when the earliest grace period ends. */
+static void akm_retire_schedule(struct akm_net *an)
 {
-	struct akm_epoch *ep = container_of(rcu, struct akm_epoch, rcu);
+	unsigned long first = 0;
+	struct akm_asr *asr;
 
+	list_for_each_entry(asr, &an->asrs, list) {
+		struct akm_epoch *ep = akm_slot(an, asr, AKM_KEY_PREVIOUS);
+
+		if (ep && ep->retire_at &&
+		    (!first || time_before(ep->retire_at, first)))
+			first = ep->retire_at;
+	}
+	if (first)
+		mod_delayed_work(akm_wq, &an->retire_work,
+				 time_after(first, jiffies) ? first - jiffies : 0);
+}
+
+static void akm_epoch_free(struct work_struct *work)
+{
+	struct akm_epoch *ep = container_of(to_rcu_work(work), struct akm_epoch,
+					    free_work);
+
+	akm_mac_free(&ep->mac);
 	akm_key_put(ep->key);
-	kfree(ep);
+	kfree_sensitive(ep);
 }
 
 /* The epoch is already out of its slot; drop its key from the keyring. */
@@ -208,7 +228,7 @@ static void akm_epoch_destroy(struct akm_net *an, u32 asr_id,
 		key_invalidate(key_ref_to_ptr(kref));
 		key_ref_put(kref);
 	}
-	call_rcu(&ep->rcu, akm_epoch_free_rcu);
+	queue_rcu_work(akm_wq, &ep->free_work);
 }
 
 int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
@@ -219,7 +239,7 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	struct akm_epoch *ep;
 	struct akm_key *k;
 	key_ref_t kref;
-	int s;
+	int s, err;
 
 	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
 		ep = akm_slot(an, asr, s);
@@ -246,6 +266,14 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		kfree(k);
 		return -ENOMEM;
 	}
+	err = akm_mac_init(&ep->mac, asr->alg, asr->id, epoch, material);
+	if (err) {
+		kfree(ep);
+		kfree(k);
+		NL_SET_ERR_MSG_MOD(extack, "cannot set up the MAC for this epoch");
+		return err;
+	}
+	INIT_RCU_WORK(&ep->free_work, akm_epoch_free);
 	refcount_set(&k->ref, 1);
 	k->owner = an;
 	k->state = AKM_KEY_NEXT;
@@ -268,6 +296,7 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		k->owner = NULL;
 		spin_unlock_bh(&akm_keys_lock);
 		akm_key_put(k);
+		akm_mac_free(&ep->mac);
 		kfree(ep);
 		NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		return PTR_ERR(kref);
@@ -304,8 +333,13 @@ int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 
 	cur = akm_slot(an, asr, AKM_KEY_CURRENT);
 	prev = akm_slot(an, asr, AKM_KEY_PREVIOUS);
-	if (cur)
+	if (cur) {
 		WRITE_ONCE(cur->key->state, AKM_KEY_PREVIOUS);
+		if (asr->grace) {
+			cur->retire_at = jiffies + asr->grace * HZ ?: 1;
+			akm_retire_schedule(an);
+		}
+	}
 	rcu_assign_pointer(asr->epochs[AKM_KEY_PREVIOUS], cur);
 	ep->activated = ktime_get_real_seconds();
 	WRITE_ONCE(ep->key->state, AKM_KEY_CURRENT);
@@ -344,6 +378,46 @@ void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr)
 			akm_epoch_destroy(an, asr->id, ep);
 		}
 	}
+}
+
+void akm_retire_expired(struct work_struct *work)
+{
+	struct akm_net *an = container_of(to_delayed_work(work),
+					  struct akm_net, retire_work);
+	struct akm_asr *asr;
+
+	mutex_lock(&an->lock);
+	list_for_each_entry(asr, &an->asrs, list) {
+		struct akm_epoch *ep = akm_slot(an, asr, AKM_KEY_PREVIOUS);
+		u32 epoch;
+
+		if (!ep || !ep->retire_at || time_before(jiffies, ep->retire_at))
+			continue;
+		epoch = ep->epoch;
+		RCU_INIT_POINTER(asr->epochs[AKM_KEY_PREVIOUS], NULL);
+		akm_epoch_destroy(an, asr->id, ep);
+		an->generation++;
+		akm_notify(an, AKM_CMD_KEY_RETIRE, asr->id, 0, epoch);
+	}
+	akm_retire_schedule(an);
+	mutex_unlock(&an->lock);
+}
+
+/*
+ * The epoch a received packet names, if it is installed and its key was not
+ * revoked. RCU.
+ */
+struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch)
+{
+	int s;
+
+	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
+		struct akm_epoch *ep = rcu_dereference(asr->epochs[s]);
+
+		if (ep && ep->epoch == epoch && !READ_ONCE(ep->key->dead))
+			return ep;
+	}
+	return NULL;
 }
 
 void akm_keys_reap(struct work_struct *work)

@@ -12,6 +12,13 @@
 
 static unsigned int akm_net_id __read_mostly;
 
+static unsigned int proto = AKM_PROTO_DEFAULT;
+module_param(proto, uint, 0444);
+MODULE_PARM_DESC(proto, "IP protocol number of the AKM header (default 253)");
+
+u8 akm_proto __read_mostly;
+struct workqueue_struct *akm_wq __read_mostly;
+
 struct akm_net *akm_pernet(const struct net *net)
 {
 	return net_generic(net, akm_net_id);
@@ -28,6 +35,8 @@ static int __net_init akm_net_init(struct net *net)
 	hash_init(an->asr_hash);
 	hash_init(an->addrs);
 	INIT_WORK(&an->key_work, akm_keys_reap);
+	INIT_DELAYED_WORK(&an->retire_work, akm_retire_expired);
+	INIT_DELAYED_WORK(&an->fail_work, akm_fail_announce);
 	an->generation = 1;
 
 	err = akm_stats_init(&an->stats);
@@ -35,7 +44,16 @@ static int __net_init akm_net_init(struct net *net)
 		return err;
 	err = akm_keyring_create(an);
 	if (err)
-		akm_stats_free(&an->stats);
+		goto err_stats;
+	err = akm_hooks_init(net);
+	if (err)
+		goto err_keyring;
+	return 0;
+
+err_keyring:
+	akm_keyring_destroy(an);
+err_stats:
+	akm_stats_free(&an->stats);
 	return err;
 }
 
@@ -43,10 +61,13 @@ static void __net_exit akm_net_exit(struct net *net)
 {
 	struct akm_net *an = akm_pernet(net);
 
+	akm_hooks_exit(net);
 	mutex_lock(&an->lock);
 	akm_asr_flush(an);
 	mutex_unlock(&an->lock);
 	cancel_work_sync(&an->key_work);
+	cancel_delayed_work_sync(&an->retire_work);
+	cancel_delayed_work_sync(&an->fail_work);
 	akm_keyring_destroy(an);
 	/* the objects' RCU callbacks do not touch akm_net */
 	akm_stats_free(&an->stats);
@@ -63,9 +84,21 @@ static int __init akm_init(void)
 {
 	int err;
 
-	err = akm_keys_init();
+	if (!proto || proto >= IPPROTO_MAX || proto == IPPROTO_RAW) {
+		pr_err("akm: proto=%u is not a usable IP protocol number\n",
+		       proto);
+		return -EINVAL;
+	}
+	akm_proto = proto;
+	err = akm_crypto_selftest();
 	if (err)
 		return err;
+	akm_wq = alloc_workqueue("akm", WQ_UNBOUND, 0);
+	if (!akm_wq)
+		return -ENOMEM;
+	err = akm_keys_init();
+	if (err)
+		goto err_wq;
 	err = register_pernet_subsys(&akm_net_ops);
 	if (err)
 		goto err_keys;
@@ -78,6 +111,8 @@ err_pernet:
 	unregister_pernet_subsys(&akm_net_ops);
 err_keys:
 	akm_keys_exit();
+err_wq:
+	destroy_workqueue(akm_wq);
 	return err;
 }
 
@@ -86,7 +121,8 @@ static void __exit akm_exit(void)
 	akm_genl_exit();
 	unregister_pernet_subsys(&akm_net_ops);
 	akm_keys_exit();
-	rcu_barrier();
+	rcu_barrier();		/* epochs are freed by RCU work on akm_wq */
+	destroy_workqueue(akm_wq);
 }
 
 module_init(akm_init);
@@ -95,3 +131,4 @@ MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("AKM symmetric-key group authentication");
 MODULE_AUTHOR("AKM for Linux developers");
 MODULE_ALIAS_GENL_FAMILY(AKM_GENL_NAME);
+MODULE_SOFTDEP("pre: nf_defrag_ipv6");

@@ -14,6 +14,10 @@ static const struct nla_policy akm_addr_policy[AKM_ADDR_A_MAX + 1] = {
 	[AKM_ADDR_A_IPV6]	= NLA_POLICY_EXACT_LEN(sizeof(struct in6_addr)),
 };
 
+static struct netlink_range_validation akm_grace_range = {
+	.max = AKM_GRACE_MAX,
+};
+
 static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_NODE_ID]		= NLA_POLICY_MIN(NLA_U32, 1),
 	[AKM_A_KEYRING]		= { .type = NLA_REJECT },
@@ -31,6 +35,9 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_KEY_MATERIAL]	= NLA_POLICY_EXACT_LEN(AKM_KEY_LEN),
 	[AKM_A_KEY]		= { .type = NLA_REJECT },
 	[AKM_A_STATS]		= { .type = NLA_REJECT },
+	[AKM_A_ASR_GRACE]	= NLA_POLICY_FULL_RANGE(NLA_U32, &akm_grace_range),
+	[AKM_A_FAIL_REASON]	= { .type = NLA_REJECT },
+	[AKM_A_FAIL_COUNT]	= { .type = NLA_REJECT },
 };
 
 static struct genl_family akm_family;
@@ -134,6 +141,7 @@ static int akm_fill_asr(struct sk_buff *skb, struct akm_net *an,
 	    (asr->name[0] && nla_put_string(skb, AKM_A_ASR_NAME, asr->name)) ||
 	    nla_put_u8(skb, AKM_A_ASR_ALG, asr->alg) ||
 	    nla_put_u8(skb, AKM_A_ASR_POLICY, asr->policy) ||
+	    nla_put_u32(skb, AKM_A_ASR_GRACE, asr->grace) ||
 	    nla_put_u32(skb, AKM_A_MEMBER_COUNT, asr->n_members))
 		goto cancel;
 	for (i = 0; i < ARRAY_SIZE(akm_epoch_order); i++) {
@@ -201,26 +209,63 @@ static int akm_fill_member(struct sk_buff *skb, struct akm_member *m,
 	return 0;
 }
 
-void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch)
+/* Events are small: a handful of u32 attributes. */
+#define AKM_EVENT_SIZE (4 * nla_total_size(sizeof(u32)))
+
+static struct sk_buff *akm_event_new(struct akm_net *an, u8 cmd, void **hdr)
 {
 	struct sk_buff *skb;
-	void *hdr;
 
 	if (!genl_has_listeners(&akm_family, an->net, 0))
-		return;
-	skb = genlmsg_new(3 * nla_total_size(sizeof(u32)), GFP_KERNEL);
+		return NULL;
+	skb = genlmsg_new(AKM_EVENT_SIZE, GFP_KERNEL);
 	if (!skb)
-		return;
-	hdr = genlmsg_put(skb, 0, 0, &akm_family, 0, cmd);
-	if (!hdr ||
-	    (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
-	    (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)) ||
-	    (epoch && nla_put_u32(skb, AKM_A_KEY_EPOCH, epoch))) {
+		return NULL;
+	*hdr = genlmsg_put(skb, 0, 0, &akm_family, 0, cmd);
+	if (!*hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	return skb;
+}
+
+static void akm_event_send(struct akm_net *an, struct sk_buff *skb,
+			   void *hdr, int err)
+{
+	if (err) {
 		nlmsg_free(skb);
 		return;
 	}
 	genlmsg_end(skb, hdr);
 	genlmsg_multicast_netns(&akm_family, an->net, skb, 0, 0, GFP_KERNEL);
+}
+
+void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = akm_event_new(an, cmd, &hdr);
+	if (skb)
+		akm_event_send(an, skb, hdr,
+			       (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
+			       (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)) ||
+			       (epoch && nla_put_u32(skb, AKM_A_KEY_EPOCH, epoch)));
+}
+
+void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
+		     u32 node_id)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = akm_event_new(an, AKM_CMD_AUTH_FAILURE, &hdr);
+	if (skb)
+		akm_event_send(an, skb, hdr,
+			       nla_put_u32(skb, AKM_A_FAIL_COUNT, count) ||
+			       nla_put_u8(skb, AKM_A_FAIL_REASON, reason) ||
+			       (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
+			       (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)));
 }
 
 /* A configuration change succeeded: dumps in progress must notice. */
@@ -310,6 +355,8 @@ static void akm_asr_apply(struct akm_asr *asr, struct genl_info *info)
 	if (info->attrs[AKM_A_ASR_POLICY])
 		WRITE_ONCE(asr->policy,
 			   nla_get_u8(info->attrs[AKM_A_ASR_POLICY]));
+	if (info->attrs[AKM_A_ASR_GRACE])
+		asr->grace = nla_get_u32(info->attrs[AKM_A_ASR_GRACE]);
 }
 
 static int akm_nl_asr_new(struct sk_buff *skb, struct genl_info *info)

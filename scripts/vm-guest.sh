@@ -59,6 +59,10 @@ fi
 
 if [ "$rc" = 0 ] && [ -s "$CTL/module" ]; then
 	module=$(cat "$CTL/module")
+	# insmod does not resolve dependencies: load them from this kernel first
+	for dep in $(modinfo -F depends "$module" | tr , ' '); do
+		modprobe "$dep" || echo "vm-guest: modprobe $dep failed" >&2
+	done
 	if ! insmod "$module"; then
 		echo "vm-guest: insmod $module failed" >&2
 		rc=125

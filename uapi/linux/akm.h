@@ -32,6 +32,8 @@
 #define AKM_ASRS_MAX		1024	/* ASRs per network namespace */
 #define AKM_MEMBERS_MAX		256	/* members per ASR */
 #define AKM_ADDRS_MAX		8	/* addresses per member */
+#define AKM_GRACE_DEFAULT	30	/* seconds */
+#define AKM_GRACE_MAX		86400
 
 enum akm_alg {
 	AKM_ALG_HMAC_SHA256 = 1,	/* HMAC-SHA-256, tag truncated to 128 bits */
@@ -72,9 +74,9 @@ enum akm_cmd {
 	AKM_CMD_UNSPEC,
 	AKM_CMD_NODE_GET,	/* -> NODE_ID, KEYRING, GENERATION, ASR_COUNT, STATS */
 	AKM_CMD_NODE_SET,	/* NODE_ID */
-	AKM_CMD_ASR_NEW,	/* ASR_ID, ALG, [ASR_NAME], [ASR_POLICY] */
+	AKM_CMD_ASR_NEW,	/* ASR_ID, ALG, [ASR_NAME], [ASR_POLICY], [ASR_GRACE] */
 	AKM_CMD_ASR_DEL,	/* ASR_ID */
-	AKM_CMD_ASR_SET,	/* ASR_ID, [ASR_NAME], [ASR_POLICY] */
+	AKM_CMD_ASR_SET,	/* ASR_ID, [ASR_NAME], [ASR_POLICY], [ASR_GRACE] */
 	AKM_CMD_ASR_GET,	/* ASR_ID | dump -> ASR attributes, KEY*, STATS */
 	AKM_CMD_MEMBER_NEW,	/* ASR_ID, NODE_ID, [MEMBER_STATE], [MEMBER_ADDRS] */
 	AKM_CMD_MEMBER_SET,	/* ASR_ID, NODE_ID, [MEMBER_STATE], [MEMBER_ADDRS] */
@@ -86,6 +88,10 @@ enum akm_cmd {
 	AKM_CMD_KEY_REVOKED,	/* event only: key revoked or unlinked in the keyring */
 	AKM_CMD_STATS_GET,	/* [ASR_ID [NODE_ID]] -> STATS of node, ASR or member */
 	AKM_CMD_STATS_RESET,	/* [ASR_ID [NODE_ID]] */
+	AKM_CMD_AUTH_FAILURE,	/* event only, at most one a second per namespace:
+				 * FAIL_COUNT failures since the last event, the
+				 * last one's FAIL_REASON, [ASR_ID], [NODE_ID]
+				 */
 	__AKM_CMD_MAX
 };
 
@@ -109,6 +115,12 @@ enum akm_attr {
 	AKM_A_KEY_MATERIAL,	/* binary, exactly AKM_KEY_LEN; never sent by the kernel */
 	AKM_A_KEY,		/* nest: enum akm_key_attr, repeated, one per epoch */
 	AKM_A_STATS,		/* nest: enum akm_stats_attr */
+	AKM_A_ASR_GRACE,	/* u32: seconds the previous epoch stays
+				 * accepted after an activation, default 30,
+				 * 0: until the next activation or a retire
+				 */
+	AKM_A_FAIL_REASON,	/* u8: the AKM_STATS_A_DROP_* counter it hit */
+	AKM_A_FAIL_COUNT,	/* u32 */
 	__AKM_A_MAX
 };
 

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The AKM authentication header, carried between the IP header and the
+ * payload (Documentation/wire-format.md). Pure C: also built in user space.
+ *
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +---------------+---------------+-------------------------------+
+ * |  Next Header  |    Version    |         Reserved (0)          |
+ * +---------------+---------------+-------------------------------+
+ * |                            ASR id                             |
+ * +---------------------------------------------------------------+
+ * |                          Key epoch                            |
+ * +---------------------------------------------------------------+
+ * |                        Sender node id                         |
+ * +---------------------------------------------------------------+
+ * |                 Sequence number (low 32 bits)                 |
+ * +---------------------------------------------------------------+
+ * |                                                               |
+ * +                      Tag (128 bits)                           +
+ * |                                                               |
+ * +---------------------------------------------------------------+
+ */
+#ifndef _AKM_WIRE_H
+#define _AKM_WIRE_H
+
+/* user space: build with -include tests/unit/kshim.h for u8, u32, u64, bool */
+#include <linux/types.h>
+
+#define AKM_WIRE_VERSION	1
+#define AKM_PROTO_DEFAULT	253	/* RFC 3692 experimentation */
+#define AKM_TAG_LEN		16
+
+struct akmhdr {
+	u8	nexthdr;
+	u8	version;
+	__be16	reserved;
+	__be32	asr_id;
+	__be32	epoch;
+	__be32	sender;
+	__be32	seq;
+	u8	tag[AKM_TAG_LEN];
+};
+
+#define AKM_HLEN		((unsigned int)sizeof(struct akmhdr))	/* 36 */
+#define AKM_HLEN_NOTAG		(AKM_HLEN - AKM_TAG_LEN)		/* 20 */
+
+/*
+ * The tag covers, in this order: the source and destination addresses as
+ * 16 bytes each (IPv4 as ::ffff:a.b.c.d), the high 32 bits of the sequence
+ * number and the payload length (bytes after this header), big endian, the
+ * first AKM_HLEN_NOTAG bytes of this header, then the payload.
+ */
+struct akm_pseudo {
+	u8	saddr[16];
+	u8	daddr[16];
+	__be32	seq_hi;
+	__be32	len;
+	u8	hdr[AKM_HLEN_NOTAG];
+};
+
+#define AKM_PSEUDO_LEN		((unsigned int)sizeof(struct akm_pseudo))	/* 60 */
+
+/* Structural checks on a received header; the rest needs the tag. */
+static inline int akm_hdr_valid(const struct akmhdr *h)
+{
+	return h->version == AKM_WIRE_VERSION && !h->reserved;
+}
+
+#endif /* _AKM_WIRE_H */
