@@ -9,8 +9,11 @@
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
 #     sparse, all kernels) and checkpatch: one test each;
 #   - tests/unit/run.sh (if present) and tests/run_tests.sh (in the VM): every
-#     TAP result, counted by scripts/tap-count.awk (nested kselftest TAP is
-#     counted once per test case: only leaf results count, see there);
+#     test case, counted by scripts/tap-count.awk: from the kselftest
+#     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
+#     them (one per program; run_tests.sh prints one with fail:1 for a program
+#     that crashed or was missing), else from the leaf "ok"/"not ok" lines,
+#     so nested TAP is never counted twice (the rule is spelled out there);
 #   - per kernel, one more failure if the VM run produced no TAP, timed out,
 #     crashed, did not boot, or exited non-zero without a failing result;
 #   - per kernel, "kernel clean": fails if the kernel got tainted by a
