@@ -46,6 +46,8 @@ TEST_F(asr, new_get_defaults)
 	EXPECT_EQ(AKM_ALG_HMAC_SHA256, a.alg);
 	ASSERT_TRUE(a.has_policy);
 	EXPECT_EQ(AKM_POLICY_DROP, a.policy);
+	ASSERT_TRUE(a.has_grace);
+	EXPECT_EQ(AKM_GRACE_DEFAULT, a.grace);
 	ASSERT_TRUE(a.has_member_count);
 	EXPECT_EQ(0, a.member_count);
 	EXPECT_EQ(0, a.nkeys);
@@ -360,7 +362,7 @@ TEST_F(asr, del_removes_members_and_keys)
 	EXPECT_TRUE(akm_keyring_contains(n.keyring, serial));
 
 	AKM_ASSERT_OK(&self->nl, akm_asr_del(&self->nl, 17));
-	EXPECT_FALSE(akm_keyring_contains(n.keyring, serial));
+	EXPECT_TRUE(akm_keyring_drops(n.keyring, serial, 2000));
 	AKM_ASSERT_OK(&self->nl, akm_asr_new(&self->nl, 17, AKM_ALG_HMAC_SHA256, NULL, -1));
 	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 17, &a));
 	EXPECT_EQ(0, a.member_count);
@@ -390,6 +392,49 @@ TEST_F_TIMEOUT(asr, limit_enospc, 600)
 		      akm_asr_new(&self->nl, AKM_ASRS_MAX + 1, AKM_ALG_HMAC_SHA256, NULL, -1));
 	AKM_EXPECT_ERR(&self->nl, -ENOSPC, akm_asr_new(&self->nl, 500, AKM_ALG_HMAC_SHA256,
 						       NULL, -1));
+}
+
+static int asr_grace_msg(struct akm_nl *nl, int cmd, uint32_t id, uint32_t grace)
+{
+	struct nl_msg *msg = akm_msg(nl, cmd, 0);
+
+	nla_put_u32(msg, AKM_A_ASR_ID, id);
+	if (cmd == AKM_CMD_ASR_NEW)
+		nla_put_u8(msg, AKM_A_ASR_ALG, AKM_ALG_HMAC_SHA256);
+	nla_put_u32(msg, AKM_A_ASR_GRACE, grace);
+	return akm_do(nl, msg, NULL, NULL);
+}
+
+/* ASR_GRACE: 0..AKM_GRACE_MAX seconds, on ASR_NEW and ASR_SET. */
+TEST_F(asr, grace)
+{
+	struct akm_asr_info a;
+
+	AKM_ASSERT_OK(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_NEW, 20, 0));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 20, &a));
+	EXPECT_EQ(0, a.grace);
+	AKM_ASSERT_OK(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_SET, 20, AKM_GRACE_MAX));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 20, &a));
+	EXPECT_EQ(AKM_GRACE_MAX, a.grace);
+	AKM_ASSERT_OK(&self->nl, akm_asr_set(&self->nl, 20, "keeps-grace", 1));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 20, &a));
+	EXPECT_EQ(AKM_GRACE_MAX, a.grace);
+	AKM_ASSERT_OK(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_NEW, 21, 5));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 21, &a));
+	EXPECT_EQ(5, a.grace);
+}
+
+TEST_F(asr, grace_out_of_range)
+{
+	struct akm_asr_info a;
+
+	AKM_EXPECT_INVAL(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_NEW, 22,
+						  AKM_GRACE_MAX + 1));
+	AKM_EXPECT_ERR(&self->nl, -ENOENT, akm_asr_get(&self->nl, 22, &a));
+	AKM_ASSERT_OK(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_NEW, 22, 7));
+	AKM_EXPECT_INVAL(&self->nl, asr_grace_msg(&self->nl, AKM_CMD_ASR_SET, 22, 0xffffffffu));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 22, &a));
+	EXPECT_EQ(7, a.grace);
 }
 
 TEST_HARNESS_MAIN

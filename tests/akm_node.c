@@ -80,7 +80,7 @@ TEST_F(node, family_registered)
 	EXPECT_EQ(AKM_A_MAX, fi.maxattr);
 	EXPECT_TRUE(fi.has_events_grp);
 	for (cmd = AKM_CMD_NODE_GET; cmd <= AKM_CMD_MAX; cmd++) {
-		if (cmd == AKM_CMD_KEY_REVOKED) {
+		if (akm_cmd_is_event_only(cmd)) {
 			EXPECT_FALSE(fi.op_present[cmd]) {
 				TH_LOG("event-only command %d has an op", cmd);
 			}
@@ -236,13 +236,16 @@ TEST_F(node, unknown_command)
 		       akm_do(&self->nl, akm_msg(&self->nl, AKM_CMD_UNSPEC, 0), NULL, NULL));
 }
 
-/* KEY_REVOKED is an event, not a request. */
+/* KEY_REVOKED and AUTH_FAILURE are events, not requests. */
 TEST_F(node, event_only_command_rejected)
 {
 	struct nl_msg *msg = akm_msg(&self->nl, AKM_CMD_KEY_REVOKED, 0);
 
 	nla_put_u32(msg, AKM_A_ASR_ID, 1);
 	nla_put_u32(msg, AKM_A_KEY_EPOCH, 1);
+	AKM_EXPECT_ERR(&self->nl, -EOPNOTSUPP, akm_do(&self->nl, msg, NULL, NULL));
+	msg = akm_msg(&self->nl, AKM_CMD_AUTH_FAILURE, 0);
+	nla_put_u32(msg, AKM_A_ASR_ID, 1);
 	AKM_EXPECT_ERR(&self->nl, -EOPNOTSUPP, akm_do(&self->nl, msg, NULL, NULL));
 }
 

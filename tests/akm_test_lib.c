@@ -633,6 +633,10 @@ int akm_parse_asr(struct nlmsghdr *nlh, struct akm_asr_info *a)
 		case AKM_A_KEY_MATERIAL:
 			a->has_material = true;
 			break;
+		case AKM_A_ASR_GRACE:
+			a->has_grace = true;
+			a->grace = nla_get_u32(attr);
+			break;
 		case AKM_A_STATS:
 			a->has_stats = true;
 			parse_stats(attr, &a->stats);
@@ -1065,4 +1069,16 @@ bool akm_keyring_contains(int32_t keyring, int32_t serial)
 		if (ids[i] == serial)
 			return true;
 	return false;
+}
+
+bool akm_keyring_drops(int32_t keyring, int32_t serial, int timeout_ms)
+{
+	long long end = akm_now_ms() + timeout_ms;
+
+	while (akm_keyring_contains(keyring, serial)) {
+		if (akm_now_ms() > end)
+			return false;
+		usleep(20000);
+	}
+	return true;
 }

@@ -71,6 +71,8 @@ struct akm_key_info {
 struct akm_asr_info {
 	bool has_id, has_name, has_alg, has_policy, has_member_count, has_stats;
 	bool has_material;	/* must never be true */
+	bool has_grace;
+	uint32_t grace;
 	uint32_t id;
 	char name[128];
 	uint8_t alg, policy;
@@ -140,6 +142,12 @@ int akm_dump_start(struct akm_nl *nl, struct nl_msg *msg, akm_msg_cb cb, void *a
 int akm_dump_finish(struct akm_nl *nl, akm_msg_cb cb, void *arg,
 		    struct akm_dump_res *res);
 
+/* Commands the kernel only sends (events), never accepts. */
+static inline bool akm_cmd_is_event_only(int cmd)
+{
+	return cmd == AKM_CMD_KEY_REVOKED || cmd == AKM_CMD_AUTH_FAILURE;
+}
+
 /* true if the last error's extack names attribute type (MISS_TYPE) or its name. */
 bool akm_extack_names(const struct akm_nl *nl, int type, const char *name);
 
@@ -198,6 +206,11 @@ unsigned long akm_netns_inode(void);
 /* Does /proc/keys have a line with this serial, return it in line. */
 bool akm_proc_keys_line(int32_t serial, char *line, size_t len);
 bool akm_keyring_contains(int32_t keyring, int32_t serial);
+/*
+ * Wait up to timeout_ms until serial is no longer linked in keyring
+ * (invalidated keys are unlinked by the keyring garbage collector).
+ */
+bool akm_keyring_drops(int32_t keyring, int32_t serial, int timeout_ms);
 /* Milliseconds since an arbitrary point. */
 long long akm_now_ms(void);
 
