@@ -8,7 +8,8 @@
 # non-zero when anything failed. What counts as one test:
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
 #     sparse, all kernels) and checkpatch: one test each;
-#   - tests/unit/run.sh (if present) and tests/run_tests.sh (in the VM): every
+#   - the host suites tests/unit/run.sh and userspace/tests/run.sh (each if
+#     present) and tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
 #     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
 #     them (one per program; run_tests.sh prints one with fail:1 for a program
@@ -19,7 +20,7 @@
 #   - per kernel, "kernel clean": fails if the kernel got tainted by a
 #     WARN/BUG/oops/soft lockup during the run (dmesg in build/check-out/VER/).
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
-# build/check-unit.log, build/check-build.log.
+# build/check-build.log, build/check-<suite>.log for the host suites.
 #
 # Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1200),
 # AKM_KERNELS (space-separated list instead of scripts/kernels.sh).
@@ -77,17 +78,21 @@ section "checkpatch --strict"
 make --no-print-directory checkpatch
 one "checkpatch" $?
 
-if [ -e tests/unit/run.sh ]; then
-	section "unit tests (tests/unit/run.sh)"
-	bash tests/unit/run.sh 2>&1 | tee build/check-unit.log
+# Host test suites (TAP), each run if present.
+for suite in tests/unit/run.sh userspace/tests/run.sh; do
+	[ -e "$suite" ] || continue
+	name=${suite%/run.sh}
+	name=${name//\//-}
+	section "host tests ($suite)"
+	bash "$suite" 2>&1 | tee "build/check-$name.log"
 	rc=${PIPESTATUS[0]}
-	tap "unit tests" build/check-unit.log
+	tap "$suite" "build/check-$name.log"
 	if [ "$TAP_N" = 0 ]; then
-		one "unit tests: TAP output" 1
+		one "$suite: TAP output" 1
 	elif [ "$rc" != 0 ] && [ "$TAP_FAIL" = 0 ]; then
-		one "unit tests: exit status $rc" 1
+		one "$suite: exit status $rc" 1
 	fi
-fi
+done
 
 if [ -z "$KERNELS" ]; then
 	section "VM tests"

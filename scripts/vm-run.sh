@@ -74,7 +74,7 @@ fi
 OUT=${OUT:-$REPO/build/vm-out/$VER}
 mkdir -p "$OUT" || die "cannot create $OUT"
 OUT=$(realpath "$OUT")
-LOG=${LOG:-$REPO/build/vm-$VER.log}
+LOG=$(realpath -m "${LOG:-$REPO/build/vm-$VER.log}")
 mkdir -p "$(dirname "$LOG")" || die "cannot create the directory of $LOG"
 # These paths go on the kernel command line: keep them to plain characters.
 for p in "$OUT" "$HERE"; do
