@@ -6,7 +6,9 @@
 # path, then makes the shared root the root of PID 1:
 #   exec switch_root /newroot /bin/bash <akm.guest> <akm.out> <akm.ctl>
 # so that the kernel's module auto-loading (/sbin/modprobe) sees the host's
-# /lib/modules. Kernel command line: akm.out=DIR akm.ctl=DIR akm.guest=SCRIPT.
+# /lib/modules. Kernel command line: akm.out=DIR akm.ctl=DIR akm.guest=SCRIPT
+# [akm.keep=DIR,DIR...]: host directories under /tmp, /run, /var/tmp or /root
+# (say, a checkout in /tmp) that stay visible over the guest's tmpfs there.
 export PATH=/bin
 
 mount -t proc proc /proc
@@ -26,12 +28,13 @@ for m in $(cat /lib/akm-modules/order); do
 	insmod "/lib/akm-modules/$m.ko" || echo "vm-init: warning: insmod $m failed"
 done
 
-out= ctl= guest=
+out= ctl= guest= keep=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	akm.out=*) out=${arg#akm.out=} ;;
 	akm.guest=*) guest=${arg#akm.guest=} ;;
 	akm.ctl=*) ctl=${arg#akm.ctl=} ;;
+	akm.keep=*) keep=${arg#akm.keep=} ;;
 	esac
 done
 [ -n "$guest" ] || fail "no akm.guest= on the kernel command line"
@@ -41,11 +44,24 @@ done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose /dev/root /newroot ||
 	fail "cannot mount the host root (9p tag /dev/root)"
 
+i=0
+for p in $(echo "$keep" | tr ',' ' '); do
+	i=$((i + 1))
+	mkdir -p "/keep/$i"
+	mount --bind "/newroot$p" "/keep/$i" && echo "$p" >"/keep/$i.path" ||
+		echo "vm-init: warning: cannot keep $p"
+done
+
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "tmpfs /tmp"
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "tmpfs /run"
 mount -t tmpfs -o mode=1777 tmpfs /newroot/var/tmp || fail "tmpfs /var/tmp"
 mount -t tmpfs -o mode=0700 tmpfs /newroot/root || fail "tmpfs /root"
 mkdir -p /newroot/run/lock /newroot/run/netns
+for f in /keep/*.path; do
+	[ -e "$f" ] || continue
+	p=$(cat "$f")
+	mkdir -p "/newroot$p" && mount --move "${f%.path}" "/newroot$p" || fail "cannot keep $p"
+done
 
 mount --move /proc /newroot/proc || fail "move /proc"
 mount --move /sys /newroot/sys || fail "move /sys"

@@ -76,8 +76,22 @@ mkdir -p "$OUT" || die "cannot create $OUT"
 OUT=$(realpath "$OUT")
 LOG=$(realpath -m "${LOG:-$REPO/build/vm-$VER.log}")
 mkdir -p "$(dirname "$LOG")" || die "cannot create the directory of $LOG"
+# The guest has tmpfs on /tmp, /run, /var/tmp and /root: host directories
+# the run needs from under those (a checkout in /tmp, say) are kept visible.
+KEEP=
+for p in "$REPO" "$PWD" ${MODULE:+"$(dirname "$MODULE")"}; do
+	case $p/ in
+	/tmp/*|/run/*|/var/tmp/*|/root/*) ;;
+	*) continue ;;
+	esac
+	dup=0
+	for k in ${KEEP//,/ }; do
+		case $p/ in "$k"/*) dup=1 ;; esac
+	done
+	[ "$dup" = 1 ] || KEEP=${KEEP:+$KEEP,}$p
+done
 # These paths go on the kernel command line: keep them to plain characters.
-for p in "$OUT" "$HERE"; do
+for p in "$OUT" "$HERE" ${KEEP//,/ }; do
 	[[ $p =~ ^/[A-Za-z0-9_./+,:@=-]*$ ]] || die "path '$p' has characters the kernel command line cannot carry"
 done
 
@@ -119,7 +133,7 @@ else
 	else
 		accel=(-accel tcg -cpu max)
 	fi
-	append="console=ttyS0 quiet loglevel=5 panic=-1 akm.out=$OUT akm.ctl=$CTL akm.guest=$HERE/vm-guest.sh ${AKM_VM_APPEND:-}"
+	append="console=ttyS0 quiet loglevel=5 panic=-1 akm.out=$OUT akm.ctl=$CTL akm.guest=$HERE/vm-guest.sh${KEEP:+ akm.keep=$KEEP} ${AKM_VM_APPEND:-}"
 	cmd=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc "${accel[@]}"
 		-smp 2 -m "$MEM" -display none -vga none -no-reboot
 		-kernel "$KERNEL" -initrd "$INITRD" -append "$append"
