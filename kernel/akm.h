@@ -116,6 +116,16 @@ struct akm_asr {
 	struct rcu_head rcu;
 };
 
+/* A provisioning credential shared with the peer whose node id is @id. */
+struct akm_cred {
+	struct list_head list;		/* in akm_net.creds, by id */
+	u32 id;
+	s32 serial;
+	struct akm_key *key;
+};
+
+#define AKM_KEY_DESC_LEN 32	/* "asr:<id>:epoch:<n>", "cred:<id>" */
+
 /* Per network namespace state: one AKM node. */
 struct akm_net {
 	struct net *net;
@@ -124,6 +134,8 @@ struct akm_net {
 	u32 generation;			/* bumped by every change, for dumps */
 	unsigned int n_asrs;
 	struct list_head asrs;
+	unsigned int n_creds;
+	struct list_head creds;
 	DECLARE_HASHTABLE(asr_hash, 8);
 	DECLARE_HASHTABLE(addrs, 10);
 	struct key *keyring;
@@ -158,6 +170,10 @@ int akm_keys_init(void);
 void akm_keys_exit(void);
 int akm_keyring_create(struct akm_net *an);
 void akm_keyring_destroy(struct akm_net *an);
+struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
+			    const u8 *material, u8 alg, s32 *serial);
+void akm_key_drop(struct akm_net *an, struct akm_key *k, const char *desc);
+void akm_key_put(struct akm_key *k);
 struct akm_epoch *akm_epoch_find(struct akm_net *an, struct akm_asr *asr,
 				 u32 epoch, int *state);
 int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
@@ -171,7 +187,21 @@ void akm_keys_reap(struct work_struct *work);
 void akm_retire_expired(struct work_struct *work);
 struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch);
 
+/* cred.c */
+struct akm_cred *akm_cred_find(struct akm_net *an, u32 id);
+int akm_cred_install(struct akm_net *an, u32 id, const u8 *material,
+		     struct netlink_ext_ack *extack);
+void akm_cred_del(struct akm_net *an, struct akm_cred *c);
+void akm_cred_flush(struct akm_net *an);
+int akm_cred_prove(const struct akm_cred *c, const u8 *data, unsigned int len,
+		   u8 *proof);
+int akm_cred_derive(const struct akm_cred *c, u32 asr_id, u32 epoch, u8 *key);
+int akm_cred_unwrap(const struct akm_cred *c, const struct akm_asr *asr,
+		    u32 epoch, const u8 *wrapped, u8 *key);
+
 /* crypto.c */
+int akm_hmac_sha256(const u8 *key, unsigned int klen, const void *d1,
+		    unsigned int l1, const void *d2, unsigned int l2, u8 *out);
 int akm_mac_init(struct akm_mac *mac, u8 alg, u32 asr_id, u32 epoch,
 		 const u8 *key);
 void akm_mac_free(struct akm_mac *mac);
@@ -191,19 +221,22 @@ void akm_stats_free(struct akm_stats *s);
 void akm_stats_read(const struct akm_stats *s, u64 *out);
 void akm_stats_reset(struct akm_stats *s);
 
+/* Egress hooks may run in preemptible process context: pin the CPU. */
 static inline void akm_stats_add(struct akm_stats *s, unsigned int idx, u64 n)
 {
-	struct akm_pcpu_stats *p = this_cpu_ptr(s->pcpu);
+	struct akm_pcpu_stats *p = get_cpu_ptr(s->pcpu);
 
 	u64_stats_update_begin(&p->syncp);
 	u64_stats_add(&p->c[idx], n);
 	u64_stats_update_end(&p->syncp);
+	put_cpu_ptr(s->pcpu);
 }
 
 /* netlink.c */
 int akm_genl_init(void);
 void akm_genl_exit(void);
 void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch);
+void akm_notify_cred(struct akm_net *an, u8 cmd, u32 cred_id);
 void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
 		     u32 node_id);
 

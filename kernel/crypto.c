@@ -32,36 +32,52 @@
 
 #define AKM_KDF_LABEL "AKM v1 mac"
 
-static int akm_hmac(struct crypto_shash *tfm, const u8 *key, unsigned int klen,
-		    const u8 *data, unsigned int len, u8 *out)
+/* HMAC-SHA256(key, d1 || d2); process context (allocates a tfm). */
+int akm_hmac_sha256(const u8 *key, unsigned int klen, const void *d1,
+		    unsigned int l1, const void *d2, unsigned int l2, u8 *out)
 {
-	int err = crypto_shash_setkey(tfm, key, klen);
-
-	return err ?: crypto_shash_tfm_digest(tfm, data, len, out);
-}
-
-/* Process context: allocates the HMAC tfm. */
-int akm_mac_init(struct akm_mac *mac, u8 alg, u32 asr_id, u32 epoch,
-		 const u8 *key)
-{
-	u8 info[sizeof(AKM_KDF_LABEL) - 1 + 9];
-	u8 *p = info + sizeof(AKM_KDF_LABEL) - 1;
 	struct crypto_shash *tfm;
-	int err, i;
+	int err;
 
 	tfm = crypto_alloc_shash("hmac(sha256)", 0, 0);
 	if (IS_ERR(tfm))
 		return PTR_ERR(tfm);
-	memcpy(info, AKM_KDF_LABEL, sizeof(AKM_KDF_LABEL) - 1);
-	put_unaligned_be32(asr_id, p);
-	put_unaligned_be32(epoch, p + 4);
-	p[8] = alg;
-	err = akm_hmac(tfm, key, AKM_KEY_LEN, info, sizeof(info), mac->key);
-	if (!err && alg == AKM_ALG_HMAC_SHA256)
-		err = crypto_shash_setkey(tfm, mac->key, AKM_KEY_LEN);
-	if (err || alg != AKM_ALG_HMAC_SHA256) {
-		crypto_free_shash(tfm);
-		tfm = NULL;
+	err = crypto_shash_setkey(tfm, key, klen);
+	if (!err) {
+		SHASH_DESC_ON_STACK(desc, tfm);
+
+		desc->tfm = tfm;
+		err = crypto_shash_init(desc) ?:
+		      crypto_shash_update(desc, d1, l1) ?:
+		      crypto_shash_update(desc, d2, l2) ?:
+		      crypto_shash_final(desc, out);
+		shash_desc_zero(desc);
+	}
+	crypto_free_shash(tfm);
+	return err;
+}
+
+/* Derive an epoch's MAC key; process context (allocates the HMAC tfm). */
+int akm_mac_init(struct akm_mac *mac, u8 alg, u32 asr_id, u32 epoch,
+		 const u8 *key)
+{
+	struct crypto_shash *tfm = NULL;
+	u8 info[9];
+	int err, i;
+
+	put_unaligned_be32(asr_id, info);
+	put_unaligned_be32(epoch, info + 4);
+	info[8] = alg;
+	err = akm_hmac_sha256(key, AKM_KEY_LEN, AKM_KDF_LABEL,
+			      strlen(AKM_KDF_LABEL), info, sizeof(info),
+			      mac->key);
+	if (!err && alg == AKM_ALG_HMAC_SHA256) {
+		tfm = crypto_alloc_shash("hmac(sha256)", 0, 0);
+		err = PTR_ERR_OR_ZERO(tfm);
+		if (!err)
+			err = crypto_shash_setkey(tfm, mac->key, AKM_KEY_LEN);
+		if (err && !IS_ERR(tfm))
+			crypto_free_shash(tfm);
 	}
 	if (err) {
 		memzero_explicit(mac->key, sizeof(mac->key));
@@ -242,16 +258,11 @@ out:
 int __init akm_crypto_selftest(void)
 {
 	static const char data[] = "what do ya want for nothing?";
-	struct crypto_shash *tfm;
 	struct akm_mac mac;
 	u8 key[AKM_KEY_LEN], out[SHA256_DIGEST_SIZE];
 	int err;
 
-	tfm = crypto_alloc_shash("hmac(sha256)", 0, 0);
-	if (IS_ERR(tfm))
-		return PTR_ERR(tfm);
-	err = akm_hmac(tfm, "Jefe", 4, data, sizeof(data) - 1, out);
-	crypto_free_shash(tfm);
+	err = akm_hmac_sha256("Jefe", 4, data, sizeof(data) - 1, NULL, 0, out);
 	if (!err && crypto_memneq(out, akm_kat_rfc4231, sizeof(out)))
 		err = -EBADMSG;
 	if (err)

@@ -24,8 +24,6 @@
 
 #include "akm.h"
 
-#define AKM_KEY_DESC_LEN 32
-
 struct akm_key_init {
 	u8 cookie[16];
 	struct akm_key *key;
@@ -45,7 +43,7 @@ static const char *const akm_key_state_names[] = {
 	[AKM_KEY_PREVIOUS] = "previous",
 };
 
-static void akm_key_put(struct akm_key *k)
+void akm_key_put(struct akm_key *k)
 {
 	if (refcount_dec_and_test(&k->ref))
 		kfree_sensitive(k);
@@ -99,6 +97,11 @@ static void akm_key_describe(const struct key *key, struct seq_file *m)
 	seq_puts(m, key->description);
 	if (!key_is_positive(key) || !k)
 		return;
+	if (!k->alg) {	/* a provisioning credential */
+		seq_printf(m, ": credential%s",
+			   READ_ONCE(k->dead) ? " revoked" : "");
+		return;
+	}
 	seq_printf(m, ": %s %s", akm_alg_names[k->alg],
 		   READ_ONCE(k->dead) ? "revoked" :
 		   akm_key_state_names[READ_ONCE(k->state)]);
@@ -159,6 +162,66 @@ void akm_keyring_destroy(struct akm_net *an)
 	key_put(an->keyring);
 }
 
+/*
+ * Add a key of type "akm" to the namespace keyring. The caller gets one
+ * reference to the material, the keyring link holds the other.
+ */
+struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
+			    const u8 *material, u8 alg, s32 *serial)
+{
+	struct akm_key_init init;
+	struct akm_key *k;
+	key_ref_t kref;
+
+	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	if (!k)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&k->ref, 1);
+	k->owner = an;
+	k->alg = alg;
+	memcpy(k->material, material, AKM_KEY_LEN);
+
+	memcpy(init.cookie, akm_key_cookie, sizeof(init.cookie));
+	init.key = k;
+	kref = key_create_or_update(make_key_ref(an->keyring, true),
+				    akm_key_type.name, desc, &init, sizeof(init),
+				    KEY_POS_VIEW | KEY_POS_SEARCH |
+				    KEY_POS_SETATTR | KEY_USR_VIEW |
+				    KEY_USR_READ | KEY_USR_SETATTR,
+				    KEY_ALLOC_NOT_IN_QUOTA |
+				    KEY_ALLOC_BYPASS_RESTRICTION);
+	memzero_explicit(&init, sizeof(init));
+	if (IS_ERR(kref)) {
+		akm_key_drop(an, k, NULL);
+		akm_key_put(k);
+		return ERR_CAST(kref);
+	}
+	*serial = key_ref_to_ptr(kref)->serial;
+	key_ref_put(kref);
+	return k;
+}
+
+/*
+ * Stop watching a key for revocation and, if @desc is given, invalidate it
+ * in the keyring. The caller still holds its reference.
+ */
+void akm_key_drop(struct akm_net *an, struct akm_key *k, const char *desc)
+{
+	key_ref_t kref;
+
+	spin_lock_bh(&akm_keys_lock);
+	k->owner = NULL;
+	spin_unlock_bh(&akm_keys_lock);
+	if (!desc)
+		return;
+	kref = keyring_search(make_key_ref(an->keyring, true), &akm_key_type,
+			      desc, false);
+	if (!IS_ERR(kref)) {
+		key_invalidate(key_ref_to_ptr(kref));
+		key_ref_put(kref);
+	}
+}
+
 static struct akm_epoch *akm_slot(struct akm_net *an, struct akm_asr *asr,
 				  int state)
 {
@@ -215,30 +278,18 @@ static void akm_epoch_destroy(struct akm_net *an, u32 asr_id,
 			      struct akm_epoch *ep)
 {
 	char desc[AKM_KEY_DESC_LEN];
-	key_ref_t kref;
-
-	spin_lock_bh(&akm_keys_lock);
-	ep->key->owner = NULL;
-	spin_unlock_bh(&akm_keys_lock);
 
 	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr_id, ep->epoch);
-	kref = keyring_search(make_key_ref(an->keyring, true), &akm_key_type,
-			      desc, false);
-	if (!IS_ERR(kref)) {
-		key_invalidate(key_ref_to_ptr(kref));
-		key_ref_put(kref);
-	}
+	akm_key_drop(an, ep->key, desc);
 	queue_rcu_work(akm_wq, &ep->free_work);
 }
 
 int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		      const u8 *material, struct netlink_ext_ack *extack)
 {
-	struct akm_key_init init;
 	char desc[AKM_KEY_DESC_LEN];
 	struct akm_epoch *ep;
 	struct akm_key *k;
-	key_ref_t kref;
 	int s, err;
 
 	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
@@ -260,50 +311,23 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	}
 
 	ep = kzalloc(sizeof(*ep), GFP_KERNEL);
-	k = kzalloc(sizeof(*k), GFP_KERNEL);
-	if (!ep || !k) {
-		kfree(ep);
-		kfree(k);
+	if (!ep)
 		return -ENOMEM;
-	}
 	err = akm_mac_init(&ep->mac, asr->alg, asr->id, epoch, material);
 	if (err) {
 		kfree(ep);
-		kfree(k);
 		NL_SET_ERR_MSG_MOD(extack, "cannot set up the MAC for this epoch");
 		return err;
 	}
-	INIT_RCU_WORK(&ep->free_work, akm_epoch_free);
-	refcount_set(&k->ref, 1);
-	k->owner = an;
-	k->state = AKM_KEY_NEXT;
-	k->alg = asr->alg;
-	memcpy(k->material, material, AKM_KEY_LEN);
-
-	memcpy(init.cookie, akm_key_cookie, sizeof(init.cookie));
-	init.key = k;
 	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr->id, epoch);
-	kref = key_create_or_update(make_key_ref(an->keyring, true),
-				    akm_key_type.name, desc, &init, sizeof(init),
-				    KEY_POS_VIEW | KEY_POS_SEARCH |
-				    KEY_POS_SETATTR | KEY_USR_VIEW |
-				    KEY_USR_READ | KEY_USR_SETATTR,
-				    KEY_ALLOC_NOT_IN_QUOTA |
-				    KEY_ALLOC_BYPASS_RESTRICTION);
-	memzero_explicit(&init, sizeof(init));
-	if (IS_ERR(kref)) {
-		spin_lock_bh(&akm_keys_lock);
-		k->owner = NULL;
-		spin_unlock_bh(&akm_keys_lock);
-		akm_key_put(k);
+	k = akm_key_add(an, desc, material, asr->alg, &ep->serial);
+	if (IS_ERR(k)) {
 		akm_mac_free(&ep->mac);
 		kfree(ep);
 		NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
-		return PTR_ERR(kref);
+		return PTR_ERR(k);
 	}
-	ep->serial = key_ref_to_ptr(kref)->serial;
-	key_ref_put(kref);
-
+	INIT_RCU_WORK(&ep->free_work, akm_epoch_free);
 	ep->epoch = epoch;
 	ep->key = k;
 	ep->created = ktime_get_real_seconds();
@@ -423,6 +447,7 @@ struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch)
 void akm_keys_reap(struct work_struct *work)
 {
 	struct akm_net *an = container_of(work, struct akm_net, key_work);
+	struct akm_cred *c, *tmp;
 	struct akm_asr *asr;
 	int s;
 
@@ -440,6 +465,15 @@ void akm_keys_reap(struct work_struct *work)
 			an->generation++;
 			akm_notify(an, AKM_CMD_KEY_REVOKED, asr->id, 0, epoch);
 		}
+	}
+	list_for_each_entry_safe(c, tmp, &an->creds, list) {
+		u32 id = c->id;
+
+		if (!READ_ONCE(c->key->dead))
+			continue;
+		akm_cred_del(an, c);
+		an->generation++;
+		akm_notify_cred(an, AKM_CMD_KEY_REVOKED, id);
 	}
 	mutex_unlock(&an->lock);
 }

@@ -32,6 +32,7 @@ static int __net_init akm_net_init(struct net *net)
 	an->net = net;
 	mutex_init(&an->lock);
 	INIT_LIST_HEAD(&an->asrs);
+	INIT_LIST_HEAD(&an->creds);
 	hash_init(an->asr_hash);
 	hash_init(an->addrs);
 	INIT_WORK(&an->key_work, akm_keys_reap);
@@ -64,6 +65,7 @@ static void __net_exit akm_net_exit(struct net *net)
 	akm_hooks_exit(net);
 	mutex_lock(&an->lock);
 	akm_asr_flush(an);
+	akm_cred_flush(an);
 	mutex_unlock(&an->lock);
 	cancel_work_sync(&an->key_work);
 	cancel_delayed_work_sync(&an->retire_work);

@@ -38,6 +38,12 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_ASR_GRACE]	= NLA_POLICY_FULL_RANGE(NLA_U32, &akm_grace_range),
 	[AKM_A_FAIL_REASON]	= { .type = NLA_REJECT },
 	[AKM_A_FAIL_COUNT]	= { .type = NLA_REJECT },
+	[AKM_A_CRED_ID]		= NLA_POLICY_MIN(NLA_U32, 1),
+	[AKM_A_CRED_SERIAL]	= { .type = NLA_REJECT },
+	[AKM_A_KEY_WRAPPED]	= NLA_POLICY_EXACT_LEN(AKM_WRAPPED_LEN),
+	[AKM_A_PROOF_DATA]	= { .type = NLA_BINARY,
+				    .len = AKM_PROOF_DATA_MAX },
+	[AKM_A_PROOF]		= { .type = NLA_REJECT },
 };
 
 static struct genl_family akm_family;
@@ -251,6 +257,17 @@ void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch)
 			       (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
 			       (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)) ||
 			       (epoch && nla_put_u32(skb, AKM_A_KEY_EPOCH, epoch)));
+}
+
+void akm_notify_cred(struct akm_net *an, u8 cmd, u32 cred_id)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = akm_event_new(an, cmd, &hdr);
+	if (skb)
+		akm_event_send(an, skb, hdr,
+			       nla_put_u32(skb, AKM_A_CRED_ID, cred_id));
 }
 
 void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
@@ -685,28 +702,67 @@ out:
 	return akm_dump_ret(skb, err);
 }
 
+/*
+ * The epoch key to install: given in KEY_MATERIAL, wrapped under a
+ * credential (CRED_ID + KEY_WRAPPED), or derived from a credential for the
+ * provisioning ASR (CRED_ID alone). Exactly one form.
+ */
+static int akm_key_material(struct akm_net *an, struct akm_asr *asr,
+			    u32 epoch, struct genl_info *info, u8 *key)
+{
+	struct nlattr *raw = info->attrs[AKM_A_KEY_MATERIAL];
+	struct nlattr *wrapped = info->attrs[AKM_A_KEY_WRAPPED];
+	struct nlattr *cid = info->attrs[AKM_A_CRED_ID];
+	struct akm_cred *c;
+	int err;
+
+	if (!!raw + !!cid != 1 || (wrapped && !cid)) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "give KEY_MATERIAL, or CRED_ID with or without KEY_WRAPPED");
+		return -EINVAL;
+	}
+	if (raw) {
+		memcpy(key, nla_data(raw), AKM_KEY_LEN);
+		return 0;
+	}
+	c = akm_cred_find(an, nla_get_u32(cid));
+	if (!c) {
+		NL_SET_ERR_MSG_ATTR(info->extack, cid, "no such credential");
+		return -ENOENT;
+	}
+	if (!wrapped)
+		return akm_cred_derive(c, asr->id, epoch, key);
+	err = akm_cred_unwrap(c, asr, epoch, nla_data(wrapped), key);
+	if (err == -EBADMSG)
+		NL_SET_ERR_MSG_ATTR(info->extack, wrapped,
+				    "wrapped key does not open for this credential, ASR, epoch and member set");
+	return err;
+}
+
 static int akm_nl_key_install(struct sk_buff *skb, struct genl_info *info)
 {
 	struct akm_net *an = akm_info_net(info);
+	u8 key[AKM_KEY_LEN];
 	struct akm_asr *asr;
 	u32 epoch;
 	int err = -ENOENT;
 
 	if (GENL_REQ_ATTR_CHECK(info, AKM_A_ASR_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, AKM_A_KEY_EPOCH) ||
-	    GENL_REQ_ATTR_CHECK(info, AKM_A_KEY_MATERIAL))
+	    GENL_REQ_ATTR_CHECK(info, AKM_A_KEY_EPOCH))
 		return -EINVAL;
 	epoch = nla_get_u32(info->attrs[AKM_A_KEY_EPOCH]);
 	mutex_lock(&an->lock);
 	asr = akm_lookup_asr(an, info);
 	if (asr) {
-		err = akm_epoch_install(an, asr, epoch,
-					nla_data(info->attrs[AKM_A_KEY_MATERIAL]),
-					info->extack);
+		err = akm_key_material(an, asr, epoch, info, key);
+		if (!err)
+			err = akm_epoch_install(an, asr, epoch, key,
+						info->extack);
 		if (!err)
 			akm_changed(an, info, asr->id, 0, epoch);
 	}
 	mutex_unlock(&an->lock);
+	memzero_explicit(key, sizeof(key));
 	return err;
 }
 
@@ -810,6 +866,153 @@ static int akm_nl_stats_reset(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+static int akm_nl_cred_install(struct sk_buff *skb, struct genl_info *info)
+{
+	struct akm_net *an = akm_info_net(info);
+	u32 id;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, AKM_A_CRED_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, AKM_A_KEY_MATERIAL))
+		return -EINVAL;
+	id = nla_get_u32(info->attrs[AKM_A_CRED_ID]);
+	mutex_lock(&an->lock);
+	err = akm_cred_install(an, id,
+			       nla_data(info->attrs[AKM_A_KEY_MATERIAL]),
+			       info->extack);
+	if (!err) {
+		an->generation++;
+		akm_notify_cred(an, AKM_CMD_CRED_INSTALL, id);
+	}
+	mutex_unlock(&an->lock);
+	return err;
+}
+
+static struct akm_cred *akm_lookup_cred(struct akm_net *an,
+					struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[AKM_A_CRED_ID];
+	struct akm_cred *c = akm_cred_find(an, nla_get_u32(attr));
+
+	if (!c)
+		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such credential");
+	return c;
+}
+
+static int akm_nl_cred_del(struct sk_buff *skb, struct genl_info *info)
+{
+	struct akm_net *an = akm_info_net(info);
+	struct akm_cred *c;
+	int err = -ENOENT;
+
+	if (GENL_REQ_ATTR_CHECK(info, AKM_A_CRED_ID))
+		return -EINVAL;
+	mutex_lock(&an->lock);
+	c = akm_lookup_cred(an, info);
+	if (c) {
+		akm_notify_cred(an, AKM_CMD_CRED_DEL, c->id);
+		akm_cred_del(an, c);
+		an->generation++;
+		err = 0;
+	}
+	mutex_unlock(&an->lock);
+	return err;
+}
+
+static int akm_fill_cred(struct sk_buff *skb, const struct akm_cred *c,
+			 struct netlink_callback *cb, u32 portid, u32 seq,
+			 int flags)
+{
+	void *hdr = akm_msg_put(skb, cb, portid, seq, flags, AKM_CMD_CRED_GET);
+
+	if (!hdr)
+		return -EMSGSIZE;
+	if (nla_put_u32(skb, AKM_A_CRED_ID, c->id) ||
+	    nla_put_s32(skb, AKM_A_CRED_SERIAL, c->serial)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+static int akm_nl_cred_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct akm_net *an = akm_info_net(info);
+	struct akm_cred *c;
+	struct sk_buff *msg;
+	int err = -ENOENT;
+
+	if (GENL_REQ_ATTR_CHECK(info, AKM_A_CRED_ID))
+		return -EINVAL;
+	msg = nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	mutex_lock(&an->lock);
+	c = akm_lookup_cred(an, info);
+	if (c)
+		err = akm_fill_cred(msg, c, NULL, info->snd_portid,
+				    info->snd_seq, 0);
+	mutex_unlock(&an->lock);
+	return akm_reply(info, msg, err);
+}
+
+/* cb->args[0]: id of the last credential sent */
+static int akm_nl_cred_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct akm_net *an = akm_pernet(sock_net(skb->sk));
+	struct akm_cred *c;
+	int err = 0;
+
+	mutex_lock(&an->lock);
+	cb->seq = an->generation;
+	list_for_each_entry(c, &an->creds, list) {
+		if (c->id <= cb->args[0])
+			continue;
+		err = akm_fill_cred(skb, c, cb, NETLINK_CB(cb->skb).portid,
+				    cb->nlh->nlmsg_seq, NLM_F_MULTI);
+		if (err)
+			break;
+		cb->args[0] = c->id;
+	}
+	mutex_unlock(&an->lock);
+	return akm_dump_ret(skb, err);
+}
+
+static int akm_nl_cred_prove(struct sk_buff *skb, struct genl_info *info)
+{
+	struct akm_net *an = akm_info_net(info);
+	struct nlattr *data = info->attrs[AKM_A_PROOF_DATA];
+	u8 proof[AKM_PROOF_LEN];
+	struct akm_cred *c;
+	struct sk_buff *msg;
+	void *hdr;
+	int err = -ENOENT;
+
+	if (GENL_REQ_ATTR_CHECK(info, AKM_A_CRED_ID) ||
+	    GENL_REQ_ATTR_CHECK(info, AKM_A_PROOF_DATA))
+		return -EINVAL;
+	mutex_lock(&an->lock);
+	c = akm_lookup_cred(an, info);
+	if (c)
+		err = akm_cred_prove(c, nla_data(data), nla_len(data), proof);
+	mutex_unlock(&an->lock);
+	if (err)
+		return err;
+
+	msg = nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = akm_msg_put(msg, NULL, info->snd_portid, info->snd_seq, 0,
+			  AKM_CMD_CRED_PROVE);
+	err = -EMSGSIZE;
+	if (hdr && !nla_put(msg, AKM_A_PROOF, sizeof(proof), proof)) {
+		genlmsg_end(msg, hdr);
+		err = 0;
+	}
+	return akm_reply(info, msg, err);
+}
+
 #define AKM_OP(_cmd, _doit, _dumpit) {			\
 	.cmd = _cmd,					\
 	.doit = _doit,					\
@@ -833,6 +1036,10 @@ static const struct genl_ops akm_ops[] = {
 	AKM_OP(AKM_CMD_KEY_RETIRE, akm_nl_key_change, NULL),
 	AKM_OP(AKM_CMD_STATS_GET, akm_nl_stats_get, NULL),
 	AKM_OP(AKM_CMD_STATS_RESET, akm_nl_stats_reset, NULL),
+	AKM_OP(AKM_CMD_CRED_INSTALL, akm_nl_cred_install, NULL),
+	AKM_OP(AKM_CMD_CRED_DEL, akm_nl_cred_del, NULL),
+	AKM_OP(AKM_CMD_CRED_GET, akm_nl_cred_get, akm_nl_cred_dump),
+	AKM_OP(AKM_CMD_CRED_PROVE, akm_nl_cred_prove, NULL),
 };
 
 static const struct genl_multicast_group akm_mcgrps[] = {

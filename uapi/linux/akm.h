@@ -13,7 +13,12 @@
  *           previous) and a list of members;
  *   member  a node id, its state and its IPv4/IPv6 addresses;
  *   key     one epoch of an ASR's group key, stored in the kernel keyring
- *           as a key of type "akm" that can never be read back.
+ *           as a key of type "akm" that can never be read back;
+ *   cred    a provisioning credential shared with one peer (on a node: the
+ *           NMM; on the NMM: a node), also an "akm" key. The kernel uses
+ *           it to prove possession (CRED_PROVE), to unwrap group keys
+ *           delivered under it (KEY_INSTALL with KEY_WRAPPED) and to key
+ *           the two-member provisioning ASR (KEY_INSTALL with CRED_ID only).
  *
  * All commands need CAP_NET_ADMIN in the user namespace that owns the
  * network namespace. Changes are announced on the "events" multicast group
@@ -32,6 +37,10 @@
 #define AKM_ASRS_MAX		1024	/* ASRs per network namespace */
 #define AKM_MEMBERS_MAX		256	/* members per ASR */
 #define AKM_ADDRS_MAX		8	/* addresses per member */
+#define AKM_CREDS_MAX		1024	/* provisioning credentials per namespace */
+#define AKM_WRAPPED_LEN		72	/* nonce 24, key 32, tag 16 */
+#define AKM_PROOF_LEN		32	/* HMAC-SHA256 */
+#define AKM_PROOF_DATA_MAX	1024
 #define AKM_GRACE_DEFAULT	30	/* seconds */
 #define AKM_GRACE_MAX		86400
 
@@ -82,12 +91,19 @@ enum akm_cmd {
 	AKM_CMD_MEMBER_SET,	/* ASR_ID, NODE_ID, [MEMBER_STATE], [MEMBER_ADDRS] */
 	AKM_CMD_MEMBER_DEL,	/* ASR_ID, NODE_ID */
 	AKM_CMD_MEMBER_GET,	/* ASR_ID, NODE_ID | dump [ASR_ID] -> member, STATS */
-	AKM_CMD_KEY_INSTALL,	/* ASR_ID, KEY_EPOCH, KEY_MATERIAL: new next epoch */
+	AKM_CMD_KEY_INSTALL,	/* ASR_ID, KEY_EPOCH, and one of: KEY_MATERIAL;
+				 * CRED_ID + KEY_WRAPPED; CRED_ID alone
+				 * (provisioning ASR): new next epoch
+				 */
 	AKM_CMD_KEY_ACTIVATE,	/* ASR_ID, KEY_EPOCH: next becomes current */
 	AKM_CMD_KEY_RETIRE,	/* ASR_ID, KEY_EPOCH: forget an epoch */
 	AKM_CMD_KEY_REVOKED,	/* event only: key revoked or unlinked in the keyring */
 	AKM_CMD_STATS_GET,	/* [ASR_ID [NODE_ID]] -> STATS of node, ASR or member */
 	AKM_CMD_STATS_RESET,	/* [ASR_ID [NODE_ID]] */
+	AKM_CMD_CRED_INSTALL,	/* CRED_ID, KEY_MATERIAL */
+	AKM_CMD_CRED_DEL,	/* CRED_ID */
+	AKM_CMD_CRED_GET,	/* CRED_ID | dump -> CRED_ID, CRED_SERIAL */
+	AKM_CMD_CRED_PROVE,	/* CRED_ID, PROOF_DATA -> PROOF */
 	AKM_CMD_AUTH_FAILURE,	/* event only, at most one a second per namespace:
 				 * FAIL_COUNT failures since the last event, the
 				 * last one's FAIL_REASON, [ASR_ID], [NODE_ID]
@@ -121,6 +137,11 @@ enum akm_attr {
 				 */
 	AKM_A_FAIL_REASON,	/* u8: the AKM_STATS_A_DROP_* counter it hit */
 	AKM_A_FAIL_COUNT,	/* u32 */
+	AKM_A_CRED_ID,		/* u32, 1..: the peer's node id */
+	AKM_A_CRED_SERIAL,	/* s32: keyring serial of the credential */
+	AKM_A_KEY_WRAPPED,	/* binary, exactly AKM_WRAPPED_LEN */
+	AKM_A_PROOF_DATA,	/* binary, at most AKM_PROOF_DATA_MAX */
+	AKM_A_PROOF,		/* binary, AKM_PROOF_LEN */
 	__AKM_A_MAX
 };
 
