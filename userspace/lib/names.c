@@ -46,6 +46,11 @@ static const char *const cmd_names[] = {
 	[AKM_CMD_KEY_REVOKED]	= "key-revoked",
 	[AKM_CMD_STATS_GET]	= "stats-get",
 	[AKM_CMD_STATS_RESET]	= "stats-reset",
+	[AKM_CMD_CRED_INSTALL]	= "cred-install",
+	[AKM_CMD_CRED_DEL]	= "cred-del",
+	[AKM_CMD_CRED_GET]	= "cred-get",
+	[AKM_CMD_CRED_PROVE]	= "cred-prove",
+	[AKM_CMD_AUTH_FAILURE]	= "auth-failure",
 };
 
 static const char *const stats_names[] = {

@@ -6,6 +6,8 @@
 
 #include "libakm.h"
 
+_Static_assert(AKM_A_MAX < 32, "AKM_BIT() needs a wider mask");
+
 /* Send msg unless building it failed (err), then free it. */
 static int send_free(struct akm_sock *s, struct nl_msg *msg, int err,
 		     akm_msg_cb fn, void *arg)
@@ -150,7 +152,9 @@ static int put_asr(struct nl_msg *msg, const struct akm_asr *asr, uint32_t attrs
 	    ((attrs & AKM_BIT(AKM_A_ASR_NAME)) &&
 	     nla_put_string(msg, AKM_A_ASR_NAME, asr->name) < 0) ||
 	    ((attrs & AKM_BIT(AKM_A_ASR_POLICY)) &&
-	     nla_put_u8(msg, AKM_A_ASR_POLICY, asr->policy) < 0))
+	     nla_put_u8(msg, AKM_A_ASR_POLICY, asr->policy) < 0) ||
+	    ((attrs & AKM_BIT(AKM_A_ASR_GRACE)) &&
+	     nla_put_u32(msg, AKM_A_ASR_GRACE, asr->grace) < 0))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -208,13 +212,13 @@ static int asr_send(struct akm_sock *s, uint8_t cmd, const struct akm_asr *asr, 
 	return send_free(s, msg, put_asr(msg, asr, attrs), NULL, NULL);
 }
 
-/* ALG is always sent; NAME and POLICY if in attrs. */
+/* ALG is always sent; NAME, POLICY and GRACE if in attrs. */
 int akm_asr_new(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs)
 {
 	return asr_send(s, AKM_CMD_ASR_NEW, asr, attrs | AKM_BIT(AKM_A_ASR_ALG));
 }
 
-/* NAME and POLICY if in attrs. */
+/* NAME, POLICY and GRACE if in attrs. */
 int akm_asr_set(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs)
 {
 	return asr_send(s, AKM_CMD_ASR_SET, asr, attrs & ~AKM_BIT(AKM_A_ASR_ALG));

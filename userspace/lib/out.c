@@ -221,9 +221,10 @@ void akm_out_text(struct akm_out *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	len = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	if (len <= 0)
+	if (len < 0)
 		return;
 	fputs(text, o->f);
-	o->sep = text[len - 1] != ' ' && text[len - 1] != '\n';
+	if (len)
+		o->sep = text[len - 1] != ' ' && text[len - 1] != '\n';
 	free(text);
 }

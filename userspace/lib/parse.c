@@ -21,6 +21,12 @@ static const struct nla_policy attr_policy[AKM_A_MAX + 1] = {
 	[AKM_A_KEY_EPOCH]	= { .type = NLA_U32 },
 	[AKM_A_KEY]		= { .type = NLA_NESTED },
 	[AKM_A_STATS]		= { .type = NLA_NESTED },
+	[AKM_A_ASR_GRACE]	= { .type = NLA_U32 },
+	[AKM_A_FAIL_REASON]	= { .type = NLA_U8 },
+	[AKM_A_FAIL_COUNT]	= { .type = NLA_U32 },
+	[AKM_A_CRED_ID]		= { .type = NLA_U32 },
+	[AKM_A_CRED_SERIAL]	= { .type = NLA_S32, .minlen = 4 },
+	[AKM_A_PROOF]		= { .minlen = AKM_PROOF_LEN, .maxlen = AKM_PROOF_LEN },
 };
 
 static const struct nla_policy addr_policy[AKM_ADDR_A_MAX + 1] = {
@@ -154,6 +160,7 @@ int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr)
 	asr->alg = get_u8(tb[AKM_A_ASR_ALG]);
 	asr->policy = get_u8(tb[AKM_A_ASR_POLICY]);
 	asr->member_count = get_u32(tb[AKM_A_MEMBER_COUNT]);
+	asr->grace = get_u32(tb[AKM_A_ASR_GRACE]);
 	nla_for_each_attr(a, msg->attrs, msg->len, rem) {
 		if (nla_type(a) != AKM_A_KEY)
 			continue;

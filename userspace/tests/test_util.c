@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/* Numbers, addresses and key files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "libakm.h"
+#include "tap.h"
+
+static void test_numbers(void)
+{
+	static const struct {
+		const char *s;
+		int err;
+		uint32_t v;
+	} cases[] = {
+		{ "0", 0, 0 },
+		{ "1", 0, 1 },
+		{ "007", 0, 7 },
+		{ "4294967295", 0, UINT32_MAX },
+		{ "4294967296", -ERANGE, 0 },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "99999999999999999999999", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 },
+		{ " 1", -EINVAL, 0 },
+		{ "1 ", -EINVAL, 0 },
+		{ "1x", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+		{ "1e3", -EINVAL, 0 },
+		{ "1.0", -EINVAL, 0 },
+	};
+	char name[80];
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 12345;
+		snprintf(name, sizeof(name), "akm_parse_u32('%s')", cases[i].s);
+		is_int(akm_parse_u32(cases[i].s, &v), cases[i].err, name);
+		if (!cases[i].err)
+			is_int(v, cases[i].v, name);
+	}
+	is_int(akm_parse_id("0", &v), -ERANGE, "akm_parse_id rejects 0");
+	is_int(akm_parse_id("1x", &v), -EINVAL, "akm_parse_id rejects garbage");
+	ok(!akm_parse_id("4294967295", &v) && v == UINT32_MAX, "akm_parse_id takes the maximum");
+}
+
+static void test_addrs(void)
+{
+	static const struct {
+		const char *in, *out;
+		int family;
+	} good[] = {
+		{ "10.0.0.1", "10.0.0.1", AF_INET },
+		{ "0.0.0.0", "0.0.0.0", AF_INET },
+		{ "fd00::1", "fd00::1", AF_INET6 },
+		{ "FD00:0:0::01", "fd00::1", AF_INET6 },
+		{ "::ffff:1.2.3.4", "::ffff:1.2.3.4", AF_INET6 },
+		{ "::", "::", AF_INET6 },
+	};
+	static const char *const bad[] = {
+		"", "1.2.3", "1.2.3.4.5", "300.1.1.1", "1.2.3.4 ", " 1.2.3.4",
+		"fe80::1%eth0", "fd00:::1", "fd00::1/64", "host.example", "1.2.3.04x",
+	};
+	char buf[AKM_ADDRSTRLEN], name[80];
+	struct akm_addr a;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(name, sizeof(name), "address '%s'", good[i].in);
+		ok(!akm_addr_parse(good[i].in, &a) && a.family == good[i].family, name);
+		is_str(akm_addr_str(&a, buf, sizeof(buf)), good[i].out, name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(name, sizeof(name), "bad address '%s'", bad[i]);
+		is_int(akm_addr_parse(bad[i], &a), -EINVAL, name);
+	}
+}
+
+static char dir[] = "/tmp/akm-unit-XXXXXX";
+
+/* Write len bytes to a file and read it back as a key. */
+static int read_key(const void *data, size_t len, uint8_t key[AKM_KEY_LEN])
+{
+	char path[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/key", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+	err = akm_key_read(path, key);
+	unlink(path);
+	return err;
+}
+
+static void test_key_files(void)
+{
+	static const char hex[] =
+		"000102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F";
+	uint8_t want[AKM_KEY_LEN], key[AKM_KEY_LEN], raw[AKM_KEY_LEN + 1];
+	char text[80];
+	int i, fd, saved;
+
+	if (!mkdtemp(dir)) {
+		perror(dir);
+		exit(1);
+	}
+	for (i = 0; i < AKM_KEY_LEN; i++)
+		want[i] = i;
+
+	memset(key, 0xaa, sizeof(key));
+	ok(!read_key(want, AKM_KEY_LEN, key) && !memcmp(key, want, AKM_KEY_LEN),
+	   "key file: 32 raw bytes");
+	memset(raw, '\n', sizeof(raw));
+	ok(!read_key(raw, AKM_KEY_LEN, key) && key[0] == '\n' && key[31] == '\n',
+	   "key file: raw bytes that look like text");
+	memset(key, 0, sizeof(key));
+	ok(!read_key(hex, 64, key) && !memcmp(key, want, AKM_KEY_LEN),
+	   "key file: 64 hex digits, either case");
+	snprintf(text, sizeof(text), "%s\n", hex);
+	ok(!read_key(text, 65, key) && !memcmp(key, want, AKM_KEY_LEN),
+	   "key file: 64 hex digits and a newline");
+
+	is_int(read_key(raw, 0, key), -EINVAL, "key file: empty");
+	is_int(read_key(raw, 31, key), -EINVAL, "key file: 31 bytes");
+	is_int(read_key(raw, 33, key), -EINVAL, "key file: 33 bytes");
+	is_int(read_key(hex, 63, key), -EINVAL, "key file: 63 hex digits");
+	snprintf(text, sizeof(text), "%s0", hex);
+	is_int(read_key(text, 65, key), -EINVAL, "key file: 65 hex digits");
+	snprintf(text, sizeof(text), "%s\r\n", hex);
+	is_int(read_key(text, 66, key), -EINVAL, "key file: CRLF");
+	snprintf(text, sizeof(text), "%s\n\n", hex);
+	is_int(read_key(text, 66, key), -EINVAL, "key file: two newlines");
+	snprintf(text, sizeof(text), "%s", hex);
+	text[40] = 'g';
+	memset(key, 0xaa, sizeof(key));
+	is_int(read_key(text, 64, key), -EINVAL, "key file: a non-hex digit");
+	ok(!memcmp(key, (uint8_t[AKM_KEY_LEN]){ 0 }, AKM_KEY_LEN),
+	   "key file: a rejected key leaves the buffer wiped");
+	snprintf(text, sizeof(text), " %s", hex);
+	is_int(read_key(text, 65, key), -EINVAL, "key file: leading blank");
+
+	is_int(akm_key_read("/nonexistent/key", key), -ENOENT, "key file: missing");
+	is_int(akm_key_read(dir, key), -EISDIR, "key file: a directory");
+
+	/* "-" is standard input. */
+	snprintf(text, sizeof(text), "%s/stdin", dir);
+	fd = open(text, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	saved = dup(STDIN_FILENO);
+	if (fd < 0 || saved < 0 || write(fd, hex, 64) != 64 || lseek(fd, 0, SEEK_SET) ||
+	    dup2(fd, STDIN_FILENO) < 0) {
+		perror(text);
+		exit(1);
+	}
+	memset(key, 0, sizeof(key));
+	ok(!akm_key_read("-", key) && !memcmp(key, want, AKM_KEY_LEN), "key file: '-' is stdin");
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+	close(fd);
+	unlink(text);
+	rmdir(dir);
+}
+
+void test_util(void)
+{
+	test_numbers();
+	test_addrs();
+	test_key_files();
+}
