@@ -739,7 +739,11 @@ int akm_parse_event(struct nlmsghdr *nlh, struct akm_event *e)
 		e->has_epoch = true;
 		e->epoch = nla_get_u32(tb[AKM_A_KEY_EPOCH]);
 	}
-	if (tb[AKM_A_KEY_MATERIAL])
+	if (tb[AKM_A_CRED_ID]) {
+		e->has_cred_id = true;
+		e->cred_id = nla_get_u32(tb[AKM_A_CRED_ID]);
+	}
+	if (tb[AKM_A_KEY_MATERIAL] || tb[AKM_A_KEY_WRAPPED])
 		e->has_material = true;
 	return 0;
 }

@@ -99,8 +99,8 @@ struct akm_member_info {
 /* An event read from the "events" multicast group. */
 struct akm_event {
 	int cmd;
-	bool has_asr_id, has_node_id, has_epoch, has_material;
-	uint32_t asr_id, node_id, epoch;
+	bool has_asr_id, has_node_id, has_epoch, has_material, has_cred_id;
+	uint32_t asr_id, node_id, epoch, cred_id;
 	int len;		/* payload length */
 };
 
