@@ -8,8 +8,8 @@
 # non-zero when anything failed. What counts as one test:
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
 #     sparse, all kernels) and checkpatch: one test each;
-#   - the host suites tests/unit/run.sh and userspace/tests/run.sh (each if
-#     present) and tests/run_tests.sh (in the VM): every
+#   - the host suite tests/unit/run.sh (or, without it, userspace/tests/run.sh)
+#     and tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
 #     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
 #     them (one per program; run_tests.sh prints one with fail:1 for a program
@@ -78,8 +78,11 @@ section "checkpatch --strict"
 make --no-print-directory checkpatch
 one "checkpatch" $?
 
-# Host test suites (TAP), each run if present.
-for suite in tests/unit/run.sh userspace/tests/run.sh; do
+# Host test suites (TAP). tests/unit/run.sh runs userspace/tests/run.sh
+# itself; the latter runs alone only while the former does not exist.
+suites=(tests/unit/run.sh)
+[ -e tests/unit/run.sh ] || suites=(userspace/tests/run.sh)
+for suite in "${suites[@]}"; do
 	[ -e "$suite" ] || continue
 	name=${suite%/run.sh}
 	name=${name//\//-}
