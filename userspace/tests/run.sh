@@ -43,19 +43,22 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Unit tests: renumber their "ok - NAME" lines into this stream.
-"$UNIT" >"$tmp/unit" 2>&1
-status=$?
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) tap 1 "${line#ok - }" ;;
-	"not ok - "*) tap 0 "${line#not ok - }" ;;
-	"#"*) echo "$line" ;;
-	esac
-done <"$tmp/unit"
-# A crash or a sanitizer report fails even after the last test.
-tap $((status == 0)) "unit tests exit cleanly" \
-	"exit status $status; $(grep -Ev '^(not )?ok - |^#' "$tmp/unit" | tail -n 30)"
+# Unit tests (libakm, akmctl's output; the protocol codec): renumber their
+# "ok - NAME" lines into this stream.
+for prog in "$UNIT" "$US/asan/tests/proto"; do
+	"$prog" >"$tmp/unit" 2>&1
+	status=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap 1 "${line#ok - }" ;;
+		"not ok - "*) tap 0 "${line#not ok - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$tmp/unit"
+	# A crash or a sanitizer report fails even after the last test.
+	tap $((status == 0)) "${prog##*/} tests exit cleanly" \
+		"exit status $status; $(grep -Ev '^(not )?ok - |^#' "$tmp/unit" | tail -n 30)"
+done
 
 # expect STATUS STDERR-PATTERN NAME -- ARGS...: run akmctl, check both.
 expect() {

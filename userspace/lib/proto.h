@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The NMM <-> node protocol of Documentation/protocol.md: framing, TLVs,
+ * message encoding and strict decoding, and buffered non-blocking I/O.
+ * Shared by akm-nmmd and akm-agent. No crypto here.
+ *
+ * Frame: be32 length (of what follows, 1..AKMP_LEN_MAX) | u8 type | TLVs
+ * TLV:   be16 type | be16 length | value
+ *
+ * Functions returning int return 0 (or a count) on success and a negative
+ * errno on failure: -EBADMSG for malformed input, -EMSGSIZE for a message
+ * over the limit, -ENOMEM.
+ */
+#ifndef AKM_PROTO_H
+#define AKM_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libakm.h"
+
+#define AKMP_VERSION		1
+#define AKMP_PORT		4790
+#define AKMP_HDR_LEN		4		/* the be32 length */
+#define AKMP_LEN_MAX		65536		/* type + TLVs */
+#define AKMP_TLV_HDR		4
+#define AKMP_NONCE_LEN		32
+#define AKMP_PROOF_LEN		32
+#define AKMP_ADDR_LEN		16		/* IPv4 as ::ffff:a.b.c.d */
+#define AKMP_TEXT_MAX		1024		/* MESSAGE and NAME */
+#define AKMP_OUTQ_MAX		(1u << 20)	/* bytes queued per connection */
+#define AKMP_HEARTBEAT_SECS	10
+#define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
+#define AKMP_PROV_ASR(node)	(0x80000000u | (node))
+
+enum akmp_type {
+	AKMP_HELLO = 1,
+	AKMP_CHALLENGE,
+	AKMP_AUTH,
+	AKMP_WELCOME,
+	AKMP_ASR_CONFIG,
+	AKMP_ACTIVATE,
+	AKMP_LEAVE,
+	AKMP_ACK,
+	AKMP_HEARTBEAT,
+	AKMP_EVENT,
+	__AKMP_TYPE_MAX
+};
+#define AKMP_TYPE_MAX (__AKMP_TYPE_MAX - 1)
+
+enum akmp_tlv_type {
+	AKMP_T_VERSION = 1,	/* u8 */
+	AKMP_T_NODE_ID,		/* be32 */
+	AKMP_T_NMM_ID,		/* be32 */
+	AKMP_T_NONCE,		/* 32 bytes */
+	AKMP_T_PROOF,		/* 32 bytes */
+	AKMP_T_STATUS,		/* be32: 0 or an errno value */
+	AKMP_T_MESSAGE,		/* text */
+	AKMP_T_ASR_ID,		/* be32 */
+	AKMP_T_ALG,		/* u8 */
+	AKMP_T_POLICY,		/* u8 */
+	AKMP_T_GRACE,		/* be32 */
+	AKMP_T_EPOCH,		/* be32 */
+	AKMP_T_MEMBER,		/* nest: NODE_ID, STATE, ADDR * n */
+	AKMP_T_STATE,		/* u8 */
+	AKMP_T_ADDR,		/* 16 bytes */
+	AKMP_T_WRAPPED,		/* AKM_WRAPPED_LEN bytes */
+	AKMP_T_COUNTER,		/* nest: ASR_ID, (NAME, VALUE) * n */
+	AKMP_T_NAME,		/* text */
+	AKMP_T_VALUE,		/* be64 */
+	AKMP_T_FLAGS,		/* be32 */
+	__AKMP_T_MAX
+};
+#define AKMP_T_MAX (__AKMP_T_MAX - 1)
+
+/* ---- encoding ---- */
+
+/*
+ * A message being built. Errors are sticky: after the first failure the
+ * put functions do nothing and akmp_end() returns the error.
+ */
+struct akmp_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+void akmp_begin(struct akmp_buf *b, uint8_t type);	/* (re)starts b */
+void akmp_put(struct akmp_buf *b, uint16_t type, const void *v, size_t len);
+void akmp_put_u8(struct akmp_buf *b, uint16_t type, uint8_t v);
+void akmp_put_u32(struct akmp_buf *b, uint16_t type, uint32_t v);
+void akmp_put_u64(struct akmp_buf *b, uint16_t type, uint64_t v);
+void akmp_put_str(struct akmp_buf *b, uint16_t type, const char *s);
+size_t akmp_nest_start(struct akmp_buf *b, uint16_t type);
+void akmp_nest_end(struct akmp_buf *b, size_t start);
+/* Fills in the length; 0, or the first error. The frame is b->p, b->len. */
+int akmp_end(struct akmp_buf *b);
+void akmp_buf_free(struct akmp_buf *b);			/* wipes and frees */
+
+/* ---- decoding ---- */
+
+struct akmp_tlv {
+	uint16_t type;
+	uint16_t len;
+	const uint8_t *v;		/* NULL: absent */
+};
+
+/* Walk the TLVs of data/len: 1 with *t filled, 0 at the end, -EBADMSG. */
+struct akmp_iter {
+	const uint8_t *p, *end;
+};
+void akmp_iter_init(struct akmp_iter *it, const uint8_t *data, size_t len);
+int akmp_iter_next(struct akmp_iter *it, struct akmp_tlv *t);
+
+/* A validated message; the TLV pointers point into the buffer given to akmp_parse(). */
+struct akmp_msg {
+	uint8_t type;
+	const uint8_t *body;		/* the TLVs */
+	size_t len;
+	struct akmp_tlv tb[AKMP_T_MAX + 1];	/* last top-level TLV of each type */
+};
+
+/*
+ * Parse and validate one message (type byte and TLVs, without the length
+ * header): known message type, every known TLV (nested too) of the right
+ * size, the message's required TLVs present. Unknown TLVs are skipped.
+ * -EPROTONOSUPPORT for a VERSION other than AKMP_VERSION.
+ */
+int akmp_parse(const uint8_t *data, size_t len, struct akmp_msg *m);
+/* Loose accessors for TLVs akmp_parse() validated. */
+uint8_t akmp_u8(const struct akmp_tlv *t);
+uint32_t akmp_u32(const struct akmp_tlv *t);
+uint64_t akmp_u64(const struct akmp_tlv *t);
+/* Copy text to buf (NUL-terminated); -EBADMSG if it holds a NUL or is too long. */
+int akmp_str(const struct akmp_tlv *t, char *buf, size_t size);
+
+const char *akmp_type_name(unsigned int type);	/* "HELLO", ...; NULL: unknown */
+
+/* ---- typed messages ---- */
+
+struct akmp_member {
+	uint32_t node_id;
+	uint8_t state;			/* enum akm_member_state */
+	unsigned int naddrs;
+	uint8_t addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN];
+};
+
+struct akmp_asr_config {
+	uint32_t asr_id;
+	uint8_t alg, policy;
+	uint32_t grace, epoch;
+	unsigned int nmembers;
+	struct akmp_member *members;	/* nmembers, from malloc */
+	uint8_t wrapped[AKM_WRAPPED_LEN];
+};
+
+void akmp_put_member(struct akmp_buf *b, const struct akmp_member *m);
+void akmp_asr_config(struct akmp_buf *b, const struct akmp_asr_config *c);
+/* Decode ASR_CONFIG: at least 1, at most AKM_MEMBERS_MAX distinct members. */
+int akmp_asr_config_parse(const struct akmp_msg *m, struct akmp_asr_config *c);
+void akmp_asr_config_free(struct akmp_asr_config *c);
+int akmp_member_parse(const struct akmp_tlv *nest, struct akmp_member *mb);
+
+/* One counter of a HEARTBEAT's COUNTER nests, for akmp_counters_parse(). */
+typedef int (*akmp_counter_cb)(uint32_t asr_id, const char *name, uint64_t value,
+			       void *arg);
+/* Call cb for every NAME/VALUE pair of every COUNTER; a negative cb return stops. */
+int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg);
+
+/* Addresses as 16 bytes (IPv4-mapped) and back. */
+void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN]);
+void akmp_addr_get(const uint8_t in[AKMP_ADDR_LEN], struct akm_addr *a);
+
+/* ---- non-blocking I/O ---- */
+
+/*
+ * Reads one frame at a time from a non-blocking stream. akmp_read() returns
+ * 1 when a whole frame is in r->buf (type at r->buf[0], length r->len; parse
+ * it, then call again: the next call starts a new frame), 0 when the socket
+ * has no more data for now, -EPIPE at end of stream (clean between frames
+ * or not), -EMSGSIZE / -EBADMSG for a bad length header, -errno.
+ */
+struct akmp_reader {
+	uint8_t hdr[AKMP_HDR_LEN];
+	size_t hdr_got;
+	uint8_t *buf;			/* AKMP_LEN_MAX bytes once allocated */
+	size_t len, got;		/* frame length (0: header not complete) */
+	bool done;			/* the last call returned a frame */
+};
+
+int akmp_read(int fd, struct akmp_reader *r);
+/* Feed bytes instead of reading a socket; *used is set to how many it took. */
+int akmp_feed(struct akmp_reader *r, const uint8_t *data, size_t len, size_t *used);
+void akmp_reader_free(struct akmp_reader *r);
+
+/* Output queue: akmp_queue() appends a frame, akmp_flush() writes what it can. */
+struct akmp_outq {
+	uint8_t *p;
+	size_t len, off, cap;
+};
+
+int akmp_queue(struct akmp_outq *q, const struct akmp_buf *b);	/* -ENOBUFS: full */
+/* 1: all written, 0: more pending (wait for POLLOUT), -errno. */
+int akmp_flush(int fd, struct akmp_outq *q);
+bool akmp_pending(const struct akmp_outq *q);
+void akmp_outq_free(struct akmp_outq *q);
+
+#endif /* AKM_PROTO_H */
