@@ -34,7 +34,9 @@ void arg_id(struct cmdline *c, const char *kw, uint32_t *id);
 unsigned int arg_enum(struct cmdline *c, const char *kw, enum akm_enum e);
 void arg_once(struct cmdline *c, const char *kw, uint32_t *attrs, int attr);
 void arg_require(struct cmdline *c, const char *kw, uint32_t id);
+void arg_file(struct cmdline *c, const char *kw, const char **path);
 void parse_target(struct cmdline *c, uint32_t *asr_id, uint32_t *node_id);
+int read_secret(const char *path, uint8_t *secret, size_t len);
 
 /* asr.c */
 int asr_list(struct akm_sock *s, uint32_t asr_id, struct akm_asr **asrs, size_t *n);
@@ -49,6 +51,7 @@ void print_key(struct akm_out *o, const struct akm_key *key, uint32_t asr_id,
 void print_stats(struct akm_out *o, const struct akm_stats *stats, const char *indent);
 void print_stats_entry(struct akm_out *o, uint32_t asr_id, uint32_t node_id,
 		       const struct akm_stats *stats);
+void print_cred(struct akm_out *o, const struct akm_cred *cred);
 void print_event(struct akm_out *o, const struct akm_msg *msg);
 
 /* One file per object. */
@@ -57,12 +60,14 @@ int do_asr(struct cmdline *c);
 int do_member(struct cmdline *c);
 int do_key(struct cmdline *c);
 int do_stats(struct cmdline *c);
+int do_cred(struct cmdline *c);
 int do_monitor(struct cmdline *c);
 void node_usage(FILE *f);
 void asr_usage(FILE *f);
 void member_usage(FILE *f);
 void key_usage(FILE *f);
 void stats_usage(FILE *f);
+void cred_usage(FILE *f);
 void monitor_usage(FILE *f);
 
 #endif /* AKMCTL_H */

@@ -9,82 +9,96 @@
 void key_usage(FILE *f)
 {
 	fputs("Usage: akmctl key install asr ASR_ID epoch EPOCH file PATH\n"
+	      "       akmctl key install asr ASR_ID epoch EPOCH cred CRED_ID [wrapped PATH]\n"
 	      "       akmctl key activate asr ASR_ID epoch EPOCH\n"
 	      "       akmctl key retire asr ASR_ID epoch EPOCH\n"
 	      "       akmctl key [show [asr ASR_ID]]\n"
-	      "PATH holds the key: 32 raw bytes, or 64 hex digits and an optional newline;\n"
-	      "'-' reads it from standard input. Keys are never shown.\n", f);
+	      "'file': PATH holds the key, 32 raw bytes or 64 hex digits and an optional\n"
+	      "newline; '-' reads standard input. 'cred' with 'wrapped': PATH holds the key\n"
+	      "wrapped under the credential (72 bytes or 144 hex digits), unwrapped in the\n"
+	      "kernel. 'cred' alone: the provisioning ASR's key, derived from the\n"
+	      "credential. Keys are never shown.\n", f);
 }
 
-/* asr ASR_ID epoch EPOCH, and file PATH where path is not NULL. */
-static void parse_key(struct cmdline *c, uint32_t *asr_id, uint32_t *epoch,
-		      const char **path)
+struct key_args {
+	uint32_t asr_id, epoch, cred_id;
+	const char *file, *wrapped;
+};
+
+/* asr ASR_ID epoch EPOCH, and for "install" (install set) its sources. */
+static void parse_key(struct cmdline *c, struct key_args *k, bool install)
 {
 	const char *w;
 
-	*asr_id = *epoch = 0;
+	memset(k, 0, sizeof(*k));
 	while ((w = arg_next(c))) {
-		if (!strcmp(w, "asr")) {
-			arg_id(c, w, asr_id);
-		} else if (!strcmp(w, "epoch")) {
-			arg_id(c, w, epoch);
-		} else if (!strcmp(w, "file") && path) {
-			if (*path)
-				usage_error(c, "'%s' given twice", w);
-			*path = arg_value(c, w);
-		} else {
+		if (!strcmp(w, "asr"))
+			arg_id(c, w, &k->asr_id);
+		else if (!strcmp(w, "epoch"))
+			arg_id(c, w, &k->epoch);
+		else if (!strcmp(w, "file") && install)
+			arg_file(c, w, &k->file);
+		else if (!strcmp(w, "cred") && install)
+			arg_id(c, w, &k->cred_id);
+		else if (!strcmp(w, "wrapped") && install)
+			arg_file(c, w, &k->wrapped);
+		else
 			unknown_word(c, w);
-		}
 	}
-	arg_require(c, "asr", *asr_id);
-	arg_require(c, "epoch", *epoch);
-	if (path && !*path)
-		usage_error(c, "missing 'file'");
+	arg_require(c, "asr", k->asr_id);
+	arg_require(c, "epoch", k->epoch);
+	if (!install)
+		return;
+	if (!k->file == !k->cred_id)
+		usage_error(c, "give either 'file' or 'cred'");
+	if (k->wrapped && !k->cred_id)
+		usage_error(c, "'wrapped' needs 'cred'");
 }
 
 static int key_install(struct cmdline *c)
 {
-	uint8_t key[AKM_KEY_LEN];
-	const char *path = NULL;
-	uint32_t asr_id, epoch;
+	uint8_t secret[AKM_SECRET_MAX];
 	struct akm_sock *s;
+	struct key_args k;
 	int err, ret;
 
-	parse_key(c, &asr_id, &epoch, &path);
-	err = akm_key_read(path, key);
-	if (err == -EINVAL) {
-		fprintf(stderr, "akmctl: %s: a key file holds %d raw bytes, or %d hex digits "
-			"and an optional newline\n", path, AKM_KEY_LEN, 2 * AKM_KEY_LEN);
+	parse_key(c, &k, true);
+	if ((k.file && read_secret(k.file, secret, AKM_KEY_LEN)) ||
+	    (k.wrapped && read_secret(k.wrapped, secret, AKM_WRAPPED_LEN)))
 		return 1;
-	}
-	if (err) {
-		fprintf(stderr, "akmctl: cannot read key file '%s': %s\n", path, strerror(-err));
-		return 1;
-	}
+	ret = 1;
 	s = akmctl_sock();
-	ret = s ? report(akm_key_install(s, asr_id, epoch, key), "key install") : 1;
-	explicit_bzero(key, sizeof(key));
+	if (s) {
+		if (k.file)
+			err = akm_key_install(s, k.asr_id, k.epoch, secret);
+		else if (k.wrapped)
+			err = akm_key_install_wrapped(s, k.asr_id, k.epoch, k.cred_id, secret);
+		else
+			err = akm_key_install_cred(s, k.asr_id, k.epoch, k.cred_id);
+		ret = report(err, "key install");
+	}
+	explicit_bzero(secret, sizeof(secret));
 	return ret;
 }
 
 static int key_activate(struct cmdline *c)
 {
-	uint32_t asr_id, epoch;
 	struct akm_sock *s;
+	struct key_args k;
 
-	parse_key(c, &asr_id, &epoch, NULL);
+	parse_key(c, &k, false);
 	s = akmctl_sock();
-	return s ? report(akm_key_activate(s, asr_id, epoch), "key activate") : 1;
+	return s ? report(akm_key_activate(s, k.asr_id, k.epoch), "key activate") : 1;
 }
 
 static int key_retire(struct cmdline *c)
 {
-	uint32_t asr_id, epoch;
 	struct akm_sock *s;
+	struct key_args k;
 
-	parse_key(c, &asr_id, &epoch, NULL);
+	parse_key(c, &k, false);
 	s = akmctl_sock();
-	return s ? report(akm_key_retire(s, asr_id, epoch), "key retire") : 1;
+	return s ? report(akm_key_retire(s, k.asr_id, k.epoch), "key retire") : 1;
 }
 
 static int key_show(struct cmdline *c)

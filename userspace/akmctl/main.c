@@ -27,6 +27,7 @@ static const struct object {
 	{ "member", do_member, member_usage },
 	{ "key", do_key, key_usage },
 	{ "stats", do_stats, stats_usage },
+	{ "cred", do_cred, cred_usage },
 	{ "monitor", do_monitor, monitor_usage },
 };
 
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 	size_t i;
 
 	fputs("Usage: akmctl [OPTIONS] OBJECT {COMMAND | help}\n"
-	      "OBJECT := { node | asr | member | key | stats | monitor }\n"
+	      "OBJECT := { node | asr | member | key | stats | cred | monitor }\n"
 	      "OPTIONS := { -j[son] | -p[retty] | -n[etns] NAME | -h[elp] | -V[ersion] }\n"
 	      "  -j, --json          print JSON\n"
 	      "  -p, --pretty        print indented JSON (implies -j)\n"
@@ -135,6 +136,29 @@ void arg_require(struct cmdline *c, const char *kw, uint32_t id)
 {
 	if (!id)
 		usage_error(c, "missing '%s'", kw);
+}
+
+/* The path following kw, once. */
+void arg_file(struct cmdline *c, const char *kw, const char **path)
+{
+	const char *v = arg_value(c, kw);
+
+	if (*path)
+		usage_error(c, "'%s' given twice", kw);
+	*path = v;
+}
+
+/* A key or other secret of len bytes from a file; 0, or 1 once explained. */
+int read_secret(const char *path, uint8_t *secret, size_t len)
+{
+	int err = akm_secret_read(path, secret, len);
+
+	if (err == -EINVAL)
+		fprintf(stderr, "akmctl: %s: this file must hold %zu raw bytes, or %zu hex digits "
+			"and an optional newline\n", path, len, 2 * len);
+	else if (err)
+		fprintf(stderr, "akmctl: cannot read '%s': %s\n", path, strerror(-err));
+	return err ? 1 : 0;
 }
 
 /* [asr ASR_ID [node NODE_ID]]: the rest of the line. */

@@ -150,6 +150,15 @@ void print_stats_entry(struct akm_out *o, uint32_t asr_id, uint32_t node_id,
 	akm_out_obj_close(o);
 }
 
+void print_cred(struct akm_out *o, const struct akm_cred *cred)
+{
+	akm_out_obj_open(o, NULL);
+	akm_out_uint(o, "id", "cred", cred->id);
+	akm_out_int(o, "serial", "serial", cred->serial);
+	akm_out_text(o, "\n");
+	akm_out_obj_close(o);
+}
+
 static void print_u32_attr(struct akm_out *o, struct nlattr *a, const char *key)
 {
 	if (a)
@@ -195,6 +204,8 @@ void print_event(struct akm_out *o, const struct akm_msg *msg)
 	print_u32_attr(o, tb[AKM_A_NODE_ID], "node");
 	print_u32_attr(o, tb[AKM_A_KEY_EPOCH], "epoch");
 	print_u32_attr(o, tb[AKM_A_CRED_ID], "cred");
+	if (tb[AKM_A_CRED_SERIAL])
+		akm_out_int(o, "serial", "serial", nla_get_s32(tb[AKM_A_CRED_SERIAL]));
 	if (tb[AKM_A_ASR_NAME])
 		akm_out_str(o, "name", "name", nla_get_string(tb[AKM_A_ASR_NAME]));
 	print_enum_attr(o, tb[AKM_A_ASR_ALG], "alg", AKM_ENUM_ALG);

@@ -24,6 +24,7 @@
 #define AKM_DUMP_TRIES		5	/* dumps interrupted by changes are retried */
 #define AKM_ADDRSTRLEN		INET6_ADDRSTRLEN
 #define AKM_KEYS_MAX		(AKM_KEY_STATE_MAX + 1)
+#define AKM_SECRET_MAX		AKM_WRAPPED_LEN	/* longest akm_secret_read() */
 
 /* Returned by akm_open() when the family is not registered. */
 #define AKM_ENOFAMILY		ENOENT
@@ -79,6 +80,12 @@ struct akm_member {
 	struct akm_stats stats;
 };
 
+/* A provisioning credential: the peer's node id and the key's serial. */
+struct akm_cred {
+	uint32_t id;
+	int32_t serial;
+};
+
 /* A received message: its command and its validated top-level attributes. */
 struct akm_msg {
 	uint8_t cmd;
@@ -127,17 +134,28 @@ int akm_member_dump(struct akm_sock *s, uint32_t asr_id,
 		    struct akm_member **members, size_t *n);
 int akm_key_install(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
 		    const uint8_t key[AKM_KEY_LEN]);
+int akm_key_install_wrapped(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+			    uint32_t cred_id, const uint8_t wrapped[AKM_WRAPPED_LEN]);
+int akm_key_install_cred(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+			 uint32_t cred_id);
 int akm_key_activate(struct akm_sock *s, uint32_t asr_id, uint32_t epoch);
 int akm_key_retire(struct akm_sock *s, uint32_t asr_id, uint32_t epoch);
 int akm_stats_get(struct akm_sock *s, uint32_t asr_id, uint32_t node_id,
 		  struct akm_stats *stats);
 int akm_stats_reset(struct akm_sock *s, uint32_t asr_id, uint32_t node_id);
+int akm_cred_install(struct akm_sock *s, uint32_t cred_id, const uint8_t key[AKM_KEY_LEN]);
+int akm_cred_del(struct akm_sock *s, uint32_t cred_id);
+int akm_cred_get(struct akm_sock *s, uint32_t cred_id, struct akm_cred *cred);
+int akm_cred_dump(struct akm_sock *s, struct akm_cred **creds, size_t *n);
+int akm_cred_prove(struct akm_sock *s, uint32_t cred_id, const void *data, size_t len,
+		   uint8_t proof[AKM_PROOF_LEN]);
 
 /* Attributes -> structs (parse.c); -EPROTO on malformed input. */
 int akm_parse_msg(struct nlmsghdr *nlh, struct akm_msg *msg);
 int akm_node_parse(const struct akm_msg *msg, struct akm_node *node);
 int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr);
 int akm_member_parse(const struct akm_msg *msg, struct akm_member *m);
+int akm_cred_parse(const struct akm_msg *msg, struct akm_cred *cred);
 int akm_key_parse(struct nlattr *nest, struct akm_key *key);
 int akm_stats_parse(struct nlattr *nest, struct akm_stats *stats);
 int akm_addrs_parse(struct nlattr *nest, struct akm_addr *addrs,
@@ -161,6 +179,7 @@ int akm_parse_u32(const char *s, uint32_t *v);	/* decimal, strict */
 int akm_parse_id(const char *s, uint32_t *v);	/* as above, and not 0 */
 int akm_addr_parse(const char *s, struct akm_addr *a);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
+int akm_secret_read(const char *path, uint8_t *secret, size_t len);
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
 
 /* Text or JSON output (out.c). */

@@ -2,6 +2,7 @@
 /* One function per command of the family, in terms of the structs. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netlink/genl/genl.h>
 
 #include "libakm.h"
@@ -19,18 +20,25 @@ static int send_free(struct akm_sock *s, struct nl_msg *msg, int err,
 }
 
 /* cmd with ASR_ID and a second u32 attribute, each left out if 0. */
+static struct nl_msg *ids_msg(struct akm_sock *s, uint8_t cmd, uint32_t asr_id,
+			      int attr, uint32_t val, int *err)
+{
+	struct nl_msg *msg = akm_msg_alloc(s, cmd, 0);
+
+	*err = msg ? 0 : -ENOMEM;
+	if (msg && ((asr_id && nla_put_u32(msg, AKM_A_ASR_ID, asr_id) < 0) ||
+		    (val && nla_put_u32(msg, attr, val) < 0)))
+		*err = -EMSGSIZE;
+	return msg;
+}
+
 static int request(struct akm_sock *s, uint8_t cmd, uint32_t asr_id,
 		   int attr, uint32_t val, akm_msg_cb fn, void *arg)
 {
-	struct nl_msg *msg = akm_msg_alloc(s, cmd, 0);
-	int err = 0;
+	int err;
+	struct nl_msg *msg = ids_msg(s, cmd, asr_id, attr, val, &err);
 
-	if (!msg)
-		return -ENOMEM;
-	if ((asr_id && nla_put_u32(msg, AKM_A_ASR_ID, asr_id) < 0) ||
-	    (val && nla_put_u32(msg, attr, val) < 0))
-		err = -EMSGSIZE;
-	return send_free(s, msg, err, fn, arg);
+	return msg ? send_free(s, msg, err, fn, arg) : err;
 }
 
 /* A request answered by exactly one message, parsed into out. */
@@ -50,12 +58,19 @@ static int one_cb(const struct akm_msg *msg, void *arg)
 	return one->parse(msg, one->out);
 }
 
+static int send_one(struct akm_sock *s, struct nl_msg *msg, int err, struct one *one)
+{
+	err = send_free(s, msg, err, one_cb, one);
+	return !err && !one->got ? -EPROTO : err;
+}
+
 static int get_one(struct akm_sock *s, uint8_t cmd, uint32_t asr_id,
 		   int attr, uint32_t val, struct one *one)
 {
-	int err = request(s, cmd, asr_id, attr, val, one_cb, one);
+	int err;
+	struct nl_msg *msg = ids_msg(s, cmd, asr_id, attr, val, &err);
 
-	return !err && !one->got ? -EPROTO : err;
+	return msg ? send_one(s, msg, err, one) : err;
 }
 
 static int parse_node(const struct akm_msg *msg, void *out)
@@ -71,6 +86,19 @@ static int parse_asr(const struct akm_msg *msg, void *out)
 static int parse_member(const struct akm_msg *msg, void *out)
 {
 	return akm_member_parse(msg, out);
+}
+
+static int parse_cred(const struct akm_msg *msg, void *out)
+{
+	return akm_cred_parse(msg, out);
+}
+
+static int parse_proof(const struct akm_msg *msg, void *out)
+{
+	if (!msg->tb[AKM_A_PROOF])
+		return -EPROTO;
+	memcpy(out, nla_data(msg->tb[AKM_A_PROOF]), AKM_PROOF_LEN);
+	return 0;
 }
 
 static int parse_stats(const struct akm_msg *msg, void *out)
@@ -136,6 +164,11 @@ static int cmp_u32(uint32_t a, uint32_t b)
 static int cmp_asr(const void *a, const void *b)
 {
 	return cmp_u32(((const struct akm_asr *)a)->id, ((const struct akm_asr *)b)->id);
+}
+
+static int cmp_cred(const void *a, const void *b)
+{
+	return cmp_u32(((const struct akm_cred *)a)->id, ((const struct akm_cred *)b)->id);
 }
 
 static int cmp_member(const void *a, const void *b)
@@ -288,23 +321,51 @@ int akm_member_dump(struct akm_sock *s, uint32_t asr_id,
 	return dump_sorted(s, AKM_CMD_MEMBER_GET, asr_id, &v, cmp_member, (void **)members, n);
 }
 
-/* The message holding the key is wiped before it is freed. */
-int akm_key_install(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
-		    const uint8_t key[AKM_KEY_LEN])
+/*
+ * cmd with ASR_ID, KEY_EPOCH and CRED_ID (each left out if 0) and the secret
+ * attribute attr (if data is not NULL); the message is wiped before it is
+ * freed.
+ */
+static int secret_request(struct akm_sock *s, uint8_t cmd, uint32_t asr_id, uint32_t epoch,
+			  uint32_t cred_id, int attr, const void *data, size_t len)
 {
-	struct nl_msg *msg = akm_msg_alloc(s, AKM_CMD_KEY_INSTALL, 0);
+	struct nl_msg *msg = akm_msg_alloc(s, cmd, 0);
 	int err;
 
 	if (!msg)
 		return -ENOMEM;
-	if (nla_put_u32(msg, AKM_A_ASR_ID, asr_id) < 0 ||
-	    nla_put_u32(msg, AKM_A_KEY_EPOCH, epoch) < 0 ||
-	    nla_put(msg, AKM_A_KEY_MATERIAL, AKM_KEY_LEN, key) < 0)
+	if ((asr_id && nla_put_u32(msg, AKM_A_ASR_ID, asr_id) < 0) ||
+	    (epoch && nla_put_u32(msg, AKM_A_KEY_EPOCH, epoch) < 0) ||
+	    (cred_id && nla_put_u32(msg, AKM_A_CRED_ID, cred_id) < 0) ||
+	    (data && nla_put(msg, attr, len, data) < 0))
 		err = -EMSGSIZE;
 	else
 		err = akm_transact(s, msg, NULL, NULL);
 	akm_msg_free_secret(msg);
 	return err;
+}
+
+/* A new next epoch from key material. */
+int akm_key_install(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+		    const uint8_t key[AKM_KEY_LEN])
+{
+	return secret_request(s, AKM_CMD_KEY_INSTALL, asr_id, epoch, 0,
+			      AKM_A_KEY_MATERIAL, key, AKM_KEY_LEN);
+}
+
+/* A new next epoch from a key wrapped under credential cred_id. */
+int akm_key_install_wrapped(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+			    uint32_t cred_id, const uint8_t wrapped[AKM_WRAPPED_LEN])
+{
+	return secret_request(s, AKM_CMD_KEY_INSTALL, asr_id, epoch, cred_id,
+			      AKM_A_KEY_WRAPPED, wrapped, AKM_WRAPPED_LEN);
+}
+
+/* A new next epoch of a provisioning ASR, derived from credential cred_id. */
+int akm_key_install_cred(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
+			 uint32_t cred_id)
+{
+	return secret_request(s, AKM_CMD_KEY_INSTALL, asr_id, epoch, cred_id, 0, NULL, 0);
 }
 
 int akm_key_activate(struct akm_sock *s, uint32_t asr_id, uint32_t epoch)
@@ -329,4 +390,48 @@ int akm_stats_get(struct akm_sock *s, uint32_t asr_id, uint32_t node_id,
 int akm_stats_reset(struct akm_sock *s, uint32_t asr_id, uint32_t node_id)
 {
 	return request(s, AKM_CMD_STATS_RESET, asr_id, AKM_A_NODE_ID, node_id, NULL, NULL);
+}
+
+int akm_cred_install(struct akm_sock *s, uint32_t cred_id, const uint8_t key[AKM_KEY_LEN])
+{
+	return secret_request(s, AKM_CMD_CRED_INSTALL, 0, 0, cred_id,
+			      AKM_A_KEY_MATERIAL, key, AKM_KEY_LEN);
+}
+
+int akm_cred_del(struct akm_sock *s, uint32_t cred_id)
+{
+	return request(s, AKM_CMD_CRED_DEL, 0, AKM_A_CRED_ID, cred_id, NULL, NULL);
+}
+
+int akm_cred_get(struct akm_sock *s, uint32_t cred_id, struct akm_cred *cred)
+{
+	struct one one = { .parse = parse_cred, .out = cred };
+
+	return get_one(s, AKM_CMD_CRED_GET, 0, AKM_A_CRED_ID, cred_id, &one);
+}
+
+/* All credentials sorted by id; free *creds. */
+int akm_cred_dump(struct akm_sock *s, struct akm_cred **creds, size_t *n)
+{
+	struct vec v = { .parse = parse_cred, .size = sizeof(**creds) };
+
+	return dump_sorted(s, AKM_CMD_CRED_GET, 0, &v, cmp_cred, (void **)creds, n);
+}
+
+/* The kernel's proof of possession of credential cred_id over data. */
+int akm_cred_prove(struct akm_sock *s, uint32_t cred_id, const void *data, size_t len,
+		   uint8_t proof[AKM_PROOF_LEN])
+{
+	struct one one = { .parse = parse_proof, .out = proof };
+	struct nl_msg *msg;
+	int err;
+
+	if (len > AKM_PROOF_DATA_MAX)
+		return -EMSGSIZE;
+	msg = ids_msg(s, AKM_CMD_CRED_PROVE, 0, AKM_A_CRED_ID, cred_id, &err);
+	if (!msg)
+		return err;
+	if (!err && nla_put(msg, AKM_A_PROOF_DATA, len, data) < 0)
+		err = -EMSGSIZE;
+	return send_one(s, msg, err, &one);
 }

@@ -173,6 +173,15 @@ int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr)
 	return akm_stats_parse(tb[AKM_A_STATS], &asr->stats);
 }
 
+int akm_cred_parse(const struct akm_msg *msg, struct akm_cred *cred)
+{
+	if (!msg->tb[AKM_A_CRED_ID] || !msg->tb[AKM_A_CRED_SERIAL])
+		return -EPROTO;
+	cred->id = nla_get_u32(msg->tb[AKM_A_CRED_ID]);
+	cred->serial = nla_get_s32(msg->tb[AKM_A_CRED_SERIAL]);
+	return 0;
+}
+
 int akm_member_parse(const struct akm_msg *msg, struct akm_member *m)
 {
 	struct nlattr *const *tb = msg->tb;

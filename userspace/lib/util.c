@@ -86,44 +86,51 @@ static ssize_t read_all(int fd, uint8_t *buf, size_t len)
 }
 
 /*
- * A key file holds exactly AKM_KEY_LEN raw bytes, or 2 * AKM_KEY_LEN hex
- * digits and an optional newline; "-" is standard input. Returns -EINVAL for
- * any other content, -errno if the file cannot be read. Nothing but the
- * caller's key buffer keeps a copy of the key.
+ * A secret file holds exactly len raw bytes, or 2 * len hex digits and an
+ * optional newline; "-" is standard input. Returns -EINVAL for any other
+ * content (or len above AKM_SECRET_MAX), -errno if the file cannot be read.
+ * No copy of the secret is left behind but the caller's buffer.
  */
-int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN])
+int akm_secret_read(const char *path, uint8_t *secret, size_t len)
 {
-	uint8_t buf[2 * AKM_KEY_LEN + 2];	/* one byte more than the longest form */
+	uint8_t buf[2 * AKM_SECRET_MAX + 2];	/* one byte more than the longest form */
 	bool std_in = !strcmp(path, "-");
+	size_t i, want = 2 * len + 2;
 	ssize_t n;
-	int fd, i, err = 0;
+	int fd, err = 0;
 
+	if (len > AKM_SECRET_MAX)
+		return -EINVAL;
 	fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read_all(fd, buf, sizeof(buf));
+	n = read_all(fd, buf, want);
 	if (!std_in)
 		close(fd);
 	if (n < 0)
 		return n;
 
-	if (n == AKM_KEY_LEN) {
-		memcpy(key, buf, AKM_KEY_LEN);
-	} else if (n == 2 * AKM_KEY_LEN ||
-		   (n == 2 * AKM_KEY_LEN + 1 && buf[n - 1] == '\n')) {
-		for (i = 0; i < AKM_KEY_LEN && !err; i++) {
+	if ((size_t)n == len) {
+		memcpy(secret, buf, len);
+	} else if ((size_t)n == 2 * len || ((size_t)n == 2 * len + 1 && buf[n - 1] == '\n')) {
+		for (i = 0; i < len && !err; i++) {
 			int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
 
 			if (hi < 0 || lo < 0)
 				err = -EINVAL;
 			else
-				key[i] = hi << 4 | lo;
+				secret[i] = hi << 4 | lo;
 		}
 	} else {
 		err = -EINVAL;
 	}
 	explicit_bzero(buf, sizeof(buf));
 	if (err)
-		explicit_bzero(key, AKM_KEY_LEN);
+		explicit_bzero(secret, len);
 	return err;
+}
+
+int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN])
+{
+	return akm_secret_read(path, key, AKM_KEY_LEN);
 }

@@ -96,7 +96,7 @@ expect 2 "missing ASR_ID" "asr add without id" -- asr add
 expect 2 "invalid grace '86401'" "grace too long" -- asr add 1 alg hmac-sha256 grace 86401
 expect 2 "'alg' given twice" "repeated keyword" -- asr add 1 alg hmac-sha256 alg hmac-sha256
 expect 2 "missing value after 'name'" "keyword without value" -- asr add 1 alg hmac-sha256 name
-expect 2 "longer than 31 bytes" "name too long" -- \
+expect 2 "longer than 31 bytes" "asr name too long" -- \
 	asr add 1 alg hmac-sha256 name abcdefghijklmnopqrstuvwxyz0123456
 expect 2 "unknown argument 'alg'" "asr set cannot change alg" -- asr set 1 alg hmac-sha256
 expect 2 "nothing to set" "asr set without changes" -- asr set 1
@@ -105,24 +105,34 @@ expect 2 "more than 8 addresses" "too many addresses" -- member add asr 1 node 2
 	addr ::1 addr ::2 addr ::3 addr ::4 addr ::5 addr ::6 addr ::7 addr ::8 addr ::9
 expect 2 "missing 'node'" "member add without node" -- member add asr 1
 expect 2 "missing 'asr'" "node without asr" -- stats show node 2
-expect 2 "missing 'file'" "key install without file" -- key install asr 1 epoch 1
+expect 2 "give either 'file' or 'cred'" "key install without a source" -- \
+	key install asr 1 epoch 1
+expect 2 "give either 'file' or 'cred'" "key install with two sources" -- \
+	key install asr 1 epoch 1 file x cred 2
+expect 2 "'wrapped' needs 'cred'" "wrapped key without cred" -- \
+	key install asr 1 epoch 1 file x wrapped y
+expect 2 "missing 'id'" "cred del without id" -- cred del
+expect 2 "missing 'file'" "cred install without file" -- cred install id 2
+head -c 72 /dev/zero >"$tmp/wrapped"
+expect 1 "$tmp/wrapped: this file must hold 32 raw bytes" "credential of 72 bytes" -- \
+	cred install id 2 file "$tmp/wrapped"
 expect 2 "unknown argument 'file'" "key activate takes no file" -- \
 	key activate asr 1 epoch 1 file x
 expect 2 "unknown argument 'x'" "monitor takes no arguments" -- monitor x
 
-for obj in node asr member key stats monitor; do
+for obj in node asr member key stats cred monitor; do
 	"$AKMCTL" $obj help >"$tmp/out" 2>&1
 	st=$?
 	grep -q "^Usage: akmctl $obj" "$tmp/out" && [ $st = 0 ]
 	tap $((! $?)) "akmctl $obj help" "$(cat "$tmp/out")"
 done
-"$AKMCTL" --help >"$tmp/out" 2>&1 && [ "$(grep -c '^Usage: akmctl' "$tmp/out")" = 7 ]
+"$AKMCTL" --help >"$tmp/out" 2>&1 && [ "$(grep -c '^Usage: akmctl' "$tmp/out")" = 8 ]
 tap $((! $?)) "akmctl --help shows every object" "$(cat "$tmp/out")"
 
 head -c 31 /dev/zero >"$tmp/short"
-expect 1 "a key file holds 32 raw bytes, or 64 hex digits" "key file of 31 bytes" -- \
+expect 1 "this file must hold 32 raw bytes, or 64 hex digits" "key file of 31 bytes" -- \
 	key install asr 1 epoch 1 file "$tmp/short"
-expect 1 "cannot read key file '$tmp/none': No such file" "missing key file" -- \
+expect 1 "cannot read '$tmp/none': No such file" "missing key file" -- \
 	key install asr 1 epoch 1 file "$tmp/none"
 expect 1 "invalid network namespace name '../x'" "bad netns name" -- \
 	-n ../x node show

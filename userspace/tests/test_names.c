@@ -12,6 +12,7 @@ void test_names(void)
 		AKM_ENUM_KEY_STATE, AKM_ENUM_CMD, AKM_ENUM_STATS,
 	};
 	unsigned int i, v, named;
+	char name[64];
 	bool round_trip;
 
 	is_str(akm_enum_name(AKM_ENUM_ALG, AKM_ALG_HMAC_SHA256), "hmac-sha256", "alg name");
@@ -37,12 +38,13 @@ void test_names(void)
 		round_trip = true;
 		named = 0;
 		for (v = 0; v <= akm_enum_max(all[i]); v++) {
-			const char *name = akm_enum_name(all[i], v);
+			const char *s = akm_enum_name(all[i], v);
 
-			if (name && akm_enum_value(all[i], name) != (int)v)
+			if (s && akm_enum_value(all[i], s) != (int)v)
 				round_trip = false;
-			named += !!name;
+			named += !!s;
 		}
-		ok(round_trip && named, "every name maps back to its value");
+		snprintf(name, sizeof(name), "enum %u: every name maps back to its value", i);
+		ok(round_trip && named, name);
 	}
 }

@@ -183,8 +183,29 @@ static void test_node(void)
 	nlmsg_free(m);
 }
 
+static void test_cred(void)
+{
+	struct akm_cred cred;
+	struct akm_msg msg;
+	struct nl_msg *m;
+
+	m = msg_new(AKM_CMD_CRED_GET);
+	nla_put_u32(m, AKM_A_CRED_ID, 4);
+	nla_put_s32(m, AKM_A_CRED_SERIAL, 123456);
+	ok(!msg_parse(m, &msg) && !akm_cred_parse(&msg, &cred) &&
+	   cred.id == 4 && cred.serial == 123456, "credential parses");
+	nlmsg_free(m);
+
+	m = msg_new(AKM_CMD_CRED_GET);
+	nla_put_u32(m, AKM_A_CRED_ID, 4);
+	ok(!msg_parse(m, &msg), "credential without serial: message parses");
+	is_int(akm_cred_parse(&msg, &cred), -EPROTO, "credential without serial: rejected");
+	nlmsg_free(m);
+}
+
 void test_parse(void)
 {
+	test_cred();
 	test_asr();
 	test_malformed();
 	test_member();

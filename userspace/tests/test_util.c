@@ -101,6 +101,8 @@ static int read_key(const void *data, size_t len, uint8_t key[AKM_KEY_LEN])
 	return err;
 }
 
+static void test_wrapped_file(void);
+
 static void test_key_files(void)
 {
 	static const char hex[] =
@@ -149,6 +151,8 @@ static void test_key_files(void)
 	is_int(read_key(text, 65, key), -EINVAL, "key file: leading blank");
 
 	is_int(akm_key_read("/nonexistent/key", key), -ENOENT, "key file: missing");
+	is_int(akm_secret_read("/dev/null", key, AKM_SECRET_MAX + 1), -EINVAL,
+	       "secret longer than the maximum");
 	is_int(akm_key_read(dir, key), -EISDIR, "key file: a directory");
 
 	/* "-" is standard input. */
@@ -166,7 +170,34 @@ static void test_key_files(void)
 	close(saved);
 	close(fd);
 	unlink(text);
+	test_wrapped_file();
 	rmdir(dir);
+}
+
+/* The longest secret, a wrapped key, as hex. */
+static void test_wrapped_file(void)
+{
+	uint8_t want[AKM_WRAPPED_LEN], got[AKM_WRAPPED_LEN];
+	char hex[2 * AKM_WRAPPED_LEN + 2], path[64];
+	int i, fd, err;
+
+	for (i = 0; i < AKM_WRAPPED_LEN; i++) {
+		want[i] = 0xff - i;
+		sprintf(hex + 2 * i, "%02x", want[i]);
+	}
+	strcat(hex, "\n");
+	snprintf(path, sizeof(path), "%s/wrapped", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex)) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+	err = akm_secret_read(path, got, AKM_WRAPPED_LEN);
+	ok(!err && !memcmp(got, want, sizeof(want)), "wrapped key: 144 hex digits");
+	is_int(akm_secret_read(path, got, AKM_KEY_LEN), -EINVAL,
+	       "wrapped key is not a key");
+	unlink(path);
 }
 
 void test_util(void)
