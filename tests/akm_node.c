@@ -262,6 +262,67 @@ TEST_F(node, get_is_stable)
 	EXPECT_EQ(n.asr_count, m.asr_count);
 }
 
+static uint32_t rnd(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/*
+ * Random requests (commands, attribute types, lengths, nests, contents)
+ * get an answer, never a crash; the family keeps working afterwards.
+ */
+TEST_F_TIMEOUT(node, random_requests, 300)
+{
+	static const int allowed[] = { 0, -EINVAL, -ERANGE, -ENOENT, -EEXIST, -EOPNOTSUPP,
+				       -ENOSPC, -EBUSY, -EALREADY, -EADDRINUSE, -EBADMSG,
+				       -EMSGSIZE };
+	uint32_t seed = 0x5eed1234;
+	struct akm_node_info n;
+	int i, j, bad = 0;
+
+	for (i = 0; i < 3000; i++) {
+		int cmd = rnd(&seed) % (AKM_CMD_MAX + 3);
+		int nattrs = rnd(&seed) % 6;
+		bool dump = !(rnd(&seed) % 8);
+		struct nl_msg *msg = akm_msg(&self->nl, cmd, 0);
+		struct akm_dump_res res;
+		unsigned int k;
+		int ret;
+
+		for (j = 0; j < nattrs; j++) {
+			int type = rnd(&seed) % (AKM_A_MAX + 3);
+			int len = rnd(&seed) % 3 ? (int)(rnd(&seed) % 5) * 4 : (int)(rnd(&seed) % 80);
+			uint8_t buf[80];
+
+			for (k = 0; k < sizeof(buf); k++)
+				buf[k] = rnd(&seed) % 4 ? rnd(&seed) % 3 : rnd(&seed);
+			if (type == AKM_A_MEMBER_ADDRS && rnd(&seed) % 2) {
+				struct nlattr *nest = nla_nest_start(msg, type | NLA_F_NESTED);
+
+				nla_put(msg, rnd(&seed) % 4, rnd(&seed) % 2 ? 4 : 16, buf);
+				nla_nest_end_keep_empty(msg, nest);
+			} else {
+				nla_put(msg, type, len, buf);
+			}
+		}
+		if (dump)
+			ret = akm_dump(&self->nl, msg, NULL, NULL, &res);
+		else
+			ret = akm_do(&self->nl, msg, NULL, NULL);
+		for (k = 0; k < sizeof(allowed) / sizeof(allowed[0]); k++)
+			if (ret == allowed[k])
+				break;
+		if (k == sizeof(allowed) / sizeof(allowed[0]) && bad++ < 10)
+			TH_LOG("request %d (cmd %d%s): %d (%s) \"%s\"", i, cmd, dump ? ", dump" : "",
+			       ret, strerror(-ret), self->nl.ext_msg);
+	}
+	EXPECT_EQ(0, bad);
+	AKM_EXPECT_OK(&self->nl, akm_node_get(&self->nl, &n));
+}
+
 /* The same works in the initial network namespace (objects cleaned up). */
 TEST(init_netns_roundtrip)
 {

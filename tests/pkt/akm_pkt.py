@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 """AKM packet-path tests, one group per run (TAP, kselftest Totals line).
 
-    tests/pkt/akm_pkt.py GROUP [ALG]
+    tests/pkt/akm_pkt.py [GROUP[:ALG]...]
 
-GROUP: connect, attack, rollover (take ALG: hmac-sha256 or
-chacha20-poly1305), policy, membership, grace, unload. Run as root in the
+GROUP: tagcheck, connect, attack, rollover (take ALG: hmac-sha256 or
+chacha20-poly1305), policy, membership, grace, unload; default: all of them,
+the first three with both algorithms, unload last. One process runs them
+all (Python's start-up is slow on the VM's 9p root); each group's TAP is
+nested under a "# " prefix, with one result line per group and the
+kselftest Totals line summing them last. Run as root in the
 test VM from the repository root, with akm.ko loaded (tests/pkt/run.sh runs
 them all). Every group builds its own topology (tests/pkt/akmpkt.py): nodes
 A-D with ids 1-4 in network namespaces on one bridge, all members of ASR 1,
@@ -16,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -29,7 +34,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from akmpkt import (  # noqa: E402
-    AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, Injector, Pkt, Sniffer, Tap,
+    ALGS, AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, Injector, Pkt, Sniffer, Tap,
     Topo, akm_packet, akmctl, akmctl_json, eth, fix_ipv4_csum, ip_bytes,
     ip_packet, parse_frame, sh, snmp, stat_delta, stats, tcp_client,
     tcp_listener, tcp_listening, tcp_options, total_drops, drops_summary,
@@ -432,8 +437,8 @@ def group_attack(t, topo):
         # authentic packets captured on the wire but never delivered: A's
         # neighbour entry for B points to a MAC nobody has
         fam_flag = ["-6"] if v6 else ["-4"]
-        sh(["ip", "-n", A.ns] + fam_flag + ["neigh", "replace", B.addr(v6), "lladdr",
-                                            "02:00:00:00:00:ee", "dev", "eth0", "nud", "permanent"])
+        sh(["ip"] + fam_flag + ["neigh", "replace", B.addr(v6), "lladdr",
+                                "02:00:00:00:00:ee", "dev", "eth0", "nud", "permanent"], ns=A.ns)
         sn = Sniffer(BRNS, A.port)
         s = udp_socket(A.ns, A.addr(v6))
         pls = [at.marker() for _ in range(3)]
@@ -443,8 +448,8 @@ def group_attack(t, topo):
         caps = [parse_frame(fr) for fr in sn.read(3, lambda fr: (parse_frame(fr) is not None and
                                                                  parse_frame(fr).dst == B.addr(v6)), 3)]
         sn.close()
-        sh(["ip", "-n", A.ns] + fam_flag + ["neigh", "replace", B.addr(v6), "lladdr", B.mac,
-                                            "dev", "eth0", "nud", "permanent"])
+        sh(["ip"] + fam_flag + ["neigh", "replace", B.addr(v6), "lladdr", B.mac,
+                                "dev", "eth0", "nud", "permanent"], ns=A.ns)
         good = len(caps) == 3 and all(p.akm and p.akm["sender"] == 1 for p in caps)
         t.ok(good, pfx + "captured 3 authentic undelivered AKM packets from A",
              "captured: %r" % caps)
@@ -1002,58 +1007,113 @@ def group_unload(t, topo):
 
 # ---------------------------------------------------------------------------
 
+def group_tagcheck(t, topo):
+    """akm_tagcheck --selftest: libsodium reproduces the kernel's known answers."""
+    if not os.access(TAGCHECK, os.X_OK):
+        t.ok(False, "tagcheck: %s is built (make -C tests on the host)" % TAGCHECK)
+        return
+    p = sh([TAGCHECK, "--selftest"], check=False)
+    for line in p.stdout.splitlines():
+        m = re.match(r"(not ok|ok) \d+ (.*)", line)
+        if m:
+            t.ok(m.group(1) == "ok", "tagcheck: libsodium: " + m.group(2))
+    t.ok(p.returncode == 0, "tagcheck: akm_tagcheck --selftest exits 0", p.stdout + p.stderr)
+
+
+# name: (function, takes an algorithm, nodes, default algorithm, needs a topology)
 GROUPS = {
-    "connect": (group_connect, True, 4),
-    "attack": (group_attack, True, 4),
-    "rollover": (group_rollover, True, 4),
-    "policy": (group_policy, False, 4),
-    "membership": (group_membership, False, 4),
-    "grace": (group_grace, False, 4),
-    "unload": (group_unload, False, 2),
+    "tagcheck": (group_tagcheck, False, 0, "hmac-sha256"),
+    "connect": (group_connect, True, 4, "hmac-sha256"),
+    "attack": (group_attack, True, 4, "hmac-sha256"),
+    "policy": (group_policy, False, 4, "hmac-sha256"),
+    "rollover": (group_rollover, True, 4, "hmac-sha256"),
+    "membership": (group_membership, False, 4, "hmac-sha256"),
+    "grace": (group_grace, False, 4, "chacha20-poly1305"),
+    "unload": (group_unload, False, 2, "hmac-sha256"),
 }
 
+ALL = ["tagcheck", "connect:hmac-sha256", "connect:chacha20-poly1305",
+       "attack:hmac-sha256", "attack:chacha20-poly1305", "policy",
+       "rollover:hmac-sha256", "rollover:chacha20-poly1305", "membership", "grace",
+       "unload"]
 
-def main():
-    global OUTDIR
-    if len(sys.argv) < 2 or sys.argv[1] not in GROUPS:
-        print("usage: %s GROUP [ALG]; groups: %s" % (sys.argv[0], " ".join(GROUPS)),
-              file=sys.stderr)
-        return 2
-    name = sys.argv[1]
-    fn, takes_alg, nn = GROUPS[name]
-    alg = sys.argv[2] if len(sys.argv) > 2 else (
-        "hmac-sha256" if name != "grace" else "chacha20-poly1305")
-    t = Tap("akm packet path: %s %s on %s" % (name, alg, os.uname().release))
+GROUP_TIMEOUT = int(os.environ.get("AKM_PKT_TIMEOUT", "300"))
+
+
+class GroupTimeout(Exception):
+    pass
+
+
+def _alarm(sig, frame):
+    raise GroupTimeout("group timed out after %ds" % GROUP_TIMEOUT)
+
+
+def run_group(spec, prefix):
+    """Run one group as a nested TAP stream; returns its Tap."""
+    name, _, alg = spec.partition(":")
+    fn, _, nn, dflt = GROUPS[name]
+    alg = alg or dflt
+    t = Tap("akm packet path: %s%s on %s" % (name, "" if name == "tagcheck" else " " + alg,
+                                            os.uname().release), prefix)
     tmp = tempfile.mkdtemp(prefix="akmpkt.")
+    global OUTDIR
     OUTDIR = tmp
     if os.environ.get("OUT") and os.access(os.environ["OUT"], os.W_OK):
         OUTDIR = os.path.join(os.environ["OUT"], "pkt")
         os.makedirs(OUTDIR, exist_ok=True)
-    if os.geteuid() != 0:
-        t.skip(name, "needs root")
-        return t.finish()
-    if not os.path.isdir("/sys/module/akm"):
+    if nn and not module_loaded():
         t.ok(False, "%s: akm.ko is loaded" % name)
-        return t.finish()
-    if not os.access(AKMCTL, os.X_OK):
-        t.ok(False, "%s: %s is built" % (name, AKMCTL))
-        return t.finish()
-    topo = Topo(tmp, n=nn, alg=alg)
+        return t
+    topo = Topo(tmp, n=max(nn, 1), alg=alg)
     t0 = time.time()
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(GROUP_TIMEOUT)
     try:
-        topo.build()
+        if nn:
+            topo.build()
         fn(t, topo)
     except Exception:  # noqa: BLE001
         t.ok(False, "%s: the test ran to its end" % name, traceback.format_exc())
     finally:
+        signal.alarm(0)
         try:
             topo.destroy()
         except Exception:  # noqa: BLE001
             t.diag(traceback.format_exc())
-        if name == "unload" and not module_loaded():
+        if nn and not module_loaded():
             insmod()
-    t.diag("%s %s: %.1fs" % (name, alg, time.time() - t0))
-    return t.finish()
+    t.diag("%s: %.1fs" % (spec, time.time() - t0))
+    return t
+
+
+def main():
+    specs = sys.argv[1:] or ALL
+    for sp in specs:
+        if sp.partition(":")[0] not in GROUPS or (
+                sp.partition(":")[2] and sp.partition(":")[2] not in ALGS):
+            print("usage: %s [GROUP[:ALG]...]; groups: %s; ALG: %s" % (
+                sys.argv[0], " ".join(GROUPS), " ".join(ALGS)), file=sys.stderr)
+            return 2
+    print("TAP version 13", flush=True)
+    print("1..%d" % len(specs), flush=True)
+    print("# akm packet-path tests on %s" % os.uname().release, flush=True)
+    if os.geteuid() != 0:
+        for i, sp in enumerate(specs):
+            print("ok %d pkt: %s # SKIP needs root" % (i + 1, sp))
+        print("# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:%d error:0" % len(specs))
+        return 4
+    if not os.access(AKMCTL, os.X_OK):
+        print("# %s is not built" % AKMCTL)
+    P = F = S = 0
+    for i, sp in enumerate(specs):
+        t0 = time.time()
+        t = run_group(sp, "# ")
+        t.finish()
+        P, F, S = P + t.passed, F + t.failed, S + t.skipped
+        print("%s %d pkt: %s # %.0fs" % ("not ok" if t.failed else "ok", i + 1, sp,
+                                           time.time() - t0), flush=True)
+    print("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0" % (P, F, S), flush=True)
+    return 1 if F else 0
 
 
 if __name__ == "__main__":
