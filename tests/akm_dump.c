@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "akm_test_lib.h"
@@ -373,6 +374,58 @@ TEST_F_TIMEOUT(dump, concurrent_dumps, 600)
 	EXPECT_FALSE(r1.intr);
 	EXPECT_FALSE(r2.intr);
 	akm_nl_close(&other);
+}
+
+/*
+ * Dumps while another process keeps creating and deleting ASRs and members:
+ * every dump is ordered, has no duplicates and ends cleanly.
+ */
+TEST_F_TIMEOUT(dump, dumps_during_churn, 600)
+{
+	struct count_arg c;
+	struct akm_dump_res res;
+	int dumps = 0, intr = 0, status;
+	pid_t pid;
+
+	AKM_ASSERT_OK(&self->nl, make_asrs(&self->nl, 300));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct akm_nl w;
+		const char *addrs[] = { "192.0.2.99", "2001:db8::99" };
+		int i, bad = 0;
+
+		if (akm_nl_open(&w))
+			_exit(100);
+		for (i = 0; i < 400; i++) {
+			uint32_t id = 1 + (i * 7) % 300;
+
+			bad += akm_asr_del(&w, id) != 0;
+			bad += akm_asr_new(&w, id, AKM_ALG_HMAC_SHA256, NULL, -1) != 0;
+			bad += akm_member_new(&w, id, 1, -1, addrs, 2) != 0;
+			bad += akm_member_del(&w, id, 1) != 0;
+		}
+		_exit(bad ? 1 : 0);
+	}
+	do {
+		memset(&c, 0, sizeof(c));
+		c.ordered = true;
+		AKM_ASSERT_OK(&self->nl, akm_dump(&self->nl, akm_msg(&self->nl, AKM_CMD_ASR_GET, 0),
+						  count_asr_cb, &c, &res));
+		EXPECT_TRUE(c.ordered);
+		EXPECT_LE(c.n, 300);
+		EXPECT_GE(c.n, 299);
+		dumps++;
+		intr += res.intr;
+	} while (waitpid(pid, &status, WNOHANG) == 0);
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	TH_LOG("%d dumps, %d interrupted", dumps, intr);
+	memset(&c, 0, sizeof(c));
+	AKM_ASSERT_OK(&self->nl, akm_dump(&self->nl, akm_msg(&self->nl, AKM_CMD_ASR_GET, 0),
+					  count_asr_cb, &c, &res));
+	EXPECT_EQ(300, c.n);
+	EXPECT_FALSE(res.intr);
 }
 
 TEST_HARNESS_MAIN
