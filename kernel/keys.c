@@ -359,10 +359,8 @@ int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	prev = akm_slot(an, asr, AKM_KEY_PREVIOUS);
 	if (cur) {
 		WRITE_ONCE(cur->key->state, AKM_KEY_PREVIOUS);
-		if (asr->grace) {
+		if (asr->grace)
 			cur->retire_at = jiffies + asr->grace * HZ ?: 1;
-			akm_retire_schedule(an);
-		}
 	}
 	rcu_assign_pointer(asr->epochs[AKM_KEY_PREVIOUS], cur);
 	ep->activated = ktime_get_real_seconds();
@@ -371,6 +369,7 @@ int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	RCU_INIT_POINTER(asr->epochs[AKM_KEY_NEXT], NULL);
 	if (prev)
 		akm_epoch_destroy(an, asr->id, prev);
+	akm_retire_schedule(an);
 	return 0;
 }
 
