@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * akmctl nmm [socket PATH] ARGS...: a thin client of akm-nmmd's admin
+ * socket. It sends the words and the output mode; the daemon parses them,
+ * runs the command and sends back stdout, stderr and the exit status.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "akmctl.h"
+#include "proto.h"
+
+#define NMM_SOCKET	"/var/lib/akm/nmm/admin.sock"
+
+/* Admin frames, as userspace/nmm/nmm.h. */
+enum { ADMIN_RUN = 100, ADMIN_OUT, ADMIN_ERR, ADMIN_EXIT };
+enum { ADMIN_T_MODE = 1, ADMIN_T_ARG, ADMIN_T_TEXT, ADMIN_T_STATUS };
+
+void nmm_usage(FILE *f)
+{
+	fputs("Usage: akmctl nmm [socket PATH] node add NAME id NODE_ID addr ADDR [addr ADDR ...]\n"
+	      "       akmctl nmm [socket PATH] node export NAME file PATH [endpoint ADDR[:PORT]]\n"
+	      "       akmctl nmm [socket PATH] node list [NAME]\n"
+	      "       akmctl nmm [socket PATH] node del NAME\n"
+	      "       akmctl nmm [socket PATH] asr add ASR_ID alg ALG [name NAME] "
+	      "[policy POLICY] [grace SECONDS]\n"
+	      "       akmctl nmm [socket PATH] asr add-member ASR_ID node NAME\n"
+	      "       akmctl nmm [socket PATH] asr del-member ASR_ID node NAME\n"
+	      "       akmctl nmm [socket PATH] asr show [ASR_ID]\n"
+	      "       akmctl nmm [socket PATH] watch\n"
+	      "Talks to akm-nmmd over its admin socket (default " NMM_SOCKET ").\n", f);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t w;
+
+	while (len) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= w;
+	}
+	return 0;
+}
+
+/* Print one answer frame; its exit status for ADMIN_EXIT, -1 otherwise. */
+static int answer(const uint8_t *data, size_t len)
+{
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	int status = -1;
+
+	akmp_iter_init(&it, data + 1, len - 1);
+	while (akmp_iter_next(&it, &t) > 0) {
+		if (t.type == ADMIN_T_TEXT && data[0] == ADMIN_OUT) {
+			fwrite(t.v, 1, t.len, stdout);
+			fflush(stdout);
+		} else if (t.type == ADMIN_T_TEXT && data[0] == ADMIN_ERR) {
+			fwrite(t.v, 1, t.len, stderr);
+		} else if (t.type == ADMIN_T_STATUS && t.len == 4 && data[0] == ADMIN_EXIT) {
+			status = akmp_u32(&t);
+		}
+	}
+	return data[0] == ADMIN_EXIT ? (status < 0 ? 1 : status) : -1;
+}
+
+int do_nmm(struct cmdline *c)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = NMM_SOCKET;
+	struct akmp_reader rd = { 0 };
+	struct akmp_buf b = { 0 };
+	int fd, ret, status = -1, i;
+
+	if (c->argc >= 1 && !strcmp(c->argv[0], "socket")) {
+		arg_next(c);
+		path = arg_value(c, "socket");
+	}
+	if (c->argc == 1 && !strcmp(c->argv[0], "help")) {
+		nmm_usage(stdout);
+		return 0;
+	}
+	if (!c->argc)
+		usage_error(c, "missing command");
+	if (strlen(path) >= sizeof(sun.sun_path))
+		usage_error(c, "socket path too long");
+	strcpy(sun.sun_path, path);
+
+	akmp_begin(&b, ADMIN_RUN);
+	akmp_put_u8(&b, ADMIN_T_MODE, out.mode);
+	for (i = 0; i < c->argc; i++)
+		akmp_put(&b, ADMIN_T_ARG, c->argv[i], strlen(c->argv[i]));
+	if (akmp_end(&b)) {
+		akmp_buf_free(&b);
+		usage_error(c, "arguments too long");
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		fprintf(stderr, "akmctl nmm: cannot reach akm-nmmd at %s: %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		akmp_buf_free(&b);
+		return 1;
+	}
+	ret = write_all(fd, b.p, b.len);
+	akmp_buf_free(&b);
+	while (!ret && status < 0) {
+		ret = akmp_read(fd, &rd);
+		if (ret == 1)
+			ret = rd.len ? (status = answer(rd.buf, rd.len), 0) : -EBADMSG;
+		else if (!ret)
+			ret = -EAGAIN;	/* a blocking socket never says so */
+	}
+	if (status < 0)
+		fprintf(stderr, "akmctl nmm: %s\n", ret == -EPIPE ?
+			"akm-nmmd closed the connection" : strerror(-ret));
+	akmp_reader_free(&rd);
+	close(fd);
+	return status < 0 ? 1 : status;
+}

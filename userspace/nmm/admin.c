@@ -1,0 +1,858 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The admin socket (STATE/admin.sock, 0600, root only): "akmctl nmm ARGS"
+ * sends its arguments and output mode, the daemon runs the command and
+ * answers with its output, its error messages and an exit status (0 ok,
+ * 1 failed, 2 usage). "watch" keeps the connection and streams events.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sodium.h>
+
+#include "bundle.h"
+#include "nmm.h"
+
+#define ARGS_MAX 64
+
+struct req {
+	struct nmm *n;
+	struct conn *c;
+	int argc;
+	char **argv;
+	int pos;
+	struct akm_out o;
+	FILE *out, *err;
+	char *outbuf, *errbuf;
+	size_t outlen, errlen;
+	int status;
+};
+
+static void send_frame(struct nmm *n, struct conn *c, uint8_t type, uint16_t tlv,
+		       const void *data, size_t len)
+{
+	struct akmp_buf b = { 0 };
+
+	akmp_begin(&b, type);
+	if (tlv == NMM_ADMIN_T_STATUS)
+		akmp_put_u32(&b, tlv, *(const uint32_t *)data);
+	else
+		akmp_put(&b, tlv, data, len);
+	conn_send(n, c, &b);
+	akmp_buf_free(&b);
+}
+
+static void send_text(struct nmm *n, struct conn *c, uint8_t type, const char *s, size_t len)
+{
+	size_t chunk;
+
+	while (len) {
+		chunk = len > 60000 ? 60000 : len;
+		send_frame(n, c, type, NMM_ADMIN_T_TEXT, s, chunk);
+		s += chunk;
+		len -= chunk;
+	}
+}
+
+static int fail(struct req *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct req *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("akmctl nmm: ", r->err);
+	va_start(ap, fmt);
+	vfprintf(r->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->err);
+	r->status = status;
+	return status;
+}
+
+#define usage(r, ...) fail(r, 2, __VA_ARGS__)
+
+static const char *next(struct req *r)
+{
+	return r->pos < r->argc ? r->argv[r->pos++] : NULL;
+}
+
+static const char *value(struct req *r, const char *kw)
+{
+	const char *v = next(r);
+
+	if (!v)
+		usage(r, "missing value after '%s'", kw);
+	return v;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= AKM_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Node id by name; 0 if there is no such (non-removed) node. */
+static uint32_t node_by_name(struct nmm *n, const char *name)
+{
+	return db_int(n, 0, "SELECT id FROM nodes WHERE name = ? AND state != 'removed'",
+		      "t", name);
+}
+
+/* ---- node ---- */
+
+static int node_add(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *name = next(r), *w;
+	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "", buf[AKM_ADDRSTRLEN];
+	uint8_t *cred, sealed[SEALED_LEN(32)];
+	unsigned int naddrs = 0;
+	struct akm_addr a;
+	uint32_t id = 0;
+	char ad[32];
+	int err;
+
+	if (!name)
+		return usage(r, "missing NAME");
+	if (!name_ok(name))
+		return usage(r, "invalid name '%s' (1 to 31 of A-Z a-z 0-9 . _ -)", name);
+	while ((w = next(r))) {
+		const char *v = value(r, w);
+
+		if (!v)
+			return r->status;
+		if (!strcmp(w, "id")) {
+			if (id)
+				return usage(r, "'id' given twice");
+			if (akm_parse_id(v, &id) || id >= 0x80000000u)
+				return usage(r, "invalid id '%s' (1 to %u)", v, 0x7fffffffu);
+		} else if (!strcmp(w, "addr")) {
+			if (naddrs == AKM_ADDRS_MAX)
+				return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
+			if (akm_addr_parse(v, &a))
+				return usage(r, "invalid address '%s'", v);
+			akm_addr_str(&a, buf, sizeof(buf));
+			if (strstr(addrs, buf))
+				for (char *p = addrs; (p = strstr(p, buf)); p++)
+					if ((p == addrs || p[-1] == ' ') &&
+					    (!p[strlen(buf)] || p[strlen(buf)] == ' '))
+						return usage(r, "address '%s' given twice", v);
+			snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs), "%s%s",
+				 naddrs ? " " : "", buf);
+			naddrs++;
+		} else {
+			return usage(r, "unknown argument '%s'", w);
+		}
+	}
+	if (!id)
+		return usage(r, "missing 'id'");
+	if (!naddrs)
+		return usage(r, "missing 'addr'");
+	if (id == n->id)
+		return fail(r, 1, "node id %u is the NMM's own id", id);
+	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE (id = ? OR name = ?) AND "
+		   "state != 'removed'", "ut", id, name))
+		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
+
+	cred = secure_alloc(32);
+	if (!cred)
+		return fail(r, 1, "out of memory");
+	randombytes_buf(cred, 32);
+	snprintf(ad, sizeof(ad), "cred:%u", id);
+	seal(n, ad, cred, 32, sealed);
+	secure_free(cred);
+	err = store_begin(n);
+	/* a removed node of that id or name leaves for good */
+	if (!err && db_exec(n, "DELETE FROM counters WHERE node IN (SELECT id FROM nodes "
+			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
+		err = -EIO;
+	if (!err && db_exec(n, "DELETE FROM deliveries WHERE node IN (SELECT id FROM nodes "
+			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
+		err = -EIO;
+	if (!err && db_exec(n, "DELETE FROM nodes WHERE (id = ? OR name = ?) AND "
+			    "state = 'removed'", "ut", id, name) < 0)
+		err = -EIO;
+	if (!err && db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) "
+			    "VALUES (?, ?, ?, ?, 'provisioned', ?)", "uttbi", id, name, addrs, sealed, sizeof(sealed),
+			    (int64_t)time(NULL)) != 1)
+		err = -EIO;
+	sodium_memzero(sealed, sizeof(sealed));
+	if (err || store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot store node '%s' (see the daemon's log)", name);
+	}
+	nmm_event(n, "node-added", "node %u name %s", id, name);
+	akm_out_obj_open(&r->o, NULL);
+	akm_out_str(&r->o, "name", "node", name);
+	akm_out_uint(&r->o, "id", "id", id);
+	akm_out_str(&r->o, "state", "state", "provisioned");
+	akm_out_text(&r->o, "\n");
+	akm_out_obj_close(&r->o);
+	return 0;
+}
+
+static int node_export(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *name = next(r), *w, *path = NULL, *endpoint = NULL;
+	struct akm_bundle b = { .nmm_id = n->id, .nmm_port = n->port };
+	char code[AKM_CODE_LEN + 1], msg[256] = "", host[INET6_ADDRSTRLEN + 8];
+	struct akm_addr a = n->listen_addr;
+	uint8_t *cred;
+	int err;
+
+	if (!name)
+		return usage(r, "missing NAME");
+	while ((w = next(r))) {
+		const char *v = value(r, w);
+
+		if (!v)
+			return r->status;
+		if (!strcmp(w, "file") && !path)
+			path = v;
+		else if (!strcmp(w, "endpoint") && !endpoint)
+			endpoint = v;
+		else
+			return usage(r, "unknown argument '%s'", w);
+	}
+	if (!path)
+		return usage(r, "missing 'file'");
+	if (endpoint) {
+		char *colon;
+
+		snprintf(host, sizeof(host), "%s", endpoint);
+		colon = strrchr(host, ':');
+		if (colon && (strchr(host, '.') || host[0] == '[')) {
+			uint32_t port;
+
+			*colon = 0;
+			if (akm_parse_u32(colon + 1, &port) || !port || port > 65535)
+				return usage(r, "invalid endpoint '%s'", endpoint);
+			b.nmm_port = port;
+		}
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = 0;
+		}
+		if (akm_addr_parse(host, &a))
+			return usage(r, "invalid endpoint '%s'", endpoint);
+	}
+	if ((a.family == AF_INET && !a.v4.s_addr) ||
+	    (a.family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6)))
+		return fail(r, 1, "the NMM listens on a wildcard address: give 'endpoint "
+			    "ADDR[:PORT]' for the node to connect to");
+	b.node_id = node_by_name(n, name);
+	if (!b.node_id)
+		return fail(r, 1, "no node named '%s'", name);
+	akmp_addr_put(&a, b.nmm_addr.s6_addr);
+	b.created = time(NULL);
+	cred = secure_alloc(32);
+	if (!cred)
+		return fail(r, 1, "out of memory");
+	err = node_cred(n, b.node_id, cred);
+	if (!err)
+		err = akm_bundle_export(path, &b, cred, code, msg, sizeof(msg));
+	secure_free(cred);
+	if (err)
+		return fail(r, 1, "cannot export node '%s': %s", name, *msg ? msg : strerror(-err));
+	nmm_event(n, "node-exported", "node %u file %s", b.node_id, path);
+	akm_out_obj_open(&r->o, NULL);
+	akm_out_str(&r->o, "name", "node", name);
+	akm_out_uint(&r->o, "id", "id", b.node_id);
+	akm_out_str(&r->o, "file", "file", path);
+	akm_out_text(&r->o, "\n");
+	akm_out_str(&r->o, "code", "transfer code", code);
+	akm_out_text(&r->o, "\n");
+	akm_out_obj_close(&r->o);
+	sodium_memzero(code, sizeof(code));
+	return 0;
+}
+
+static const char *node_online(struct nmm *n, uint32_t node, int64_t last)
+{
+	struct nodest *s = nodest(n, node, false);
+
+	if (s && s->mode == NODE_SESSION && s->session && time(NULL) - last < NMM_OFFLINE_AFTER)
+		return "online";
+	return "offline";
+}
+
+/* JSON: seconds since 1970 under key. Text: ISO 8601 UTC or "never" after label. */
+static void print_time(struct akm_out *o, const char *key, const char *label, int64_t t)
+{
+	char buf[32];
+	struct tm tm;
+	time_t tt = t;
+
+	if (akm_out_json(o))
+		akm_out_int(o, key, label, t);
+	else if (!t)
+		akm_out_str(o, NULL, label, "never");
+	else if (gmtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		akm_out_str(o, NULL, label, buf);
+}
+
+static void print_counters(struct nmm *n, struct akm_out *o, uint32_t node, int64_t asr,
+			   const char *indent)
+{
+	sqlite3_stmt *st;
+	bool any = false;
+
+	st = asr < 0 ? db_prep(n, "SELECT asr, name, value FROM counters WHERE node = ? "
+			       "ORDER BY asr, name", "u", node) :
+		       db_prep(n, "SELECT asr, name, value FROM counters WHERE node = ? AND "
+			       "asr = ? ORDER BY name", "ui", node, asr);
+	akm_out_arr_open(o, "counters");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		if (!any)
+			akm_out_text(o, "\n%scounters", indent);
+		any = true;
+		akm_out_obj_open(o, NULL);
+		if (asr < 0)
+			akm_out_uint(o, "asr", "asr", sqlite3_column_int64(st, 0));
+		akm_out_str(o, "name", NULL, (const char *)sqlite3_column_text(st, 1));
+		akm_out_uint(o, "value", NULL, sqlite3_column_int64(st, 2));
+		akm_out_obj_close(o);
+	}
+	akm_out_arr_close(o);
+	sqlite3_finalize(st);
+}
+
+static void print_addrs(struct akm_out *o, const char *addrs)
+{
+	char *copy = strdup(addrs), *tok, *save;
+
+	akm_out_arr_open(o, "addrs");
+	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
+	     tok = strtok_r(NULL, " ", &save))
+		akm_out_str(o, NULL, "addr", tok);
+	akm_out_arr_close(o);
+	free(copy);
+}
+
+static int node_list(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *name = next(r);
+	struct akm_out *o = &r->o;
+	sqlite3_stmt *st;
+	int count = 0;
+
+	if (name && next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	st = db_prep(n, "SELECT id, name, addrs, state, created, last_contact, session, "
+		     "auth_failures FROM nodes WHERE state != 'removed' AND (?1 IS NULL OR "
+		     "name = ?1) ORDER BY id", "t", name);
+	if (!st)
+		return fail(r, 1, "store error");
+	akm_out_arr_open(o, NULL);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t id = sqlite3_column_int64(st, 0);
+		int64_t last = sqlite3_column_int64(st, 5);
+
+		count++;
+		akm_out_obj_open(o, NULL);
+		akm_out_uint(o, "id", "node", id);
+		akm_out_str(o, "name", "name", (const char *)sqlite3_column_text(st, 1));
+		akm_out_str(o, "state", "state", (const char *)sqlite3_column_text(st, 3));
+		akm_out_str(o, "link", NULL, node_online(n, id, last));
+		print_time(o, "last_contact", "last-contact", last);
+		akm_out_uint(o, "session", "session", sqlite3_column_int64(st, 6));
+		akm_out_uint(o, "auth_failures", "auth-failures", sqlite3_column_int64(st, 7));
+		akm_out_text(o, "\n    ");
+		print_addrs(o, (const char *)sqlite3_column_text(st, 2));
+		print_time(o, "created", "created", sqlite3_column_int64(st, 4));
+		print_counters(n, o, id, -1, "    ");
+		akm_out_text(o, "\n");
+		akm_out_obj_close(o);
+	}
+	akm_out_arr_close(o);
+	sqlite3_finalize(st);
+	if (name && !count)
+		return fail(r, 1, "no node named '%s'", name);
+	return 0;
+}
+
+static int node_del(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *name = next(r);
+	uint32_t id, asrs[256];
+	sqlite3_stmt *st;
+	struct conn *c;
+	int k = 0, i, err;
+
+	if (!name)
+		return usage(r, "missing NAME");
+	if (next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	id = node_by_name(n, name);
+	if (!id)
+		return fail(r, 1, "no node named '%s'", name);
+	st = db_prep(n, "SELECT asr FROM members WHERE node = ?", "u", id);
+	while (st && k < 256 && sqlite3_step(st) == SQLITE_ROW)
+		asrs[k++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	err = store_begin(n);
+	if (!err && db_exec(n, "DELETE FROM members WHERE node = ?", "u", id) < 0)
+		err = -EIO;
+	for (i = 0; i < k && !err; i++)
+		err = rekey_new_epoch(n, asrs[i]);
+	if (!err && db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ?",
+			    "u", id) != 1)
+		err = -EIO;
+	if (err || store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
+	}
+	c = peer_find(n, id);
+	for (i = 0; c && i < k; i++) {
+		struct akmp_buf b = { 0 };
+
+		akmp_begin(&b, AKMP_LEAVE);
+		akmp_put_u32(&b, AKMP_T_ASR_ID, asrs[i]);
+		conn_send(n, c, &b);
+		akmp_buf_free(&b);
+	}
+	/* close its connections; its credential and provisioning ASR go */
+	for (c = n->conns; c; c = c->next)
+		if (c->kind == CONN_NODE && c->node == id)
+			c->state = CS_CLOSING;
+	kern_node_del(n, id);
+	for (i = 0; i < k; i++)
+		rekey_kick(n, asrs[i]);
+	nmm_event(n, "node-removed", "node %u name %s", id, name);
+	return 0;
+}
+
+/* ---- asr ---- */
+
+static int asr_add(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *idstr = next(r), *w, *name = "";
+	int alg = -1, policy = AKM_POLICY_DROP;
+	uint32_t id, grace = AKM_GRACE_DEFAULT;
+	bool have_policy = false, have_grace = false;
+
+	if (!idstr)
+		return usage(r, "missing ASR_ID");
+	if (akm_parse_id(idstr, &id) || id >= 0x80000000u)
+		return usage(r, "invalid ASR_ID '%s' (1 to %u; above is for provisioning)",
+			     idstr, 0x7fffffffu);
+	while ((w = next(r))) {
+		const char *v = value(r, w);
+
+		if (!v)
+			return r->status;
+		if (!strcmp(w, "alg") && alg < 0) {
+			alg = akm_enum_value(AKM_ENUM_ALG, v);
+			if (alg < 0)
+				return usage(r, "invalid alg '%s' (one of: hmac-sha256 "
+					     "chacha20-poly1305)", v);
+		} else if (!strcmp(w, "name") && !*name) {
+			if (!name_ok(v))
+				return usage(r, "invalid name '%s'", v);
+			name = v;
+		} else if (!strcmp(w, "policy") && !have_policy) {
+			policy = akm_enum_value(AKM_ENUM_POLICY, v);
+			if (policy < 0)
+				return usage(r, "invalid policy '%s' (one of: drop accept)", v);
+			have_policy = true;
+		} else if (!strcmp(w, "grace") && !have_grace) {
+			if (akm_parse_u32(v, &grace) || grace > AKM_GRACE_MAX)
+				return usage(r, "invalid grace '%s' (0 to %u)", v, AKM_GRACE_MAX);
+			have_grace = true;
+		} else {
+			return usage(r, "unknown or repeated argument '%s'", w);
+		}
+	}
+	if (alg < 0)
+		return usage(r, "missing 'alg'");
+	if (db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
+		return fail(r, 1, "ASR %u exists", id);
+	if (db_exec(n, "INSERT INTO asrs (id, name, alg, policy, grace, created) VALUES "
+		    "(?, ?, ?, ?, ?, ?)", "utiiui", id, name, (int64_t)alg, (int64_t)policy,
+		    grace, (int64_t)time(NULL)) != 1)
+		return fail(r, 1, "cannot store ASR %u", id);
+	nmm_event(n, "asr-added", "asr %u", id);
+	return 0;
+}
+
+/* add-member / del-member ID node NAME */
+static int asr_member(struct req *r, bool add)
+{
+	struct nmm *n = r->n;
+	const char *idstr = next(r), *kw = next(r), *name;
+	uint32_t id, node;
+	struct conn *c;
+	int err, rows;
+
+	if (!idstr)
+		return usage(r, "missing ASR_ID");
+	if (akm_parse_id(idstr, &id))
+		return usage(r, "invalid ASR_ID '%s'", idstr);
+	if (!kw || strcmp(kw, "node"))
+		return usage(r, kw ? "unknown argument '%s'" : "missing 'node'", kw);
+	name = value(r, kw);
+	if (!name)
+		return r->status;
+	if (next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
+		return fail(r, 1, "no ASR %u", id);
+	node = node_by_name(n, name);
+	if (!node)
+		return fail(r, 1, "no node named '%s'", name);
+	if (add && db_int(n, 0, "SELECT count(*) FROM members WHERE asr = ?", "u", id) >=
+	    AKM_MEMBERS_MAX)
+		return fail(r, 1, "ASR %u has %d members already", id, AKM_MEMBERS_MAX);
+	err = store_begin(n);
+	if (err)
+		return fail(r, 1, "store error");
+	rows = add ? db_exec(n, "INSERT OR IGNORE INTO members (asr, node, added) VALUES "
+			     "(?, ?, ?)", "uui", id, node, (int64_t)time(NULL)) :
+		     db_exec(n, "DELETE FROM members WHERE asr = ? AND node = ?", "uu", id, node);
+	if (rows == 0) {
+		store_rollback(n);
+		return fail(r, 1, "node '%s' is %s ASR %u", name, add ? "already in" : "not in",
+			    id);
+	}
+	if (rows < 0 || rekey_new_epoch(n, id) || store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot change ASR %u (see the daemon's log)", id);
+	}
+	nmm_event(n, add ? "member-added" : "member-removed", "asr %u node %u", id, node);
+	if (!add && (c = peer_find(n, node))) {
+		struct akmp_buf b = { 0 };
+
+		akmp_begin(&b, AKMP_LEAVE);
+		akmp_put_u32(&b, AKMP_T_ASR_ID, id);
+		conn_send(n, c, &b);
+		akmp_buf_free(&b);
+		db_exec(n, "DELETE FROM deliveries WHERE asr = ? AND node = ?", "uu", id, node);
+	}
+	rekey_kick(n, id);
+	akm_out_obj_open(&r->o, NULL);
+	akm_out_uint(&r->o, "asr", "asr", id);
+	akm_out_uint(&r->o, "epoch", "epoch",
+		     db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", id));
+	akm_out_str(&r->o, "state", "state", "pending");
+	akm_out_text(&r->o, "\n");
+	akm_out_obj_close(&r->o);
+	return 0;
+}
+
+static const char *enum_str(enum akm_enum e, unsigned int v)
+{
+	const char *s = akm_enum_name(e, v);
+
+	return s ? s : "unknown";
+}
+
+static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
+{
+	uint32_t id = sqlite3_column_int64(a, 0), epoch = sqlite3_column_int64(a, 5);
+	sqlite3_stmt *st;
+
+	akm_out_obj_open(o, NULL);
+	akm_out_uint(o, "id", "asr", id);
+	akm_out_str(o, "name", "name", (const char *)sqlite3_column_text(a, 1));
+	akm_out_uint(o, "epoch", "epoch", epoch);
+	akm_out_str(o, "alg", "alg", enum_str(AKM_ENUM_ALG, sqlite3_column_int(a, 2)));
+	akm_out_str(o, "policy", "policy", enum_str(AKM_ENUM_POLICY, sqlite3_column_int(a, 3)));
+	akm_out_uint(o, "grace", "grace", sqlite3_column_int64(a, 4));
+
+	akm_out_arr_open(o, "epochs");
+	st = db_prep(n, "SELECT epoch, state, created, activated, members FROM epochs WHERE "
+		     "asr = ? AND (state != 'retired' OR epoch = ?) ORDER BY epoch DESC", "uu",
+		     id, epoch);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		akm_out_text(o, "\n    ");
+		akm_out_obj_open(o, NULL);
+		akm_out_uint(o, "epoch", "epoch", sqlite3_column_int64(st, 0));
+		akm_out_str(o, "state", NULL, (const char *)sqlite3_column_text(st, 1));
+		print_time(o, "created", "created", sqlite3_column_int64(st, 2));
+		print_time(o, "activated", "activated", sqlite3_column_int64(st, 3));
+		akm_out_str(o, "members", "members", (const char *)sqlite3_column_text(st, 4));
+		akm_out_obj_close(o);
+	}
+	sqlite3_finalize(st);
+	akm_out_arr_close(o);
+
+	akm_out_arr_open(o, "members");
+	st = db_prep(n, "SELECT m.node, n.name, n.state, n.last_contact, n.addrs, "
+		     "(SELECT state FROM deliveries d WHERE d.asr = m.asr AND d.node = m.node "
+		     "AND d.epoch = ?) FROM members m JOIN nodes n ON n.id = m.node WHERE "
+		     "m.asr = ? ORDER BY m.node", "uu", epoch, id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t node = sqlite3_column_int64(st, 0);
+		int64_t last = sqlite3_column_int64(st, 3);
+		const char *dl = (const char *)sqlite3_column_text(st, 5);
+
+		akm_out_text(o, "\n    ");
+		akm_out_obj_open(o, NULL);
+		akm_out_uint(o, "node", "member", node);
+		akm_out_str(o, "name", "name", (const char *)sqlite3_column_text(st, 1));
+		akm_out_str(o, "state", "state", (const char *)sqlite3_column_text(st, 2));
+		akm_out_str(o, "link", NULL, node_online(n, node, last));
+		print_time(o, "last_contact", "last-contact", last);
+		akm_out_str(o, "delivery", "delivery", dl ? dl : "none");
+		akm_out_text(o, "\n      ");
+		print_addrs(o, (const char *)sqlite3_column_text(st, 4));
+		print_counters(n, o, node, id, "      ");
+		akm_out_obj_close(o);
+	}
+	sqlite3_finalize(st);
+	akm_out_arr_close(o);
+	akm_out_text(o, "\n");
+	akm_out_obj_close(o);
+}
+
+static int asr_show(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *idstr = next(r);
+	uint32_t id = 0;
+	sqlite3_stmt *st;
+	int count = 0;
+
+	if (idstr && akm_parse_id(idstr, &id))
+		return usage(r, "invalid ASR_ID '%s'", idstr);
+	if (idstr && next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	st = db_prep(n, "SELECT id, name, alg, policy, grace, epoch FROM asrs WHERE "
+		     "?1 = 0 OR id = ?1 ORDER BY id", "u", id);
+	if (!st)
+		return fail(r, 1, "store error");
+	if (!id)
+		akm_out_arr_open(&r->o, NULL);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		count++;
+		print_asr(n, &r->o, st);
+	}
+	if (!id)
+		akm_out_arr_close(&r->o);
+	sqlite3_finalize(st);
+	if (id && !count)
+		return fail(r, 1, "no ASR %u", id);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const char usage_text[] =
+	"Usage: akmctl nmm node add NAME id NODE_ID addr ADDR [addr ADDR ...]\n"
+	"       akmctl nmm node export NAME file PATH [endpoint ADDR[:PORT]]\n"
+	"       akmctl nmm node list [NAME]\n"
+	"       akmctl nmm node del NAME\n"
+	"       akmctl nmm asr add ASR_ID alg ALG [name NAME] [policy POLICY] [grace SECONDS]\n"
+	"       akmctl nmm asr add-member ASR_ID node NAME\n"
+	"       akmctl nmm asr del-member ASR_ID node NAME\n"
+	"       akmctl nmm asr show [ASR_ID]\n"
+	"       akmctl nmm watch\n";
+
+static int run(struct req *r)
+{
+	const char *obj = next(r), *cmd;
+
+	if (!obj)
+		return usage(r, "missing command; try 'akmctl nmm help'");
+	if (!strcmp(obj, "help")) {
+		fputs(usage_text, r->out);
+		return 0;
+	}
+	if (!strcmp(obj, "watch")) {
+		if (next(r))
+			return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+		r->c->watch = true;
+		return 0;
+	}
+	cmd = next(r);
+	if (!strcmp(obj, "node")) {
+		if (!cmd || !strcmp(cmd, "list") || !strcmp(cmd, "show"))
+			return node_list(r);
+		if (!strcmp(cmd, "add"))
+			return node_add(r);
+		if (!strcmp(cmd, "export"))
+			return node_export(r);
+		if (!strcmp(cmd, "del"))
+			return node_del(r);
+	} else if (!strcmp(obj, "asr")) {
+		if (!cmd || !strcmp(cmd, "show") || !strcmp(cmd, "list"))
+			return asr_show(r);
+		if (!strcmp(cmd, "add"))
+			return asr_add(r);
+		if (!strcmp(cmd, "add-member"))
+			return asr_member(r, true);
+		if (!strcmp(cmd, "del-member"))
+			return asr_member(r, false);
+	} else {
+		return usage(r, "unknown command '%s'; try 'akmctl nmm help'", obj);
+	}
+	return usage(r, "unknown %s command '%s'; try 'akmctl nmm help'", obj, cmd);
+}
+
+static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len)
+{
+	char *argv[ARGS_MAX + 1];
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	struct req r = { .n = n, .c = c, .argv = argv };
+	enum akm_out_mode mode = AKM_OUT_TEXT;
+	uint32_t status;
+	int ret, i;
+
+	if (len < 1 || data[0] != NMM_ADMIN_RUN)
+		return -EBADMSG;
+	akmp_iter_init(&it, data + 1, len - 1);
+	while ((ret = akmp_iter_next(&it, &t)) > 0) {
+		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
+			mode = t.v[0];
+		} else if (t.type == NMM_ADMIN_T_ARG && r.argc < ARGS_MAX &&
+			   !memchr(t.v, 0, t.len)) {
+			argv[r.argc] = strndup((const char *)t.v, t.len);
+			if (!argv[r.argc])
+				ret = -ENOMEM;
+			else
+				r.argc++;
+		} else {
+			ret = -EBADMSG;
+		}
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0)
+		goto out;
+	c->mode = mode;
+	r.out = open_memstream(&r.outbuf, &r.outlen);
+	r.err = open_memstream(&r.errbuf, &r.errlen);
+	if (!r.out || !r.err) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	akm_out_init(&r.o, r.out, mode);
+	run(&r);
+	if (mode == AKM_OUT_JSON_PRETTY || (mode == AKM_OUT_JSON && r.o.depth == 0 &&
+					    ftell(r.out) > 0))
+		fputc('\n', r.out);
+	fflush(r.out);
+	fflush(r.err);
+	if (r.outlen)
+		send_text(n, c, NMM_ADMIN_OUT, r.outbuf, r.outlen);
+	if (r.errlen)
+		send_text(n, c, NMM_ADMIN_ERR, r.errbuf, r.errlen);
+	if (!c->watch || r.status) {
+		status = r.status;
+		send_frame(n, c, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
+		c->watch = false;
+		c->state = CS_CLOSING;
+	}
+	ret = 0;
+out:
+	if (r.out)
+		fclose(r.out);
+	if (r.err)
+		fclose(r.err);
+	free(r.outbuf);
+	free(r.errbuf);
+	for (i = 0; i < r.argc; i++)
+		free(argv[i]);
+	return ret;
+}
+
+void admin_accept(struct nmm *n)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	int fd;
+
+	fd = accept4(n->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->kind = CONN_ADMIN;
+	c->state = CS_HELLO;
+	c->fd = fd;
+	c->opened = c->last_rx = time(NULL);
+	c->next = n->conns;
+	n->conns = c;
+}
+
+int admin_input(struct nmm *n, struct conn *c)
+{
+	int ret;
+
+	while ((ret = akmp_read(c->fd, &c->rd)) == 1) {
+		if (c->state != CS_HELLO || c->rd.len > NMM_ADMIN_REQ_MAX)
+			return -EBADMSG;
+		c->state = CS_UP;
+		ret = handle(n, c, c->rd.buf, c->rd.len);
+		if (ret < 0)
+			return ret;
+	}
+	return ret;
+}
+
+/* Send an event line (or JSON object) to every watcher. */
+void admin_broadcast(struct nmm *n, const char *kind, const char *text)
+{
+	char *buf = NULL, *copy, *tok, *save, *val;
+	size_t len = 0;
+	struct akm_out o;
+	struct conn *c;
+	FILE *f;
+
+	for (c = n->conns; c; c = c->next) {
+		if (c->kind != CONN_ADMIN || !c->watch || c->state != CS_UP)
+			continue;
+		f = open_memstream(&buf, &len);
+		if (!f)
+			return;
+		akm_out_init(&o, f, c->mode == AKM_OUT_TEXT ? AKM_OUT_TEXT : AKM_OUT_JSON);
+		akm_out_obj_open(&o, NULL);
+		akm_out_int(&o, "time", NULL, time(NULL));
+		akm_out_str(&o, "event", NULL, kind);
+		copy = strdup(text);
+		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " ", &save)) {
+			uint32_t v;
+
+			val = strtok_r(NULL, " ", &save);
+			if (!val)
+				break;
+			if (akm_out_json(&o) && !akm_parse_u32(val, &v))
+				akm_out_uint(&o, tok, tok, v);
+			else
+				akm_out_str(&o, tok, tok, val);
+		}
+		free(copy);
+		akm_out_obj_close(&o);
+		fputc('\n', f);
+		fclose(f);
+		send_text(n, c, NMM_ADMIN_OUT, buf, len);
+		free(buf);
+		buf = NULL;
+	}
+}

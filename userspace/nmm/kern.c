@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The NMM's own kernel: its node id, one credential per node (CRED_ID = the
+ * node id) for the handshake proofs, and one provisioning ASR per active
+ * node that has reached it, in bootstrap or session mode (protocol.md).
+ * kern_sync() rebuilds it from the store at start, all nodes in bootstrap
+ * mode, so a reboot of the NMM machine loses nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nmm.h"
+
+static int nl_err(struct nmm *n, int err, const char *what, uint32_t id)
+{
+	if (err)
+		nmm_log("kernel: %s %u: %s%s%s", what, id, strerror(-err),
+			*akm_errmsg(n->nl) ? ": " : "", akm_errmsg(n->nl));
+	return err;
+}
+
+int kern_node_cred(struct nmm *n, uint32_t node)
+{
+	uint8_t *c;
+	int err;
+
+	if (!n->nl)
+		return -ENOTCONN;
+	c = secure_alloc(32);
+	if (!c)
+		return -ENOMEM;
+	err = node_cred(n, node, c);
+	if (!err) {
+		err = akm_cred_del(n->nl, node);
+		if (err && err != -ENOENT)
+			nl_err(n, err, "delete credential", node);
+		err = nl_err(n, akm_cred_install(n->nl, node, c), "install credential", node);
+	}
+	secure_free(c);
+	return err;
+}
+
+/* The node's addresses from the store into m. */
+static int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", node);
+	char *copy = NULL, *tok, *save;
+	int err = -ENOENT;
+
+	if (!st)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		copy = strdup((const char *)sqlite3_column_text(st, 0));
+		err = copy ? 0 : -ENOMEM;
+	}
+	sqlite3_finalize(st);
+	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && !err;
+	     tok = strtok_r(NULL, " ", &save)) {
+		if (m->naddrs == AKM_ADDRS_MAX || akm_addr_parse(tok, &m->addrs[m->naddrs]))
+			err = -EINVAL;
+		else
+			m->naddrs++;
+	}
+	free(copy);
+	return err;
+}
+
+/* Create the provisioning ASR in bootstrap mode unless it exists. */
+static int prov_asr_make(struct nmm *n, uint32_t node)
+{
+	uint32_t id = AKMP_PROV_ASR(node);
+	struct akm_asr asr = { .id = id, .alg = AKM_ALG_HMAC_SHA256,
+			       .policy = AKM_POLICY_ACCEPT };
+	struct akm_member self = { .asr_id = id, .node_id = n->id, .state = AKM_MEMBER_ACTIVE };
+	struct akm_member peer = { .asr_id = id, .node_id = node,
+				   .state = AKM_MEMBER_PROVISIONED };
+	struct akm_asr cur;
+	int err;
+
+	if (!n->nl)
+		return -ENOTCONN;
+	if (!akm_asr_get(n->nl, id, &cur))
+		return 0;
+	snprintf(asr.name, sizeof(asr.name), "prov-%u", node);
+	err = node_addrs(n, node, &peer);
+	if (!err)
+		err = nl_err(n, akm_asr_new(n->nl, &asr, AKM_BIT(AKM_A_ASR_NAME) |
+					    AKM_BIT(AKM_A_ASR_POLICY)),
+			     "create provisioning ASR", id);
+	if (!err)
+		err = nl_err(n, akm_member_new(n->nl, &self, AKM_BIT(AKM_A_MEMBER_STATE)),
+			     "add self to provisioning ASR", id);
+	if (!err)
+		err = nl_err(n, akm_member_new(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE) |
+					       AKM_BIT(AKM_A_MEMBER_ADDRS)),
+			     "add node to provisioning ASR", id);
+	if (err)
+		akm_asr_del(n->nl, id);
+	return err;
+}
+
+/* Bootstrap mode: policy accept, the node's member state provisioned. */
+int kern_bootstrap(struct nmm *n, uint32_t node)
+{
+	uint32_t id = AKMP_PROV_ASR(node);
+	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_ACCEPT };
+	struct akm_member peer = { .asr_id = id, .node_id = node,
+				   .state = AKM_MEMBER_PROVISIONED };
+	int err = prov_asr_make(n, node);
+
+	if (!err)
+		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
+			     "provisioning ASR bootstrap: member state", id);
+	if (!err)
+		err = nl_err(n, akm_asr_set(n->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
+			     "provisioning ASR bootstrap: policy", id);
+	return err;
+}
+
+/*
+ * Session mode with epoch s: K(prov, s) installed (a next epoch, or one of
+ * s or above, retired first) and activated, the node active, policy drop.
+ */
+int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
+{
+	uint32_t id = AKMP_PROV_ASR(node);
+	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP }, cur;
+	struct akm_member peer = { .asr_id = id, .node_id = node, .state = AKM_MEMBER_ACTIVE };
+	unsigned int i;
+	int err = prov_asr_make(n, node);
+
+	if (!err)
+		err = nl_err(n, akm_asr_get(n->nl, id, &cur), "read provisioning ASR", id);
+	for (i = 0; !err && i < cur.nkeys; i++)
+		if (cur.keys[i].state == AKM_KEY_NEXT || cur.keys[i].epoch >= epoch)
+			err = nl_err(n, akm_key_retire(n->nl, id, cur.keys[i].epoch),
+				     "retire provisioning epoch", cur.keys[i].epoch);
+	if (!err)
+		err = nl_err(n, akm_key_install_cred(n->nl, id, epoch, node),
+			     "derive the session key of provisioning ASR", id);
+	if (!err)
+		err = nl_err(n, akm_key_activate(n->nl, id, epoch),
+			     "activate the session epoch of provisioning ASR", id);
+	if (!err)
+		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
+			     "provisioning ASR session: member state", id);
+	if (!err)
+		err = nl_err(n, akm_asr_set(n->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
+			     "provisioning ASR session: policy", id);
+	if (err)
+		kern_bootstrap(n, node);
+	return err;
+}
+
+void kern_node_del(struct nmm *n, uint32_t node)
+{
+	int err;
+
+	if (!n->nl)
+		return;
+	err = akm_asr_del(n->nl, AKMP_PROV_ASR(node));
+
+	if (err && err != -ENOENT)
+		nl_err(n, err, "delete provisioning ASR", AKMP_PROV_ASR(node));
+	err = akm_cred_del(n->nl, node);
+	if (err && err != -ENOENT)
+		nl_err(n, err, "delete credential", node);
+}
+
+int kern_sync(struct nmm *n)
+{
+	struct akm_node self;
+	sqlite3_stmt *st;
+	int err;
+
+	if (!n->nl)
+		return 0;	/* --no-kernel */
+	err = akm_node_get(n->nl, &self);
+	if (!err && self.node_id != n->id)
+		err = akm_node_set_id(n->nl, n->id);
+	if (nl_err(n, err, "set node id", n->id))
+		return err;
+	st = db_prep(n, "SELECT id, state FROM nodes WHERE state != 'removed' ORDER BY id", "");
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t node = sqlite3_column_int64(st, 0);
+		bool active = !strcmp((const char *)sqlite3_column_text(st, 1), "active");
+
+		/* every node starts in bootstrap mode; trouble is logged, not fatal */
+		if (active && !kern_node_cred(n, node))
+			kern_bootstrap(n, node);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * akm-nmmd --id N --listen ADDR[:PORT] [--state DIR] [--tpm] [--foreground]
+ *
+ * One thread, one poll() loop over the TCP listener, the admin socket and
+ * every connection; a tick each second for timeouts and re-key progress.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sodium.h>
+
+#include "nmm.h"
+
+static volatile sig_atomic_t stop;
+
+void nmm_log(const char *fmt, ...)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	fprintf(stderr, "%s akm-nmmd: ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void nmm_event(struct nmm *n, const char *kind, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	nmm_log("event %s %s", kind, text);
+	admin_broadcast(n, kind, text);
+}
+
+const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
+{
+	if (!a->family) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	return akm_addr_str(a, buf, len);
+}
+
+void conn_close(struct nmm *n, struct conn *c)
+{
+	struct conn **pp;
+
+	for (pp = &n->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (c->kind == CONN_NODE)
+		peer_closed(n, c);
+	close(c->fd);
+	akmp_reader_free(&c->rd);
+	akmp_outq_free(&c->out);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+static int parse_listen(struct nmm *n, const char *s)
+{
+	char host[INET6_ADDRSTRLEN + 8], *colon;
+	uint32_t port = AKMP_PORT;
+
+	if (strlen(s) >= sizeof(host))
+		return -EINVAL;
+	strcpy(host, s);
+	if (host[0] == '[') {
+		char *end = strchr(host, ']');
+
+		if (!end)
+			return -EINVAL;
+		*end = 0;
+		if (end[1] == ':' && (akm_parse_u32(end + 2, &port) || !port || port > 65535))
+			return -EINVAL;
+		else if (end[1] && end[1] != ':')
+			return -EINVAL;
+		memmove(host, host + 1, strlen(host));
+	} else if ((colon = strchr(host, ':')) && !strchr(colon + 1, ':')) {
+		*colon = 0;
+		if (akm_parse_u32(colon + 1, &port) || !port || port > 65535)
+			return -EINVAL;
+	}
+	if (akm_addr_parse(host, &n->listen_addr))
+		return -EINVAL;
+	n->port = port;
+	return 0;
+}
+
+static int open_listener(struct nmm *n)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(n->port) };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(n->port) };
+	struct sockaddr *sa = (struct sockaddr *)&s6;
+	socklen_t len = sizeof(s6);
+	int fd, one = 1;
+
+	if (n->listen_addr.family == AF_INET) {
+		s4.sin_addr = n->listen_addr.v4;
+		sa = (struct sockaddr *)&s4;
+		len = sizeof(s4);
+	} else {
+		s6.sin6_addr = n->listen_addr.v6;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, sa, len) || listen(fd, 128)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	n->listen_fd = fd;
+	return 0;
+}
+
+static int open_admin(struct nmm *n)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, err = 0;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/admin.sock",
+			     n->state_dir) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(sun.sun_path);
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || chmod(sun.sun_path, 0600) ||
+	    listen(fd, 16))
+		err = -errno;
+	umask(old);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	n->admin_fd = fd;
+	return 0;
+}
+
+/* Once a second: handshake and silence timeouts, session waits, re-keys. */
+static void tick(struct nmm *n)
+{
+	time_t now = time(NULL);
+	struct nodest *s;
+	struct conn *c;
+
+	if (now == n->last_tick)
+		return;
+	n->last_tick = now;
+	for (c = n->conns; c; c = c->next) {
+		if (c->kind != CONN_NODE)
+			continue;
+		if ((c->state == CS_HELLO || c->state == CS_AUTH) &&
+		    now - c->opened >= NMM_HANDSHAKE_TIMEOUT)
+			c->state = CS_CLOSING;
+		else if (c->state == CS_UP && now - c->last_rx >= NMM_OFFLINE_AFTER)
+			c->state = CS_CLOSING;
+		else if (c->state == CS_CLOSING && now - c->last_rx >= NMM_HANDSHAKE_TIMEOUT)
+			c->dead = true;		/* it does not read: drop the rest */
+	}
+	for (s = n->nodes; s; s = s->next)
+		if (s->mode == NODE_SESSION_WAIT && now - s->since >= NMM_OFFLINE_AFTER)
+			node_bootstrap(n, s->id, "no-session-connection");
+	rekey_tick(n);
+}
+
+static void loop(struct nmm *n)
+{
+	struct pollfd *pfd = NULL;
+	struct conn **who = NULL, *c, *next;
+	size_t cap = 0, k, i;
+
+	while (!stop) {
+		k = 0;
+		for (c = n->conns; c; c = c->next)
+			k++;
+		if (k + 2 > cap) {
+			cap = (k + 2) * 2;
+			free(pfd);
+			free(who);
+			pfd = calloc(cap, sizeof(*pfd));
+			who = calloc(cap, sizeof(*who));
+			if (!pfd || !who) {
+				nmm_log("out of memory");
+				break;
+			}
+		}
+		pfd[0] = (struct pollfd){ .fd = n->listen_fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = n->admin_fd, .events = POLLIN };
+		k = 2;
+		for (c = n->conns; c; c = c->next) {
+			pfd[k] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+			if (akmp_pending(&c->out))
+				pfd[k].events |= POLLOUT;
+			who[k++] = c;
+		}
+		if (poll(pfd, k, 1000) < 0 && errno != EINTR) {
+			nmm_log("poll: %s", strerror(errno));
+			break;
+		}
+		for (i = 2; i < k; i++) {
+			c = who[i];
+			if ((pfd[i].revents & POLLOUT) && akmp_flush(c->fd, &c->out) < 0)
+				c->dead = true;
+			if (!c->dead && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				int ret = c->kind == CONN_NODE ? peer_input(n, c) : admin_input(n, c);
+
+				if (ret < 0) {
+					c->state = CS_CLOSING;
+					c->dead = true;
+				}
+			}
+		}
+		if (pfd[0].revents & POLLIN)
+			peer_accept(n);
+		if (pfd[1].revents & POLLIN)
+			admin_accept(n);
+		tick(n);
+		for (c = n->conns; c; c = next) {
+			next = c->next;
+			if (c->dead || (c->state == CS_CLOSING && !akmp_pending(&c->out)))
+				conn_close(n, c);
+		}
+	}
+	free(pfd);
+	free(who);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: akm-nmmd --id NODE_ID --listen ADDR[:PORT] [--state DIR] [--tpm] "
+	      "[--foreground]\n"
+	      "  --id N          this NMM's node id (1 to 2^31 - 1), fixed for its store\n"
+	      "  --listen A[:P]  address and TCP port for node agents (port 4790);\n"
+	      "                  IPv6 as [ADDR]:PORT\n"
+	      "  --state DIR     store, master key and admin.sock (" NMM_STATE_DIR ")\n"
+	      "  --tpm           keep the master key sealed to the TPM 2.0 (TPM2TOOLS_TCTI)\n"
+	      "  --foreground    do not detach; log to stderr\n"
+	      "  --no-kernel     tests only: store and admin socket, no node can connect\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state", required_argument, NULL, 's' },
+		{ "tpm", no_argument, NULL, 't' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct nmm n = { .state_dir = NMM_STATE_DIR, .listen_fd = -1, .admin_fd = -1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool foreground = false, have_listen = false, no_kernel = false;
+	int64_t stored;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, "i:l:s:tfh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			if (akm_parse_id(optarg, &n.id) || n.id >= 0x80000000u) {
+				fprintf(stderr, "akm-nmmd: invalid --id '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'l':
+			if (parse_listen(&n, optarg)) {
+				fprintf(stderr, "akm-nmmd: invalid --listen '%s'\n", optarg);
+				return 2;
+			}
+			have_listen = true;
+			break;
+		case 's':
+			n.state_dir = optarg;
+			break;
+		case 't':
+			n.tpm = true;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'K':
+			no_kernel = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || !n.id || !have_listen) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "akm-nmmd: libsodium failed to initialize\n");
+		return 1;
+	}
+	umask(077);
+	if (mkdir(n.state_dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "akm-nmmd: cannot create %s: %s\n", n.state_dir, strerror(errno));
+		return 1;
+	}
+	if (!foreground) {
+		char path[4096];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/nmmd.log", n.state_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || daemon(0, 1)) {
+			fprintf(stderr, "akm-nmmd: cannot detach: %s\n", strerror(errno));
+			return 1;
+		}
+		dup2(fd, 2);
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = master_load(&n);
+	if (!err)
+		err = store_open(&n);
+	if (!err && !store_meta_get(&n, "nmm_id", &stored) && stored != n.id) {
+		nmm_log("this store belongs to NMM %lld, not %u", (long long)stored, n.id);
+		err = -EINVAL;
+	}
+	if (!err)
+		err = store_meta_set(&n, "nmm_id", n.id);
+	if (!err && !no_kernel) {
+		err = akm_open(&n.nl);
+		if (err)
+			nmm_log("%s", err == -AKM_ENOFAMILY ? AKM_NOFAMILY_MSG :
+				"cannot open the netlink socket");
+	}
+	if (!err)
+		err = kern_sync(&n);
+	if (!err && (err = open_listener(&n)))
+		nmm_log("cannot listen on port %u: %s", n.port, strerror(-err));
+	if (!err && (err = open_admin(&n)))
+		nmm_log("cannot open %s/admin.sock: %s", n.state_dir, strerror(-err));
+	if (!err) {
+		char buf[AKM_ADDRSTRLEN];
+
+		nmm_log("NMM %u listening on %s port %u, state %s, master key %s", n.id,
+			addr_str(&n.listen_addr, buf, sizeof(buf)), n.port, n.state_dir,
+			n.tpm ? "sealed to the TPM" : "in master.key");
+		loop(&n);
+		nmm_log("stopping");
+	}
+	while (n.conns)
+		conn_close(&n, n.conns);
+	while (n.nodes) {
+		struct nodest *s = n.nodes;
+
+		n.nodes = s->next;
+		free(s);
+	}
+	if (n.listen_fd >= 0)
+		close(n.listen_fd);
+	if (n.admin_fd >= 0) {
+		char path[4096];
+
+		close(n.admin_fd);
+		snprintf(path, sizeof(path), "%s/admin.sock", n.state_dir);
+		unlink(path);
+	}
+	akm_close(n.nl);
+	store_close(&n);
+	master_free(&n);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * akm-nmmd: the Network Management Module. One process, one event loop:
+ * node connections (protocol.md), the admin socket (akmctl nmm ...), the
+ * SQLite store and its own kernel over the akm netlink family.
+ */
+#ifndef NMM_H
+#define NMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <sqlite3.h>
+
+#include "libakm.h"
+#include "proto.h"
+
+#define NMM_STATE_DIR		"/var/lib/akm/nmm"
+#define NMM_REKEY_TIMEOUT	30	/* s: activate without the missing ACKs */
+#define NMM_HANDSHAKE_TIMEOUT	10	/* s */
+#define NMM_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)
+#define NMM_FAIL_WINDOW		60	/* s */
+#define NMM_FAIL_MAX		5	/* failed handshakes per address per window */
+#define NMM_FAIL_SLOTS		64
+#define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
+#define NMM_ADMIN_REQ_MAX	8192
+
+/* Admin socket: frames as protocol.md (be32 length | u8 type | TLVs). */
+enum {
+	NMM_ADMIN_RUN = 100,	/* client: MODE, ARG * n */
+	NMM_ADMIN_OUT,		/* server: TEXT (stdout) */
+	NMM_ADMIN_ERR,		/* server: TEXT (stderr) */
+	NMM_ADMIN_EXIT,		/* server: STATUS; then the server closes */
+};
+enum {
+	NMM_ADMIN_T_MODE = 1,	/* u8: enum akm_out_mode */
+	NMM_ADMIN_T_ARG,	/* text */
+	NMM_ADMIN_T_TEXT,	/* text */
+	NMM_ADMIN_T_STATUS,	/* be32 exit status */
+};
+
+enum conn_kind { CONN_NODE, CONN_ADMIN };
+enum conn_state { CS_HELLO, CS_AUTH, CS_UP, CS_CLOSING };
+
+struct outstanding {
+	uint32_t asr, epoch;
+	uint8_t type;			/* AKMP_ASR_CONFIG or AKMP_ACTIVATE */
+};
+
+struct conn {
+	struct conn *next;
+	enum conn_kind kind;
+	enum conn_state state;
+	int fd;
+	struct akm_addr peer;
+	time_t opened, last_rx;
+	struct akmp_reader rd;
+	struct akmp_outq out;
+	/* node connections */
+	uint32_t node;			/* after HELLO */
+	uint8_t nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
+	uint32_t flags;			/* of the HELLO */
+	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
+	bool up;			/* a session connection that got WELCOME */
+	bool dead;			/* write failed: close without flushing */
+	unsigned int nout;
+	struct outstanding outq[NMM_OUTSTANDING_MAX];
+	/* admin connections */
+	bool watch;
+	enum akm_out_mode mode;
+};
+
+/* Where a node's provisioning ASR is in this kernel (protocol.md). */
+enum node_mode { NODE_BOOTSTRAP, NODE_SESSION_WAIT, NODE_SESSION };
+
+struct nodest {
+	struct nodest *next;
+	uint32_t id;
+	enum node_mode mode;
+	time_t since;
+	struct conn *session;		/* NODE_SESSION: its connection */
+};
+
+struct fail_slot {
+	struct akm_addr addr;
+	time_t since;
+	unsigned int count;
+};
+
+struct nmm {
+	uint32_t id;
+	const char *state_dir;
+	bool tpm;
+	sqlite3 *db;
+	uint8_t *master;		/* 32 bytes, sodium_malloc */
+	struct akm_sock *nl;
+	struct akm_addr listen_addr;
+	uint16_t port;
+	int listen_fd, admin_fd;
+	struct conn *conns;
+	struct nodest *nodes;
+	struct fail_slot fails[NMM_FAIL_SLOTS];
+	time_t last_tick;
+	bool stop;
+};
+
+/* main.c */
+void nmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An event for the log and every "akmctl nmm watch": kind, then "key value" text. */
+void nmm_event(struct nmm *n, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* store.c: the database. Every function returns 0 or a negative errno. */
+int store_open(struct nmm *n);
+void store_close(struct nmm *n);
+int store_begin(struct nmm *n);
+int store_commit(struct nmm *n);
+void store_rollback(struct nmm *n);
+/*
+ * Prepare sql and bind args by types: 'i' int64_t, 'u' uint32_t, 't' text,
+ * 'b' blob (pointer, size_t). NULL on error (logged).
+ */
+sqlite3_stmt *db_prep(struct nmm *n, const char *sql, const char *types, ...);
+int db_exec(struct nmm *n, const char *sql, const char *types, ...);	/* changes, or <0 */
+int64_t db_int(struct nmm *n, int64_t dflt, const char *sql, const char *types, ...);
+int store_meta_get(struct nmm *n, const char *k, int64_t *v);
+int store_meta_set(struct nmm *n, const char *k, int64_t v);
+
+/* secret.c: master key and sealing of secrets at rest. */
+int master_load(struct nmm *n);
+void master_free(struct nmm *n);
+#define SEALED_LEN(len) (24 + (len) + 16)
+/* Encrypt len bytes under the master key, bound to the text ad. */
+void seal(const struct nmm *n, const char *ad, const uint8_t *in, size_t len, uint8_t *out);
+int unseal(const struct nmm *n, const char *ad, const uint8_t *in, size_t inlen,
+	   uint8_t *out, size_t outlen);
+/* Unseal column 0 of the first row of st (which this finalizes) into out (32 bytes). */
+int load_secret(struct nmm *n, const char *ad, uint8_t *out, sqlite3_stmt *st);
+/* The credential of node into c (32 bytes, from secure_alloc()). */
+int node_cred(struct nmm *n, uint32_t node, uint8_t *c);
+void kdf(const uint8_t c[32], const char *label, uint8_t out[32]);
+/* nonce || XChaCha20-Poly1305(K_wrap(c), K, ad) as protocol.md */
+void wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
+	      uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN]);
+void *secure_alloc(size_t len);		/* locked, wiped on secure_free */
+void secure_free(void *p);
+
+/* kern.c: this machine's kernel. */
+int kern_sync(struct nmm *n);
+int kern_node_cred(struct nmm *n, uint32_t node);	/* (re)install a node's credential */
+int kern_bootstrap(struct nmm *n, uint32_t node);	/* provisioning ASR: bootstrap */
+int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);	/* ... session */
+void kern_node_del(struct nmm *n, uint32_t node);
+
+/* peer.c: node connections. */
+void peer_accept(struct nmm *n);
+int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
+void peer_closed(struct nmm *n, struct conn *c);
+struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
+struct nodest *nodest(struct nmm *n, uint32_t node, bool make);
+void node_bootstrap(struct nmm *n, uint32_t node, const char *why);
+int conn_send(struct nmm *n, struct conn *c, struct akmp_buf *b);
+bool fail_limited(struct nmm *n, const struct akm_addr *a);
+void fail_record(struct nmm *n, const struct akm_addr *a);
+
+/* rekey.c: membership changes and key delivery. */
+int rekey_new_epoch(struct nmm *n, uint32_t asr);	/* inside a transaction */
+void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr);
+void rekey_catch_up(struct nmm *n, struct conn *c);
+void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint32_t status);
+void rekey_tick(struct nmm *n);
+void rekey_kick(struct nmm *n, uint32_t asr);	/* send to every connected member */
+int rekey_node_asrs(struct nmm *n, uint32_t node);	/* new epoch for each ASR of node */
+
+/* admin.c */
+void admin_accept(struct nmm *n);
+int admin_input(struct nmm *n, struct conn *c);
+void admin_broadcast(struct nmm *n, const char *kind, const char *text);
+
+/* main.c */
+void conn_close(struct nmm *n, struct conn *c);
+const char *addr_str(const struct akm_addr *a, char *buf, size_t len);
+
+#endif /* NMM_H */

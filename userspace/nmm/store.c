@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The NMM store: SQLite in STATE/nmm.db, WAL, foreign keys on, schema
+ * version in PRAGMA user_version, migrated step by step on open.
+ * Secrets (credentials, epoch keys) are stored sealed (secret.c).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nmm.h"
+
+/* migrations[v] takes the schema from version v to v + 1. */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+	"CREATE TABLE nodes ("
+	"  id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 2147483647),"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  addrs TEXT NOT NULL,"			/* space-separated */
+	"  cred BLOB NOT NULL,"				/* sealed, 72 bytes */
+	"  state TEXT NOT NULL DEFAULT 'provisioned'"
+	"    CHECK (state IN ('provisioned', 'active', 'removed')),"
+	"  created INTEGER NOT NULL,"
+	"  last_contact INTEGER NOT NULL DEFAULT 0,"
+	"  session INTEGER NOT NULL DEFAULT 0,"		/* last provisioning session epoch */
+	"  auth_failures INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE counters ("
+	"  node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  asr INTEGER NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,"
+	"  PRIMARY KEY (node, asr, name));"
+	"CREATE TABLE asrs ("
+	"  id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 2147483647),"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  alg INTEGER NOT NULL, policy INTEGER NOT NULL DEFAULT 0,"
+	"  grace INTEGER NOT NULL DEFAULT 30,"
+	"  epoch INTEGER NOT NULL DEFAULT 0,"		/* latest */
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE members ("
+	"  asr INTEGER NOT NULL REFERENCES asrs(id) ON DELETE CASCADE,"
+	"  node INTEGER NOT NULL REFERENCES nodes(id),"
+	"  added INTEGER NOT NULL,"
+	"  PRIMARY KEY (asr, node));"
+	"CREATE TABLE epochs ("
+	"  asr INTEGER NOT NULL REFERENCES asrs(id) ON DELETE CASCADE,"
+	"  epoch INTEGER NOT NULL,"
+	"  key BLOB NOT NULL,"				/* sealed, 72 bytes */
+	"  members TEXT NOT NULL,"			/* ascending ids, space-separated */
+	"  state TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (state IN ('pending', 'active', 'retired')),"
+	"  created INTEGER NOT NULL,"
+	"  activated INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (asr, epoch));"
+	"CREATE TABLE deliveries ("
+	"  asr INTEGER NOT NULL, epoch INTEGER NOT NULL,"
+	"  node INTEGER NOT NULL REFERENCES nodes(id),"
+	"  state TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (state IN ('pending', 'installed', 'activated')),"
+	"  updated INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (asr, epoch, node),"
+	"  FOREIGN KEY (asr, epoch) REFERENCES epochs(asr, epoch) ON DELETE CASCADE);"
+	"CREATE INDEX deliveries_node ON deliveries(node);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int bind_args(struct nmm *n, sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int i, rc = SQLITE_OK;
+
+	for (i = 1; *types && rc == SQLITE_OK; types++, i++) {
+		switch (*types) {
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 'u':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, uint32_t));
+			break;
+		case 't':
+			rc = sqlite3_bind_text(st, i, va_arg(ap, const char *), -1,
+					       SQLITE_TRANSIENT);
+			break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+			size_t len = va_arg(ap, size_t);
+
+			rc = sqlite3_bind_blob(st, i, p, len, SQLITE_TRANSIENT);
+			break;
+		}
+		default:
+			rc = SQLITE_MISUSE;
+		}
+	}
+	if (rc != SQLITE_OK)
+		nmm_log("store: bind: %s", sqlite3_errmsg(n->db));
+	return rc;
+}
+
+static sqlite3_stmt *prep_v(struct nmm *n, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(n->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
+		return NULL;
+	}
+	if (bind_args(n, st, types, ap) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+sqlite3_stmt *db_prep(struct nmm *n, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	va_start(ap, types);
+	st = prep_v(n, sql, types, ap);
+	va_end(ap);
+	return st;
+}
+
+int db_exec(struct nmm *n, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	st = prep_v(n, sql, types, ap);
+	va_end(ap);
+	if (!st)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
+		return rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+	}
+	return sqlite3_changes(n->db);
+}
+
+int64_t db_int(struct nmm *n, int64_t dflt, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	int64_t v = dflt;
+	va_list ap;
+
+	va_start(ap, types);
+	st = prep_v(n, sql, types, ap);
+	va_end(ap);
+	if (!st)
+		return dflt;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int exec_plain(struct nmm *n, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(n->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		nmm_log("store: %s", err ? err : sqlite3_errmsg(n->db));
+		sqlite3_free(err);
+		return -EIO;
+	}
+	return 0;
+}
+
+int store_begin(struct nmm *n)
+{
+	return exec_plain(n, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct nmm *n)
+{
+	return exec_plain(n, "COMMIT");
+}
+
+void store_rollback(struct nmm *n)
+{
+	if (!sqlite3_get_autocommit(n->db))
+		exec_plain(n, "ROLLBACK");
+}
+
+static int migrate(struct nmm *n)
+{
+	char sql[64];
+	int v = db_int(n, -1, "PRAGMA user_version", "");
+
+	if (v < 0)
+		return -EIO;
+	if (v > SCHEMA_VERSION) {
+		nmm_log("store: schema version %d is newer than this akm-nmmd (%d)",
+			v, SCHEMA_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (store_begin(n))
+			return -EIO;
+		if (exec_plain(n, migrations[v]) || exec_plain(n, sql) || store_commit(n)) {
+			store_rollback(n);
+			return -EIO;
+		}
+		nmm_log("store: schema migrated to version %d", v + 1);
+	}
+	return 0;
+}
+
+int store_open(struct nmm *n)
+{
+	char path[4096];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/nmm.db", n->state_dir);
+	if (sqlite3_open_v2(path, &n->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		nmm_log("store: cannot open %s: %s", path,
+			n->db ? sqlite3_errmsg(n->db) : "out of memory");
+		return -EIO;
+	}
+	sqlite3_busy_timeout(n->db, 5000);
+	if (exec_plain(n, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		       "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"))
+		return -EIO;
+	err = migrate(n);
+	if (err)
+		return err;
+	if (db_int(n, 0, "PRAGMA foreign_keys", "") != 1) {
+		nmm_log("store: SQLite without foreign keys");
+		return -EIO;
+	}
+	return 0;
+}
+
+void store_close(struct nmm *n)
+{
+	if (n->db)
+		sqlite3_close(n->db);
+	n->db = NULL;
+}
+
+int store_meta_get(struct nmm *n, const char *k, int64_t *v)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT v FROM meta WHERE k = ?", "t", k);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int store_meta_set(struct nmm *n, const char *k, int64_t v)
+{
+	int rc = db_exec(n, "INSERT INTO meta (k, v) VALUES (?, ?) "
+			 "ON CONFLICT (k) DO UPDATE SET v = excluded.v", "ti", k, v);
+
+	return rc < 0 ? rc : 0;
+}
