@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * What the agent asks of its kernel: the credential, the provisioning ASR in
+ * bootstrap or session mode, ASR_CONFIG / ACTIVATE / LEAVE, and the drop
+ * counters for HEARTBEAT. Every change is idempotent, so a message applied
+ * twice (after a reconnect, or a restart of either side) changes nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "bundle.h"
+
+uint32_t kern_prov_asr(const struct agent_conf *c)
+{
+	return AKMP_PROV_ASR(c->node_id);
+}
+
+/* 1 if the kernel holds the credential shared with the NMM, 0 if not. */
+int kern_cred_present(struct akm_sock *s, const struct agent_conf *c)
+{
+	struct akm_cred cred;
+	int err = akm_cred_get(s, c->nmm_id, &cred);
+
+	if (err == -ENOENT)
+		return 0;
+	return err ? err : 1;
+}
+
+/*
+ * Put the credential back into the kernel after a fresh boot. A child
+ * process reads it (TPM or file), installs it and exits, so that it never
+ * enters the daemon's memory.
+ */
+int kern_cred_reinstall(const char *dir, const struct agent_conf *c)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		uint8_t *cred = sodium_malloc(AKM_CRED_LEN);
+		struct akm_sock *s = NULL;
+		char msg[256];
+		int err;
+
+		if (!cred)
+			_exit(2);
+		err = cred_load(dir, c, cred, msg, sizeof(msg));
+		if (!err) {
+			err = akm_open(&s);
+			if (err)
+				snprintf(msg, sizeof(msg), "netlink: %s", strerror(-err));
+		}
+		if (!err) {
+			err = akm_cred_install(s, c->nmm_id, cred);
+			if (err == -EEXIST)	/* installed meanwhile */
+				err = 0;
+			if (err)
+				snprintf(msg, sizeof(msg), "installing the credential: %s%s%s",
+					 strerror(-err), *akm_errmsg(s) ? ": " : "", akm_errmsg(s));
+		}
+		sodium_free(cred);
+		akm_close(s);
+		if (err)
+			agent_log("cannot re-install the credential: %s", msg);
+		_exit(err ? 1 : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
+}
+
+/* Set the kernel's node id if it is not ours. */
+int kern_node_id(struct akm_sock *s, const struct agent_conf *c)
+{
+	struct akm_node node;
+	int err = akm_node_get(s, &node);
+
+	if (!err && node.node_id != c->node_id)
+		err = akm_node_set_id(s, c->node_id);
+	return err;
+}
+
+/* Create a member or change its state and addresses. */
+static int member_put(struct akm_sock *s, const struct akm_member *m)
+{
+	uint32_t attrs = AKM_BIT(AKM_A_MEMBER_STATE) | AKM_BIT(AKM_A_MEMBER_ADDRS);
+	int err = akm_member_set(s, m, attrs);
+
+	if (err == -ENOENT)
+		err = akm_member_new(s, m, attrs);
+	return err;
+}
+
+/* The provisioning ASR with plain traffic to and from the NMM. */
+int kern_bootstrap(struct akm_sock *s, const struct agent_conf *c)
+{
+	struct akm_asr asr = {
+		.id = kern_prov_asr(c), .alg = AKM_ALG_HMAC_SHA256, .policy = AKM_POLICY_ACCEPT,
+		.name = AGENT_PROV_NAME,
+	};
+	struct akm_member nmm = {
+		.asr_id = asr.id, .node_id = c->nmm_id, .state = AKM_MEMBER_PROVISIONED,
+		.naddrs = 1, .addrs = { c->nmm_addr },
+	};
+	struct akm_member self = {
+		.asr_id = asr.id, .node_id = c->node_id, .state = AKM_MEMBER_ACTIVE,
+	};
+	struct akm_asr cur;
+	int err;
+
+	err = akm_asr_get(s, asr.id, &cur);
+	if (err == -ENOENT)
+		err = akm_asr_new(s, &asr, AKM_BIT(AKM_A_ASR_NAME) | AKM_BIT(AKM_A_ASR_POLICY));
+	else if (!err && cur.policy != AKM_POLICY_ACCEPT)
+		err = akm_asr_set(s, &asr, AKM_BIT(AKM_A_ASR_POLICY));
+	if (!err)
+		err = member_put(s, &nmm);
+	if (!err)
+		err = member_put(s, &self);
+	return err;
+}
+
+/* The provisioning ASR keyed for session epoch, traffic with the NMM tagged. */
+int kern_session(struct akm_sock *s, const struct agent_conf *c, uint32_t epoch)
+{
+	struct akm_member nmm = {
+		.asr_id = kern_prov_asr(c), .node_id = c->nmm_id, .state = AKM_MEMBER_ACTIVE,
+	};
+	struct akm_asr asr;
+	unsigned int i;
+	int err;
+
+	err = akm_asr_get(s, nmm.asr_id, &asr);
+	for (i = 0; !err && i < asr.nkeys; i++)
+		if (asr.keys[i].state == AKM_KEY_NEXT || asr.keys[i].epoch >= epoch)
+			err = akm_key_retire(s, asr.id, asr.keys[i].epoch);
+	if (!err)
+		err = akm_key_install_cred(s, asr.id, epoch, c->nmm_id);
+	if (!err)
+		err = akm_key_activate(s, asr.id, epoch);
+	if (!err)
+		err = akm_member_set(s, &nmm, AKM_BIT(AKM_A_MEMBER_STATE));
+	if (!err) {
+		asr.policy = AKM_POLICY_DROP;
+		err = akm_asr_set(s, &asr, AKM_BIT(AKM_A_ASR_POLICY));
+	}
+	return err;
+}
+
+static bool is_member(const struct akmp_asr_config *cfg, uint32_t node)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg->nmembers; i++)
+		if (cfg->members[i].node_id == node)
+			return true;
+	return false;
+}
+
+/* Make the ASR's member list equal to the configuration's. */
+static int members_sync(struct akm_sock *s, const struct agent_conf *c,
+			const struct akmp_asr_config *cfg)
+{
+	struct akm_member *cur = NULL;
+	unsigned int i, j;
+	size_t n = 0;
+	int err;
+
+	err = akm_member_dump(s, cfg->asr_id, &cur, &n);
+	/* removals first: an address may move to another member */
+	for (i = 0; !err && i < n; i++)
+		if (!is_member(cfg, cur[i].node_id))
+			err = akm_member_del(s, cfg->asr_id, cur[i].node_id);
+	free(cur);
+	for (i = 0; !err && i < cfg->nmembers; i++) {
+		const struct akmp_member *src = &cfg->members[i];
+		struct akm_member m = {
+			.asr_id = cfg->asr_id, .node_id = src->node_id, .state = src->state,
+		};
+
+		if (src->node_id != c->node_id) {	/* one's own entry has no address */
+			m.naddrs = src->naddrs;
+			for (j = 0; j < src->naddrs; j++)
+				akmp_addr_get(src->addrs[j], &m.addrs[j]);
+		}
+		err = member_put(s, &m);
+	}
+	return err;
+}
+
+int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
+		    const struct akmp_asr_config *cfg)
+{
+	uint32_t attrs = AKM_BIT(AKM_A_ASR_POLICY) | AKM_BIT(AKM_A_ASR_GRACE);
+	struct akm_asr want = {
+		.id = cfg->asr_id, .alg = cfg->alg, .policy = cfg->policy, .grace = cfg->grace,
+	};
+	struct akm_asr cur;
+	unsigned int i;
+	int err;
+
+	if (cfg->asr_id & AKMP_PROV_ASR(0) || !is_member(cfg, c->node_id))
+		return -EINVAL;	/* not for us, or the provisioning ASR */
+	err = akm_asr_get(s, cfg->asr_id, &cur);
+	if (!err && cur.alg != cfg->alg) {
+		agent_log("ASR %u: algorithm changes, re-creating it", cfg->asr_id);
+		err = akm_asr_del(s, cfg->asr_id);
+		if (!err)
+			err = -ENOENT;
+	}
+	if (err == -ENOENT)
+		err = akm_asr_new(s, &want, attrs);
+	else if (!err && (cur.policy != want.policy || cur.grace != want.grace))
+		err = akm_asr_set(s, &want, attrs);
+	if (err)
+		return err;
+	err = akm_asr_get(s, cfg->asr_id, &cur);
+	for (i = 0; !err && i < cur.nkeys; i++)
+		if (cur.keys[i].epoch == cfg->epoch)
+			return 0;	/* installed already: nothing to do */
+	if (!err)
+		err = members_sync(s, c, cfg);
+	/* a next epoch that was never activated is superseded by this one */
+	for (i = 0; !err && i < cur.nkeys; i++)
+		if (cur.keys[i].state == AKM_KEY_NEXT)
+			err = akm_key_retire(s, cfg->asr_id, cur.keys[i].epoch);
+	if (!err)
+		err = akm_key_install_wrapped(s, cfg->asr_id, cfg->epoch, c->nmm_id, cfg->wrapped);
+	return err;
+}
+
+int kern_activate(struct akm_sock *s, const struct agent_conf *c, uint32_t asr_id,
+		  uint32_t epoch)
+{
+	struct akm_asr asr;
+	unsigned int i;
+	int err;
+
+	if (asr_id & AKMP_PROV_ASR(0) || asr_id == kern_prov_asr(c))
+		return -EINVAL;
+	err = akm_asr_get(s, asr_id, &asr);
+	for (i = 0; !err && i < asr.nkeys; i++)
+		if (asr.keys[i].epoch == epoch && asr.keys[i].state == AKM_KEY_CURRENT)
+			return 0;	/* already */
+	return err ? err : akm_key_activate(s, asr_id, epoch);
+}
+
+int kern_leave(struct akm_sock *s, const struct agent_conf *c, uint32_t asr_id)
+{
+	int err;
+
+	if (asr_id & AKMP_PROV_ASR(0) || asr_id == kern_prov_asr(c))
+		return -EINVAL;
+	err = akm_asr_del(s, asr_id);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* The counters a heartbeat reports: every drop counter, and tx_no_key. */
+static const int hb_counters[] = {
+	AKM_STATS_A_TX_NO_KEY, AKM_STATS_A_DROP_BAD_TAG, AKM_STATS_A_DROP_REPLAY,
+	AKM_STATS_A_DROP_UNKNOWN_ASR, AKM_STATS_A_DROP_UNKNOWN_EPOCH,
+	AKM_STATS_A_DROP_NOT_MEMBER, AKM_STATS_A_DROP_MALFORMED, AKM_STATS_A_DROP_PLAIN,
+};
+
+static void put_counter(struct akmp_buf *b, uint32_t asr_id, const struct akm_stats *st,
+			bool node_level)
+{
+	size_t nest = akmp_nest_start(b, AKMP_T_COUNTER);
+	unsigned int i;
+
+	akmp_put_u32(b, AKMP_T_ASR_ID, asr_id);
+	for (i = 0; i < sizeof(hb_counters) / sizeof(hb_counters[0]); i++) {
+		int k = hb_counters[i];
+		bool node_only = k == AKM_STATS_A_DROP_UNKNOWN_ASR || k == AKM_STATS_A_DROP_MALFORMED;
+
+		if (node_only != node_level)
+			continue;
+		akmp_put_str(b, AKMP_T_NAME, akm_enum_name(AKM_ENUM_STATS, k));
+		akmp_put_u64(b, AKMP_T_VALUE, st->v[k]);
+	}
+	akmp_nest_end(b, nest);
+}
+
+/* Queue HEARTBEATs with the node's and every ASR's counters, split below the size limit. */
+int kern_heartbeats(struct akm_sock *s, struct akmp_outq *q)
+{
+	struct akmp_buf b = { 0 };
+	struct akm_asr *asrs = NULL;
+	struct akm_node node;
+	size_t n = 0, i;
+	int err;
+
+	err = akm_node_get(s, &node);
+	if (!err)
+		err = akm_asr_dump(s, &asrs, &n);
+	akmp_begin(&b, AKMP_HEARTBEAT);
+	if (!err)
+		put_counter(&b, 0, &node.stats, true);
+	for (i = 0; !err && i < n; i++) {
+		if (b.len > AKMP_LEN_MAX / 2) {
+			err = akmp_end(&b);
+			if (!err)
+				err = akmp_queue(q, &b);
+			akmp_begin(&b, AKMP_HEARTBEAT);
+		}
+		put_counter(&b, asrs[i].id, &asrs[i].stats, false);
+	}
+	free(asrs);
+	if (err) {	/* still a heartbeat, without counters */
+		agent_log("cannot read the kernel's counters: %s", strerror(-err));
+		akmp_begin(&b, AKMP_HEARTBEAT);
+	}
+	err = akmp_end(&b);
+	if (!err)
+		err = akmp_queue(q, &b);
+	akmp_buf_free(&b);
+	return err;
+}

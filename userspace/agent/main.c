@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * akm-agent import FILE --code CODE [--tpm] [--state DIR]
+ * akm-agent run [--state DIR] [-v]
+ * akm-agent status [-j|-p] [--state DIR]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "bundle.h"
+#include "tpm.h"
+
+int agent_verbose;
+
+static void vlog(const char *fmt, va_list ap)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	fprintf(stderr, "%02d:%02d:%02d.%03ld akm-agent[%ld]: ", tm.tm_hour, tm.tm_min,
+		tm.tm_sec, ts.tv_nsec / 1000000, (long)getpid());
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void agent_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+void agent_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!agent_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: akm-agent import FILE --code CODE [--tpm] [--state DIR]\n"
+		"       akm-agent run [--state DIR] [-v]\n"
+		"       akm-agent status [-j | -p] [--state DIR]\n"
+		"\n"
+		"import  open a credential bundle exported by the NMM with its transfer code,\n"
+		"        set this node's id, install the credential into the kernel keyring\n"
+		"        and keep it for restarts: sealed to this machine's TPM 2.0 (--tpm;\n"
+		"        the bundle may then be destroyed) or in DIR/cred (mode 0600)\n"
+		"run     the daemon: activation, sessions with the NMM, re-keys, heartbeats\n"
+		"status  what was imported, what the kernel holds, what the daemon does\n"
+		"\n"
+		"DIR defaults to " AGENT_STATE_DIR ". The TPM is reached through the TCTI\n"
+		"in $AKM_TPM_TCTI, $TPM2TOOLS_TCTI or $TCTI, else the tss2 default.\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "akm-agent: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static const char *kmsg(struct akm_sock *s)
+{
+	return s && *akm_errmsg(s) ? akm_errmsg(s) : "";
+}
+
+/* Make the file that keeps the credential (DIR/cred or DIR/cred.tpm), as .new. */
+static int cred_prepare(const char *dir, bool tpm, const uint8_t *cred, char *path,
+			size_t len)
+{
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	char msg[256];
+	int err;
+
+	err = state_path(path, len, dir, tpm ? "cred.tpm.new" : "cred.new");
+	if (err)
+		return fail("state directory name too long"), err;
+	if (tpm) {
+		err = akm_tpm_seal(cred, AKM_CRED_LEN, &blob, &blob_len, msg, sizeof(msg));
+		if (err)
+			return fail("%s", msg), err;
+		err = file_write(path, blob, blob_len, 0600);
+		free(blob);
+	} else {
+		err = file_write(path, cred, AKM_CRED_LEN, 0600);
+	}
+	if (err)
+		fail("cannot write %s: %s", path, strerror(-err));
+	return err;
+}
+
+/* Kernel part of the import: node id, then the credential (replacing an old one). */
+static int import_kernel(const struct agent_conf *c, const uint8_t *cred)
+{
+	struct akm_sock *s = NULL;
+	int err;
+
+	err = akm_open(&s);
+	if (err) {
+		fail("%s", err == -AKM_ENOFAMILY ? AKM_NOFAMILY_MSG : strerror(-err));
+		return err;
+	}
+	err = kern_node_id(s, c);
+	if (err) {
+		fail("cannot set the node id to %u: %s%s%s", c->node_id, strerror(-err),
+		     *kmsg(s) ? ": " : "", kmsg(s));
+		goto out;
+	}
+	err = akm_cred_install(s, c->nmm_id, cred);
+	if (err == -EEXIST) {
+		printf("replacing the credential for NMM %u already in the kernel\n", c->nmm_id);
+		err = akm_cred_del(s, c->nmm_id);
+		if (!err)
+			err = akm_cred_install(s, c->nmm_id, cred);
+	}
+	if (err)
+		fail("cannot install the credential into the kernel: %s%s%s", strerror(-err),
+		     *kmsg(s) ? ": " : "", kmsg(s));
+out:
+	akm_close(s);
+	return err;
+}
+
+static int cmd_import(const char *dir, const char *file, const char *code, bool tpm)
+{
+	char msg[256], tmp[4096], path[4096], addr[AKM_ADDRSTRLEN];
+	struct agent_conf c = { .tpm = tpm };
+	struct akm_bundle b;
+	uint8_t *cred;
+	int err;
+
+	if (sodium_init() < 0)
+		return fail("cannot initialise libsodium");
+	cred = sodium_malloc(AKM_CRED_LEN);	/* guarded, locked, wiped on free */
+	if (!cred)
+		return fail("out of memory");
+	err = akm_bundle_import(file, code, &b, cred, msg, sizeof(msg));
+	if (err) {
+		fail("%s: %s", file, msg);
+		goto out;
+	}
+	if (!b.node_id || !b.nmm_id || !b.nmm_port) {
+		err = fail("%s: bundle names node %u, NMM %u, port %u: not usable", file,
+			   b.node_id, b.nmm_id, b.nmm_port);
+		goto out;
+	}
+	c.node_id = b.node_id;
+	c.nmm_id = b.nmm_id;
+	akmp_addr_get((const uint8_t *)&b.nmm_addr, &c.nmm_addr);
+	c.nmm_port = b.nmm_port;
+	c.created = b.created;
+
+	err = state_mkdir(dir);
+	if (err) {
+		fail("cannot create the state directory %s: %s", dir, strerror(-err));
+		goto out;
+	}
+	/* Storage first, kernel next, then commit the files: no half import. */
+	err = cred_prepare(dir, tpm, cred, tmp, sizeof(tmp));
+	if (err)
+		goto out;
+	err = import_kernel(&c, cred);
+	if (!err)
+		err = state_path(path, sizeof(path), dir, tpm ? "cred.tpm" : "cred");
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		goto out;
+	}
+	err = conf_save(dir, &c);
+	if (err) {
+		fail("cannot write %s/agent.conf: %s", dir, strerror(-err));
+		goto out;
+	}
+	/* the other kind of copy, from an earlier import, goes */
+	if (!state_path(path, sizeof(path), dir, tpm ? "cred" : "cred.tpm"))
+		unlink(path);
+	printf("node %u: credential for NMM %u at %s port %u installed in the kernel keyring\n",
+	       c.node_id, c.nmm_id, akm_addr_str(&c.nmm_addr, addr, sizeof(addr)), c.nmm_port);
+	printf(tpm ? "kept sealed to this machine's TPM in %s/cred.tpm; the bundle file may be "
+		     "destroyed\n"
+		   : "kept in %s/cred (root only); destroy the bundle file\n", dir);
+out:
+	sodium_free(cred);
+	return err ? 1 : 0;
+}
+
+static const char *key_state_name(uint8_t st)
+{
+	const char *n = akm_enum_name(AKM_ENUM_KEY_STATE, st);
+
+	return n ? n : "?";
+}
+
+/* The daemon's run.status, if its pid is alive. */
+static void status_daemon(struct akm_out *o, const char *dir)
+{
+	struct agent_status st;
+	bool alive;
+
+	if (status_load(dir, &st)) {
+		akm_out_obj_open(o, "daemon");
+		akm_out_str(o, "running", "daemon", "no");
+		akm_out_obj_close(o);
+		akm_out_text(o, "\n");
+		return;
+	}
+	alive = st.pid > 0 && (kill(st.pid, 0) == 0 || errno == EPERM);
+	akm_out_obj_open(o, "daemon");
+	akm_out_str(o, "running", "daemon", alive ? "yes" : "no");
+	akm_out_int(o, "pid", "pid", st.pid);
+	akm_out_str(o, "state", "state", st.state);
+	akm_out_str(o, "connection", "connection", st.conn);
+	akm_out_uint(o, "session_epoch", "session-epoch", st.epoch);
+	akm_out_int(o, "since", "since", st.since);
+	akm_out_int(o, "last_contact", "last-contact", st.last_contact);
+	akm_out_uint(o, "connects", "connects", st.connects);
+	akm_out_uint(o, "sessions", "sessions", st.sessions);
+	akm_out_uint(o, "configs", "configs", st.configs);
+	akm_out_uint(o, "events", "events", st.events);
+	akm_out_obj_close(o);
+	akm_out_text(o, "\n");
+	if (st.error[0]) {
+		akm_out_str(o, "last_error", "last-error", st.error);
+		akm_out_text(o, "\n");
+	}
+}
+
+static void status_kernel(struct akm_out *o, const struct agent_conf *c)
+{
+	struct akm_asr *asrs = NULL, prov;
+	struct akm_sock *s = NULL;
+	struct akm_member nmm;
+	struct akm_node node;
+	struct akm_cred cred;
+	size_t n = 0, i;
+	unsigned int k;
+	int err;
+
+	err = akm_open(&s);
+	akm_out_obj_open(o, "kernel");
+	if (err) {
+		akm_out_str(o, "error", "kernel", err == -AKM_ENOFAMILY ? AKM_NOFAMILY_MSG
+									 : strerror(-err));
+		akm_out_obj_close(o);
+		akm_out_text(o, "\n");
+		return;
+	}
+	if (!akm_node_get(s, &node))
+		akm_out_uint(o, "node_id", "kernel node", node.node_id);
+	err = akm_cred_get(s, c->nmm_id, &cred);
+	akm_out_str(o, "credential", "credential", err ? "missing" : "installed");
+	if (!err)
+		akm_out_int(o, "credential_serial", "serial", cred.serial);
+	akm_out_text(o, "\n");
+	if (!akm_asr_get(s, kern_prov_asr(c), &prov) &&
+	    !akm_member_get(s, prov.id, c->nmm_id, &nmm)) {
+		bool session = nmm.state == AKM_MEMBER_ACTIVE;
+
+		akm_out_str(o, "provisioning_mode", "provisioning-asr",
+			    session ? "session" : "bootstrap");
+		for (k = 0; k < prov.nkeys; k++)
+			if (prov.keys[k].state == AKM_KEY_CURRENT)
+				akm_out_uint(o, "provisioning_epoch", "epoch", prov.keys[k].epoch);
+	} else {
+		akm_out_str(o, "provisioning_mode", "provisioning-asr", "none");
+	}
+	akm_out_text(o, "\n");
+	akm_out_arr_open(o, "asrs");
+	if (!akm_asr_dump(s, &asrs, &n)) {
+		for (i = 0; i < n; i++) {
+			if (asrs[i].id == kern_prov_asr(c))
+				continue;
+			akm_out_obj_open(o, NULL);
+			akm_out_uint(o, "id", "asr", asrs[i].id);
+			akm_out_uint(o, "members", "members", asrs[i].member_count);
+			akm_out_arr_open(o, "epochs");
+			for (k = 0; k < asrs[i].nkeys; k++) {
+				akm_out_obj_open(o, NULL);
+				akm_out_uint(o, "epoch", "epoch", asrs[i].keys[k].epoch);
+				akm_out_str(o, "state", NULL, key_state_name(asrs[i].keys[k].state));
+				akm_out_obj_close(o);
+			}
+			akm_out_arr_close(o);
+			akm_out_uint(o, "drop_bad_tag", "drop-bad-tag",
+				     asrs[i].stats.v[AKM_STATS_A_DROP_BAD_TAG]);
+			akm_out_uint(o, "drop_replay", "drop-replay",
+				     asrs[i].stats.v[AKM_STATS_A_DROP_REPLAY]);
+			akm_out_obj_close(o);
+			akm_out_text(o, "\n");
+		}
+		free(asrs);
+	}
+	akm_out_arr_close(o);
+	akm_out_obj_close(o);
+	akm_close(s);
+}
+
+static int cmd_status(const char *dir, enum akm_out_mode mode)
+{
+	char msg[512], addr[AKM_ADDRSTRLEN];
+	struct agent_conf c;
+	struct akm_out o;
+	int err;
+
+	err = conf_load(dir, &c, msg, sizeof(msg));
+	if (err)
+		return fail("%s", msg);
+	akm_out_init(&o, stdout, mode);
+	akm_out_obj_open(&o, NULL);
+	akm_out_uint(&o, "node_id", "node", c.node_id);
+	akm_out_uint(&o, "nmm_id", "nmm", c.nmm_id);
+	akm_out_str(&o, "nmm_addr", "at", akm_addr_str(&c.nmm_addr, addr, sizeof(addr)));
+	akm_out_uint(&o, "nmm_port", "port", c.nmm_port);
+	akm_out_str(&o, "storage", "credential-storage", c.tpm ? "tpm" : "file");
+	akm_out_text(&o, "\n");
+	status_daemon(&o, dir);
+	status_kernel(&o, &c);
+	akm_out_obj_close(&o);
+	if (akm_out_json(&o))
+		fputc('\n', stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "code", required_argument, NULL, 'c' },
+		{ "tpm", no_argument, NULL, 't' },
+		{ "state", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum akm_out_mode mode = AKM_OUT_TEXT;
+	const char *dir = AGENT_STATE_DIR, *code = NULL, *cmd;
+	bool tpm = false;
+	int opt;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!getenv("AKM_DEBUG"))	/* the TSS logs every failed probe to stderr */
+		setenv("TSS2_LOG", "all+NONE", 0);
+	/* GNU getopt: options may come before or after the command */
+	while ((opt = getopt_long(argc, argv, "c:ts:jpvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			code = optarg;
+			break;
+		case 't':
+			tpm = true;
+			break;
+		case 's':
+			dir = optarg;
+			break;
+		case 'j':
+			mode = AKM_OUT_JSON;
+			break;
+		case 'p':
+			mode = AKM_OUT_JSON_PRETTY;
+			break;
+		case 'v':
+			agent_verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	if (!strcmp(cmd, "import")) {
+		if (optind != argc - 1 || !code) {
+			fail("import needs FILE and --code CODE");
+			return 2;
+		}
+		return cmd_import(dir, argv[optind], code, tpm);
+	}
+	if (optind != argc) {
+		fail("unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (!strcmp(cmd, "run"))
+		return agent_run(dir) ? 1 : 0;
+	if (!strcmp(cmd, "status"))
+		return cmd_status(dir, mode);
+	if (!strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	fail("unknown command '%s'; try 'akm-agent help'", cmd);
+	return 2;
+}
