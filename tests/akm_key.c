@@ -216,13 +216,14 @@ TEST_F(key, second_next_ebusy)
 		       akm_key_install(&self->nl, 1, 3, self->k[3], AKM_KEY_LEN));
 }
 
+/* An installed epoch again is EEXIST; an older one EINVAL. */
 TEST_F(key, epoch_not_greater_einval)
 {
 	struct akm_asr_info a;
 
 	AKM_ASSERT_OK(&self->nl, akm_key_install(&self->nl, 1, 5, self->k[5], AKM_KEY_LEN));
 	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 1, 5));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
+	AKM_EXPECT_ERR(&self->nl, -EEXIST,
 		       akm_key_install(&self->nl, 1, 5, self->k[6], AKM_KEY_LEN));
 	AKM_EXPECT_ERR(&self->nl, -EINVAL,
 		       akm_key_install(&self->nl, 1, 4, self->k[4], AKM_KEY_LEN));
