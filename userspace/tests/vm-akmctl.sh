@@ -134,6 +134,24 @@ json "stats asr: ASR and members" '[(e.get("asr"), e.get("node")) for e in d] ==
 run 0 "stats reset" -- stats reset asr 1 node 2
 run 1 "stats: no such member" -- stats asr 1 node 5
 
+run 0 "cred install" -- cred install id 9 file "$tmp/key.hex"
+run 1 "cred install: a 72-byte file" -- cred install id 9 file /dev/null
+run 0 "cred show" -- -j cred show
+json "cred show: id and serial" 'len(d) == 1 and d[0]["id"] == 9 and d[0]["serial"] > 0'
+run 0 "asr add: provisioning ASR" -- asr add 50 alg hmac-sha256 name prov-9
+run 0 "key install derived from a credential" -- key install asr 50 epoch 1 cred 9
+run 1 "key install: no such credential" -- key install asr 50 epoch 2 cred 8
+has "key install: no such credential: message" "no such credential"
+head -c 72 /dev/zero >"$tmp/wrapped"
+run 0 "key retire" -- key retire asr 50 epoch 1
+run 1 "key install: a wrapped key that does not open" -- \
+	key install asr 50 epoch 2 cred 9 wrapped "$tmp/wrapped"
+has "key install: wrapped: message" "does not open"
+run 0 "cred del" -- cred del id 9
+run 0 "cred show: none" -- -j cred show
+json "cred show: empty" 'd == []'
+run 0 "asr del: provisioning ASR" -- asr del 50
+
 # Events, in order, while another process makes changes.
 "$AKMCTL" -j monitor >"$tmp/events" 2>"$tmp/monitor.err" &
 mon=$!
