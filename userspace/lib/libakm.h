@@ -201,8 +201,9 @@ void akm_out_init(struct akm_out *o, FILE *f, enum akm_out_mode mode);
 bool akm_out_json(const struct akm_out *o);
 /*
  * JSON: "key": value ("key" omitted if NULL, inside arrays). Text: "label
- * value", or just the value if label is NULL, separated by a space.
- * Containers print nothing in text mode.
+ * value", or just the value if label is NULL, separated by a space, with
+ * control characters in strings shown as '?'. Containers print nothing in
+ * text mode.
  */
 void akm_out_obj_open(struct akm_out *o, const char *key);
 void akm_out_obj_close(struct akm_out *o);

@@ -206,7 +206,8 @@ void akm_out_str(struct akm_out *o, const char *key, const char *label, const ch
 		akm_json_string(o->f, v);
 	} else {
 		text_item(o, label);
-		fputs(v, o->f);
+		for (; *v; v++)		/* one line, no terminal controls */
+			fputc((unsigned char)*v < 0x20 || *v == 0x7f ? '?' : *v, o->f);
 	}
 }
 

@@ -118,7 +118,8 @@ static void test_events(void)
 	msg_parse(m, &msg);
 	start(&o, AKM_OUT_TEXT);
 	print_event(&o, &msg);
-	check(&o, "[asr-new] asr 1 name a\nb alg hmac-sha256 policy drop\n", "event: text");
+	check(&o, "[asr-new] asr 1 name a?b alg hmac-sha256 policy drop\n",
+	      "event: text, control characters masked");
 	start(&o, AKM_OUT_JSON);
 	print_event(&o, &msg);
 	check(&o, "{\"event\":\"asr-new\",\"asr\":1,\"name\":\"a\\nb\",\"alg\":\"hmac-sha256\","
