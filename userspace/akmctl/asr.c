@@ -144,6 +144,10 @@ static int asr_show(struct cmdline *c)
 	akm_out_arr_open(&out, NULL);
 	for (i = 0; i < n; i++) {
 		err = akm_member_dump(s, asrs[i].id, &members, &nm);
+		if (err == -ENOENT && !one.id) {	/* deleted since the ASR dump */
+			err = 0;
+			continue;
+		}
 		if (err)
 			break;
 		print_asr(&out, &asrs[i], members, nm);

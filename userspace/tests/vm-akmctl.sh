@@ -187,6 +187,32 @@ json "dump: 256 members of one ASR" 'len(d[2]["members"]) == 256 and
 run 0 "member dump of all ASRs" -- -j member show
 json "member dump: all" 'len(d) == 257'
 
+# Dumps racing with changes either complete, listing every ASR once, or fail
+# cleanly after their retries.
+(
+	for i in $(seq 1 30); do
+		"$AKMCTL_FAST" asr add 999 alg hmac-sha256 && "$AKMCTL_FAST" asr del 999
+	done
+) >/dev/null 2>&1 &
+churn=$!
+good=0 interrupted=0 bad=0
+while kill -0 "$churn" 2>/dev/null; do
+	if "$AKMCTL" -j asr show >"$tmp/out" 2>"$tmp/err" &&
+	   python3 -c 'import json, sys
+ids = [a["id"] for a in json.load(open(sys.argv[1]))]
+sys.exit(ids != sorted(set(ids)) or ids[:2] != [1, 2])' "$tmp/out"; then
+		good=$((good + 1))
+	elif grep -q "dump interrupted by concurrent changes, try again" "$tmp/err"; then
+		interrupted=$((interrupted + 1))
+	else
+		bad=$((bad + 1))
+		cp "$tmp/err" "$tmp/bad"
+	fi
+done
+wait "$churn"
+tap $((bad == 0 && good > 0)) "dumps during changes: $good complete, $interrupted interrupted" \
+	"$bad bad: $(cat "$tmp/bad" 2>/dev/null)"
+
 # Namespaces: each has its own AKM state.
 ip netns add "$NS"
 run 0 "-n: node show in another namespace" -- -n "$NS" -j node show
