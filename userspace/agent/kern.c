@@ -198,6 +198,7 @@ static int members_sync(struct akm_sock *s, const struct agent_conf *c,
 	return err;
 }
 
+/* 0: installed as next, 1: that epoch was installed already. */
 int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 		    const struct akmp_asr_config *cfg)
 {
@@ -227,7 +228,7 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	err = akm_asr_get(s, cfg->asr_id, &cur);
 	for (i = 0; !err && i < cur.nkeys; i++)
 		if (cur.keys[i].epoch == cfg->epoch)
-			return 0;	/* installed already: nothing to do */
+			return 1;	/* installed already: nothing to do */
 	if (!err)
 		err = members_sync(s, c, cfg);
 	/* a next epoch that was never activated is superseded by this one */

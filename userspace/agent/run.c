@@ -370,12 +370,15 @@ static void on_asr_config(struct agent *a, const struct akmp_msg *m)
 		return;
 	}
 	err = kern_asr_config(a->nl, &a->c, &cfg);
-	if (err)
+	if (err < 0)
 		agent_log("ASR %u epoch %u: not installed: %s%s%s", cfg.asr_id, cfg.epoch,
 			  strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
+	else if (err)
+		agent_debug("ASR %u: epoch %u is installed already", cfg.asr_id, cfg.epoch);
 	else
 		agent_log("ASR %u: epoch %u installed as next (%u members)", cfg.asr_id,
 			  cfg.epoch, cfg.nmembers);
+	err = err < 0 ? err : 0;
 	a->status.configs++;
 	send_ack(a, cfg.asr_id, cfg.epoch, err);
 	akmp_asr_config_free(&cfg);
