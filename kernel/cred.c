@@ -8,9 +8,9 @@
  *   unwrap: XChaCha20-Poly1305 open of nonce(24) || ciphertext(32) || tag(16)
  *           under HMAC-SHA256(C, "AKM v1 wrap"), with associated data
  *           "AKM v1 wrap" || be32 asr || be32 epoch || u8 alg ||
- *           be32 n || be32 node id * n (the ASR's members, ascending),
- *           so a wrapped key only installs into the ASR, epoch and member
- *           set it was made for;
+ *           be32 n || be32 node id * n (the ASR's members that are not
+ *           revoked, ascending), so a wrapped key only installs into the
+ *           ASR, epoch and member set it was made for;
  *   derive: HMAC-SHA256(C, "AKM v1 prov" || be32 asr || be32 epoch), the
  *           epoch key of the two-member provisioning ASR.
  */
@@ -128,6 +128,7 @@ int akm_cred_unwrap(const struct akm_cred *c, const struct akm_asr *asr,
 	size_t lablen = strlen(AKM_LABEL_WRAP);
 	const struct akm_member *m;
 	u8 k[SHA256_DIGEST_SIZE];
+	unsigned int n = 0;
 	u8 *ad, *p;
 	size_t adlen;
 	int err;
@@ -141,12 +142,16 @@ int akm_cred_unwrap(const struct akm_cred *c, const struct akm_asr *asr,
 	put_unaligned_be32(asr->id, p);
 	put_unaligned_be32(epoch, p + 4);
 	p[8] = asr->alg;
-	put_unaligned_be32(asr->n_members, p + 9);
 	p += 13;
 	list_for_each_entry(m, &asr->members, list) {
+		if (m->state == AKM_MEMBER_REVOKED)
+			continue;
 		put_unaligned_be32(m->node_id, p);
 		p += 4;
+		n++;
 	}
+	put_unaligned_be32(n, ad + lablen + 9);
+	adlen = p - ad;
 
 	err = akm_cred_kdf(c, AKM_LABEL_WRAP, 0, 0, false, k);
 	if (!err &&
