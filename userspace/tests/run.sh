@@ -46,7 +46,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Unit tests (libakm, akmctl's output; the protocol codec; credential
 # bundles): renumber their
 # "ok - NAME" lines into this stream.
-for prog in "$UNIT" "$US/asan/tests/proto" "$US/asan/tests/agent_unit"; do
+for prog in "$UNIT" "$US/asan/tests/proto" "$US/asan/tests/agent_unit" "$HERE/nmm-host.sh"; do
 	"$prog" >"$tmp/unit" 2>&1
 	status=$?
 	while IFS= read -r line; do

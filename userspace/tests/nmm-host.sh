@@ -1,0 +1,191 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# akm-nmmd on the host, without the kernel module (--no-kernel), built with
+# ASan and UBSan: store, master key, admin commands through akmctl nmm,
+# restart, refusal of unknown nodes, rate limit, malformed input, leaks.
+# Prints "ok - NAME" / "not ok - NAME" lines for run.sh.
+#
+#   userspace/tests/nmm-host.sh [USERSPACE-BUILD-DIR]   (default ../asan)
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+B=${1:-$(dirname "$HERE")/asan}
+NMMD=$B/nmm/akm-nmmd
+AKMCTL=$B/akmctl/akmctl
+T=$(mktemp -d)
+PORT=$((20000 + RANDOM % 20000))
+PID=
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
+
+ok() { if [ "$1" = 0 ]; then echo "ok - nmm: $2"; else echo "not ok - nmm: $2"; [ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"; fi; }
+nmm() { "$AKMCTL" nmm socket "$T/s/admin.sock" "$@"; }
+nmmj() { "$AKMCTL" -j nmm socket "$T/s/admin.sock" "$@"; }
+start() {
+	"$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel \
+		"$@" >>"$T/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && return 0; sleep 0.1; done
+	return 1
+}
+stop() {	# exit status of the daemon after SIGTERM
+	kill "$PID" 2>/dev/null
+	wait "$PID"
+	local st=$?
+	PID=
+	return $st
+}
+cleanup() { [ -z "$PID" ] || kill -9 "$PID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+start
+ok $? "daemon starts" "$(cat "$T/log")"
+[ "$(stat -c %a "$T/s/admin.sock")" = 600 ] && [ "$(stat -c %a "$T/s/master.key")" = 600 ] &&
+	[ "$(stat -c %s "$T/s/master.key")" = 32 ] && [ "$(stat -c %a "$T/s")" = 700 ]
+ok $? "state dir 0700, admin.sock and master.key 0600"
+[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "1 wal " ]
+ok $? "schema version 1, WAL"
+
+nmm node add A id 2 addr 10.0.0.2 addr fd00::2 >"$T/out" 2>&1
+ok $? "node add" "$(cat "$T/out")"
+nmm node add B id 3 addr 10.0.0.3 >/dev/null 2>&1
+nmm node add A2 id 2 addr 10.0.0.9 >"$T/out" 2>&1
+[ $? = 1 ] && grep -q "exists" "$T/out"
+ok $? "node add: duplicate id refused" "$(cat "$T/out")"
+for args in "C" "C id 0 addr 10.0.0.1" "C id 4" "C id 4 addr 10.0.0.300" "C/x id 4 addr ::1" \
+	"C id 2147483648 addr ::1" "C id 4 addr ::1 bogus 1" "C id 4 addr ::1 addr ::1"; do
+	nmm node add $args >"$T/out" 2>&1
+	[ $? = 2 ]
+	ok $? "node add $args: usage error" "$(cat "$T/out")"
+done
+nmm node add C id 1 addr 10.0.0.1 >/dev/null 2>&1
+ok $(($? != 1)) "node add: the NMM's own id refused"
+[ "$(sqlite3 "$T/s/nmm.db" "SELECT length(cred), state FROM nodes WHERE id = 2")" = "72|provisioned" ]
+ok $? "credential stored sealed (72 bytes)"
+
+nmm node export A file "$T/a.bundle" >"$T/out" 2>&1 &&
+	[ "$(stat -c %s:%a "$T/a.bundle")" = 164:600 ] &&
+	grep -qE "^transfer code [A-Z2-7]{20}$" "$T/out"
+ok $? "node export: 164-byte bundle (0600) and a transfer code" "$(cat "$T/out")"
+nmm node export Z file "$T/z.bundle" >/dev/null 2>&1
+ok $(($? != 1)) "node export: unknown node"
+
+nmm asr add 1 alg hmac-sha256 name ASR1 grace 5 >/dev/null &&
+	nmm asr add-member 1 node A >/dev/null && nmm asr add-member 1 node B >/dev/null
+ok $? "asr add, add-member x2"
+nmm asr add-member 1 node B >"$T/out" 2>&1
+[ $? = 1 ] && grep -q "already in" "$T/out"
+ok $? "add-member twice refused" "$(cat "$T/out")"
+nmm asr add 1 alg hmac-sha256 >/dev/null 2>&1
+ok $(($? != 1)) "asr add: existing id refused"
+nmm asr add 2 alg md5 >/dev/null 2>&1
+ok $(($? != 2)) "asr add: unknown alg is a usage error"
+nmmj asr show 1 | python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+assert a["id"] == 1 and a["name"] == "ASR1" and a["epoch"] == 2, a
+assert [m["name"] for m in a["members"]] == ["A", "B"], a
+assert all(m["delivery"] == "pending" and m["link"] == "offline" for m in a["members"]), a
+assert a["epochs"][0]["members"] == "2 3" and a["epochs"][0]["state"] == "pending", a' 2>"$T/out"
+ok $? "asr show -j: epoch 2, members A B pending" "$(cat "$T/out")"
+nmm asr show 1 | grep -q "^asr 1 name ASR1 epoch 2 alg hmac-sha256 policy drop grace 5$"
+ok $? "asr show text"
+
+# epochs without a member's ACK activate after the timeout; the old one retires
+sqlite3 "$T/s/nmm.db" "UPDATE epochs SET created = created - 31"
+sleep 2
+[ "$(sqlite3 "$T/s/nmm.db" "SELECT epoch || state FROM epochs ORDER BY epoch" | tr '\n' ' ')" = \
+	"1retired 2active " ]
+ok $? "timeout: latest epoch active, superseded one retired" \
+	"$(sqlite3 "$T/s/nmm.db" "SELECT * FROM epochs")"
+
+# watch
+"$AKMCTL" -j nmm socket "$T/s/admin.sock" watch >"$T/watch" 2>&1 &
+WPID=$!
+sleep 0.5
+nmm asr del-member 1 node B >/dev/null
+sleep 0.5
+kill $WPID
+wait $WPID 2>/dev/null
+grep -q '"event":"member-removed","asr":1,"node":3' "$T/watch" &&
+	grep -q '"event":"epoch-created","asr":1,"epoch":3' "$T/watch"
+ok $? "watch streams events as JSON" "$(cat "$T/watch")"
+
+# unknown node, rate limit, malformed frames
+python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+import os, socket, struct, sys
+port = int(sys.argv[1])
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
+def hello(node):
+    return frame(1, tlv(1, b"\1") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
+                 tlv(4, os.urandom(32)) + tlv(20, struct.pack(">I", 0)))
+def talk(data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d: break
+            out += d
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    return out
+r = talk(hello(99))
+# WELCOME (4) with STATUS EACCES (13)
+assert r[4] == 4 and tlv(6, struct.pack(">I", 13)) in r, r
+print("unknown node refused")
+for i in range(5):
+    talk(hello(99))
+r = talk(hello(2))
+assert r == b"", r
+print("rate limited")
+EOF
+ok $? "unknown node gets EACCES; then the address is rate limited" "$(cat "$T/py")"
+
+python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+import os, socket, struct, sys
+port = int(sys.argv[1])
+for data in [b"\0\0\0\0", b"\xff\xff\xff\xff", struct.pack(">I", 65537), b"\0\0\0\5\1\0\1\0",
+             os.urandom(100), struct.pack(">IB", 9, 3) + b"\0\5\0\40abc"]:
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(100)
+        s.close()
+    except OSError:
+        pass
+print("sent")
+EOF
+kill -0 "$PID" && nmm node list >/dev/null
+ok $? "malformed frames: daemon alive" "$(cat "$T/py"; tail -n 5 "$T/log")"
+
+nmm node del B >/dev/null && nmm node list B >/dev/null 2>&1
+ok $(($? != 1)) "node del: B gone"
+[ "$(sqlite3 "$T/s/nmm.db" "SELECT state, length(cred) FROM nodes WHERE id = 3")" = "removed|0" ]
+ok $? "removed node's credential wiped from the store"
+
+stop
+ok $? "SIGTERM: clean exit, no leaks" "$(tail -n 30 "$T/log")"
+
+start
+nmm node export A file "$T/a2.bundle" >/dev/null 2>&1 && nmmj node list | grep -q '"name":"A"'
+ok $? "restart: store and master key reused"
+stop
+
+"$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1
+ok $(($? != 1)) "another NMM id on the same store is refused"
+
+head -c 32 /dev/urandom >"$T/s/master.key"
+start
+nmm node export A file "$T/a3.bundle" >"$T/out" 2>&1
+[ $? = 1 ] && [ ! -e "$T/a3.bundle" ]
+ok $? "wrong master key: export fails, nothing written" "$(cat "$T/out")"
+stop
+
+chmod 644 "$T/s/master.key"
+"$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1
+ok $(($? != 1)) "master.key readable by others is refused"
