@@ -177,9 +177,9 @@ def stat_delta(before, after, expect, ignore_tx=True):
     return probs
 
 
-def wait_stats(ns, before, expect, timeout=3.0):
-    """Poll until the expected deltas are reached (or timeout); then a short
-    settle and the final comparison. Returns (problems, after)."""
+def wait_stats(ns, before, expect, timeout=3.0, settle=True):
+    """Poll until the expected deltas are reached (or timeout); then (settle)
+    a short pause and the final comparison. Returns (problems, after)."""
     end = time.time() + timeout
     while True:
         after = stats(ns)
@@ -188,8 +188,9 @@ def wait_stats(ns, before, expect, timeout=3.0):
         if reached or time.time() > end:
             break
         time.sleep(0.05)
-    time.sleep(0.15)
-    after = stats(ns)
+    if settle:
+        time.sleep(0.15)
+        after = stats(ns)
     return stat_delta(before, after, expect), after
 
 
@@ -203,6 +204,110 @@ def drops_summary(st):
     return ", ".join("%s %s=%d" % (k, c, v) for k, cs in sorted(st.items())
                      for c, v in sorted(cs.items())
                      if (c.startswith("drop_") or c == "tx_no_key") and v)
+
+
+# ---------------------------------------------------------------------------
+# A minimal generic netlink client for the bulk set-up of the topology (every
+# exec of akmctl costs a lot on the VM's 9p root; the operations under test
+# use akmctl). Numbers come from uapi/linux/akm.h, parsed at import.
+
+
+def _uapi_enums(path=os.path.join(REPO, "uapi/linux/akm.h")):
+    import re
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    vals = {}
+    for body in re.findall(r"enum\s+\w+\s*\{(.*?)\}", text, flags=re.S):
+        n = 0
+        for item in body.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if "=" in item:
+                name, v = (x.strip() for x in item.split("="))
+                n = int(v, 0)
+            else:
+                name = item
+            vals[name] = n
+            n += 1
+    return vals
+
+
+UAPI = _uapi_enums()
+
+
+class Genl:
+    """Requests to the akm family in one namespace (acked, errors raised)."""
+
+    def __init__(self, ns):
+        with netns(ns):
+            self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
+        self.s.bind((0, 0))
+        self.seq = 0
+        self.fam = None
+        r = self._req(0x10, 3, 1, [(2, b"akm\0")])	# CTRL_CMD_GETFAMILY, FAMILY_NAME
+        for t, v in self._attrs(r[4:]):
+            if t == 1:
+                self.fam = struct.unpack("=H", v[:2])[0]
+        if self.fam is None:
+            raise RuntimeError("no akm genl family")
+
+    @staticmethod
+    def _attr(t, v):
+        a = struct.pack("=HH", 4 + len(v), t) + v
+        return a + b"\0" * (-len(a) % 4)
+
+    @staticmethod
+    def _attrs(b):
+        i = 0
+        while i + 4 <= len(b):
+            ln, t = struct.unpack("=HH", b[i:i + 4])
+            if ln < 4:
+                break
+            yield t & 0x3FFF, b[i + 4:i + ln]
+            i += (ln + 3) & ~3
+
+    def _req(self, fam, cmd, ver, attrs):
+        self.seq += 1
+        payload = struct.pack("=BBH", cmd, ver, 0) + b"".join(
+            v if isinstance(t, str) else self._attr(t, v) for t, v in attrs)
+        msg = struct.pack("=IHHII", 16 + len(payload), fam, 1 | 4, self.seq, 0) + payload
+        self.s.send(msg)
+        reply = None
+        while True:
+            data = self.s.recv(65536)
+            i = 0
+            while i + 16 <= len(data):
+                ln, typ, _, seq, _ = struct.unpack("=IHHII", data[i:i + 16])
+                body = data[i + 16:i + ln]
+                if typ == 2:	# NLMSG_ERROR
+                    err = struct.unpack("=i", body[:4])[0]
+                    if err:
+                        raise OSError(-err, "akm genl cmd %d: %s" % (cmd, os.strerror(-err)))
+                    return reply
+                if seq == self.seq:
+                    reply = body
+                i += (ln + 3) & ~3
+
+    def do(self, cmd, **kw):
+        """cmd: AKM_CMD_ suffix; kw: AKM_A_ suffix (lower case) -> value."""
+        attrs = []
+        for k, v in kw.items():
+            t = UAPI["AKM_A_" + k.upper()]
+            if k == "member_addrs":
+                nest = b"".join(self._attr(UAPI["AKM_ADDR_A_IPV6" if is_v6(a) else
+                                                "AKM_ADDR_A_IPV4"], ip_bytes(a)) for a in v)
+                attrs.append((t | 0x8000, nest))	# NLA_F_NESTED
+            elif k in ("asr_alg", "asr_policy", "member_state"):
+                attrs.append((t, struct.pack("=B", v)))
+            elif isinstance(v, bytes):
+                attrs.append((t, v))
+            else:
+                attrs.append((t, struct.pack("=I", v)))
+        return self._req(self.fam, UAPI["AKM_CMD_" + cmd.upper()], 1, attrs)
+
+    def close(self):
+        self.s.close()
 
 
 # ---------------------------------------------------------------------------
@@ -441,6 +546,17 @@ _selftest()
 # Capture and injection
 
 
+SO_RCVBUFFORCE = 33
+
+
+def rcvbuf(s, size):
+    """A receive buffer beyond net.core.rmem_max (root only)."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 class Sniffer:
     """AF_PACKET capture on one interface of a namespace. Frames queue in the
     socket from creation on; read() takes them out."""
@@ -449,17 +565,20 @@ class Sniffer:
         with netns(ns):
             self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
                                    socket.htons(ETH_P_ALL))
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        rcvbuf(self.s, 32 << 20)
         self.s.bind((ifname, ETH_P_ALL))
         self.outgoing = outgoing
         self.frames = []
 
-    def read(self, timeout=2.0, pred=None, count=None):
-        """Frames (matching pred) until count of them or timeout."""
+    def read(self, timeout=2.0, pred=None, count=None, idle=None):
+        """Frames (matching pred) until count of them, timeout, or (idle)
+        no frame for idle seconds."""
         got = []
         end = time.time() + timeout
         while count is None or len(got) < count:
             left = end - time.time()
+            if idle is not None:
+                left = min(left, idle)
             if left <= 0:
                 break
             r, _, _ = select.select([self.s], [], [], left)
@@ -507,16 +626,18 @@ def udp_socket(ns, addr, port=0):
     fam = socket.AF_INET6 if is_v6(addr) else socket.AF_INET
     with netns(ns):
         s = socket.socket(fam, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rcvbuf(s, 4 << 20)
     s.bind((addr, port))
     return s
 
 
-def udp_recv_all(s, timeout):
-    """Every datagram that arrives within timeout (after the last one)."""
+def udp_recv_all(s, timeout, want=None):
+    """Every datagram that arrives within timeout (after the last one), or
+    until want of them arrived (then only what is already queued)."""
     got = []
     while True:
-        r, _, _ = select.select([s], [], [], timeout)
+        t = 0 if want is not None and len(got) >= want else timeout
+        r, _, _ = select.select([s], [], [], t)
         if not r:
             return got
         got.append(s.recv(65535))
@@ -668,16 +789,19 @@ class Topo:
     def akm(self, nodes=None, epoch=1):
         """Configure AKM on the nodes: node id, ASR 1 with every node as an
         active member, epoch installed and activated."""
-        path = self.new_key(epoch)
+        self.new_key(epoch)
         for n in nodes or self.nodes:
-            akmctl(n.ns, "node", "set", "id", n.id)
-            extra = ["grace", self.grace] if self.grace is not None else []
-            akmctl(n.ns, "asr", "add", 1, "alg", self.alg, *extra)
+            g = Genl(n.ns)
+            g.do("node_set", node_id=n.id)
+            extra = {"asr_grace": self.grace} if self.grace is not None else {}
+            g.do("asr_new", asr_id=1, asr_alg=UAPI["AKM_ALG_" + self.alg.upper().replace("-", "_")],
+                 **extra)
             for m in self.nodes:
-                akmctl(n.ns, "member", "add", "asr", 1, "node", m.id,
-                       "addr", m.v4, "addr", m.v6, "state", "active")
-            akmctl(n.ns, "key", "install", "asr", 1, "epoch", epoch, "file", path)
-            akmctl(n.ns, "key", "activate", "asr", 1, "epoch", epoch)
+                g.do("member_new", asr_id=1, node_id=m.id, member_addrs=[m.v4, m.v6],
+                     member_state=UAPI["AKM_MEMBER_ACTIVE"])
+            g.do("key_install", asr_id=1, key_epoch=epoch, key_material=self.keys[epoch])
+            g.do("key_activate", asr_id=1, key_epoch=epoch)
+            g.close()
 
     def start(self, cmd, ns=None, **kw):
         with (netns(ns) if ns else contextlib.nullcontext()):
