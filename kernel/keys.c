@@ -187,7 +187,8 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 				    akm_key_type.name, desc, &init, sizeof(init),
 				    KEY_POS_VIEW | KEY_POS_SEARCH |
 				    KEY_POS_SETATTR | KEY_USR_VIEW |
-				    KEY_USR_READ | KEY_USR_SETATTR,
+				    KEY_USR_READ | KEY_USR_SEARCH |
+				    KEY_USR_SETATTR,
 				    KEY_ALLOC_NOT_IN_QUOTA |
 				    KEY_ALLOC_BYPASS_RESTRICTION);
 	memzero_explicit(&init, sizeof(init));

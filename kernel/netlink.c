@@ -420,6 +420,11 @@ static int akm_nl_asr_set(struct sk_buff *skb, struct genl_info *info)
 
 	if (GENL_REQ_ATTR_CHECK(info, AKM_A_ASR_ID))
 		return -EINVAL;
+	if (info->attrs[AKM_A_ASR_ALG]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[AKM_A_ASR_ALG],
+				    "the algorithm of an ASR cannot change");
+		return -EINVAL;
+	}
 	mutex_lock(&an->lock);
 	asr = akm_lookup_asr(an, info);
 	if (asr) {
