@@ -7,7 +7,7 @@
 # The last line is "N passed, N failed, N skipped"; the exit status is
 # non-zero when anything failed. What counts as one test:
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
-#     sparse, all kernels) and checkpatch: one test each;
+#     sparse, all kernels), checkpatch and the YNL spec check: one test each;
 #   - the host suite tests/unit/run.sh (or, without it, userspace/tests/run.sh)
 #     and tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
@@ -77,6 +77,10 @@ one "module-check" $?
 section "checkpatch --strict"
 make --no-print-directory checkpatch
 one "checkpatch" $?
+
+section "YNL spec (the kernel's ynl tooling)"
+scripts/ynl-check.sh
+one "ynl spec" $?
 
 # Host test suites (TAP). tests/unit/run.sh runs userspace/tests/run.sh
 # itself; the latter runs alone only while the former does not exist.

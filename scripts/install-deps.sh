@@ -20,7 +20,7 @@ fi
 PKGS=(
 	build-essential bc bison flex libelf-dev libssl-dev dwarves kmod cpio
 	sparse
-	linux-image-amd64 linux-headers-amd64 linux-source-6.1
+	linux-image-amd64 linux-headers-amd64 linux-source-6.1 linux-source-6.12
 	qemu-system-x86 busybox-static rsync xz-utils zstd
 	libnl-3-dev libnl-genl-3-dev keyutils libkeyutils-dev libsodium-dev pkg-config
 	libtss2-dev swtpm swtpm-tools tpm2-tools
@@ -60,5 +60,13 @@ if [ ! -e "$SRC_DIR/.done" ]; then
 		--wildcards '*/tools/testing/selftests/kselftest*' '*/scripts/checkpatch.pl' \
 		'*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch'
 	touch "$SRC_DIR/.done"
+fi
+# The kernel's own ynl tool and netlink schemas (6.12), to check our YNL spec.
+YNL_DIR=/var/cache/akm/ynl-6.12
+if [ ! -e "$YNL_DIR/.done" ]; then
+	mkdir -p "$YNL_DIR"
+	tar -C "$YNL_DIR" --strip-components=1 -xaf /usr/src/linux-source-6.12.tar.xz \
+		--wildcards '*/tools/net/ynl' '*/Documentation/netlink/genetlink*.yaml'
+	touch "$YNL_DIR/.done"
 fi
 echo "install-deps: ok"
