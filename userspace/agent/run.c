@@ -105,19 +105,21 @@ static void fail(struct agent *a, const char *fmt, ...) __attribute__((format(pr
 
 static void fail(struct agent *a, const char *fmt, ...)
 {
-	unsigned int jitter;
+	unsigned int delay;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(a->status.error, sizeof(a->status.error), fmt, ap);
 	va_end(ap);
-	conn_close(a, false);
+	conn_close(a, true);	/* a reset: no orphan socket to linger after the switch */
 	a->st = ST_IDLE;
 	a->session_conn = false;
-	jitter = randombytes_uniform(a->backoff / 2 + 1);	/* 75% to 125% */
-	a->wake = now_ms() + a->backoff * 3 / 4 + jitter;
-	agent_log("%s; next attempt in %.1f s", a->status.error,
-		  (a->backoff * 3 / 4 + jitter) / 1000.0);
+	/* 75% to 125% of the backoff, at most the cap */
+	delay = a->backoff * 3 / 4 + randombytes_uniform(a->backoff / 2 + 1);
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	a->wake = now_ms() + delay;
+	agent_log("%s; next attempt in %.1f s", a->status.error, delay / 1000.0);
 	a->backoff = a->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff * 2;
 	save_status(a, "backoff");
 }
