@@ -82,7 +82,8 @@ all_activated() {	# asr
 	nmmj asr show "$1" | python3 -c "
 import json, sys
 a = json.load(sys.stdin)
-sys.exit(0 if a['members'] and all(m['delivery'] == 'activated' for m in a['members']) else 1)"
+m = [x for x in a['members'] if x['state'] != 'revoked']
+sys.exit(0 if m and all(x['delivery'] == 'activated' for x in m) else 1)"
 }
 kernel_epoch() {	# ns asr -> current epoch in that kernel
 	"$AKMCTL" -n "$1" -j asr show "$2" 2>/dev/null | python3 -c "
@@ -174,6 +175,10 @@ ok $? "del C: re-keyed without C" "$(nmm asr show 1)"
 e=$(nmmj asr show 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
 ! epoch_is c 1 "$e" && epoch_is b 1 "$e"
 ok $? "C does not hold the new epoch $e, B does"
+nmmj asr show 1 | grep -q '"node":4,"name":"C","state":"revoked"'
+ok $? "C stays in ASR 1 as revoked"
+"$AKMCTL" -n b member show asr 1 node 4 2>&1 | grep -q "state revoked"
+ok $? "B's kernel has C as a revoked member" "$("$AKMCTL" -n b member show asr 1 2>&1)"
 
 # ---- NMM killed in the middle of a re-key ----
 nmm asr add-member 1 node C >/dev/null

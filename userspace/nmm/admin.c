@@ -177,6 +177,9 @@ static int node_add(struct req *r)
 	if (!err && db_exec(n, "DELETE FROM counters WHERE node IN (SELECT id FROM nodes "
 			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
 		err = -EIO;
+	if (!err && db_exec(n, "DELETE FROM members WHERE node IN (SELECT id FROM nodes "
+			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
+		err = -EIO;
 	if (!err && db_exec(n, "DELETE FROM deliveries WHERE node IN (SELECT id FROM nodes "
 			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
 		err = -EIO;
@@ -400,12 +403,12 @@ static int node_del(struct req *r)
 	id = node_by_name(n, name);
 	if (!id)
 		return fail(r, 1, "no node named '%s'", name);
-	st = db_prep(n, "SELECT asr FROM members WHERE node = ?", "u", id);
+	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0", "u", id);
 	while (st && k < 256 && sqlite3_step(st) == SQLITE_ROW)
 		asrs[k++] = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	err = store_begin(n);
-	if (!err && db_exec(n, "DELETE FROM members WHERE node = ?", "u", id) < 0)
+	if (!err && db_exec(n, "UPDATE members SET revoked = 1 WHERE node = ?", "u", id) < 0)
 		err = -EIO;
 	for (i = 0; i < k && !err; i++)
 		err = rekey_new_epoch(n, asrs[i]);
@@ -515,15 +518,19 @@ static int asr_member(struct req *r, bool add)
 	node = node_by_name(n, name);
 	if (!node)
 		return fail(r, 1, "no node named '%s'", name);
-	if (add && db_int(n, 0, "SELECT count(*) FROM members WHERE asr = ?", "u", id) >=
+	if (add && db_int(n, 0, "SELECT count(*) FROM members WHERE asr = ? AND revoked = 0",
+			  "u", id) >=
 	    AKM_MEMBERS_MAX)
 		return fail(r, 1, "ASR %u has %d members already", id, AKM_MEMBERS_MAX);
 	err = store_begin(n);
 	if (err)
 		return fail(r, 1, "store error");
-	rows = add ? db_exec(n, "INSERT OR IGNORE INTO members (asr, node, added) VALUES "
-			     "(?, ?, ?)", "uui", id, node, (int64_t)time(NULL)) :
-		     db_exec(n, "DELETE FROM members WHERE asr = ? AND node = ?", "uu", id, node);
+	rows = add ? db_exec(n, "INSERT INTO members (asr, node, added) VALUES (?, ?, ?) "
+			     "ON CONFLICT (asr, node) DO UPDATE SET revoked = 0, added = "
+			     "excluded.added WHERE revoked = 1", "uui", id, node,
+			     (int64_t)time(NULL)) :
+		     db_exec(n, "UPDATE members SET revoked = 1 WHERE asr = ? AND node = ? AND "
+			     "revoked = 0", "uu", id, node);
 	if (rows == 0) {
 		store_rollback(n);
 		return fail(r, 1, "node '%s' is %s ASR %u", name, add ? "already in" : "not in",
@@ -592,7 +599,8 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 	akm_out_arr_close(o);
 
 	akm_out_arr_open(o, "members");
-	st = db_prep(n, "SELECT m.node, n.name, n.state, n.last_contact, n.addrs, "
+	st = db_prep(n, "SELECT m.node, n.name, CASE WHEN m.revoked THEN 'revoked' ELSE "
+		     "n.state END, n.last_contact, n.addrs, "
 		     "(SELECT state FROM deliveries d WHERE d.asr = m.asr AND d.node = m.node "
 		     "AND d.epoch = ?) FROM members m JOIN nodes n ON n.id = m.node WHERE "
 		     "m.asr = ? ORDER BY m.node", "uu", epoch, id);

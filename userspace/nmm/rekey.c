@@ -83,16 +83,31 @@ static int member_entry(struct nmm *n, uint32_t id, uint32_t receiver, struct ak
 	return err;
 }
 
+/* The revoked members of asr, ascending, at most max. */
+static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 1 "
+				   "ORDER BY node", "u", asr);
+	int k = 0;
+
+	if (!st)
+		return -EIO;
+	while (k < max && sqlite3_step(st) == SQLITE_ROW)
+		ids[k++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return k;
+}
+
 /* Send ASR_CONFIG for the latest epoch of asr to c, if c's node is in it. */
 void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 {
 	struct akmp_asr_config cfg = { .asr_id = asr };
-	uint32_t ids[AKM_MEMBERS_MAX];
+	uint32_t ids[AKM_MEMBERS_MAX], rids[AKM_MEMBERS_MAX];
 	struct akmp_buf b = { 0 };
 	uint8_t *key = NULL, *cred = NULL;
 	sqlite3_stmt *st;
 	char ad[48], *members = NULL;
-	int i, nids = -1, err = -ENOENT;
+	int i, nids = -1, revoked, err = -ENOENT;
 
 	st = db_prep(n, "SELECT a.alg, a.policy, a.grace, e.epoch, e.members FROM asrs a "
 		     "JOIN epochs e ON e.asr = a.id AND e.epoch = a.epoch WHERE a.id = ?",
@@ -115,7 +130,8 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG))
 		return;
 
-	cfg.members = calloc(nids, sizeof(*cfg.members));
+	revoked = revoked_ids(n, asr, rids, AKM_MEMBERS_MAX - nids);
+	cfg.members = calloc(nids + (revoked > 0 ? revoked : 0), sizeof(*cfg.members));
 	key = secure_alloc(32);
 	cred = secure_alloc(32);
 	if (!cfg.members || !key || !cred)
@@ -123,7 +139,13 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	for (i = 0; i < nids; i++)
 		if (member_entry(n, ids[i], c->node, &cfg.members[i]))
 			goto out;
-	cfg.nmembers = nids;
+	/* removed members stay, revoked, and out of the wrapping's member set */
+	for (i = 0; i < revoked; i++) {
+		if (member_entry(n, rids[i], c->node, &cfg.members[nids + i]))
+			goto out;
+		cfg.members[nids + i].state = AKM_MEMBER_REVOKED;
+	}
+	cfg.nmembers = nids + (revoked > 0 ? revoked : 0);
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
 	err = load_secret(n, ad, key, db_prep(n, "SELECT key FROM epochs WHERE asr = ? AND "
 					      "epoch = ?", "uu", asr, cfg.epoch));
@@ -196,7 +218,8 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 	if (!key)
 		return -ENOMEM;
 	epoch = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) + 1;
-	st = db_prep(n, "SELECT node FROM members WHERE asr = ? ORDER BY node", "u", asr);
+	st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 0 ORDER BY node",
+		     "u", asr);
 	if (epoch <= 0 || epoch > UINT32_MAX || !st)
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW)
@@ -214,7 +237,8 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uibti", asr, epoch, sealed,
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
 	    db_exec(n, "INSERT INTO deliveries (asr, epoch, node, state, updated) "
-		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ?", "iiu",
+		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ? AND revoked = 0",
+		    "iiu",
 		    epoch, (int64_t)time(NULL), asr) < 0 ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "iu", epoch, asr) != 1)
 		goto out;
@@ -245,15 +269,16 @@ void rekey_catch_up(struct nmm *n, struct conn *c)
 
 	/* ASRs it was in but left while away: LEAVE, once */
 	st = db_prep(n, "SELECT DISTINCT asr FROM deliveries WHERE node = ?1 AND asr NOT IN "
-		     "(SELECT asr FROM members WHERE node = ?1)", "u", c->node);
+		     "(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)", "u", c->node);
 	if (st) {
 		while (sqlite3_step(st) == SQLITE_ROW)
 			send_leave(n, c, sqlite3_column_int64(st, 0));
 		sqlite3_finalize(st);
 		db_exec(n, "DELETE FROM deliveries WHERE node = ?1 AND asr NOT IN "
-			"(SELECT asr FROM members WHERE node = ?1)", "u", c->node);
+			"(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)", "u", c->node);
 	}
-	st = db_prep(n, "SELECT asr FROM members WHERE node = ? ORDER BY asr", "u", c->node);
+	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0 ORDER BY asr",
+		     "u", c->node);
 	if (!st)
 		return;
 	while (sqlite3_step(st) == SQLITE_ROW)

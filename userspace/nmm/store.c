@@ -61,6 +61,9 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (asr, epoch, node),"
 	"  FOREIGN KEY (asr, epoch) REFERENCES epochs(asr, epoch) ON DELETE CASCADE);"
 	"CREATE INDEX deliveries_node ON deliveries(node);",
+	/* 1 -> 2: removed members stay, revoked (protocol.md) */
+	"ALTER TABLE members ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0 "
+	"  CHECK (revoked IN (0, 1));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
