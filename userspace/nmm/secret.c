@@ -120,12 +120,32 @@ out:
 	return err;
 }
 
+/* Without a resource manager, transient objects stay loaded: flush them. */
+static void tpm_flush(void)
+{
+	char *argv[] = { "tpm2_flushcontext", "-t", NULL };
+	char *sessions[] = { "tpm2_flushcontext", "-l", NULL };
+
+	run_tool(sessions, NULL, 0, NULL, 0);
+
+	run_tool(argv, NULL, 0, NULL, 0);
+}
+
+static int tpm_run(char *const argv[], const uint8_t *in, size_t inlen, uint8_t *out,
+		   size_t outlen)
+{
+	int err = run_tool(argv, in, inlen, out, outlen);
+
+	tpm_flush();
+	return err;
+}
+
 static int tpm_primary(const char *ctx)
 {
 	char *argv[] = { "tpm2_createprimary", "-Q", "-C", "o", "-g", "sha256", "-G",
 			 "ecc", "-c", (char *)ctx, NULL };
 
-	return run_tool(argv, NULL, 0, NULL, 0);
+	return tpm_run(argv, NULL, 0, NULL, 0);
 }
 
 /* Unseal (or, the first time, create and seal) the master key with the TPM. */
@@ -138,6 +158,7 @@ static int master_tpm(struct nmm *n, uint8_t *key)
 	snprintf(priv, sizeof(priv), "%s/master.tpm.priv", n->state_dir);
 	snprintf(prim, sizeof(prim), "%s/.primary.ctx", n->state_dir);
 	snprintf(obj, sizeof(obj), "%s/.master.ctx", n->state_dir);
+	tpm_flush();
 	err = tpm_primary(prim);
 	if (err)
 		goto out;
@@ -146,7 +167,9 @@ static int master_tpm(struct nmm *n, uint8_t *key)
 				 "-r", priv, NULL };
 
 		randombytes_buf(key, MASTER_LEN);
-		err = run_tool(argv, key, MASTER_LEN, NULL, 0);
+		err = tpm_run(argv, key, MASTER_LEN, NULL, 0);
+		if (!err && (chmod(pub, 0600) || chmod(priv, 0600)))
+			err = -errno;
 		if (!err)
 			nmm_log("master key: created and sealed to the TPM");
 	} else {
@@ -154,13 +177,14 @@ static int master_tpm(struct nmm *n, uint8_t *key)
 				 "-c", obj, NULL };
 		char *unseal[] = { "tpm2_unseal", "-Q", "-c", obj, NULL };
 
-		err = run_tool(load, NULL, 0, NULL, 0);
+		err = tpm_run(load, NULL, 0, NULL, 0);
 		if (!err)
-			err = run_tool(unseal, NULL, 0, key, MASTER_LEN);
+			err = tpm_run(unseal, NULL, 0, key, MASTER_LEN);
 		if (!err)
 			nmm_log("master key: unsealed by the TPM");
 	}
 out:
+	tpm_flush();
 	unlink(prim);
 	unlink(obj);
 	if (err)
