@@ -345,6 +345,7 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 	a->fresh = false;
 	a->backoff = BACKOFF_MIN_MS;
 	a->next_hb = now_ms();
+	a->wake = a->next_hb + SILENCE_MS;
 	a->status.sessions++;
 	a->status.error[0] = '\0';
 	save_status(a, "session");
@@ -489,7 +490,8 @@ static int on_event(const struct akm_msg *msg, void *arg)
 	akmp_put_str(&b, AKMP_T_NAME, name ? name : "unknown");
 	akmp_put_u64(&b, AKMP_T_VALUE, count);
 	a->status.events++;
-	send_msg(a, &b);
+	if (!send_msg(a, &b))
+		save_status(a, NULL);
 	return 0;
 }
 
