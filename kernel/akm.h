@@ -75,11 +75,21 @@ struct akm_epoch {
 	struct rcu_work free_work;
 };
 
+/*
+ * An address known to this node: a member's (@member set), or a multicast
+ * group of an ASR (@member NULL). One owner per address per namespace.
+ */
 struct akm_addr {
 	struct hlist_node node;		/* in akm_net.addrs */
 	struct in6_addr addr;		/* IPv4 as ::ffff:a.b.c.d */
+	struct akm_asr *asr;
 	struct akm_member *member;
 	struct rcu_head rcu;
+};
+
+struct akm_addrs {
+	u8 n;
+	struct akm_addr *a[AKM_ADDRS_MAX];
 };
 
 /* Receive state of one sender under one epoch. */
@@ -93,8 +103,7 @@ struct akm_member {
 	struct akm_asr *asr;
 	u32 node_id;
 	u8 state;			/* enum akm_member_state */
-	u8 n_addrs;
-	struct akm_addr *addrs[AKM_ADDRS_MAX];
+	struct akm_addrs addrs;
 	struct akm_stats stats;
 	spinlock_t rx_lock;		/* rx */
 	struct akm_rx rx[__AKM_KEY_STATE_MAX];
@@ -111,6 +120,7 @@ struct akm_asr {
 	char name[AKM_NAME_MAX];
 	unsigned int n_members;
 	struct list_head members;
+	struct akm_addrs groups;	/* multicast addresses */
 	struct akm_epoch __rcu *epochs[__AKM_KEY_STATE_MAX];	/* by state */
 	struct akm_stats stats;
 	struct rcu_head rcu;
@@ -160,9 +170,10 @@ struct akm_member *akm_member_find(struct akm_asr *asr, u32 node_id);
 struct akm_addr *akm_addr_find(struct akm_net *an, const struct in6_addr *a);
 int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
 		   struct akm_member **out);
-int akm_member_set_addrs(struct akm_net *an, struct akm_member *m,
-			 const struct in6_addr *addrs, unsigned int n,
-			 unsigned int *bad);
+int akm_addrs_replace(struct akm_net *an, struct akm_addrs *set,
+		      struct akm_asr *asr, struct akm_member *m,
+		      const struct in6_addr *addrs, unsigned int n,
+		      unsigned int *bad);
 void akm_member_del(struct akm_net *an, struct akm_member *m);
 
 /* keys.c: the "akm" key type, the per-netns keyring and key epochs */

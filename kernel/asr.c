@@ -21,6 +21,18 @@ struct akm_asr *akm_asr_find(struct akm_net *an, u32 id)
 	return NULL;
 }
 
+static void akm_addrs_unhash(struct akm_addrs *set)
+{
+	unsigned int i;
+
+	for (i = 0; i < set->n; i++) {
+		hash_del_rcu(&set->a[i]->node);
+		kfree_rcu(set->a[i], rcu);
+		set->a[i] = NULL;
+	}
+	set->n = 0;
+}
+
 int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
 {
 	struct akm_asr *asr, *pos;
@@ -68,6 +80,7 @@ void akm_asr_del(struct akm_net *an, struct akm_asr *asr)
 	an->n_asrs--;
 	list_for_each_entry_safe(m, tmp, &asr->members, list)
 		akm_member_del(an, m);
+	akm_addrs_unhash(&asr->groups);
 	akm_epochs_flush(an, asr);
 	call_rcu(&asr->rcu, akm_asr_free_rcu);
 }
@@ -134,27 +147,17 @@ int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
 	return 0;
 }
 
-static void akm_member_unhash_addrs(struct akm_member *m)
-{
-	unsigned int i;
-
-	for (i = 0; i < m->n_addrs; i++) {
-		hash_del_rcu(&m->addrs[i]->node);
-		kfree_rcu(m->addrs[i], rcu);
-		m->addrs[i] = NULL;
-	}
-	m->n_addrs = 0;
-}
-
 /*
- * Replace a member's addresses. An address may belong to one member of one
- * ASR per namespace, so that a packet's peer address names its ASR. Either
- * all new addresses are installed or nothing changes. On -EADDRINUSE (owned
- * by another member) or -EINVAL (given twice), *bad is the offending index.
+ * Replace the addresses of a member (@m) or the groups of an ASR (@m NULL).
+ * An address may have one owner per namespace, so that a packet's peer
+ * address names its ASR. Either all new addresses are installed or nothing
+ * changes. On -EADDRINUSE (another owner) or -EINVAL (given twice), *bad is
+ * the offending index.
  */
-int akm_member_set_addrs(struct akm_net *an, struct akm_member *m,
-			 const struct in6_addr *addrs, unsigned int n,
-			 unsigned int *bad)
+int akm_addrs_replace(struct akm_net *an, struct akm_addrs *set,
+		      struct akm_asr *asr, struct akm_member *m,
+		      const struct in6_addr *addrs, unsigned int n,
+		      unsigned int *bad)
 {
 	struct akm_addr *new[AKM_ADDRS_MAX] = {};
 	unsigned int i, j;
@@ -165,7 +168,7 @@ int akm_member_set_addrs(struct akm_net *an, struct akm_member *m,
 
 		*bad = i;
 		err = -EADDRINUSE;
-		if (e && e->member != m)
+		if (e && (e->asr != asr || e->member != m))
 			goto err;
 		err = -EINVAL;
 		for (j = 0; j < i; j++)
@@ -176,16 +179,17 @@ int akm_member_set_addrs(struct akm_net *an, struct akm_member *m,
 		if (!new[i])
 			goto err;
 		new[i]->addr = addrs[i];
+		new[i]->asr = asr;
 		new[i]->member = m;
 	}
 
-	akm_member_unhash_addrs(m);
+	akm_addrs_unhash(set);
 	for (i = 0; i < n; i++) {
 		hash_add_rcu(an->addrs, &new[i]->node,
 			     akm_addr_hash(&new[i]->addr));
-		m->addrs[i] = new[i];
+		set->a[i] = new[i];
 	}
-	m->n_addrs = n;
+	set->n = n;
 	return 0;
 
 err:
@@ -204,7 +208,7 @@ static void akm_member_free_rcu(struct rcu_head *rcu)
 
 void akm_member_del(struct akm_net *an, struct akm_member *m)
 {
-	akm_member_unhash_addrs(m);
+	akm_addrs_unhash(&m->addrs);
 	list_del_rcu(&m->list);
 	m->asr->n_members--;
 	call_rcu(&m->rcu, akm_member_free_rcu);

@@ -114,7 +114,7 @@ static struct akm_member *akm_peer(struct akm_net *an,
 {
 	struct akm_addr *a = akm_addr_find(an, addr);
 
-	if (!a || a->member->node_id == READ_ONCE(an->node_id))
+	if (!a || !a->member || a->member->node_id == READ_ONCE(an->node_id))
 		return NULL;
 	return a->member;
 }
@@ -167,9 +167,13 @@ static void akm_clamp_mss(struct sk_buff *skb, unsigned int thoff)
 	}
 }
 
-/* Insert the AKM header into a non-GSO packet and tag it. */
-static int akm_tag(struct akm_net *an, struct akm_member *m,
-		   struct akm_epoch *ep, struct sk_buff *skb, u8 pf)
+/*
+ * Insert the AKM header into a non-GSO packet to @asr's member @m, or to one
+ * of its groups (@m NULL), and tag it.
+ */
+static int akm_tag(struct akm_net *an, struct akm_asr *asr,
+		   struct akm_member *m, struct akm_epoch *ep,
+		   struct sk_buff *skb, u8 pf)
 {
 	struct akm_pseudo ph;
 	struct akm_pkt p;
@@ -206,7 +210,7 @@ static int akm_tag(struct akm_net *an, struct akm_member *m,
 	h->nexthdr = p.proto;
 	h->version = AKM_WIRE_VERSION;
 	h->reserved = 0;
-	h->asr_id = htonl(m->asr->id);
+	h->asr_id = htonl(asr->id);
 	h->epoch = htonl(ep->epoch);
 	h->sender = htonl(sender);
 	h->seq = htonl((u32)seq);
@@ -214,18 +218,21 @@ static int akm_tag(struct akm_net *an, struct akm_member *m,
 	akm_mac_tag(&ep->mac, &ph, skb, p.nhlen + AKM_HLEN, len, sender, seq,
 		    h->tag);
 
-	akm_stats_add(&m->asr->stats, AKM_STATS_A_TX_PACKETS, 1);
-	akm_stats_add(&m->asr->stats, AKM_STATS_A_TX_BYTES, len);
-	akm_stats_add(&m->stats, AKM_STATS_A_TX_PACKETS, 1);
-	akm_stats_add(&m->stats, AKM_STATS_A_TX_BYTES, len);
+	akm_stats_add(&asr->stats, AKM_STATS_A_TX_PACKETS, 1);
+	akm_stats_add(&asr->stats, AKM_STATS_A_TX_BYTES, len);
+	if (m) {
+		akm_stats_add(&m->stats, AKM_STATS_A_TX_PACKETS, 1);
+		akm_stats_add(&m->stats, AKM_STATS_A_TX_BYTES, len);
+	}
 	return 0;
 }
 
-static struct akm_member *akm_out_peer(struct akm_net *an, struct sk_buff *skb,
-				       u8 pf)
+/* The member or group a packet is sent to, if it must be tagged. */
+static struct akm_addr *akm_out_addr(struct akm_net *an, struct sk_buff *skb,
+				     u8 pf)
 {
-	struct akm_member *m;
 	struct in6_addr dst;
+	struct akm_addr *a;
 
 	if (!READ_ONCE(an->n_asrs))
 		return NULL;
@@ -233,10 +240,12 @@ static struct akm_member *akm_out_peer(struct akm_net *an, struct sk_buff *skb,
 		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr, &dst);
 	else
 		dst = ipv6_hdr(skb)->daddr;
-	m = akm_peer(an, &dst);
-	if (!m || READ_ONCE(m->state) != AKM_MEMBER_ACTIVE)
+	a = akm_addr_find(an, &dst);
+	if (a && a->member &&
+	    (a->member->node_id == READ_ONCE(an->node_id) ||
+	     READ_ONCE(a->member->state) != AKM_MEMBER_ACTIVE))
 		return NULL;
-	return m;
+	return a;
 }
 
 static unsigned int akm_out_gso(void *priv, struct sk_buff *skb,
@@ -245,7 +254,7 @@ static unsigned int akm_out_gso(void *priv, struct sk_buff *skb,
 	struct akm_net *an = akm_pernet(state->net);
 	struct sk_buff *segs, *seg, *next;
 
-	if (!skb_is_gso(skb) || !akm_out_peer(an, skb, state->pf))
+	if (!skb_is_gso(skb) || !akm_out_addr(an, skb, state->pf))
 		return NF_ACCEPT;
 
 	segs = skb_gso_segment(skb, NETIF_F_SG);
@@ -266,20 +275,20 @@ static unsigned int akm_out(void *priv, struct sk_buff *skb,
 			    const struct nf_hook_state *state)
 {
 	struct akm_net *an = akm_pernet(state->net);
-	struct akm_member *m = akm_out_peer(an, skb, state->pf);
+	struct akm_addr *a = akm_out_addr(an, skb, state->pf);
 	struct akm_epoch *ep;
 	int err;
 
-	if (!m)
+	if (!a)
 		return NF_ACCEPT;
-	ep = rcu_dereference(m->asr->epochs[AKM_KEY_CURRENT]);
+	ep = rcu_dereference(a->asr->epochs[AKM_KEY_CURRENT]);
 	if (!ep || READ_ONCE(ep->key->dead) || !READ_ONCE(an->node_id)) {
-		akm_stats_add(&m->asr->stats, AKM_STATS_A_TX_NO_KEY, 1);
+		akm_stats_add(&a->asr->stats, AKM_STATS_A_TX_NO_KEY, 1);
 		return NF_DROP;
 	}
 	if (skb_is_gso(skb))	/* GSO'd after LOCAL_OUT, e.g. by DNAT */
 		return NF_DROP;
-	err = akm_tag(an, m, ep, skb, state->pf);
+	err = akm_tag(an, a->asr, a->member, ep, skb, state->pf);
 	return err < 0 ? NF_DROP : NF_ACCEPT;
 }
 
@@ -357,6 +366,26 @@ static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
 	return ok;
 }
 
+/* Take the AKM header out of a verified packet and restore the IP header. */
+static int akm_strip(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
+{
+	struct akmhdr *h;
+
+	if (skb_ensure_writable(skb, p->nhlen + AKM_HLEN))
+		return -ENOMEM;
+	h = (struct akmhdr *)(skb->data + p->nhlen);
+	p->proto = h->nexthdr;
+	memmove(skb->data + AKM_HLEN, skb->data, p->nhlen);
+	skb_pull(skb, AKM_HLEN);
+	skb_reset_network_header(skb);
+	skb_set_transport_header(skb, p->nhlen);
+	akm_fix_iphdr(skb, pf, p->proto);
+	/* the tag covered the payload as its sender checksummed it */
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	skb->csum_level = ~0;
+	return 0;
+}
+
 static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb, u8 pf,
 			       struct akm_pkt *p)
 {
@@ -416,19 +445,8 @@ static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb, u8 pf,
 	if (!akm_rx_commit(m, epoch, seq))
 		goto replay;
 
-	/* authentic: take the header out and hand the packet on */
-	if (skb_ensure_writable(skb, p->nhlen + AKM_HLEN))
+	if (akm_strip(skb, pf, p))
 		return NF_DROP;
-	h = (struct akmhdr *)(skb->data + p->nhlen);
-	p->proto = h->nexthdr;
-	memmove(skb->data + AKM_HLEN, skb->data, p->nhlen);
-	skb_pull(skb, AKM_HLEN);
-	skb_reset_network_header(skb);
-	skb_set_transport_header(skb, p->nhlen);
-	akm_fix_iphdr(skb, pf, p->proto);
-	/* the tag covered the payload as its sender checksummed it */
-	skb->ip_summed = CHECKSUM_UNNECESSARY;
-	skb->csum_level = ~0;
 
 	akm_stats_add(&asr->stats, AKM_STATS_A_RX_PACKETS, 1);
 	akm_stats_add(&asr->stats, AKM_STATS_A_RX_BYTES, len);
@@ -455,8 +473,13 @@ static unsigned int akm_in(void *priv, struct sk_buff *skb,
 	if (!READ_ONCE(an->n_asrs))
 		return NF_ACCEPT;
 	akm_parse(skb, state->pf, &p);
-	if (p.proto == akm_proto)
+	if (p.proto == akm_proto) {
+		/* our own multicast, looped back after we tagged it */
+		if (skb->pkt_type == PACKET_LOOPBACK &&
+		    pskb_may_pull(skb, p.nhlen + AKM_HLEN))
+			return akm_strip(skb, state->pf, &p) ? NF_DROP : NF_ACCEPT;
 		return akm_verify(an, skb, state->pf, &p);
+	}
 
 	m = akm_peer(an, &p.saddr);
 	if (!m || akm_is_nd(skb, state->pf, &p))

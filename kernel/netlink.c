@@ -44,6 +44,7 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_PROOF_DATA]	= { .type = NLA_BINARY,
 				    .len = AKM_PROOF_DATA_MAX },
 	[AKM_A_PROOF]		= { .type = NLA_REJECT },
+	[AKM_A_ASR_GROUPS]	= NLA_POLICY_NESTED(akm_addr_policy),
 };
 
 static struct genl_family akm_family;
@@ -129,6 +130,32 @@ static int akm_fill_node(struct sk_buff *skb, struct akm_net *an,
 	return 0;
 }
 
+static int akm_put_addrs(struct sk_buff *skb, int attrtype,
+			 const struct akm_addrs *set)
+{
+	struct nlattr *nest = nla_nest_start(skb, attrtype);
+	unsigned int i;
+	int err = 0;
+
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < set->n && !err; i++) {
+		const struct in6_addr *a = &set->a[i]->addr;
+
+		if (ipv6_addr_v4mapped(a))
+			err = nla_put_in_addr(skb, AKM_ADDR_A_IPV4,
+					      a->s6_addr32[3]);
+		else
+			err = nla_put_in6_addr(skb, AKM_ADDR_A_IPV6, a);
+	}
+	if (err) {
+		nla_nest_cancel(skb, nest);
+		return err;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
 /* Epochs in ascending order: previous, current, next. */
 static const int akm_epoch_order[] = {
 	AKM_KEY_PREVIOUS, AKM_KEY_CURRENT, AKM_KEY_NEXT,
@@ -148,7 +175,9 @@ static int akm_fill_asr(struct sk_buff *skb, struct akm_net *an,
 	    nla_put_u8(skb, AKM_A_ASR_ALG, asr->alg) ||
 	    nla_put_u8(skb, AKM_A_ASR_POLICY, asr->policy) ||
 	    nla_put_u32(skb, AKM_A_ASR_GRACE, asr->grace) ||
-	    nla_put_u32(skb, AKM_A_MEMBER_COUNT, asr->n_members))
+	    nla_put_u32(skb, AKM_A_MEMBER_COUNT, asr->n_members) ||
+	    (asr->groups.n &&
+	     akm_put_addrs(skb, AKM_A_ASR_GROUPS, &asr->groups)))
 		goto cancel;
 	for (i = 0; i < ARRAY_SIZE(akm_epoch_order); i++) {
 		int s = akm_epoch_order[i];
@@ -169,31 +198,6 @@ cancel:
 	return -EMSGSIZE;
 }
 
-static int akm_put_addrs(struct sk_buff *skb, const struct akm_member *m)
-{
-	struct nlattr *nest = nla_nest_start(skb, AKM_A_MEMBER_ADDRS);
-	unsigned int i;
-	int err = 0;
-
-	if (!nest)
-		return -EMSGSIZE;
-	for (i = 0; i < m->n_addrs && !err; i++) {
-		const struct in6_addr *a = &m->addrs[i]->addr;
-
-		if (ipv6_addr_v4mapped(a))
-			err = nla_put_in_addr(skb, AKM_ADDR_A_IPV4,
-					      a->s6_addr32[3]);
-		else
-			err = nla_put_in6_addr(skb, AKM_ADDR_A_IPV6, a);
-	}
-	if (err) {
-		nla_nest_cancel(skb, nest);
-		return err;
-	}
-	nla_nest_end(skb, nest);
-	return 0;
-}
-
 static int akm_fill_member(struct sk_buff *skb, struct akm_member *m,
 			   struct netlink_callback *cb, u32 portid, u32 seq,
 			   int flags)
@@ -206,7 +210,7 @@ static int akm_fill_member(struct sk_buff *skb, struct akm_member *m,
 	if (nla_put_u32(skb, AKM_A_ASR_ID, m->asr->id) ||
 	    nla_put_u32(skb, AKM_A_NODE_ID, m->node_id) ||
 	    nla_put_u8(skb, AKM_A_MEMBER_STATE, m->state) ||
-	    akm_put_addrs(skb, m) ||
+	    akm_put_addrs(skb, AKM_A_MEMBER_ADDRS, &m->addrs) ||
 	    akm_put_stats(skb, &m->stats)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -364,8 +368,107 @@ static int akm_nl_node_set(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
-static void akm_asr_apply(struct akm_asr *asr, struct genl_info *info)
+static bool akm_addr_multicast(const struct in6_addr *a)
 {
+	return ipv6_addr_v4mapped(a) ? ipv4_is_multicast(a->s6_addr32[3]) :
+				       ipv6_addr_is_multicast(a);
+}
+
+/* Member addresses are unicast, ASR groups multicast. */
+static int akm_parse_addrs(struct nlattr *nest, bool multicast,
+			   struct in6_addr *out, unsigned int *n,
+			   struct netlink_ext_ack *extack)
+{
+	struct nlattr *a;
+	unsigned int i = 0;
+	int rem;
+
+	nla_for_each_nested(a, nest, rem) {
+		if (i == AKM_ADDRS_MAX) {
+			NL_SET_ERR_MSG_ATTR(extack, a, "too many addresses");
+			return -EINVAL;
+		}
+		if (nla_type(a) == AKM_ADDR_A_IPV4) {
+			ipv6_addr_set_v4mapped(nla_get_in_addr(a), &out[i]);
+		} else {
+			out[i] = nla_get_in6_addr(a);
+			if (ipv6_addr_v4mapped(&out[i])) {
+				NL_SET_ERR_MSG_ATTR(extack, a,
+						    "IPv4-mapped address: give it as IPv4");
+				return -EINVAL;
+			}
+		}
+		if (ipv6_addr_any(&out[i]) ||
+		    (ipv6_addr_v4mapped(&out[i]) && !out[i].s6_addr32[3])) {
+			NL_SET_ERR_MSG_ATTR(extack, a, "unspecified address");
+			return -EINVAL;
+		}
+		if (akm_addr_multicast(&out[i]) != multicast) {
+			if (multicast)
+				NL_SET_ERR_MSG_ATTR(extack, a,
+						    "an ASR group must be a multicast address");
+			else
+				NL_SET_ERR_MSG_ATTR(extack, a,
+						    "a member address must be unicast");
+			return -EINVAL;
+		}
+		i++;
+	}
+	*n = i;
+	return 0;
+}
+
+/* Replace a member's addresses (@m) or an ASR's groups (@m NULL). */
+static int akm_set_addrs(struct akm_net *an, struct genl_info *info,
+			 struct nlattr *nest, struct akm_addrs *set,
+			 struct akm_asr *asr, struct akm_member *m)
+{
+	struct in6_addr addrs[AKM_ADDRS_MAX];
+	unsigned int n, bad;
+	int err;
+
+	err = akm_parse_addrs(nest, !m, addrs, &n, info->extack);
+	if (err)
+		return err;
+	err = akm_addrs_replace(an, set, asr, m, addrs, n, &bad);
+	if (err == -EADDRINUSE)
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "address already belongs to another member or ASR group");
+	else if (err == -EINVAL)
+		NL_SET_ERR_MSG_MOD(info->extack, "address given twice");
+	return err;
+}
+
+/* Apply MEMBER_ADDRS and MEMBER_STATE, all or nothing. */
+static int akm_member_apply(struct akm_net *an, struct akm_member *m,
+			    struct genl_info *info)
+{
+	struct nlattr *nest = info->attrs[AKM_A_MEMBER_ADDRS];
+	int err;
+
+	if (nest) {
+		err = akm_set_addrs(an, info, nest, &m->addrs, m->asr, m);
+		if (err)
+			return err;
+	}
+	if (info->attrs[AKM_A_MEMBER_STATE])
+		WRITE_ONCE(m->state,
+			   nla_get_u8(info->attrs[AKM_A_MEMBER_STATE]));
+	return 0;
+}
+
+/* Apply ASR_GROUPS, ASR_NAME, ASR_POLICY and ASR_GRACE, all or nothing. */
+static int akm_asr_apply(struct akm_net *an, struct akm_asr *asr,
+			 struct genl_info *info)
+{
+	struct nlattr *groups = info->attrs[AKM_A_ASR_GROUPS];
+	int err;
+
+	if (groups) {
+		err = akm_set_addrs(an, info, groups, &asr->groups, asr, NULL);
+		if (err)
+			return err;
+	}
 	if (info->attrs[AKM_A_ASR_NAME])
 		nla_strscpy(asr->name, info->attrs[AKM_A_ASR_NAME],
 			    sizeof(asr->name));
@@ -374,6 +477,7 @@ static void akm_asr_apply(struct akm_asr *asr, struct genl_info *info)
 			   nla_get_u8(info->attrs[AKM_A_ASR_POLICY]));
 	if (info->attrs[AKM_A_ASR_GRACE])
 		asr->grace = nla_get_u32(info->attrs[AKM_A_ASR_GRACE]);
+	return 0;
 }
 
 static int akm_nl_asr_new(struct sk_buff *skb, struct genl_info *info)
@@ -405,7 +509,11 @@ static int akm_nl_asr_new(struct sk_buff *skb, struct genl_info *info)
 			  &asr);
 	if (err)
 		goto out;
-	akm_asr_apply(asr, info);
+	err = akm_asr_apply(an, asr, info);
+	if (err) {
+		akm_asr_del(an, asr);
+		goto out;
+	}
 	akm_changed(an, info, id, 0, 0);
 out:
 	mutex_unlock(&an->lock);
@@ -428,9 +536,9 @@ static int akm_nl_asr_set(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&an->lock);
 	asr = akm_lookup_asr(an, info);
 	if (asr) {
-		akm_asr_apply(asr, info);
-		akm_changed(an, info, asr->id, 0, 0);
-		err = 0;
+		err = akm_asr_apply(an, asr, info);
+		if (!err)
+			akm_changed(an, info, asr->id, 0, 0);
 	}
 	mutex_unlock(&an->lock);
 	return err;
@@ -505,68 +613,6 @@ static int akm_nl_asr_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	}
 	mutex_unlock(&an->lock);
 	return akm_dump_ret(skb, err);
-}
-
-static int akm_parse_addrs(struct nlattr *nest, struct in6_addr *out,
-			   unsigned int *n, struct netlink_ext_ack *extack)
-{
-	struct nlattr *a;
-	unsigned int i = 0;
-	int rem;
-
-	nla_for_each_nested(a, nest, rem) {
-		if (i == AKM_ADDRS_MAX) {
-			NL_SET_ERR_MSG_ATTR(extack, a,
-					    "too many addresses for one member");
-			return -EINVAL;
-		}
-		if (nla_type(a) == AKM_ADDR_A_IPV4) {
-			ipv6_addr_set_v4mapped(nla_get_in_addr(a), &out[i]);
-		} else {
-			out[i] = nla_get_in6_addr(a);
-			if (ipv6_addr_v4mapped(&out[i])) {
-				NL_SET_ERR_MSG_ATTR(extack, a,
-						    "IPv4-mapped address: give it as IPv4");
-				return -EINVAL;
-			}
-		}
-		if (ipv6_addr_any(&out[i]) ||
-		    (ipv6_addr_v4mapped(&out[i]) && !out[i].s6_addr32[3])) {
-			NL_SET_ERR_MSG_ATTR(extack, a, "unspecified address");
-			return -EINVAL;
-		}
-		i++;
-	}
-	*n = i;
-	return 0;
-}
-
-/* Apply MEMBER_ADDRS and MEMBER_STATE, all or nothing. */
-static int akm_member_apply(struct akm_net *an, struct akm_member *m,
-			    struct genl_info *info)
-{
-	struct nlattr *nest = info->attrs[AKM_A_MEMBER_ADDRS];
-	struct in6_addr addrs[AKM_ADDRS_MAX];
-	unsigned int n, bad;
-	int err;
-
-	if (nest) {
-		err = akm_parse_addrs(nest, addrs, &n, info->extack);
-		if (err)
-			return err;
-		err = akm_member_set_addrs(an, m, addrs, n, &bad);
-		if (err == -EADDRINUSE)
-			NL_SET_ERR_MSG_MOD(info->extack,
-					   "address already belongs to another member");
-		else if (err == -EINVAL)
-			NL_SET_ERR_MSG_MOD(info->extack, "address given twice");
-		if (err)
-			return err;
-	}
-	if (info->attrs[AKM_A_MEMBER_STATE])
-		WRITE_ONCE(m->state,
-			   nla_get_u8(info->attrs[AKM_A_MEMBER_STATE]));
-	return 0;
 }
 
 static int akm_nl_member_new(struct sk_buff *skb, struct genl_info *info)

@@ -83,9 +83,13 @@ enum akm_cmd {
 	AKM_CMD_UNSPEC,
 	AKM_CMD_NODE_GET,	/* -> NODE_ID, KEYRING, GENERATION, ASR_COUNT, STATS */
 	AKM_CMD_NODE_SET,	/* NODE_ID */
-	AKM_CMD_ASR_NEW,	/* ASR_ID, ALG, [ASR_NAME], [ASR_POLICY], [ASR_GRACE] */
+	AKM_CMD_ASR_NEW,	/* ASR_ID, ALG, [ASR_NAME], [ASR_POLICY], [ASR_GRACE],
+				 * [ASR_GROUPS]
+				 */
 	AKM_CMD_ASR_DEL,	/* ASR_ID */
-	AKM_CMD_ASR_SET,	/* ASR_ID, [ASR_NAME], [ASR_POLICY], [ASR_GRACE] */
+	AKM_CMD_ASR_SET,	/* ASR_ID, [ASR_NAME], [ASR_POLICY], [ASR_GRACE],
+				 * [ASR_GROUPS]: replaces the list
+				 */
 	AKM_CMD_ASR_GET,	/* ASR_ID | dump -> ASR attributes, KEY*, STATS */
 	AKM_CMD_MEMBER_NEW,	/* ASR_ID, NODE_ID, [MEMBER_STATE], [MEMBER_ADDRS] */
 	AKM_CMD_MEMBER_SET,	/* ASR_ID, NODE_ID, [MEMBER_STATE], [MEMBER_ADDRS] */
@@ -142,6 +146,10 @@ enum akm_attr {
 	AKM_A_KEY_WRAPPED,	/* binary, exactly AKM_WRAPPED_LEN */
 	AKM_A_PROOF_DATA,	/* binary, at most AKM_PROOF_DATA_MAX */
 	AKM_A_PROOF,		/* binary, AKM_PROOF_LEN */
+	AKM_A_ASR_GROUPS,	/* nest: AKM_ADDR_A_IPV4/IPV6 multicast
+				 * addresses of the ASR, repeated, at most
+				 * AKM_ADDRS_MAX: packets to them are tagged
+				 */
 	__AKM_A_MAX
 };
 
