@@ -199,6 +199,55 @@ start_agent d
 wait_for 90 all_activated 1
 ok $? "D, offline during a re-key, catches up" "$(nmm asr show 1)"
 
+# ---- 16 members: 13 more nodes, added in quick succession ----
+EXTRA=$(seq -f "e%g" 1 13)
+i=10
+for node in $EXTRA; do
+	ID[$node]=$i
+	ip netns add "$node"
+	ip link add "v$node" type veth peer name eth0 netns "$node"
+	ip link set "v$node" master akmbr0 up
+	in_ns "$node" ip addr add "10.9.0.$i/24" dev eth0
+	in_ns "$node" ip link set eth0 up
+	nmm node add "${node^^}" id "$i" addr "10.9.0.$i" >/dev/null &&
+		nmm node export "${node^^}" file "$W/$node.bundle" >"$W/$node.export" &&
+		in_ns "$node" "$AGENT" import "$W/$node.bundle" --state "$W/$node" \
+			--code "$(sed -n 's/^transfer code //p' "$W/$node.export")" >/dev/null 2>&1 &&
+		start_agent "$node" || echo "# $node: setup failed"
+	i=$((i + 1))
+done
+NODES="$NODES $EXTRA"
+good=0
+for node in $EXTRA; do wait_for 90 node_is "${node^^}" active online || good=1; done
+ok $good "13 more nodes active and online"
+for node in $EXTRA; do nmm asr add-member 1 node "${node^^}" >/dev/null || good=1; done
+ok $good "13 add-member in a row"
+wait_for 120 all_activated 1
+ok $? "ASR 1 with 16 members: the last epoch delivered and activated" "$(nmm asr show 1)"
+nmmj asr show 1 | python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+m = [x for x in a["members"] if x["state"] != "revoked"]
+assert len(m) == 16, len(m)
+states = {e["epoch"]: e["state"] for e in a["epochs"]}
+assert states[a["epoch"]] == "active", states'
+ok $? "16 active members, superseded epochs never activated"
+e=$(nmmj asr show 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
+in_ns e13 ping -c 2 -i 0.2 -W 2 10.9.0.2 >/dev/null && epoch_is e13 1 "$e" && epoch_is a 1 "$e"
+ok $? "E13 pings A under epoch $e"
+
+# ---- node del ----
+nmm node del D >/dev/null
+ok $? "node del D"
+wait_for 60 all_activated 1
+ok $? "ASR 1 re-keyed without D" "$(nmm asr show 1)"
+! "$AKMCTL" -n nmm asr show $((0x80000005)) >/dev/null 2>&1 &&
+	! "$AKMCTL" -n nmm cred show id 5 >/dev/null 2>&1
+ok $? "D's credential and provisioning ASR are gone from the NMM's kernel"
+! nmm node list D >/dev/null 2>&1 &&
+	wait_for 20 grep -q "auth-failure node 5 .*reason unknown-node" "$W/nmm.log"
+ok $? "D is refused when it comes back" "$(grep 'node 5' "$W/nmm.log" | tail -n 3)"
+
 # ---- robustness: garbage on the port ----
 for i in $(seq 1 20); do
 	head -c $((RANDOM % 200 + 1)) /dev/urandom | in_ns nmm timeout 2 \

@@ -428,10 +428,17 @@ static int node_del(struct req *r)
 		conn_send(n, c, &b);
 		akmp_buf_free(&b);
 	}
-	/* close its connections; its credential and provisioning ASR go */
+	/*
+	 * Close its connections while their packets are still tagged (a FIN
+	 * sent after the provisioning ASR is gone would be dropped by the
+	 * node), then remove its credential and provisioning ASR.
+	 */
 	for (c = n->conns; c; c = c->next)
-		if (c->kind == CONN_NODE && c->node == id)
+		if (c->kind == CONN_NODE && c->node == id) {
+			akmp_flush(c->fd, &c->out);
+			shutdown(c->fd, SHUT_WR);
 			c->state = CS_CLOSING;
+		}
 	kern_node_del(n, id);
 	for (i = 0; i < k; i++)
 		rekey_kick(n, asrs[i]);

@@ -80,6 +80,13 @@ struct nodest *nodest(struct nmm *n, uint32_t node, bool make)
 	return s;
 }
 
+/* Not removed (a removed node's provisioning ASR is gone for good). */
+static bool node_live(struct nmm *n, uint32_t node)
+{
+	return db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed'",
+		      "u", node) > 0;
+}
+
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 {
 	struct nodest *s = nodest(n, node, true);
@@ -91,7 +98,8 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 		s->since = time(NULL);
 		s->session = NULL;
 	}
-	kern_bootstrap(n, node);
+	if (node_live(n, node))
+		kern_bootstrap(n, node);
 	nmm_event(n, "node-offline", "node %u reason %s", node, why);
 }
 
@@ -387,7 +395,7 @@ void peer_closed(struct nmm *n, struct conn *c)
 	if (c->session_epoch) {
 		/* the bootstrap connection ended after WELCOME: switch to the session */
 		s = nodest(n, c->node, true);
-		if (s && !kern_session(n, c->node, c->session_epoch)) {
+		if (s && node_live(n, c->node) && !kern_session(n, c->node, c->session_epoch)) {
 			s->mode = NODE_SESSION_WAIT;
 			s->since = time(NULL);
 			s->session = NULL;
