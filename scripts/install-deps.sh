@@ -25,6 +25,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev keyutils libkeyutils-dev libsodium-dev pkg-config
 	libtss2-dev swtpm swtpm-tools tpm2-tools
 	iproute2 iputils-ping iperf3 tcpdump procps util-linux python3-yaml python3-jsonschema
+	wireguard-tools
 )
 
 missing=()
