@@ -23,7 +23,6 @@ import re
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,12 +33,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from akmpkt import (  # noqa: E402
-    ALGS, AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, Injector, Pkt, Sniffer, Tap,
+    ALGS, AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, Injector, Sniffer, Tap,
     Topo, akm_packet, akmctl, akmctl_json, eth, fix_ipv4_csum, ip_bytes,
     ip_packet, parse_frame, sh, snmp, stat_delta, stats, tcp_client,
     tcp_listener, tcp_listening, tcp_options, total_drops, drops_summary,
     udp, udp_recv_all, udp_socket, verify_pkt, wait_for, wait_stats,
-    write_pcap, netns)
+    write_pcap)
 
 OUTDIR = None
 

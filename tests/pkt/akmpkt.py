@@ -23,7 +23,6 @@ import select
 import socket
 import struct
 import subprocess
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
