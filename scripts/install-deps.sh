@@ -23,7 +23,7 @@ PKGS=(
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 linux-source-6.12
 	qemu-system-x86 busybox-static rsync xz-utils zstd
 	libnl-3-dev libnl-genl-3-dev keyutils libkeyutils-dev libsodium-dev pkg-config
-	libtss2-dev swtpm swtpm-tools tpm2-tools
+	libtss2-dev swtpm swtpm-tools tpm2-tools libsqlite3-dev sqlite3
 	iproute2 iputils-ping iperf3 tcpdump procps util-linux python3-yaml python3-jsonschema
 	wireguard-tools
 )

@@ -286,6 +286,7 @@ int main(int argc, char **argv)
 	struct nmm n = { .state_dir = NMM_STATE_DIR, .listen_fd = -1, .admin_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool foreground = false, have_listen = false, no_kernel = false;
+	char *state_dir;
 	int64_t stored;
 	int opt, err;
 
@@ -337,6 +338,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "akm-nmmd: cannot create %s: %s\n", n.state_dir, strerror(errno));
 		return 1;
 	}
+	/* absolute: daemon() changes to / */
+	state_dir = realpath(n.state_dir, NULL);
+	if (!state_dir) {
+		fprintf(stderr, "akm-nmmd: %s: %s\n", n.state_dir, strerror(errno));
+		return 1;
+	}
+	n.state_dir = state_dir;
 	if (!foreground) {
 		char path[4096];
 		int fd;
@@ -405,5 +413,6 @@ int main(int argc, char **argv)
 	akm_close(n.nl);
 	store_close(&n);
 	master_free(&n);
+	free(state_dir);
 	return err ? 1 : 0;
 }

@@ -43,6 +43,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+"$AKMCTL" nmm socket "$T/none.sock" node list >"$T/out" 2>&1
+[ $? = 1 ] && grep -q "cannot reach akm-nmmd at $T/none.sock" "$T/out"
+ok $? "akmctl nmm without a daemon: clear error" "$(cat "$T/out")"
+
 start
 ok $? "daemon starts" "$(cat "$T/log")"
 [ "$(stat -c %a "$T/s/admin.sock")" = 600 ] && [ "$(stat -c %a "$T/s/master.key")" = 600 ] &&
@@ -190,6 +194,14 @@ stop
 
 "$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1
 ok $(($? != 1)) "another NMM id on the same store is refused"
+
+# detached, with a relative state directory
+(cd "$T" && "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state s --no-kernel)
+for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && break; sleep 0.1; done
+DPID=$(pgrep -n -f "akm-nmmd --id 1 --listen 127.0.0.1:$PORT --state s")
+nmm node list A >/dev/null 2>&1 && [ -n "$DPID" ] && grep -q "listening" "$T/s/nmmd.log"
+ok $? "detached daemon, relative --state, log in nmmd.log" "$(cat "$T/s/nmmd.log" 2>&1)"
+[ -z "$DPID" ] || { kill "$DPID"; for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done; }
 
 head -c 32 /dev/urandom >"$T/s/master.key"
 start
