@@ -9,14 +9,18 @@
 void asr_usage(FILE *f)
 {
 	fputs("Usage: akmctl asr add ASR_ID alg ALG [name NAME] [policy POLICY] [grace SECONDS]\n"
+	      "                    [group ADDR [group ADDR ...]]\n"
 	      "       akmctl asr set ASR_ID [name NAME] [policy POLICY] [grace SECONDS]\n"
+	      "                    [group ADDR [group ADDR ...] | group none]\n"
 	      "       akmctl asr del ASR_ID\n"
 	      "       akmctl asr [show [ASR_ID]]\n"
 	      "ALG := { hmac-sha256 | chacha20-poly1305 }\n"
 	      "POLICY := { drop | accept }   for plain packets from members (default drop)\n"
 	      "NAME is at most 31 bytes.\n"
 	      "SECONDS: how long the previous key stays accepted after an activation\n"
-	      "(default 30, at most 86400; 0: until the next activation or a retire).\n", f);
+	      "(default 30, at most 86400; 0: until the next activation or a retire).\n"
+	      "ADDR: a multicast address of the ASR; packets to it are authenticated\n"
+	      "(at most 8; 'group none' clears the list).\n", f);
 }
 
 /* ASR_ID, then the keywords allowed in attrs; returns those given. */
@@ -44,6 +48,16 @@ static uint32_t parse_asr(struct cmdline *c, struct akm_asr *asr, uint32_t allow
 			if (akm_parse_u32(v, &asr->grace) || asr->grace > AKM_GRACE_MAX)
 				usage_error(c, "invalid grace '%s' (expected 0 to %d seconds)",
 					    v, AKM_GRACE_MAX);
+		} else if (!strcmp(w, "group") && (allowed & AKM_BIT(AKM_A_ASR_GROUPS))) {
+			const char *v = arg_value(c, w);
+
+			attrs |= AKM_BIT(AKM_A_ASR_GROUPS);
+			if (!strcmp(v, "none"))
+				continue;
+			if (asr->ngroups == AKM_ADDRS_MAX)
+				usage_error(c, "more than %d groups", AKM_ADDRS_MAX);
+			if (akm_addr_parse(v, &asr->groups[asr->ngroups++]))
+				usage_error(c, "invalid address '%s'", v);
 		} else if (!strcmp(w, "name") && (allowed & AKM_BIT(AKM_A_ASR_NAME))) {
 			const char *name = arg_value(c, w);
 
@@ -62,7 +76,8 @@ static uint32_t parse_asr(struct cmdline *c, struct akm_asr *asr, uint32_t allow
 static int asr_add(struct cmdline *c)
 {
 	const uint32_t allowed = AKM_BIT(AKM_A_ASR_ALG) | AKM_BIT(AKM_A_ASR_NAME) |
-				 AKM_BIT(AKM_A_ASR_POLICY) | AKM_BIT(AKM_A_ASR_GRACE);
+				 AKM_BIT(AKM_A_ASR_POLICY) | AKM_BIT(AKM_A_ASR_GRACE) |
+				 AKM_BIT(AKM_A_ASR_GROUPS);
 	struct akm_sock *s;
 	struct akm_asr asr;
 	uint32_t attrs;
@@ -83,7 +98,7 @@ static int asr_set(struct cmdline *c)
 	uint32_t attrs;
 
 	attrs = parse_asr(c, &asr, AKM_BIT(AKM_A_ASR_NAME) | AKM_BIT(AKM_A_ASR_POLICY) |
-				   AKM_BIT(AKM_A_ASR_GRACE));
+				   AKM_BIT(AKM_A_ASR_GRACE) | AKM_BIT(AKM_A_ASR_GROUPS));
 	if (!attrs)
 		usage_error(c, "nothing to set");
 	s = akmctl_sock();

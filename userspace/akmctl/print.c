@@ -27,14 +27,15 @@ static void print_time(struct akm_out *o, const char *key, uint64_t t)
 		akm_out_str(o, key, key, t ? buf : "never");
 }
 
-static void print_addrs(struct akm_out *o, const struct akm_addr *addrs, unsigned int n)
+static void print_addrs(struct akm_out *o, const char *key, const char *label,
+			const struct akm_addr *addrs, unsigned int n)
 {
 	char buf[AKM_ADDRSTRLEN];
 	unsigned int i;
 
-	akm_out_arr_open(o, "addrs");
+	akm_out_arr_open(o, key);
 	for (i = 0; i < n; i++)
-		akm_out_str(o, NULL, "addr", akm_addr_str(&addrs[i], buf, sizeof(buf)));
+		akm_out_str(o, NULL, label, akm_addr_str(&addrs[i], buf, sizeof(buf)));
 	akm_out_arr_close(o);
 }
 
@@ -97,7 +98,7 @@ void print_member(struct akm_out *o, const struct akm_member *m, const char *pre
 		akm_out_uint(o, "asr", "asr", m->asr_id);
 	akm_out_uint(o, "node", "node", m->node_id);
 	akm_out_str(o, "state", "state", enum_str(AKM_ENUM_MEMBER_STATE, m->state));
-	print_addrs(o, m->addrs, m->naddrs);
+	print_addrs(o, "addrs", "addr", m->addrs, m->naddrs);
 	if (akm_out_json(o))
 		print_stats(o, &m->stats, NULL);
 	akm_out_obj_close(o);
@@ -116,6 +117,7 @@ void print_asr(struct akm_out *o, const struct akm_asr *asr,
 	akm_out_str(o, "policy", "policy", enum_str(AKM_ENUM_POLICY, asr->policy));
 	akm_out_uint(o, "grace", "grace", asr->grace);
 	akm_out_uint(o, "member_count", "members", asr->member_count);
+	print_addrs(o, "groups", "group", asr->groups, asr->ngroups);
 	akm_out_text(o, "\n");
 	akm_out_arr_open(o, "keys");
 	for (i = 0; i < asr->nkeys; i++) {
@@ -214,7 +216,10 @@ void print_event(struct akm_out *o, const struct akm_msg *msg)
 	print_enum_attr(o, tb[AKM_A_MEMBER_STATE], "state", AKM_ENUM_MEMBER_STATE);
 	if (tb[AKM_A_MEMBER_ADDRS] &&
 	    !akm_addrs_parse(tb[AKM_A_MEMBER_ADDRS], addrs, AKM_ADDRS_MAX, &n))
-		print_addrs(o, addrs, n);
+		print_addrs(o, "addrs", "addr", addrs, n);
+	if (tb[AKM_A_ASR_GROUPS] &&
+	    !akm_addrs_parse(tb[AKM_A_ASR_GROUPS], addrs, AKM_ADDRS_MAX, &n))
+		print_addrs(o, "groups", "group", addrs, n);
 	print_reason(o, tb[AKM_A_FAIL_REASON]);
 	print_u32_attr(o, tb[AKM_A_FAIL_COUNT], "count");
 	print_u32_attr(o, tb[AKM_A_MEMBER_COUNT], "member_count");

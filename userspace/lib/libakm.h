@@ -66,6 +66,8 @@ struct akm_asr {
 	uint8_t policy;			/* enum akm_policy */
 	uint32_t member_count;
 	uint32_t grace;			/* seconds; 0: until the next activation */
+	unsigned int ngroups;		/* multicast addresses of the ASR */
+	struct akm_addr groups[AKM_ADDRS_MAX];
 	unsigned int nkeys;
 	struct akm_key keys[AKM_KEYS_MAX];
 	struct akm_stats stats;

@@ -178,23 +178,9 @@ static int cmp_member(const void *a, const void *b)
 	return cmp_u32(x->asr_id, y->asr_id) ?: cmp_u32(x->node_id, y->node_id);
 }
 
-static int put_asr(struct nl_msg *msg, const struct akm_asr *asr, uint32_t attrs)
+static int put_addrs(struct nl_msg *msg, int type, const struct akm_addr *addrs, unsigned int n)
 {
-	if (nla_put_u32(msg, AKM_A_ASR_ID, asr->id) < 0 ||
-	    ((attrs & AKM_BIT(AKM_A_ASR_ALG)) && nla_put_u8(msg, AKM_A_ASR_ALG, asr->alg) < 0) ||
-	    ((attrs & AKM_BIT(AKM_A_ASR_NAME)) &&
-	     nla_put_string(msg, AKM_A_ASR_NAME, asr->name) < 0) ||
-	    ((attrs & AKM_BIT(AKM_A_ASR_POLICY)) &&
-	     nla_put_u8(msg, AKM_A_ASR_POLICY, asr->policy) < 0) ||
-	    ((attrs & AKM_BIT(AKM_A_ASR_GRACE)) &&
-	     nla_put_u32(msg, AKM_A_ASR_GRACE, asr->grace) < 0))
-		return -EMSGSIZE;
-	return 0;
-}
-
-static int put_addrs(struct nl_msg *msg, const struct akm_addr *addrs, unsigned int n)
-{
-	struct nlattr *nest = nla_nest_start(msg, AKM_A_MEMBER_ADDRS);
+	struct nlattr *nest = nla_nest_start(msg, type);
 	unsigned int i;
 	int err = 0;
 
@@ -212,6 +198,22 @@ static int put_addrs(struct nl_msg *msg, const struct akm_addr *addrs, unsigned 
 	return 0;
 }
 
+static int put_asr(struct nl_msg *msg, const struct akm_asr *asr, uint32_t attrs)
+{
+	if (nla_put_u32(msg, AKM_A_ASR_ID, asr->id) < 0 ||
+	    ((attrs & AKM_BIT(AKM_A_ASR_ALG)) && nla_put_u8(msg, AKM_A_ASR_ALG, asr->alg) < 0) ||
+	    ((attrs & AKM_BIT(AKM_A_ASR_NAME)) &&
+	     nla_put_string(msg, AKM_A_ASR_NAME, asr->name) < 0) ||
+	    ((attrs & AKM_BIT(AKM_A_ASR_POLICY)) &&
+	     nla_put_u8(msg, AKM_A_ASR_POLICY, asr->policy) < 0) ||
+	    ((attrs & AKM_BIT(AKM_A_ASR_GRACE)) &&
+	     nla_put_u32(msg, AKM_A_ASR_GRACE, asr->grace) < 0))
+		return -EMSGSIZE;
+	if (attrs & AKM_BIT(AKM_A_ASR_GROUPS))
+		return put_addrs(msg, AKM_A_ASR_GROUPS, asr->groups, asr->ngroups);
+	return 0;
+}
+
 static int put_member(struct nl_msg *msg, const struct akm_member *m, uint32_t attrs)
 {
 	if (nla_put_u32(msg, AKM_A_ASR_ID, m->asr_id) < 0 ||
@@ -220,7 +222,7 @@ static int put_member(struct nl_msg *msg, const struct akm_member *m, uint32_t a
 	     nla_put_u8(msg, AKM_A_MEMBER_STATE, m->state) < 0))
 		return -EMSGSIZE;
 	if (attrs & AKM_BIT(AKM_A_MEMBER_ADDRS))
-		return put_addrs(msg, m->addrs, m->naddrs);
+		return put_addrs(msg, AKM_A_MEMBER_ADDRS, m->addrs, m->naddrs);
 	return 0;
 }
 
@@ -245,13 +247,13 @@ static int asr_send(struct akm_sock *s, uint8_t cmd, const struct akm_asr *asr, 
 	return send_free(s, msg, put_asr(msg, asr, attrs), NULL, NULL);
 }
 
-/* ALG is always sent; NAME, POLICY and GRACE if in attrs. */
+/* ALG is always sent; NAME, POLICY, GRACE and GROUPS if in attrs. */
 int akm_asr_new(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs)
 {
 	return asr_send(s, AKM_CMD_ASR_NEW, asr, attrs | AKM_BIT(AKM_A_ASR_ALG));
 }
 
-/* NAME, POLICY and GRACE if in attrs. */
+/* NAME, POLICY, GRACE and GROUPS (replacing the list) if in attrs. */
 int akm_asr_set(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs)
 {
 	return asr_send(s, AKM_CMD_ASR_SET, asr, attrs & ~AKM_BIT(AKM_A_ASR_ALG));

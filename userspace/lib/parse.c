@@ -18,6 +18,7 @@ static const struct nla_policy attr_policy[AKM_A_MAX + 1] = {
 	[AKM_A_MEMBER_COUNT]	= { .type = NLA_U32 },
 	[AKM_A_MEMBER_STATE]	= { .type = NLA_U8 },
 	[AKM_A_MEMBER_ADDRS]	= { .type = NLA_NESTED },
+	[AKM_A_ASR_GROUPS]	= { .type = NLA_NESTED },
 	[AKM_A_KEY_EPOCH]	= { .type = NLA_U32 },
 	[AKM_A_KEY]		= { .type = NLA_NESTED },
 	[AKM_A_STATS]		= { .type = NLA_NESTED },
@@ -161,6 +162,12 @@ int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr)
 	asr->policy = get_u8(tb[AKM_A_ASR_POLICY]);
 	asr->member_count = get_u32(tb[AKM_A_MEMBER_COUNT]);
 	asr->grace = get_u32(tb[AKM_A_ASR_GRACE]);
+	if (tb[AKM_A_ASR_GROUPS]) {
+		err = akm_addrs_parse(tb[AKM_A_ASR_GROUPS], asr->groups, AKM_ADDRS_MAX,
+				      &asr->ngroups);
+		if (err)
+			return err;
+	}
 	nla_for_each_attr(a, msg->attrs, msg->len, rem) {
 		if (nla_type(a) != AKM_A_KEY)
 			continue;

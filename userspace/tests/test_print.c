@@ -60,7 +60,7 @@ static void test_asr(void)
 	start(&o, AKM_OUT_JSON);
 	print_asr(&o, &asr, members, 1);
 	check(&o, "{\"id\":1,\"name\":\"edge\",\"alg\":\"hmac-sha256\",\"policy\":\"drop\","
-	      "\"grace\":30,\"member_count\":2,\"keys\":["
+	      "\"grace\":30,\"member_count\":2,\"groups\":[],\"keys\":["
 	      "{\"epoch\":2,\"state\":\"current\",\"serial\":77,"
 	      "\"created\":1700000000,\"activated\":1700000060},"
 	      "{\"epoch\":3,\"state\":\"next\",\"serial\":78,"

@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# ASR multicast groups, in the VM with akm.ko loaded: the ABI (akmctl) and
+# the packet path (a UDP stream to a group is tagged on the wire, verified by
+# a member, looped back to the sender's own socket; a stranger's plain
+# datagrams from a member address are dropped). TAP, ends with a Totals line.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+A=userspace/akmctl/akmctl
+W=$(mktemp -d /tmp/akm-mcast.XXXXXX)
+pass=0 fail=0 n=0
+ok() {	# STATUS NAME [DIAGNOSTICS]
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		pass=$((pass + 1)); echo "ok $n - $2"
+	else
+		fail=$((fail + 1)); echo "not ok $n - $2"
+		[ -z "${3:-}" ] || sed 's/^/# /' <<<"$3"
+	fi
+}
+cleanup() { ip netns del ma 2>/dev/null; ip netns del mb 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+echo "TAP version 13"
+if [ ! -x "$A" ]; then
+	echo "ok 1 - mcast # SKIP akmctl not built"
+	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
+	exit 0
+fi
+
+ip netns add ma && ip netns add mb
+ip link add name mva netns ma type veth peer name mvb netns mb
+ip -n ma addr add 10.0.9.1/24 dev mva && ip -n mb addr add 10.0.9.2/24 dev mvb
+for ns in ma mb; do
+	ip -n $ns link set lo up
+	ip -n $ns link set "mv${ns#m}" up
+	ip -n $ns route add 239.0.0.0/8 dev "mv${ns#m}"
+done
+head -c 32 /dev/urandom >"$W/key"
+for ns in ma mb; do
+	id=$([ $ns = ma ] && echo 1 || echo 2)
+	$A -n $ns node set id $id &&
+	$A -n $ns asr add 1 alg chacha20-poly1305 group 239.9.9.9 group ff15::9 &&
+	$A -n $ns member add asr 1 node 1 addr 10.0.9.1 state active &&
+	$A -n $ns member add asr 1 node 2 addr 10.0.9.2 state active &&
+	$A -n $ns key install asr 1 epoch 1 file "$W/key" &&
+	$A -n $ns key activate asr 1 epoch 1 || ok 1 "setup in $ns"
+done
+
+out=$($A -n ma -j asr show 1)
+python3 -c 'import json,sys; a=json.load(sys.stdin)[0]; sys.exit(a["groups"] != ["239.9.9.9", "ff15::9"])' <<<"$out"
+ok $? "asr show lists the groups" "$out"
+err=$($A -n ma asr set 1 group 10.0.9.7 2>&1)
+[ $? = 1 ] && grep -q "an ASR group must be a multicast address" <<<"$err"
+ok $? "a unicast group is refused" "$err"
+err=$($A -n ma member set asr 1 node 2 addr 239.9.9.8 2>&1)
+[ $? = 1 ] && grep -q "a member address must be unicast" <<<"$err"
+ok $? "a multicast member address is refused" "$err"
+$A -n ma asr add 2 alg hmac-sha256 >/dev/null
+err=$($A -n ma asr set 2 group 239.9.9.9 2>&1)
+[ $? = 1 ] && grep -q "already belongs to another member or ASR group" <<<"$err"
+ok $? "a group of another ASR is refused" "$err"
+$A -n ma asr set 2 group none && $A -n ma asr del 2
+ok $? "group none clears; the ASR goes"
+
+# receivers in both namespaces, then three datagrams from ma
+cat >"$W/rx.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("239.9.9.9", 5009))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             socket.inet_aton("239.9.9.9") + socket.inet_aton(sys.argv[1]))
+s.settimeout(4)
+open(sys.argv[2], "w").close()	# joined: the sender may start
+n = 0
+try:
+    while True:
+        s.recvfrom(100)
+        n += 1
+except OSError:
+    pass
+print(n)
+PY
+ip netns exec mb python3 "$W/rx.py" 10.0.9.2 "$W/readyb" >"$W/rxb" &
+ip netns exec ma python3 "$W/rx.py" 10.0.9.1 "$W/readya" >"$W/rxa" &
+ip netns exec mb tcpdump -c 3 -nli mvb 'ip proto 253 and dst 239.9.9.9' >"$W/wire" 2>"$W/tcpdump" &
+for i in $(seq 100); do
+	[ -e "$W/readya" ] && [ -e "$W/readyb" ] && grep -q listening "$W/tcpdump" && break
+	sleep 0.1
+done
+sleep 0.5	# the IGMP report goes out
+ip netns exec ma python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.0.9.1"))
+for i in range(3):
+    s.sendto(b"hello", ("239.9.9.9", 5009))
+    time.sleep(0.2)'
+wait
+[ "$(cat "$W/rxb")" = 3 ]
+ok $? "a member receives the group's datagrams" "received $(cat "$W/rxb")"
+[ "$(cat "$W/rxa")" = 3 ]
+ok $? "the sender's own socket gets the looped-back copies" "received $(cat "$W/rxa")"
+[ "$(grep -c 'ip-proto-253' "$W/wire")" = 3 ]
+ok $? "on the wire they carry the AKM header" "$(cat "$W/wire")"
+st=$($A -n mb -j stats show asr 1 node 1)
+python3 -c 'import json,sys; s=json.load(sys.stdin); s=s[0] if isinstance(s,list) else s; sys.exit(s["stats"]["rx_packets"] < 3)' <<<"$st"
+ok $? "the member counts them as verified" "$st"
+
+echo "1..$n"
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+[ $fail = 0 ]
