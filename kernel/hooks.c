@@ -39,27 +39,44 @@
 struct akm_pkt {
 	struct in6_addr saddr;
 	struct in6_addr daddr;
-	unsigned int nhlen;	/* IP header, options included */
-	u8 proto;		/* protocol / next header after the IP header */
+	unsigned int nhlen;	/* IPv4 header with options, or IPv6 header
+				 * and hop-by-hop options (which stay first)
+				 */
+	unsigned int protoff;	/* offset of the byte naming @proto */
+	u8 proto;		/* the protocol that follows those headers */
 };
 
-static void akm_parse(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
+static int akm_parse(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
 {
+	const struct ipv6hdr *ip6h;
+	u8 _h[2];
+	const u8 *h;
+
 	if (pf == NFPROTO_IPV4) {
 		const struct iphdr *iph = ip_hdr(skb);
 
 		ipv6_addr_set_v4mapped(iph->saddr, &p->saddr);
 		ipv6_addr_set_v4mapped(iph->daddr, &p->daddr);
 		p->nhlen = ip_hdrlen(skb);
+		p->protoff = offsetof(struct iphdr, protocol);
 		p->proto = iph->protocol;
-	} else {
-		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-
-		p->saddr = ip6h->saddr;
-		p->daddr = ip6h->daddr;
-		p->nhlen = sizeof(*ip6h);
-		p->proto = ip6h->nexthdr;
+		return 0;
 	}
+	ip6h = ipv6_hdr(skb);
+	p->saddr = ip6h->saddr;
+	p->daddr = ip6h->daddr;
+	p->nhlen = sizeof(*ip6h);
+	p->protoff = offsetof(struct ipv6hdr, nexthdr);
+	p->proto = ip6h->nexthdr;
+	if (p->proto != NEXTHDR_HOP)
+		return 0;
+	h = skb_header_pointer(skb, p->nhlen, sizeof(_h), _h);
+	if (!h)
+		return -EINVAL;
+	p->protoff = p->nhlen;
+	p->proto = h[0];
+	p->nhlen += ipv6_optlen((const struct ipv6_opt_hdr *)h);
+	return pskb_may_pull(skb, p->nhlen) ? 0 : -EINVAL;
 }
 
 /*
@@ -78,20 +95,19 @@ static bool akm_is_nd(struct sk_buff *skb, u8 pf, const struct akm_pkt *p)
 	       *type <= NDISC_REDIRECT;
 }
 
-/* Set the IP header's protocol and length fields after an insert/removal. */
-static void akm_fix_iphdr(struct sk_buff *skb, u8 pf, u8 proto)
+/* Set the protocol and length fields after an insertion or a removal. */
+static void akm_fix_iphdr(struct sk_buff *skb, u8 pf,
+			  const struct akm_pkt *p, u8 proto)
 {
+	skb_network_header(skb)[p->protoff] = proto;
 	if (pf == NFPROTO_IPV4) {
 		struct iphdr *iph = ip_hdr(skb);
 
-		iph->protocol = proto;
 		iph->tot_len = htons(skb->len);
 		ip_send_check(iph);
 	} else {
-		struct ipv6hdr *ip6h = ipv6_hdr(skb);
-
-		ip6h->nexthdr = proto;
-		ip6h->payload_len = htons(skb->len - sizeof(*ip6h));
+		ipv6_hdr(skb)->payload_len =
+			htons(skb->len - sizeof(struct ipv6hdr));
 	}
 }
 
@@ -182,10 +198,9 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 	u32 sender;
 	u64 seq;
 
-	akm_parse(skb, pf, &p);
-	/* hop-by-hop options must stay first */
-	if ((pf == NFPROTO_IPV6 && p.proto == NEXTHDR_HOP) ||
-	    akm_is_nd(skb, pf, &p))
+	if (akm_parse(skb, pf, &p))
+		return -EINVAL;
+	if (akm_is_nd(skb, pf, &p))
 		return 1;
 	if (skb->len + AKM_HLEN > IP_MAX_MTU)
 		return -EMSGSIZE;
@@ -201,7 +216,7 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 	memmove(skb->data, skb->data + AKM_HLEN, p.nhlen);
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, p.nhlen);
-	akm_fix_iphdr(skb, pf, akm_proto);
+	akm_fix_iphdr(skb, pf, &p, akm_proto);
 	skb->ignore_df = 1;	/* it may no longer fit: fragment, don't drop */
 
 	sender = READ_ONCE(an->node_id);
@@ -379,7 +394,7 @@ static int akm_strip(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
 	skb_pull(skb, AKM_HLEN);
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, p->nhlen);
-	akm_fix_iphdr(skb, pf, p->proto);
+	akm_fix_iphdr(skb, pf, p, p->proto);
 	/* the tag covered the payload as its sender checksummed it */
 	skb->ip_summed = CHECKSUM_UNNECESSARY;
 	skb->csum_level = ~0;
@@ -472,7 +487,8 @@ static unsigned int akm_in(void *priv, struct sk_buff *skb,
 
 	if (!READ_ONCE(an->n_asrs))
 		return NF_ACCEPT;
-	akm_parse(skb, state->pf, &p);
+	if (akm_parse(skb, state->pf, &p))
+		return NF_ACCEPT;	/* the IPv6 input path checked it */
 	if (p.proto == akm_proto) {
 		/* our own multicast, looped back after we tagged it */
 		if (skb->pkt_type == PACKET_LOOPBACK &&
@@ -485,6 +501,7 @@ static unsigned int akm_in(void *priv, struct sk_buff *skb,
 	if (!m || akm_is_nd(skb, state->pf, &p))
 		return NF_ACCEPT;
 	if (READ_ONCE(m->asr->policy) == AKM_POLICY_ACCEPT) {
+		akm_stats_add(&m->stats, AKM_STATS_A_ACCEPT_PLAIN, 1);
 		akm_stats_add(&m->asr->stats, AKM_STATS_A_ACCEPT_PLAIN, 1);
 		return NF_ACCEPT;
 	}
