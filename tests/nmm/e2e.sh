@@ -21,6 +21,15 @@ declare -A ID=([a]=2 [b]=3 [c]=4 [d]=5) AGENT_PID=()
 NMM_PID=
 
 pass=0 fail=0 skip=0 n=0
+for bin in "$NMMD" "$AGENT" "$AKMCTL"; do
+	if [ ! -x "$bin" ]; then
+		echo "ok 1 - nmm e2e # SKIP $bin not built (make -C userspace)"
+		echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
+		exit 4
+	fi
+done
+[ -d /sys/module/akm ] || { echo "ok 1 - nmm e2e # SKIP akm.ko not loaded"
+	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"; exit 4; }
 ok() {	# ok COND-STATUS NAME [DIAG]
 	n=$((n + 1))
 	if [ "$1" = 0 ]; then
@@ -43,14 +52,16 @@ wait_for() {
 }
 nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
 nmmj() { "$AKMCTL" -j nmm socket "$W/nmm/admin.sock" "$@"; }
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+P=akme2e-	# namespace and veth prefix, out of the way of other tests
+in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
+ctl() { local ns=$P$1; shift; "$AKMCTL" -n "$ns" "$@"; }	# akmctl in a namespace
 
 cleanup() {
 	local p
 	for p in "${AGENT_PID[@]}" $NMM_PID; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	for ns in nmm $NODES; do ip netns del "$ns" 2>/dev/null; done
-	ip link del akmbr0 2>/dev/null
+	for ns in nmm $NODES; do ip netns del "$P$ns" 2>/dev/null; done
+	ip link del akme2ebr 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	rm -rf "$W"
 }
@@ -58,13 +69,13 @@ trap cleanup EXIT
 
 start_nmm() {
 	# not through a function: $! must be the daemon (ip netns exec execs it)
-	ip netns exec nmm "$NMMD" --id 1 --listen 10.9.0.1 --state "$W/nmm" --foreground \
+	ip netns exec "${P}nmm" "$NMMD" --id 1 --listen 10.9.0.1 --state "$W/nmm" --foreground \
 		>>"$W/nmm.log" 2>&1 &
 	NMM_PID=$!
 	wait_for 10 test -S "$W/nmm/admin.sock"
 }
 start_agent() {	# node
-	ip netns exec "$1" "$AGENT" run --state "$W/$1" -v >>"$W/agent-$1.log" 2>&1 &
+	ip netns exec "$P$1" "$AGENT" run --state "$W/$1" -v >>"$W/agent-$1.log" 2>&1 &
 	AGENT_PID[$1]=$!
 }
 node_json() { nmmj node list "$1"; }
@@ -86,7 +97,7 @@ m = [x for x in a['members'] if x['state'] != 'revoked']
 sys.exit(0 if m and all(x['delivery'] == 'activated' for x in m) else 1)"
 }
 kernel_epoch() {	# ns asr -> current epoch in that kernel
-	"$AKMCTL" -n "$1" -j asr show "$2" 2>/dev/null | python3 -c "
+	ctl "$1" -j asr show "$2" 2>/dev/null | python3 -c "
 import json, sys
 a = json.load(sys.stdin)
 a = a[0] if isinstance(a, list) else a
@@ -95,12 +106,12 @@ print(max([k['epoch'] for k in a.get('keys', []) if k['state'] == 'current'] or 
 epoch_is() { [ "$(kernel_epoch "$1" "$2")" = "$3" ]; }
 
 # ---- network: one bridge, a namespace each ----
-ip link add akmbr0 type bridge && ip link set akmbr0 up
+ip link add akme2ebr type bridge && ip link set akme2ebr up
 i=1
 for ns in nmm $NODES; do
-	ip netns add "$ns"
-	ip link add "v$ns" type veth peer name eth0 netns "$ns"
-	ip link set "v$ns" master akmbr0 up
+	ip netns add "$P$ns"
+	ip link add "$P$ns" type veth peer name eth0 netns "$P$ns"
+	ip link set "$P$ns" master akme2ebr up
 	in_ns "$ns" ip addr add "10.9.0.$i/24" dev eth0
 	in_ns "$ns" ip link set eth0 up
 	in_ns "$ns" ip link set lo up
@@ -137,7 +148,7 @@ for node in $NODES; do
 	wait_for 40 node_is "${node^^}" active online
 	ok $? "node ${node^^} active and online" "$(nmm node list "${node^^}"; tail -n 5 "$W/agent-$node.log")"
 done
-"$AKMCTL" -n nmm asr show $((0x80000002)) >"$W/prov.txt" 2>&1
+ctl nmm asr show $((0x80000002)) >"$W/prov.txt" 2>&1
 grep -q "policy drop" "$W/prov.txt"
 ok $? "NMM kernel: provisioning ASR of A in session mode" "$(cat "$W/prov.txt")"
 
@@ -177,8 +188,8 @@ e=$(nmmj asr show 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["e
 ok $? "C does not hold the new epoch $e, B does"
 nmmj asr show 1 | grep -q '"node":4,"name":"C","state":"revoked"'
 ok $? "C stays in ASR 1 as revoked"
-"$AKMCTL" -n b member show asr 1 node 4 2>&1 | grep -q "state revoked"
-ok $? "B's kernel has C as a revoked member" "$("$AKMCTL" -n b member show asr 1 2>&1)"
+ctl b member show asr 1 node 4 2>&1 | grep -q "state revoked"
+ok $? "B's kernel has C as a revoked member" "$(ctl b member show asr 1 2>&1)"
 
 # ---- NMM killed in the middle of a re-key ----
 nmm asr add-member 1 node C >/dev/null
@@ -204,9 +215,9 @@ EXTRA=$(seq -f "e%g" 1 13)
 i=10
 for node in $EXTRA; do
 	ID[$node]=$i
-	ip netns add "$node"
-	ip link add "v$node" type veth peer name eth0 netns "$node"
-	ip link set "v$node" master akmbr0 up
+	ip netns add "$P$node"
+	ip link add "$P$node" type veth peer name eth0 netns "$P$node"
+	ip link set "$P$node" master akme2ebr up
 	in_ns "$node" ip addr add "10.9.0.$i/24" dev eth0
 	in_ns "$node" ip link set eth0 up
 	nmm node add "${node^^}" id "$i" addr "10.9.0.$i" >/dev/null &&
@@ -241,8 +252,8 @@ nmm node del D >/dev/null
 ok $? "node del D"
 wait_for 60 all_activated 1
 ok $? "ASR 1 re-keyed without D" "$(nmm asr show 1)"
-! "$AKMCTL" -n nmm asr show $((0x80000005)) >/dev/null 2>&1 &&
-	! "$AKMCTL" -n nmm cred show id 5 >/dev/null 2>&1
+! ctl nmm asr show $((0x80000005)) >/dev/null 2>&1 &&
+	! ctl nmm cred show id 5 >/dev/null 2>&1
 ok $? "D's credential and provisioning ASR are gone from the NMM's kernel"
 ! nmm node list D >/dev/null 2>&1 &&
 	wait_for 20 grep -q "auth-failure node 5 .*reason unknown-node" "$W/nmm.log"
