@@ -24,6 +24,8 @@
 #
 # Environment: AKM_VM_KVM=1 (use KVM), AKM_VM_NO_VNG=1 (ignore vng),
 # AKM_VM_BOOT_TIMEOUT (seconds until the command must have started, 300),
+# AKM_VM_TCG_THREAD=multi (multi-threaded TCG: faster, but racy with
+# kernel text patching, see the qemu command below),
 # AKM_VM_APPEND (extra kernel command line), AKM_VM_QUIET=1 (console only
 # to the log).
 set -uo pipefail
@@ -131,7 +133,11 @@ else
 	if [ "$KVM" = 1 ]; then
 		accel=(-accel kvm -cpu host)
 	else
-		accel=(-accel tcg -cpu max)
+		# One host thread for both vCPUs by default: with multi-threaded
+		# TCG, a CPU can still run an int3 that text_poke_bp() already
+		# removed while another CPU flips a static key (seen: "Oops: int3"
+		# in __netif_receive_skb_core when ping enabled timestamps).
+		accel=(-accel "tcg,thread=${AKM_VM_TCG_THREAD:-single}" -cpu max)
 	fi
 	append="console=ttyS0 quiet loglevel=5 panic=-1 akm.out=$OUT akm.ctl=$CTL akm.guest=$HERE/vm-guest.sh${KEEP:+ akm.keep=$KEEP} ${AKM_VM_APPEND:-}"
 	cmd=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc "${accel[@]}"
