@@ -759,9 +759,6 @@ static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len
 	}
 	akm_out_init(&r.o, r.out, mode);
 	run(&r);
-	if (mode == AKM_OUT_JSON_PRETTY || (mode == AKM_OUT_JSON && r.o.depth == 0 &&
-					    ftell(r.out) > 0))
-		fputc('\n', r.out);
 	fflush(r.out);
 	fflush(r.err);
 	if (r.outlen)
@@ -833,6 +830,7 @@ int admin_input(struct nmm *n, struct conn *c)
 /* Send an event line (or JSON object) to every watcher. */
 void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 {
+	time_t now = time(NULL);
 	char *buf = NULL, *copy, *tok, *save, *val;
 	size_t len = 0;
 	struct akm_out o;
@@ -847,7 +845,15 @@ void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 			return;
 		akm_out_init(&o, f, c->mode == AKM_OUT_TEXT ? AKM_OUT_TEXT : AKM_OUT_JSON);
 		akm_out_obj_open(&o, NULL);
-		akm_out_int(&o, "time", NULL, time(NULL));
+		if (akm_out_json(&o)) {
+			akm_out_int(&o, "time", NULL, now);
+		} else {
+			char ts[32];
+			struct tm tm;
+
+			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+			akm_out_str(&o, NULL, NULL, ts);
+		}
 		akm_out_str(&o, "event", NULL, kind);
 		copy = strdup(text);
 		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
