@@ -174,6 +174,9 @@ static void tick(struct nmm *n)
 		return;
 	n->last_tick = now;
 	for (c = n->conns; c; c = c->next) {
+		if (c->kind == CONN_ADMIN && c->state == CS_HELLO &&
+		    now - c->opened >= NMM_HANDSHAKE_TIMEOUT)
+			c->dead = true;		/* no request within 10 s */
 		if (c->kind != CONN_NODE)
 			continue;
 		if ((c->state == CS_HELLO || c->state == CS_AUTH) &&
