@@ -58,11 +58,20 @@ err_stats:
 	return err;
 }
 
+/*
+ * Unregistering a hook does not wait for the CPUs still running it; the
+ * namespace core waits for an RCU grace period between pre_exit and exit,
+ * so that no hook can re-arm fail_work or touch the counters after exit.
+ */
+static void __net_exit akm_net_pre_exit(struct net *net)
+{
+	akm_hooks_exit(net);
+}
+
 static void __net_exit akm_net_exit(struct net *net)
 {
 	struct akm_net *an = akm_pernet(net);
 
-	akm_hooks_exit(net);
 	mutex_lock(&an->lock);
 	akm_asr_flush(an);
 	akm_cred_flush(an);
@@ -77,6 +86,7 @@ static void __net_exit akm_net_exit(struct net *net)
 
 static struct pernet_operations akm_net_ops = {
 	.init = akm_net_init,
+	.pre_exit = akm_net_pre_exit,
 	.exit = akm_net_exit,
 	.id = &akm_net_id,
 	.size = sizeof(struct akm_net),
