@@ -48,7 +48,6 @@ struct agent_status {
 /* state.c */
 int state_path(char *buf, size_t len, const char *dir, const char *name);
 int state_mkdir(const char *dir);
-int file_write(const char *path, const void *buf, size_t len, int mode);
 int file_read(const char *path, void *buf, size_t max, size_t *len);
 int conf_load(const char *dir, struct agent_conf *c, char *msg, size_t msglen);
 int conf_save(const char *dir, const struct agent_conf *c);

@@ -107,10 +107,10 @@ static int cred_prepare(const char *dir, bool tpm, const uint8_t *cred, char *pa
 		err = akm_tpm_seal(cred, AKM_CRED_LEN, &blob, &blob_len, msg, sizeof(msg));
 		if (err)
 			return fail("%s", msg), err;
-		err = file_write(path, blob, blob_len, 0600);
+		err = akm_file_write(path, blob, blob_len, 0600);
 		free(blob);
 	} else {
-		err = file_write(path, cred, AKM_CRED_LEN, 0600);
+		err = akm_file_write(path, cred, AKM_CRED_LEN, 0600);
 	}
 	if (err)
 		fail("cannot write %s: %s", path, strerror(-err));

@@ -37,38 +37,6 @@ int state_mkdir(const char *dir)
 	return 0;
 }
 
-int file_write(const char *path, const void *buf, size_t len, int mode)
-{
-	char tmp[4096];
-	size_t off = 0;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, mode))
-		err = -errno;
-	while (off < len && !err) {
-		ssize_t n = write(fd, (const uint8_t *)buf + off, len - off);
-
-		if (n < 0 && errno != EINTR)
-			err = -errno;
-		else if (n > 0)
-			off += n;
-	}
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
 /* Read a whole file of at most max bytes; -EFBIG if it is longer. */
 int file_read(const char *path, void *buf, size_t max, size_t *len)
 {
@@ -172,7 +140,7 @@ int conf_save(const char *dir, const struct agent_conf *c)
 		     "storage %s\ncreated %" PRIu64 "\n",
 		     c->node_id, c->nmm_id, akm_addr_str(&c->nmm_addr, addr, sizeof(addr)),
 		     c->nmm_port, c->tpm ? "tpm" : "file", c->created);
-	return file_write(path, buf, n, 0600);
+	return akm_file_write(path, buf, n, 0600);
 }
 
 /*
@@ -221,7 +189,7 @@ int status_save(const char *dir, const struct agent_status *st)
 		     "configs %" PRIu64 "\nevents %" PRIu64 "\nerror %s\n",
 		     st->pid, st->state, st->conn, st->epoch, st->since, st->last_contact,
 		     st->connects, st->sessions, st->configs, st->events, st->error);
-	return file_write(path, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1, 0600);
+	return akm_file_write(path, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1, 0600);
 }
 
 int status_load(const char *dir, struct agent_status *st)

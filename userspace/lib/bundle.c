@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "libakm.h"
 
 /* Offsets of the fields. */
 #define B_MAGIC		0
@@ -215,37 +216,6 @@ int akm_bundle_open(const uint8_t *buf, size_t len, const char *code,
 	return 0;
 }
 
-/* Write len bytes to path through a temporary file in the same directory. */
-static int write_file(const char *path, const uint8_t *buf, size_t len)
-{
-	char tmp[4096];
-	size_t off = 0;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (off < len && !err) {
-		ssize_t n = write(fd, buf + off, len - off);
-
-		if (n < 0 && errno != EINTR)
-			err = -errno;
-		else if (n > 0)
-			off += n;
-	}
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
 int akm_bundle_export(const char *path, const struct akm_bundle *b,
 		      const uint8_t cred[AKM_CRED_LEN], char code[AKM_CODE_LEN + 1],
 		      char *msg, size_t msglen)
@@ -261,7 +231,7 @@ int akm_bundle_export(const char *path, const struct akm_bundle *b,
 		sodium_memzero(code, AKM_CODE_LEN + 1);
 		return err;
 	}
-	err = write_file(path, buf, sizeof(buf));
+	err = akm_file_write(path, buf, sizeof(buf), 0600);
 	if (err) {
 		set_msg(msg, msglen, "cannot write '%s': %s", path, strerror(-err));
 		sodium_memzero(code, AKM_CODE_LEN + 1);

@@ -183,6 +183,7 @@ int akm_addr_parse(const char *s, struct akm_addr *a);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
+int akm_file_write(const char *path, const void *buf, size_t len, int mode);
 
 /* Text or JSON output (out.c). */
 enum akm_out_mode {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libakm.h"
@@ -133,4 +134,41 @@ int akm_secret_read(const char *path, uint8_t *secret, size_t len)
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN])
 {
 	return akm_secret_read(path, key, AKM_KEY_LEN);
+}
+
+/*
+ * Write a whole file with @mode through a temporary file in the same
+ * directory, synced and renamed into place: readers see the old or the new
+ * content, never a part.
+ */
+int akm_file_write(const char *path, const void *buf, size_t len, int mode)
+{
+	char tmp[4096];
+	size_t off = 0;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode))
+		err = -errno;
+	while (off < len && !err) {
+		ssize_t n = write(fd, (const uint8_t *)buf + off, len - off);
+
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
+			off += n;
+	}
+	if (!err && fsync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
 }
