@@ -788,7 +788,6 @@ void admin_accept(struct nmm *n)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct conn *c;
 	int fd;
 
 	fd = accept4(n->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -799,17 +798,7 @@ void admin_accept(struct nmm *n)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->kind = CONN_ADMIN;
-	c->state = CS_HELLO;
-	c->fd = fd;
-	c->opened = c->last_rx = time(NULL);
-	c->next = n->conns;
-	n->conns = c;
+	conn_add(n, fd, CONN_ADMIN);
 }
 
 int admin_input(struct nmm *n, struct conn *c)

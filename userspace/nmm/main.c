@@ -60,6 +60,24 @@ const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
 	return akm_addr_str(a, buf, len);
 }
 
+/* Track a new connection on @fd, or close @fd if there is no memory. */
+struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->kind = kind;
+	c->state = CS_HELLO;
+	c->fd = fd;
+	c->opened = c->last_rx = time(NULL);
+	c->next = n->conns;
+	n->conns = c;
+	return c;
+}
+
 void conn_close(struct nmm *n, struct conn *c)
 {
 	struct conn **pp;

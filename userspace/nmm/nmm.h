@@ -179,6 +179,7 @@ int admin_input(struct nmm *n, struct conn *c);
 void admin_broadcast(struct nmm *n, const char *kind, const char *text);
 
 /* main.c */
+struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind);
 void conn_close(struct nmm *n, struct conn *c);
 const char *addr_str(const struct akm_addr *a, char *buf, size_t len);
 

@@ -151,18 +151,9 @@ void peer_accept(struct nmm *n)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->kind = CONN_NODE;
-	c->state = CS_HELLO;
-	c->fd = fd;
-	c->peer = a;
-	c->opened = c->last_rx = time(NULL);
-	c->next = n->conns;
-	n->conns = c;
+	c = conn_add(n, fd, CONN_NODE);
+	if (c)
+		c->peer = a;
 }
 
 static void welcome(struct nmm *n, struct conn *c, uint32_t status, const char *msg,
