@@ -378,7 +378,8 @@ TEST_F_TIMEOUT(dump, concurrent_dumps, 600)
 
 /*
  * Dumps while another process keeps creating and deleting ASRs and members:
- * every dump is ordered, has no duplicates and ends cleanly.
+ * every dump is ordered, has no duplicates and ends cleanly, and one not
+ * flagged as interrupted is complete.
  */
 TEST_F_TIMEOUT(dump, dumps_during_churn, 600)
 {
@@ -414,7 +415,13 @@ TEST_F_TIMEOUT(dump, dumps_during_churn, 600)
 						  count_asr_cb, &c, &res));
 		EXPECT_TRUE(c.ordered);
 		EXPECT_LE(c.n, 300);
-		EXPECT_GE(c.n, 299);
+		/*
+		 * A dump that was not flagged NLM_F_DUMP_INTR is a snapshot:
+		 * at most the one ASR between its del and new is missing.
+		 * A flagged one may have missed any number.
+		 */
+		if (!res.intr)
+			EXPECT_GE(c.n, 299);
 		dumps++;
 		intr += res.intr;
 	} while (waitpid(pid, &status, WNOHANG) == 0);
