@@ -26,6 +26,7 @@ PKGS=(
 	libtss2-dev swtpm swtpm-tools tpm2-tools libsqlite3-dev sqlite3
 	iproute2 iputils-ping iperf3 tcpdump procps util-linux python3-yaml python3-jsonschema
 	wireguard-tools
+	clang libclang-rt-14-dev
 )
 
 missing=()
