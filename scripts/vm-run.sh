@@ -3,6 +3,7 @@
 #
 #   scripts/vm-run.sh [--kernel VER] [--timeout SEC] [--mem MB] [--module PATH]
 #                     [--out DIR] [--log FILE] -- CMD...
+#   scripts/vm-run.sh --image BZIMAGE [--kernel LABEL] [...] -- CMD...
 #
 # The guest is qemu (TCG; KVM only with AKM_VM_KVM=1) running
 # /boot/vmlinuz-VER with 2 vCPUs. Its root is the host's root, shared
@@ -28,6 +29,12 @@
 # kernel text patching, see the qemu command below),
 # AKM_VM_APPEND (extra kernel command line), AKM_VM_QUIET=1 (console only
 # to the log).
+#
+# --image boots the kernel image BZIMAGE instead (e.g. the debug kernel of
+# scripts/debug-kernel.sh), always with qemu: it must have virtio-pci, 9p,
+# devtmpfs, tmpfs and the rest built in, as the initramfs then carries no
+# modules (and the guest has no /lib/modules for it). VER (the name of the
+# default output directory and log) is LABEL, default image-<file name>.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,7 +46,7 @@ usage() {
 }
 die() { echo "vm-run: $*" >&2; exit 125; }
 
-KVER_ARG= TIMEOUT=900 MEM=1024 MODULE= OUT= LOG=
+KVER_ARG= TIMEOUT=900 MEM=1024 MODULE= OUT= LOG= IMAGE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) KVER_ARG=${2:?}; shift 2 ;;
@@ -54,6 +61,8 @@ while [ $# -gt 0 ]; do
 	--out=*) OUT=${1#*=}; shift ;;
 	--log) LOG=${2:?}; shift 2 ;;
 	--log=*) LOG=${1#*=}; shift ;;
+	--image) IMAGE=${2:?}; shift 2 ;;
+	--image=*) IMAGE=${1#*=}; shift ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
 	*) echo "vm-run: unknown option '$1'" >&2; usage ;;
@@ -63,11 +72,19 @@ done
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 [[ $MEM =~ ^[0-9]+$ ]] || die "--mem wants megabytes"
 
+if [ -n "$IMAGE" ]; then
+	[ -r "$IMAGE" ] || die "cannot read the kernel image $IMAGE"
+	IMAGE=$(realpath "$IMAGE")
+	VER=${KVER_ARG:-image-$(basename "$IMAGE")}
+	[[ $VER =~ ^[A-Za-z0-9_.+-]+$ ]] || die "bad label '$VER' (use --kernel LABEL)"
+	KERNEL=$IMAGE
+else
 VER=${KVER_ARG:-$("$HERE/kernels.sh" | tail -n 1)}
 [ -n "$VER" ] || die "no supported kernel installed (see scripts/kernels.sh; run scripts/install-deps.sh)"
 KERNEL=/boot/vmlinuz-$VER
 [ -r "$KERNEL" ] || die "cannot read $KERNEL"
 [ -d "/lib/modules/$VER" ] || die "no /lib/modules/$VER"
+fi
 
 if [ -n "$MODULE" ]; then
 	[ -f "$MODULE" ] || die "no module file $MODULE"
@@ -119,7 +136,40 @@ KVM=${AKM_VM_KVM:-0}
 BOOT_TIMEOUT=${AKM_VM_BOOT_TIMEOUT:-300}
 [ "$BOOT_TIMEOUT" -gt "$TIMEOUT" ] && BOOT_TIMEOUT=$TIMEOUT
 
-if command -v vng >/dev/null 2>&1 && [ "${AKM_VM_NO_VNG:-0}" != 1 ]; then
+# The initramfs for --image: busybox and the init of vm-initramfs.sh, no
+# modules (an empty load order). Cached next to vm-initramfs.sh's.
+nomod_initramfs() {
+	local cache=${AKM_CACHE_DIR:-/var/cache/akm} bb=${AKM_BUSYBOX:-/bin/busybox} stamp tmp out a
+	if ! { mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ]; }; then
+		cache=${XDG_CACHE_HOME:-$HOME/.cache}/akm
+		mkdir -p "$cache" || return 1
+	fi
+	out=$cache/initramfs-nomodules.cpio.gz
+	[ -x "$bb" ] && ! ldd "$bb" >/dev/null 2>&1 || { echo "vm-run: need a static $bb (busybox-static)" >&2; return 1; }
+	stamp=$( { cat "$HERE/vm-initramfs-init.sh"; stat -L -c '%s %Y' "$bb"; } | sha256sum | cut -d' ' -f1)
+	if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "$out"
+		return 0
+	fi
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/akm-initramfs.XXXXXX") || return 1
+	mkdir -p "$tmp"/root/{bin,dev,proc,sys,newroot,lib/akm-modules}
+	cp "$bb" "$tmp/root/bin/busybox"
+	for a in $("$bb" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$tmp/root/bin/$a"
+	done
+	install -m 0755 "$HERE/vm-initramfs-init.sh" "$tmp/root/init"
+	: >"$tmp/root/lib/akm-modules/order"
+	if [ "$(id -u)" = 0 ]; then
+		mknod -m 600 "$tmp/root/dev/console" c 5 1
+		mknod -m 666 "$tmp/root/dev/null" c 1 3
+	fi
+	(cd "$tmp/root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) |
+		gzip -1 >"$out.tmp.$$" && mv -f "$out.tmp.$$" "$out" && echo "$stamp" >"$out.stamp"
+	rm -rf "$tmp"
+	[ -s "$out" ] && echo "$out"
+}
+
+if [ -z "$IMAGE" ] && command -v vng >/dev/null 2>&1 && [ "${AKM_VM_NO_VNG:-0}" != 1 ]; then
 	runner=vng
 	# virtme-ng shares the host root itself; --rwdir makes OUT writable there.
 	cmd=(vng --run "$KERNEL" --memory "${MEM}M" --cpus 2 --rwdir "$OUT"
@@ -129,7 +179,11 @@ if command -v vng >/dev/null 2>&1 && [ "${AKM_VM_NO_VNG:-0}" != 1 ]; then
 else
 	runner=qemu
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+	if [ -n "$IMAGE" ]; then
+		INITRD=$(nomod_initramfs) || die "cannot build the initramfs for $IMAGE"
+	else
 	INITRD=$("$HERE/vm-initramfs.sh" "$VER") || die "cannot build the initramfs for $VER"
+	fi
 	if [ "$KVM" = 1 ]; then
 		accel=(-accel kvm -cpu host)
 	else
