@@ -9,6 +9,7 @@
 #   make userspace       make -C userspace
 #   make tests           make -C tests
 #   make check           scripts/check.sh: everything, tests in a VM per kernel
+#   make fuzz            libFuzzer on the replay window and the wire parse (FUZZ_RUNS=1000000)
 #   make clean
 #
 # The module is built out of tree from a private copy of Kbuild, kernel/ and
@@ -34,7 +35,7 @@ sync_src = mkdir -p $(1) && cd $(TOP) && rsync -r --checksum --delete \
 	--exclude='.*.d' --exclude=Module.symvers --exclude=modules.order \
 	$(MODULE_SRC) $(1)/
 
-.PHONY: all module modules module-check checkpatch userspace tests check clean help FORCE
+.PHONY: all module modules module-check checkpatch userspace tests check fuzz clean help FORCE
 
 all: module userspace tests
 
@@ -82,6 +83,10 @@ tests:
 
 check:
 	$(TOP)/scripts/check.sh
+
+FUZZ_RUNS ?= 1000000
+fuzz:
+	$(TOP)/tests/fuzz/run.sh -n $(FUZZ_RUNS)
 
 clean:
 	rm -rf $(BUILD)
