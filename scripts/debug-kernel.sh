@@ -1,0 +1,218 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The debug-kernel test tier: a small VM kernel with KASAN, UBSAN, kmemleak
+# and lockdep, built from Debian's linux-source-6.1, and the test suite run
+# on it (see Documentation/testing.md).
+#
+#   scripts/debug-kernel.sh config         extract the source, make the .config
+#                                          and check it (no build)
+#   scripts/debug-kernel.sh build          build the kernel (or reuse the
+#                                          cached one); prints its build tree
+#   scripts/debug-kernel.sh module         + akm.ko against it; prints its path
+#   scripts/debug-kernel.sh run [TEST...]  + boot it with scripts/vm-run.sh
+#                                          --image, run tests/run_tests.sh
+#                                          [TEST...] with panic_on_warn=1, then
+#                                          a kmemleak scan; fails on any
+#                                          KASAN/UBSAN/lockdep/kmemleak/WARN
+#                                          report and prints it
+#
+# The kernel: allnoconfig + scripts/debug-kernel.config, merged with
+# scripts/kconfig/merge_config.sh, then `make olddefconfig`; every option of
+# the fragment is then checked in the final .config (kconfig silently drops
+# an option whose dependencies are unset), and a missing one fails the
+# build, naming it. The source is extracted to $CACHE/linux-source-6.1 (once
+# per package version), the kernel is built with O= in
+# $CACHE/build-6.1-KEY, KEY being a hash of the fragment and the version of
+# the linux-source-6.1 package: a second run with the same inputs reuses it.
+# The build time is left in $CACHE/build-6.1-KEY/build-seconds.
+#
+# Environment: AKM_DEBUG_CONFIG (another fragment), AKM_DEBUG_CACHE (the cache, default
+# /var/cache/akm/debug-kernel), AKM_DEBUG_JOBS (make -j, default 3),
+# AKM_DEBUG_TIMEOUT (VM timeout in seconds for `run`, default 7200),
+# AKM_DEBUG_MEM (VM memory in MB, default 2048), AKM_VM_APPEND (added to
+# the kernel command line after panic_on_warn=1 and the rest).
+# Output of `run`: build/vm-out/debug-6.1 (tap.log, dmesg.log, kmemleak.log,
+# reports.log) and build/vm-debug-6.1.log (the console).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+FRAG=${AKM_DEBUG_CONFIG:-$HERE/debug-kernel.config}
+PKG=linux-source-6.1
+TARBALL=/usr/src/$PKG.tar.xz
+CACHE=${AKM_DEBUG_CACHE:-/var/cache/akm/debug-kernel}
+JOBS=${AKM_DEBUG_JOBS:-3}
+LABEL=debug-6.1
+
+die() { echo "debug-kernel: $*" >&2; exit 1; }
+say() { echo "debug-kernel: $*" >&2; }
+
+[ -r "$FRAG" ] || die "no $FRAG"
+[ -r "$TARBALL" ] || die "no $TARBALL (apt-get install $PKG)"
+PKGVER=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) || die "package $PKG is not installed"
+KEY=$( { cat "$FRAG"; echo "$PKG $PKGVER"; } | sha256sum | cut -c1-16)
+SRC=$CACHE/$PKG
+B=$CACHE/build-6.1-$KEY
+
+mkdir -p "$CACHE" || die "cannot create $CACHE"
+exec 8>>"$CACHE/.lock"
+flock 8 || die "cannot lock $CACHE/.lock"
+
+# Every line of the fragment must be in .config as asked; "# CONFIG_X is
+# not set" lines mean X must not be y/m.
+verify_config() {
+	local cfg=$1 line opt missing=()
+	while IFS= read -r line; do
+		case $line in
+		'# CONFIG_'*' is not set')
+			opt=${line#\# }
+			opt=${opt%% *}
+			if grep -qE "^$opt=" "$cfg"; then
+				missing+=("$line (have: $(grep -E "^$opt=" "$cfg"))")
+			fi
+			;;
+		CONFIG_*=*)
+			if ! grep -qxF "$line" "$cfg"; then
+				opt=${line%%=*}
+				missing+=("$line (have: $(grep -E "^$opt=|^# $opt is not set" "$cfg" || echo unset))")
+			fi
+			;;
+		esac
+	done <"$FRAG"
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "the final .config lacks ${#missing[@]} option(s) of $FRAG (missing dependencies?):"
+		printf '  %s\n' "${missing[@]}" >&2
+		return 1
+	fi
+}
+
+# Configure in DIR (emptied first) and check the result.
+configure() {
+	local d=$1
+	if [ "$(cat "$SRC/.akm-pkgver" 2>/dev/null)" != "$PKGVER" ]; then
+		say "extracting $TARBALL ($PKGVER) to $SRC"
+		rm -rf "$SRC"
+		mkdir -p "$SRC.tmp.$$"
+		tar -xJf "$TARBALL" -C "$SRC.tmp.$$" || die "cannot extract $TARBALL"
+		mv "$SRC.tmp.$$/$PKG" "$SRC"
+		rmdir "$SRC.tmp.$$"
+		echo "$PKGVER" >"$SRC/.akm-pkgver"
+	fi
+	rm -rf "$d"
+	mkdir -p "$d"
+	say "configuring $d (allnoconfig + $(basename "$FRAG"))"
+	make -s -C "$SRC" O="$d" allnoconfig >/dev/null
+	"$SRC/scripts/kconfig/merge_config.sh" -m -O "$d" "$d/.config" "$FRAG" >"$d/merge.log" 2>&1 ||
+		{ cat "$d/merge.log" >&2; die "merge_config.sh failed"; }
+	make -s -C "$SRC" O="$d" olddefconfig
+	verify_config "$d/.config" || die "config check failed; fix $FRAG (the final config is $d/.config)"
+	say "config ok: all $(grep -cE '^(CONFIG_|# CONFIG_.* is not set)' "$FRAG") options of $(basename "$FRAG") are in $d/.config"
+}
+
+build() {
+	if [ -f "$B/.akm-done" ] && [ -f "$B/arch/x86/boot/bzImage" ] && [ -f "$B/Module.symvers" ]; then
+		say "reusing $B (built in $(cat "$B/build-seconds" 2>/dev/null || echo '?') s)"
+		echo "$B"
+		return 0
+	fi
+	configure "$B"
+	say "building with -j$JOBS (log: $B/build.log); this takes many minutes"
+	local start=$SECONDS
+	if ! make -C "$SRC" O="$B" -j"$JOBS" all >"$B/build.log" 2>&1; then
+		tail -n 30 "$B/build.log" >&2
+		die "kernel build failed (log: $B/build.log)"
+	fi
+	echo $((SECONDS - start)) >"$B/build-seconds"
+	echo "$KEY $PKG $PKGVER" >"$B/.akm-done"
+	say "built $B/arch/x86/boot/bzImage in $(cat "$B/build-seconds") s ($((SECONDS - start)) s)"
+	echo "$B"
+}
+
+# akm.ko against the debug tree, in build/debug-KEY (as `make module` does).
+module() {
+	local d=$REPO/build/$LABEL src
+	src=$d/src
+	mkdir -p "$src"
+	(cd "$REPO" && rsync -r --checksum --delete \
+		--exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.[co]' --exclude='.*.cmd' \
+		--exclude='.*.d' --exclude=Module.symvers --exclude=modules.order \
+		Kbuild kernel uapi "$src/")
+	# A new kernel build: rebuild everything.
+	if [ "$(cat "$d/.key" 2>/dev/null)" != "$KEY" ]; then
+		make -s -C "$B" M="$src" clean >/dev/null 2>&1 || true
+		echo "$KEY" >"$d/.key"
+	fi
+	make -C "$B" M="$src" modules >"$d/module.log" 2>&1 ||
+		{ cat "$d/module.log" >&2; die "akm.ko build against $B failed"; }
+	cp -p "$src/akm.ko" "$d/akm.ko"
+	say "built build/$LABEL/akm.ko"
+	echo "$d/akm.ko"
+}
+
+# Lines of a kernel log that start a report, and the ends of reports.
+REPORT_RE='BUG:|WARNING:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|suspicious RCU usage|possible recursive locking|inconsistent lock state|INFO: possible|INFO: task .* blocked|Oops|general protection fault|Kernel panic|kernel BUG|refcount_t:|list_(add|del) corruption|sleeping function called from invalid context|scheduling while atomic'
+
+run() {
+	local ko out log rc vrc tests=("$@") cmd
+	ko=$(module)
+	out=$REPO/build/vm-out/$LABEL
+	log=$REPO/build/vm-$LABEL.log
+	mkdir -p "$out"
+	rm -f "$out/tap.log" "$out/kmemleak.log" "$out/reports.log"
+	# kmemleak: scan and clear before the tests (the boot's own suspects are
+	# not ours), two scans after them (an object is reported only once it
+	# is a few seconds old and unreferenced in a scan).
+	local kml=/sys/kernel/debug/kmemleak
+	cmd="set -o pipefail; [ -w $kml ] && { echo scan >$kml; echo clear >$kml; };"
+	cmd+=" ./tests/run_tests.sh ${tests[*]} 2>&1 | tee \"\$OUT/tap.log\"; rc=\$?;"
+	cmd+=" if [ -w $kml ]; then echo scan >$kml; sleep 6; echo scan >$kml; cat $kml >\"\$OUT/kmemleak.log\";"
+	cmd+=" else echo 'no kmemleak' >\"\$OUT/kmemleak.log\"; fi; exit \$rc"
+	say "running tests/run_tests.sh ${tests[*]:-(all)} on the debug kernel"
+	local start=$SECONDS
+	set +e
+	cd "$REPO" || return 1
+	AKM_MODULE=$ko \
+	AKM_VM_APPEND="panic_on_warn=1 log_buf_len=16M ${AKM_VM_APPEND:-}" \
+		"$HERE/vm-run.sh" --image "$B/arch/x86/boot/bzImage" --kernel "$LABEL" \
+		--timeout "${AKM_DEBUG_TIMEOUT:-7200}" --mem "${AKM_DEBUG_MEM:-2048}" \
+		--module "$ko" --out "$out" --log "$log" -- "$cmd"
+	vrc=$?
+	set -e
+	say "vm-run exit status $vrc after $((SECONDS - start)) s"
+	rc=0
+	[ "$vrc" = 0 ] || rc=1
+	# The reports: from the guest's dmesg (or, when the VM died, the console).
+	local src_log=$out/dmesg.log
+	[ -s "$src_log" ] || src_log=$log
+	{
+		tr -d '\r' <"$src_log" | grep -nE -A60 "$REPORT_RE" || true
+		if [ -s "$out/kmemleak.log" ] && grep -q 'unreferenced object' "$out/kmemleak.log"; then
+			echo "---- $out/kmemleak.log"
+			cat "$out/kmemleak.log"
+		fi
+	} >"$out/reports.log"
+	if [ -s "$out/reports.log" ]; then
+		say "*** kernel reports (from $src_log, $out/kmemleak.log):"
+		head -n 600 "$out/reports.log" >&2
+		say "*** full list: $out/reports.log"
+		rc=1
+	fi
+	[ -s "$out/kmemleak.log" ] || { say "no kmemleak scan result (the VM did not get that far?)"; rc=1; }
+	if [ -s "$out/tap.log" ]; then
+		grep -E '^# (Totals|akm selftests totals)|^not ok' "$out/tap.log" | tail -n 40 >&2 || true
+	fi
+	if [ "$rc" = 0 ]; then
+		say "ok: tests passed, no KASAN/UBSAN/lockdep/kmemleak/WARN report"
+	else
+		say "FAILED (vm-run status $vrc; see $out)"
+	fi
+	return "$rc"
+}
+
+case ${1:-} in
+config) configure "$CACHE/config-6.1-$KEY"; echo "$CACHE/config-6.1-$KEY/.config" ;;
+build) build ;;
+module) build >/dev/null && module ;;
+run) shift; build >/dev/null && run "$@" ;;
+*) sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+esac
