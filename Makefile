@@ -9,6 +9,10 @@
 #   make userspace       make -C userspace
 #   make tests           make -C tests
 #   make check           scripts/check.sh: everything, tests in a VM per kernel
+#   make debug-kernel    build (or reuse) the KASAN/UBSAN/kmemleak/lockdep VM
+#                        kernel (scripts/debug-kernel.sh, Documentation/testing.md)
+#   make check-debug     the whole VM test suite on it + a kmemleak scan;
+#                        any kernel report fails
 #   make fuzz            libFuzzer on the replay window and the wire parse (FUZZ_RUNS=1000000)
 #   make clean
 #
@@ -35,7 +39,7 @@ sync_src = mkdir -p $(1) && cd $(TOP) && rsync -r --checksum --delete \
 	--exclude='.*.d' --exclude=Module.symvers --exclude=modules.order \
 	$(MODULE_SRC) $(1)/
 
-.PHONY: all module modules module-check checkpatch userspace tests check fuzz clean help FORCE
+.PHONY: all module modules module-check checkpatch userspace tests check debug-kernel check-debug fuzz clean help FORCE
 
 all: module userspace tests
 
@@ -83,6 +87,12 @@ tests:
 
 check:
 	$(TOP)/scripts/check.sh
+
+debug-kernel:
+	$(TOP)/scripts/debug-kernel.sh build
+
+check-debug: userspace tests
+	$(TOP)/scripts/debug-kernel.sh run
 
 FUZZ_RUNS ?= 1000000
 fuzz:
