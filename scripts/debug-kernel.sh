@@ -6,6 +6,8 @@
 #
 #   scripts/debug-kernel.sh config         extract the source, make the .config
 #                                          and check it (no build)
+#   scripts/debug-kernel.sh cached         exit status 0 (and the tree) if the
+#                                          kernel is built and cached, else 1
 #   scripts/debug-kernel.sh build          build the kernel (or reuse the
 #                                          cached one); prints its build tree
 #   scripts/debug-kernel.sh module         + akm.ko against it; prints its path
@@ -55,8 +57,11 @@ SRC=$CACHE/$PKG
 B=$CACHE/build-6.1-$KEY
 
 mkdir -p "$CACHE" || die "cannot create $CACHE"
-exec 8>>"$CACHE/.lock"
-flock 8 || die "cannot lock $CACHE/.lock"
+# One build at a time (a second one waits, then reuses the first's tree).
+lock() {
+	exec 8>>"$CACHE/.lock"
+	flock 8 || die "cannot lock $CACHE/.lock"
+}
 
 # Every line of the fragment must be in .config as asked; "# CONFIG_X is
 # not set" lines mean X must not be y/m.
@@ -109,8 +114,12 @@ configure() {
 	say "config ok: all $(grep -cE '^(CONFIG_|# CONFIG_.* is not set)' "$FRAG") options of $(basename "$FRAG") are in $d/.config"
 }
 
+is_cached() {
+	[ -f "$B/.akm-done" ] && [ -f "$B/arch/x86/boot/bzImage" ] && [ -f "$B/Module.symvers" ]
+}
+
 build() {
-	if [ -f "$B/.akm-done" ] && [ -f "$B/arch/x86/boot/bzImage" ] && [ -f "$B/Module.symvers" ]; then
+	if is_cached; then
 		say "reusing $B (built in $(cat "$B/build-seconds" 2>/dev/null || echo '?') s)"
 		echo "$B"
 		return 0
@@ -155,6 +164,7 @@ REPORT_RE='BUG:|WARNING:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced obje
 run() {
 	local ko out log rc vrc tests=("$@") cmd
 	ko=$(module)
+	flock -u 8 # the VM run needs no lock on the cache
 	out=$REPO/build/vm-out/$LABEL
 	log=$REPO/build/vm-$LABEL.log
 	mkdir -p "$out"
@@ -210,8 +220,12 @@ run() {
 }
 
 case ${1:-} in
+config|build|module|run) lock ;;
+esac
+case ${1:-} in
 config) configure "$CACHE/config-6.1-$KEY"; echo "$CACHE/config-6.1-$KEY/.config" ;;
 build) build ;;
+cached) is_cached && echo "$B" ;;
 module) build >/dev/null && module ;;
 run) shift; build >/dev/null && run "$@" ;;
 *) sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
