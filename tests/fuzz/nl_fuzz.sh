@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # The netlink fuzzer (nl_fuzz.c) against the live module, in the test VM.
 #
-#   tests/fuzz/nl_fuzz.sh [--kernel VER | --image BZIMAGE] [-n MESSAGES] [NL_FUZZ ARGS...]
+#   tests/fuzz/nl_fuzz.sh [--kernel VER | --image BZIMAGE [--module KO]] [-n MESSAGES] [NL_FUZZ ARGS...]
 #
 # On the host: builds build/fuzz/nl_fuzz and (for --kernel, default the
 # newest of scripts/kernels.sh) build/VER/akm.ko, then boots the VM with
 # scripts/vm-run.sh and runs itself inside. --image boots a kernel with akm
-# built in (e.g. the debug kernel of scripts/debug-kernel.sh).
+# built in, or with --module an akm.ko built for it (e.g. the debug kernel
+# of scripts/debug-kernel.sh).
 # In the VM (AKM_NL_FUZZ_GUEST=1): runs nl_fuzz, then unloads the module
 # (if it is one), runs a kmemleak scan when the kernel has kmemleak, and
 # fails on any BUG/WARNING/KASAN/UBSAN/lockdep/kmemleak report in dmesg.
@@ -40,11 +41,12 @@ if [ "${AKM_NL_FUZZ_GUEST:-}" = 1 ]; then
 	exit $rc
 fi
 
-KVER= IMAGE= args=()
+KVER= IMAGE= KO= args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) KVER=$2; shift 2 ;;
 	--image) IMAGE=$2; shift 2 ;;
+	--module) KO=$2; shift 2 ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
@@ -56,7 +58,7 @@ export AKM_NL_FUZZ_GUEST=1
 export AKM_VM_QUIET=${AKM_VM_QUIET:-1}
 if [ -n "$IMAGE" ]; then
 	label=${KVER:-image-$(basename "$IMAGE")}
-	exec scripts/vm-run.sh --image "$IMAGE" --kernel "$label" --timeout 86400 \
+	exec scripts/vm-run.sh --image "$IMAGE" --kernel "$label" ${KO:+--module "$KO"} --timeout 86400 \
 		--out "build/fuzz-out/$label" --log "build/fuzz-$label.log" \
 		-- tests/fuzz/nl_fuzz.sh "${args[@]}"
 fi
