@@ -744,7 +744,7 @@ int main(int argc, char **argv)
 		n_ns = 3;
 	if (!seed)
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-	rng = seed | 1;
+	rng = seed;	/* never 0: xorshift would stay 0 */
 	printf("nl_fuzz: %llu messages, seed %llu, %d namespaces, churn every %llu\n",
 	       n, (unsigned long long)seed, n_ns, churn);
 	fflush(stdout);

@@ -16,7 +16,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
-REPORT='BUG:|WARNING:|KASAN|UBSAN|Oops|general protection|possible circular locking|possible recursive locking|suspicious RCU usage|inconsistent lock state|unreferenced object|refcount_t|list_(add|del) corruption|stack-protector|kernel panic'
+# as scripts/debug-kernel.sh
+REPORT='BUG:|WARNING:|KASAN|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|suspicious RCU usage|possible recursive locking|inconsistent lock state|INFO: possible|INFO: task .* blocked|Oops|general protection fault|Kernel panic|kernel BUG|refcount_t:|list_(add|del) corruption|sleeping function called from invalid context|scheduling while atomic|stack-protector'
 
 if [ "${AKM_NL_FUZZ_GUEST:-}" = 1 ]; then
 	dmesg -C 2>/dev/null
@@ -31,7 +32,12 @@ if [ "${AKM_NL_FUZZ_GUEST:-}" = 1 ]; then
 	fi
 	if [ -w /sys/kernel/debug/kmemleak ] || { mount -t debugfs none /sys/kernel/debug 2>/dev/null; [ -w /sys/kernel/debug/kmemleak ]; }; then
 		echo scan >/sys/kernel/debug/kmemleak; sleep 5; echo scan >/sys/kernel/debug/kmemleak
-		cat /sys/kernel/debug/kmemleak
+		leaks=$(cat /sys/kernel/debug/kmemleak)
+		if [ -n "$leaks" ]; then
+			echo "$leaks"; echo "nl_fuzz: kmemleak reports (above)"; rc=1
+		else
+			echo "nl_fuzz: kmemleak scan clean"
+		fi
 	fi
 	if dmesg | grep -E "$REPORT"; then
 		echo "nl_fuzz: kernel reports in dmesg (above)"; rc=1
