@@ -75,8 +75,14 @@ start() {	# name -> prints the port
 	done
 	return 1
 }
+p1= p2=
 p1=$(start one) && p2=$(start two)
-tap $((! $?)) "two software TPMs start" "$(cat "$W/swtpm.log")"
+started=$((! $?))
+tap $started "two software TPMs start" "$(cat "$W/swtpm.log")"
+if [ $started = 0 ]; then	# nothing else can run: say so and stop
+	totals
+	exit 1
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=98}
