@@ -35,90 +35,32 @@
 
 #include "akm.h"
 
-/* Where a packet's addresses and payload are; IPv4 is mapped into IPv6. */
-struct akm_pkt {
-	struct in6_addr saddr;
-	struct in6_addr daddr;
-	unsigned int nhlen;	/* IPv4 header with options, or IPv6 header
-				 * and hop-by-hop options (which stay first)
-				 */
-	unsigned int protoff;	/* offset of the byte naming @proto */
-	u8 proto;		/* the protocol that follows those headers */
-};
-
+/* Find the headers, pulling what akm_parse_hdrs() asks for into the head. */
 static int akm_parse(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
 {
-	const struct ipv6hdr *ip6h;
-	u8 _h[2];
-	const u8 *h;
+	int need;
 
-	if (pf == NFPROTO_IPV4) {
-		const struct iphdr *iph = ip_hdr(skb);
-
-		ipv6_addr_set_v4mapped(iph->saddr, &p->saddr);
-		ipv6_addr_set_v4mapped(iph->daddr, &p->daddr);
-		p->nhlen = ip_hdrlen(skb);
-		p->protoff = offsetof(struct iphdr, protocol);
-		p->proto = iph->protocol;
-		return 0;
-	}
-	ip6h = ipv6_hdr(skb);
-	p->saddr = ip6h->saddr;
-	p->daddr = ip6h->daddr;
-	p->nhlen = sizeof(*ip6h);
-	p->protoff = offsetof(struct ipv6hdr, nexthdr);
-	p->proto = ip6h->nexthdr;
-	if (p->proto != NEXTHDR_HOP)
-		return 0;
-	h = skb_header_pointer(skb, p->nhlen, sizeof(_h), _h);
-	if (!h)
-		return -EINVAL;
-	p->protoff = p->nhlen;
-	p->proto = h[0];
-	p->nhlen += ipv6_optlen((const struct ipv6_opt_hdr *)h);
-	return pskb_may_pull(skb, p->nhlen) ? 0 : -EINVAL;
+	while ((need = akm_parse_hdrs(skb->data, skb_headlen(skb),
+				      pf == NFPROTO_IPV6, p)) > 0)
+		if (!pskb_may_pull(skb, need))
+			return -EINVAL;
+	return need;
 }
 
 /*
  * IPv6 neighbour discovery must work before keys exist, and its hop limit
  * check already confines it to the link: it is neither tagged nor policed.
  */
-static bool akm_is_nd(struct sk_buff *skb, u8 pf, const struct akm_pkt *p)
+static bool akm_is_nd(struct sk_buff *skb, const struct akm_pkt *p)
 {
 	u8 _type;
 	const u8 *type;
 
-	if (pf != NFPROTO_IPV6 || p->proto != IPPROTO_ICMPV6)
+	if (!p->v6 || p->proto != IPPROTO_ICMPV6)
 		return false;
 	type = skb_header_pointer(skb, p->nhlen, sizeof(_type), &_type);
 	return type && *type >= NDISC_ROUTER_SOLICITATION &&
 	       *type <= NDISC_REDIRECT;
-}
-
-/* Set the protocol and length fields after an insertion or a removal. */
-static void akm_fix_iphdr(struct sk_buff *skb, u8 pf,
-			  const struct akm_pkt *p, u8 proto)
-{
-	skb_network_header(skb)[p->protoff] = proto;
-	if (pf == NFPROTO_IPV4) {
-		struct iphdr *iph = ip_hdr(skb);
-
-		iph->tot_len = htons(skb->len);
-		ip_send_check(iph);
-	} else {
-		ipv6_hdr(skb)->payload_len =
-			htons(skb->len - sizeof(struct ipv6hdr));
-	}
-}
-
-static void akm_pseudo_fill(struct akm_pseudo *ph, const struct akm_pkt *p,
-			    const struct akmhdr *h, u64 seq, unsigned int len)
-{
-	memcpy(ph->saddr, &p->saddr, sizeof(ph->saddr));
-	memcpy(ph->daddr, &p->daddr, sizeof(ph->daddr));
-	ph->seq_hi = htonl(seq >> 32);
-	ph->len = htonl(len);
-	memcpy(ph->hdr, h, AKM_HLEN_NOTAG);
 }
 
 /*
@@ -142,9 +84,10 @@ static struct akm_member *akm_peer(struct akm_net *an,
  */
 static void akm_clamp_mss(struct sk_buff *skb, unsigned int thoff)
 {
-	unsigned int optlen, i;
 	struct tcphdr *th;
-	u8 *opt;
+	u16 old, new;
+	u8 *mss;
+	int off;
 
 	if (!pskb_may_pull(skb, thoff + sizeof(*th)))
 		return;
@@ -153,34 +96,18 @@ static void akm_clamp_mss(struct sk_buff *skb, unsigned int thoff)
 	    skb_ensure_writable(skb, thoff + th->doff * 4))
 		return;
 	th = (struct tcphdr *)(skb->data + thoff);
-	opt = (u8 *)(th + 1);
-	optlen = th->doff * 4 - sizeof(*th);
-
-	for (i = 0; i < optlen; ) {
-		if (opt[i] == TCPOPT_EOL)
-			return;
-		if (opt[i] == TCPOPT_NOP) {
-			i++;
-			continue;
-		}
-		if (i + 1 >= optlen || opt[i + 1] < 2 || i + opt[i + 1] > optlen)
-			return;
-		if (opt[i] == TCPOPT_MSS && opt[i + 1] == TCPOLEN_MSS) {
-			u16 old = get_unaligned_be16(opt + i + 2);
-			u16 new;
-
-			if (old <= AKM_HLEN + 536)
-				return;
-			new = old - AKM_HLEN;
-			put_unaligned_be16(new, opt + i + 2);
-			if (skb->ip_summed != CHECKSUM_PARTIAL)
-				inet_proto_csum_replace2(&th->check, skb,
-							 htons(old), htons(new),
-							 false);
-			return;
-		}
-		i += opt[i + 1];
-	}
+	off = akm_mss_find((u8 *)(th + 1), th->doff * 4 - sizeof(*th));
+	if (off < 0)
+		return;
+	mss = (u8 *)(th + 1) + off;
+	old = get_unaligned_be16(mss);
+	if (old <= AKM_HLEN + 536)
+		return;
+	new = old - AKM_HLEN;
+	put_unaligned_be16(new, mss);
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		inet_proto_csum_replace2(&th->check, skb, htons(old), htons(new),
+					 false);
 }
 
 /*
@@ -200,7 +127,7 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 
 	if (akm_parse(skb, pf, &p))
 		return -EINVAL;
-	if (akm_is_nd(skb, pf, &p))
+	if (akm_is_nd(skb, &p))
 		return 1;
 	if (skb->len + AKM_HLEN > IP_MAX_MTU)
 		return -EMSGSIZE;
@@ -213,10 +140,9 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 
 	len = skb->len - p.nhlen;
 	skb_push(skb, AKM_HLEN);
-	memmove(skb->data, skb->data + AKM_HLEN, p.nhlen);
+	akm_hdr_insert(skb->data, &p, akm_proto, skb->len);
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, p.nhlen);
-	akm_fix_iphdr(skb, pf, &p, akm_proto);
 	skb->ignore_df = 1;	/* it may no longer fit: fragment, don't drop */
 
 	sender = READ_ONCE(an->node_id);
@@ -382,26 +308,22 @@ static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
 }
 
 /* Take the AKM header out of a verified packet and restore the IP header. */
-static int akm_strip(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
+static int akm_strip(struct sk_buff *skb, struct akm_pkt *p)
 {
-	struct akmhdr *h;
-
 	if (skb_ensure_writable(skb, p->nhlen + AKM_HLEN))
 		return -ENOMEM;
-	h = (struct akmhdr *)(skb->data + p->nhlen);
-	p->proto = h->nexthdr;
-	memmove(skb->data + AKM_HLEN, skb->data, p->nhlen);
+	if (akm_hdr_remove(skb->data, p, skb->len))
+		return -EINVAL;
 	skb_pull(skb, AKM_HLEN);
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, p->nhlen);
-	akm_fix_iphdr(skb, pf, p, p->proto);
 	/* the tag covered the payload as its sender checksummed it */
 	skb->ip_summed = CHECKSUM_UNNECESSARY;
 	skb->csum_level = ~0;
 	return 0;
 }
 
-static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb, u8 pf,
+static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb,
 			       struct akm_pkt *p)
 {
 	struct akm_member *m;
@@ -460,7 +382,7 @@ static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb, u8 pf,
 	if (!akm_rx_commit(m, epoch, seq))
 		goto replay;
 
-	if (akm_strip(skb, pf, p))
+	if (akm_strip(skb, p))
 		return NF_DROP;
 
 	akm_stats_add(&asr->stats, AKM_STATS_A_RX_PACKETS, 1);
@@ -493,12 +415,12 @@ static unsigned int akm_in(void *priv, struct sk_buff *skb,
 		/* our own multicast, looped back after we tagged it */
 		if (skb->pkt_type == PACKET_LOOPBACK &&
 		    pskb_may_pull(skb, p.nhlen + AKM_HLEN))
-			return akm_strip(skb, state->pf, &p) ? NF_DROP : NF_ACCEPT;
-		return akm_verify(an, skb, state->pf, &p);
+			return akm_strip(skb, &p) ? NF_DROP : NF_ACCEPT;
+		return akm_verify(an, skb, &p);
 	}
 
 	m = akm_peer(an, &p.saddr);
-	if (!m || akm_is_nd(skb, state->pf, &p))
+	if (!m || akm_is_nd(skb, &p))
 		return NF_ACCEPT;
 	if (READ_ONCE(m->asr->policy) == AKM_POLICY_ACCEPT) {
 		akm_stats_add(&m->stats, AKM_STATS_A_ACCEPT_PLAIN, 1);

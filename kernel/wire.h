@@ -24,8 +24,11 @@
 #ifndef _AKM_WIRE_H
 #define _AKM_WIRE_H
 
-/* user space: build with -include tests/unit/kshim.h for u8, u32, u64, bool */
+#ifdef __KERNEL__
+#include <linux/in6.h>
 #include <linux/types.h>
+#endif
+/* user space: build with -include tests/unit/kshim.h, which stands in for them */
 
 #define AKM_WIRE_VERSION	1
 #define AKM_PROTO_DEFAULT	253	/* RFC 3692 experimentation */
@@ -66,5 +69,32 @@ static inline int akm_hdr_valid(const struct akmhdr *h)
 {
 	return h->version == AKM_WIRE_VERSION && !h->reserved;
 }
+
+/* Where an IP packet's addresses and headers are; IPv4 is mapped into IPv6. */
+struct akm_pkt {
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	unsigned int nhlen;	/* IPv4 header with options, or IPv6 header
+				 * and hop-by-hop options (which stay first)
+				 */
+	unsigned int protoff;	/* offset of the byte naming @proto */
+	u8 proto;		/* the protocol that follows those headers */
+	bool v6;
+};
+
+/*
+ * kernel/wire.c: the layout work of kernel/hooks.c on a linear buffer @nh
+ * that starts with the IP header (see there).
+ */
+int akm_parse_hdrs(const void *nh, unsigned int len, bool v6,
+		   struct akm_pkt *p);
+void akm_set_iphdr(void *nh, const struct akm_pkt *p, u8 proto,
+		   unsigned int len);
+void akm_hdr_insert(void *nh, const struct akm_pkt *p, u8 proto,
+		    unsigned int len);
+int akm_hdr_remove(void *nh, struct akm_pkt *p, unsigned int len);
+void akm_pseudo_fill(struct akm_pseudo *ph, const struct akm_pkt *p,
+		     const struct akmhdr *h, u64 seq, unsigned int len);
+int akm_mss_find(const u8 *opt, unsigned int optlen);
 
 #endif /* _AKM_WIRE_H */

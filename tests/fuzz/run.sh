@@ -36,7 +36,7 @@ CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefi
 	-fno-sanitize-recover=all -include tests/unit/kshim.h -Ikernel -Itests/fuzz)
 declare -A SRCS=(
 	[replay]="tests/fuzz/fuzz_replay.c kernel/replay.c"
-	[wire]="tests/fuzz/fuzz_wire.c tests/fuzz/akm_wire_parse.c"
+	[wire]="tests/fuzz/fuzz_wire.c kernel/wire.c"
 )
 declare -A OPTS=(
 	[replay]="-max_len=4096"
