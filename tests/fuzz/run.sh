@@ -9,7 +9,7 @@
 # corpus tests/fuzz/corpus/NAME (and so replays every regression file in it
 # first). New inputs go to build/fuzz/NAME/, not into the repository. A crash
 # is copied into tests/fuzz/corpus/NAME/ as crash-HASH (commit it: it is the
-# regression test from then on, and add a case to tests/unit/test_replay.c)
+# regression test from then on, and add a case to tests/unit/test_replay.c or test_wire.c)
 # and the run fails.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
