@@ -7,7 +7,8 @@
 # The last line is "N passed, N failed, N skipped"; the exit status is
 # non-zero when anything failed. What counts as one test:
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
-#     sparse, all kernels), checkpatch and the YNL spec check: one test each;
+#     sparse, all kernels), checkpatch, the YNL spec check and a short run
+#     of the packet-code fuzzers (tests/fuzz/run.sh): one test each;
 #   - the host suite tests/unit/run.sh (or, without it, userspace/tests/run.sh)
 #     and tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
@@ -81,6 +82,10 @@ one "checkpatch" $?
 section "YNL spec (the kernel's ynl tooling)"
 scripts/ynl-check.sh
 one "ynl spec" $?
+
+section "fuzz smoke (kernel/replay.c, kernel/wire.c: corpus + 200000 executions each)"
+tests/fuzz/run.sh -n 200000
+one "fuzz smoke" $?
 
 # Host test suites (TAP). tests/unit/run.sh runs userspace/tests/run.sh
 # itself; the latter runs alone only while the former does not exist.
