@@ -264,18 +264,23 @@ static void parse_ack(struct akm_nl *nl, struct nlmsghdr *nlh)
 	}
 }
 
+/* 0, or -errno of sendmsg() (e.g. -ENOBUFS: no skb for the request) */
 static int send_msg(struct akm_nl *nl, struct nl_msg *msg, uint32_t *seq)
 {
-	int ret;
+	int ret, err;
 
 	clear_ext(nl);
 	if (!msg)
 		return -ENOMEM;
 	nl_complete_msg(nl->sk, msg);
 	*seq = nlmsg_hdr(msg)->nlmsg_seq;
+	errno = 0;
 	ret = nl_send(nl->sk, msg);
+	err = errno;
 	nlmsg_free(msg);
-	return ret < 0 ? -EIO : 0;
+	if (ret < 0)
+		return err ? -err : -EIO;
+	return 0;
 }
 
 /*
@@ -561,6 +566,39 @@ int akm_parse_node(struct nlmsghdr *nlh, struct akm_node_info *n)
 	return 0;
 }
 
+/* Addresses of a nest into out[0..max); returns their count (may exceed max). */
+static int parse_addr_nest(struct nlattr *nest, struct akm_addr *out, int max)
+{
+	struct nlattr *a;
+	int rem, n = 0;
+
+	nla_for_each_nested(a, nest, rem) {
+		struct akm_addr *ad;
+
+		if (n >= max) {
+			n++;
+			continue;
+		}
+		ad = &out[n++];
+		memset(ad, 0, sizeof(*ad));
+		if (nla_type(a) == AKM_ADDR_A_IPV4 && nla_len(a) == 4) {
+			ad->family = AF_INET;
+			memcpy(ad->a, nla_data(a), 4);
+		} else if (nla_type(a) == AKM_ADDR_A_IPV6 && nla_len(a) == 16) {
+			ad->family = AF_INET6;
+			memcpy(ad->a, nla_data(a), 16);
+		} else {
+			ad->family = -1;
+		}
+	}
+	return n;
+}
+
+static void parse_addrs(struct nlattr *nest, struct akm_member_info *m)
+{
+	m->naddrs = parse_addr_nest(nest, m->addrs, AKM_MAX_ADDRS);
+}
+
 static void parse_key(struct nlattr *nest, struct akm_key_info *k)
 {
 	struct nlattr *a;
@@ -633,6 +671,9 @@ int akm_parse_asr(struct nlmsghdr *nlh, struct akm_asr_info *a)
 		case AKM_A_KEY_MATERIAL:
 			a->has_material = true;
 			break;
+		case AKM_A_ASR_GROUPS:
+			a->ngroups = parse_addr_nest(attr, a->groups, AKM_MAX_ADDRS);
+			break;
 		case AKM_A_ASR_GRACE:
 			a->has_grace = true;
 			a->grace = nla_get_u32(attr);
@@ -646,32 +687,6 @@ int akm_parse_asr(struct nlmsghdr *nlh, struct akm_asr_info *a)
 	return 0;
 }
 
-static void parse_addrs(struct nlattr *nest, struct akm_member_info *m)
-{
-	struct nlattr *a;
-	int rem;
-
-	nla_for_each_nested(a, nest, rem) {
-		struct akm_addr *ad;
-
-		if (m->naddrs >= AKM_MAX_ADDRS) {
-			m->naddrs++;
-			continue;
-		}
-		ad = &m->addrs[m->naddrs];
-		memset(ad, 0, sizeof(*ad));
-		if (nla_type(a) == AKM_ADDR_A_IPV4 && nla_len(a) == 4) {
-			ad->family = AF_INET;
-			memcpy(ad->a, nla_data(a), 4);
-		} else if (nla_type(a) == AKM_ADDR_A_IPV6 && nla_len(a) == 16) {
-			ad->family = AF_INET6;
-			memcpy(ad->a, nla_data(a), 16);
-		} else {
-			ad->family = -1;
-		}
-		m->naddrs++;
-	}
-}
 
 int akm_parse_member(struct nlmsghdr *nlh, struct akm_member_info *m)
 {
@@ -772,6 +787,27 @@ bool akm_member_has_addr(const struct akm_member_info *m, const char *addr)
 			return true;
 	}
 	return false;
+}
+
+bool akm_addrs_match(const struct akm_addr *a, int n, const char *const *want, int nwant)
+{
+	int i, j;
+
+	if (n != nwant || n > AKM_MAX_ADDRS)
+		return false;
+	for (i = 0; i < nwant; i++) {
+		struct akm_addr w;
+
+		if (akm_parse_addr(want[i], &w))
+			return false;
+		for (j = 0; j < n; j++)
+			if (a[j].family == w.family &&
+			    !memcmp(a[j].a, w.a, w.family == AF_INET ? 4 : 16))
+				break;
+		if (j == n)
+			return false;
+	}
+	return true;
 }
 
 /* --- typed commands --- */
@@ -1073,6 +1109,32 @@ bool akm_keyring_contains(int32_t keyring, int32_t serial)
 		if (ids[i] == serial)
 			return true;
 	return false;
+}
+
+bool akm_key_live(int32_t serial)
+{
+	char line[512], flags[16];
+
+	if (!akm_proc_keys_line(serial, line, sizeof(line)) ||
+	    sscanf(line, "%*x %15s", flags) != 1)
+		return false;
+	/* IRDQUNi: instantiated, revoked, dead, ..., invalidated */
+	return flags[0] == 'I' && !strpbrk(flags, "RDi");
+}
+
+int akm_keyring_live_keys(int32_t keyring)
+{
+	key_serial_t ids[4096];
+	long n = keyctl_read(keyring, (char *)ids, sizeof(ids));
+	int i, live = 0;
+
+	if (n < 0)
+		return -errno;
+	if (n > (long)sizeof(ids))
+		return -E2BIG;
+	for (i = 0; i < n / (long)sizeof(key_serial_t); i++)
+		live += akm_key_live(ids[i]);
+	return live;
 }
 
 bool akm_keyring_drops(int32_t keyring, int32_t serial, int timeout_ms)

@@ -68,6 +68,11 @@ struct akm_key_info {
 	uint64_t created, activated;
 };
 
+struct akm_addr {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t a[16];
+};
+
 struct akm_asr_info {
 	bool has_id, has_name, has_alg, has_policy, has_member_count, has_stats;
 	bool has_material;	/* must never be true */
@@ -77,14 +82,11 @@ struct akm_asr_info {
 	char name[128];
 	uint8_t alg, policy;
 	uint32_t member_count;
+	int ngroups;		/* ASR_GROUPS entries (may exceed AKM_MAX_ADDRS) */
+	struct akm_addr groups[AKM_MAX_ADDRS];
 	int nkeys;
 	struct akm_key_info keys[AKM_MAX_KEYS];
 	struct akm_stats stats;
-};
-
-struct akm_addr {
-	int family;		/* AF_INET or AF_INET6 */
-	uint8_t a[16];
 };
 
 struct akm_member_info {
@@ -166,6 +168,8 @@ int akm_parse_stats_reply(struct nlmsghdr *nlh, struct akm_stats *s, bool *has);
 int akm_parse_event(struct nlmsghdr *nlh, struct akm_event *e);
 const struct akm_key_info *akm_find_key(const struct akm_asr_info *a, uint32_t epoch);
 bool akm_member_has_addr(const struct akm_member_info *m, const char *addr);
+/* Are a[0..n) exactly the addresses want[0..nwant), in any order? */
+bool akm_addrs_match(const struct akm_addr *a, int n, const char *const *want, int nwant);
 bool akm_stats_complete(const struct akm_stats *s);
 bool akm_stats_zero(const struct akm_stats *s);
 
@@ -206,6 +210,10 @@ unsigned long akm_netns_inode(void);
 /* Does /proc/keys have a line with this serial, return it in line. */
 bool akm_proc_keys_line(int32_t serial, char *line, size_t len);
 bool akm_keyring_contains(int32_t keyring, int32_t serial);
+/* Is the key in /proc/keys and neither revoked, dead nor invalidated? */
+bool akm_key_live(int32_t serial);
+/* Number of live keys (akm_key_live) linked in keyring, or -errno. */
+int akm_keyring_live_keys(int32_t keyring);
 /*
  * Wait up to timeout_ms until serial is no longer linked in keyring
  * (invalidated keys are unlinked by the keyring garbage collector).
