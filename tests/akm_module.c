@@ -2,7 +2,8 @@
 /*
  * Unload akm.ko while it holds ASRs, members and keys in two network
  * namespaces, load it again from $AKM_MODULE with finit_module() and check
- * that every namespace starts from a fresh state. Run this last.
+ * that every namespace starts from a fresh state; unloading during a dump
+ * waits for the dump. Run this last.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -99,6 +100,13 @@ static int populate(struct akm_nl *nl, uint32_t base)
 		ret = ret ?: akm_key_install(nl, i, 2, key, sizeof(key));
 	}
 	return ret;
+}
+
+static int count_cb(struct nlmsghdr *nlh, void *arg)
+{
+	(void)nlh;
+	++*(int *)arg;
+	return 0;
 }
 
 /* 0 if the namespace of nl looks freshly loaded. */
@@ -230,6 +238,79 @@ TEST(unload_with_objects_then_reload)
 	EXPECT_EQ(0, WEXITSTATUS(status)) {
 		TH_LOG("other namespace after reload: check %d failed", WEXITSTATUS(status));
 	}
+}
+
+/*
+ * A dump holds a reference to the module of its family (netlink_dump_start
+ * takes it for generic netlink families) from its first datagram until it
+ * ends or its socket is closed: unloading meanwhile fails with EWOULDBLOCK
+ * (delete_module with O_NONBLOCK, as rmmod does).
+ */
+static void check_unload_during_dump(struct __test_metadata *_metadata, bool finish)
+{
+	const char *path = module_path();
+	struct akm_dump_res res;
+	struct akm_node_info n;
+	struct akm_nl nl;
+	long long t;
+	uint32_t i;
+	bool done;
+	int ret, count = 0;
+
+	if (!path)
+		SKIP(return, "AKM_MODULE not set or not readable: cannot reload, not unloading");
+	ASSERT_TRUE(module_loaded());
+	ASSERT_EQ(0, akm_new_netns());
+	ASSERT_EQ(0, akm_nl_open(&nl));
+	for (i = 1; i <= 400; i++)
+		AKM_ASSERT_OK(&nl, akm_asr_new(&nl, i, AKM_ALG_HMAC_SHA256, "a-dump-of-many", -1));
+
+	AKM_ASSERT_OK(&nl, akm_dump_start(&nl, akm_msg(&nl, AKM_CMD_ASR_GET, 0),
+					  count_cb, &count, &res, &done));
+	ASSERT_FALSE(done) {
+		TH_LOG("the dump fit in one datagram: nothing tested");
+	}
+	ASSERT_EQ(-1, syscall(SYS_delete_module, "akm", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno) {
+		TH_LOG("delete_module during a dump: %s", strerror(errno));
+	}
+	ASSERT_TRUE(module_loaded());
+
+	if (finish) {
+		AKM_EXPECT_OK(&nl, akm_dump_finish(&nl, count_cb, &count, &res));
+		EXPECT_EQ(400, count);
+		EXPECT_FALSE(res.intr);
+		AKM_EXPECT_OK(&nl, akm_node_get(&nl, &n));
+		EXPECT_EQ(400, n.asr_count);
+	}
+	akm_nl_close(&nl);
+
+	t = akm_now_ms();
+	ret = unload();
+	ASSERT_EQ(0, ret) {
+		TH_LOG("delete_module after the dump %s: %s",
+		       finish ? "ended" : "socket was closed", strerror(-ret));
+	}
+	TH_LOG("unloaded %lld ms after the dump %s", akm_now_ms() - t,
+	       finish ? "ended" : "socket was closed");
+	ret = load(path);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("finit_module(%s): %s", path, strerror(-ret));
+	}
+	ASSERT_EQ(0, akm_nl_open(&nl));
+	AKM_EXPECT_OK(&nl, akm_node_get(&nl, &n));
+	EXPECT_EQ(0, n.asr_count);
+	akm_nl_close(&nl);
+}
+
+TEST(unload_during_dump)
+{
+	check_unload_during_dump(_metadata, true);
+}
+
+TEST(unload_during_dump_socket_closed)
+{
+	check_unload_during_dump(_metadata, false);
 }
 
 /* Loading the module twice is refused and leaves the loaded one working. */
