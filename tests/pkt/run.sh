@@ -7,6 +7,10 @@
 #
 #   tests/pkt/run.sh [GROUP[:ALG]...]      e.g. tests/pkt/run.sh attack:hmac-sha256
 #
+# Without arguments the groups in $AKM_PKT_GROUPS run, or all of them (e.g.
+# AKM_PKT_GROUPS="mutate faults" AKM_PKT_MUTATIONS=10000 scripts/debug-kernel.sh
+# run pkt/run.sh; AKM_* variables reach the VM).
+#
 # Prints TAP with each group nested under "# ", one result line per group,
 # and the kselftest Totals line last. The "unload" group (rmmod/insmod under
 # traffic) runs last and leaves $AKM_MODULE loaded with default parameters;
