@@ -230,13 +230,18 @@ static struct sk_buff *akm_event_new(struct akm_net *an, u8 cmd, void **hdr)
 		return NULL;
 	skb = genlmsg_new(AKM_EVENT_SIZE, GFP_KERNEL);
 	if (!skb)
-		return NULL;
+		goto lost;
 	*hdr = genlmsg_put(skb, 0, 0, &akm_family, 0, cmd);
 	if (!*hdr) {
 		nlmsg_free(skb);
-		return NULL;
+		goto lost;
 	}
 	return skb;
+
+lost:
+	/* as on an overrun: the listeners must know they missed a change */
+	genl_set_err(&akm_family, an->net, 0, 0, -ENOBUFS);
+	return NULL;
 }
 
 static void akm_event_send(struct akm_net *an, struct sk_buff *skb,
