@@ -1005,6 +1005,9 @@ TEST_F_TIMEOUT(fault, fail_nth, 600)
 	ksft_print_msg("%s: %d attempts, %d faults injected: %d ENOMEM, %d ENOBUFS, %d succeeded; %d events lost silently\n",
 		       variant->name, c.iters, c.injected, c.enomem, c.enobufs, c.ok, c.lost);
 	fflush(stdout);
+	EXPECT_EQ(0, c.lost) {
+		TH_LOG("changes announced neither by an event nor by ENOBUFS");
+	}
 	if (variant->need_enomem)
 		ASSERT_GT(c.enomem, 0) {
 			TH_LOG("no attempt failed with ENOMEM: is fail-nth injecting?");
