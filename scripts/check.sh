@@ -19,16 +19,19 @@
 #   - per kernel, one more failure if the VM run produced no TAP, timed out,
 #     crashed, did not boot, or exited non-zero without a failing result;
 #   - per kernel, "kernel clean": fails if the kernel got tainted by a
-#     WARN/BUG/oops/soft lockup during the run (dmesg in build/check-out/VER/).
+#     WARN/BUG/oops/soft lockup during the run (dmesg in build/check-out/VER/);
+#   - when the debug kernel is cached (scripts/debug-kernel.sh cached), the
+#     same suite on it plus one test "no KASAN/UBSAN/lockdep/kmemleak/WARN
+#     report"; otherwise one skipped test.
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
 # build/check-build.log, build/check-<suite>.log for the host suites.
 #
 # Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1200),
-# AKM_KERNELS (space-separated list instead of scripts/kernels.sh).
+# AKM_KERNELS (space-separated list instead of scripts/kernels.sh),
+# AKM_CHECK_NO_DEBUG (skip the debug kernel even when it is cached).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
-REPO=$(pwd)
 mkdir -p build
 exec > >(tee build/check.log) 2>&1
 
@@ -155,6 +158,29 @@ for k in $KERNELS; do
 		one "$k: kernel clean (taint $t)" $((t & (16 | 32 | 128 | 512 | 16384) ? 1 : 0))
 	fi
 done
+
+# The debug-kernel tier (KASAN, UBSAN, kmemleak, lockdep, fault injection;
+# Documentation/testing.md) runs only when that kernel is already built:
+# check.sh never spends the 11-17 minutes of building it.
+section "VM tests on the debug kernel"
+if [ -n "${AKM_CHECK_NO_DEBUG:-}" ] || ! scripts/debug-kernel.sh cached >/dev/null 2>&1; then
+	why="not built (make debug-kernel)"
+	[ -z "${AKM_CHECK_NO_DEBUG:-}" ] || why="AKM_CHECK_NO_DEBUG is set"
+	echo "check: debug kernel $why: skipped"
+	SKIP=$((SKIP + 1))
+	SUMMARY+=("$(printf '%-40s skipped: %s' "debug kernel" "$why")")
+else
+	dout=build/vm-out/debug-6.1
+	AKM_DEBUG_TIMEOUT=${AKM_DEBUG_TIMEOUT:-2700} scripts/debug-kernel.sh run 2>&1 | tee build/check-debug.log
+	rc=${PIPESTATUS[0]}
+	[ -f "$dout/tap.log" ] || : >"$dout/tap.log"
+	tap "debug kernel" "$dout/tap.log"
+	one "debug kernel: no KASAN/UBSAN/lockdep/kmemleak/WARN report" \
+		"$([ -s "$dout/reports.log" ] && echo 1 || echo 0)"
+	if [ "$rc" != 0 ] && [ "$TAP_FAIL" = 0 ] && [ ! -s "$dout/reports.log" ]; then
+		one "debug kernel: VM run (exit $rc, see build/check-debug.log)" 1
+	fi
+fi
 
 section "summary ($((SECONDS - t0))s)"
 printf '%s\n' "${SUMMARY[@]}"
