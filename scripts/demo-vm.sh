@@ -19,14 +19,7 @@ step() { printf '\n\033[1m==== %s\033[0m\n' "$*"; }
 run() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@"; }
 die() { echo "demo: $*" >&2; tail -n 20 "$W"/*.log >&2; exit 1; }
 nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
-wait_for() {	# SECONDS CMD...
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.5
-	done
-}
+. tests/lib.sh	# wait_for
 cleanup() {
 	kill "${PID[@]}" 2>/dev/null
 	wait 2>/dev/null

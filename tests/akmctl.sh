@@ -31,7 +31,7 @@ if [ "${AKMCTL_SH_INNER:-}" != 1 ]; then
 	exit 1
 fi
 
-n=0 pass=0 fail=0
+. "$HERE/lib.sh"
 tmp=$(mktemp -d 2>/dev/null || mktemp -d -p /dev/shm)
 NS=akmctl-e2e-$$
 mon=
@@ -44,30 +44,18 @@ trap cleanup EXIT
 
 echo "1..$NCASES"
 
-tap() { # tap OK(0=pass) NAME [DIAG]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1))
-		echo "ok $n $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n $2"
-		[ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3" | head -n 40
-	fi
-}
-
 # run WANT NAME ARGS...: akmctl ARGS must exit with WANT (or "nz": non-zero)
 run() {
-	local want=$1 name=$2 got ok
+	local want=$1 name=$2 got st
 	shift 2
 	"$AKMCTL" "$@" >"$tmp/out" 2>"$tmp/err"
 	got=$?
 	if [ "$want" = nz ]; then [ $got != 0 ]; else [ $got = "$want" ]; fi
-	ok=$?
-	tap $ok "$name" "akmctl $*: exit $got, want $want
+	st=$?
+	ok $st "$name" "akmctl $*: exit $got, want $want
 stdout: $(head -c 1500 "$tmp/out")
 stderr: $(head -c 500 "$tmp/err")"
-	return $ok
+	return $st
 }
 
 # json NAME EXPR: EXPR (python, the last stdout parsed as d) must be true
@@ -86,7 +74,7 @@ def walk(x):
             yield from walk(v)
 print(bool(eval(sys.argv[2])))' "$tmp/out" "$2" 2>&1)
 	[ "$res" = True ]
-	tap $? "$1" "check: $2 -> $res
+	ok $? "$1" "check: $2 -> $res
 stdout: $(head -c 1500 "$tmp/out")"
 }
 
@@ -142,20 +130,20 @@ def walk(x):
 print([k["serial"] for k in walk(d) if k.get("epoch") == 1 and "serial" in k][0])' "$tmp/keys.json" 2>/dev/null)
 desc=$(keyctl describe "${serial:-0}" 2>&1)
 grep -q "akm" <<<"$desc" && grep -q "asr:1:epoch:1" <<<"$desc"
-tap $? "keyctl describe shows the akm key" "serial '$serial': $desc"
+ok $? "keyctl describe shows the akm key" "serial '$serial': $desc"
 keyctl read "${serial:-0}" >/dev/null 2>&1
-tap $((! $?)) "keyctl read of the akm key fails"
+ok $((! $?)) "keyctl read of the akm key fails"
 run 1 "key activate of an unknown epoch fails (exit 1)" key activate asr 1 epoch 9
 
 # show everything; no key material anywhere
 run 0 "asr show (text)" asr show
 grep -q edge "$tmp/out"
-tap $? "asr show (text) names the ASR" "$(head -c 1500 "$tmp/out")"
+ok $? "asr show (text) names the ASR" "$(head -c 1500 "$tmp/out")"
 "$AKMCTL" -j asr show >"$tmp/all" 2>&1
 "$AKMCTL" asr show >>"$tmp/all" 2>&1
 "$AKMCTL" -j key show >>"$tmp/all" 2>&1
 ! grep -qi -e "$KEYHEX" -e "raw key bytes" "$tmp/all"
-tap $? "no key material in any output"
+ok $? "no key material in any output"
 
 # stats
 run 0 "stats show -j" -j stats show
@@ -189,7 +177,7 @@ seq = [(e.get("event"), e.get("asr")) for e in ev if e.get("asr") == 5]
 print(seq == [("asr-new", 5), ("member-new", 5), ("key-install", 5), ("asr-del", 5)] or seq)' \
 	"$tmp/mon" 2>&1)
 [ "$res" = True ]
-tap $? "monitor -j saw asr-new, member-new, key-install, asr-del" "$res
+ok $? "monitor -j saw asr-new, member-new, key-install, asr-del" "$res
 $(head -c 1500 "$tmp/mon") $(head -c 300 "$tmp/mon.err")"
 
 # -n NAME acts in another namespace
@@ -197,8 +185,8 @@ if ip netns add "$NS" 2>/dev/null; then
 	run 0 "-n NAME asr add" -n "$NS" asr add 9 alg hmac-sha256
 	run 1 "the ASR is not in this namespace" asr show 9
 else
-	tap 1 "ip netns add $NS"
-	tap 1 "the ASR is not in this namespace (not run)"
+	ok 1 "ip netns add $NS"
+	ok 1 "the ASR is not in this namespace (not run)"
 fi
 
 # delete

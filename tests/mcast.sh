@@ -9,16 +9,7 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 A=userspace/akmctl/akmctl
 W=$(mktemp -d /tmp/akm-mcast.XXXXXX)
-pass=0 fail=0 n=0
-ok() {	# STATUS NAME [DIAGNOSTICS]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1)); echo "ok $n - $2"
-	else
-		fail=$((fail + 1)); echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/# /' <<<"$3"
-	fi
-}
+. tests/lib.sh
 cleanup() { ip netns del ma 2>/dev/null; ip netns del mb 2>/dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 echo "TAP version 13"
@@ -108,6 +99,5 @@ st=$($A -n mb -j stats show asr 1 node 1)
 python3 -c 'import json,sys; s=json.load(sys.stdin); s=s[0] if isinstance(s,list) else s; sys.exit(s["stats"]["rx_packets"] < 3)' <<<"$st"
 ok $? "the member counts them as verified" "$st"
 
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+totals
 [ $fail = 0 ]

@@ -25,28 +25,7 @@ NET=10.9.1
 TCTI_B="swtpm:host=127.0.0.1,port=2321"
 declare -A AGENT_PID=() TPM_PID=()
 NMM_PID= DUMP_PID=
-
-pass=0 fail=0 skip=0 n=0
-ok() {	# ok STATUS NAME [DIAGNOSTICS]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1))
-		echo "ok $n - $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/# /' <<<"$3"
-	fi
-}
-skip() { n=$((n + 1)); skip=$((skip + 1)); echo "ok $n - $1 # SKIP $2"; }
-wait_for() {	# SECONDS CMD...: until CMD succeeds, every 0.5 s
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.5
-	done
-}
+. "$HERE/../lib.sh"
 nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
 nmmj() { "$AKMCTL" -j nmm socket "$W/nmm/admin.sock" "$@"; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -330,6 +309,5 @@ for node in a b; do stop_agent "$node"; done
 ! grep -E "AddressSanitizer|runtime error" "$W"/agent-*.log
 ok $? "no sanitizer reports in the agent logs"
 
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+totals
 [ "$fail" = 0 ]

@@ -15,7 +15,7 @@ US=$(cd "$HERE/../../userspace" && pwd)
 UNIT=${AKM_TPM_UNIT:-$US/asan/tests/tpm_unit}
 W=$(mktemp -d /tmp/akm-agent-tpm.XXXXXX)
 PIDS=()
-n=0 pass=0 fail=0
+. "$HERE/../lib.sh"
 
 cleanup() {
 	local p
@@ -25,26 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tap() {	# tap PASS NAME [DIAGNOSTICS]
-	n=$((n + 1))
-	if [ "$1" = 1 ]; then
-		pass=$((pass + 1))
-		echo "ok $n - $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"
-	fi
-}
-totals() {
-	echo "1..$n"
-	echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:${1:-0} error:0"
-}
-
 if ! command -v swtpm >/dev/null; then
-	echo "ok 1 - TPM sealing # SKIP swtpm not installed"
-	n=1
-	totals 1
+	skip "TPM sealing" "swtpm not installed"
+	totals
 	exit 0
 fi
 if [ -z "${AKM_TPM_UNIT:-}" ]; then

@@ -19,8 +19,8 @@ W=$(mktemp -d /tmp/akm-nmm-e2e.XXXXXX)
 NODES="a b c d"
 declare -A ID=([a]=2 [b]=3 [c]=4 [d]=5) AGENT_PID=()
 NMM_PID=
+. "$HERE/../lib.sh"
 
-pass=0 fail=0 skip=0 n=0
 for bin in "$NMMD" "$AGENT" "$AKMCTL"; do
 	if [ ! -x "$bin" ]; then
 		echo "ok 1 - nmm e2e # SKIP $bin not built (make -C userspace)"
@@ -30,26 +30,6 @@ for bin in "$NMMD" "$AGENT" "$AKMCTL"; do
 done
 [ -d /sys/module/akm ] || { echo "ok 1 - nmm e2e # SKIP akm.ko not loaded"
 	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"; exit 4; }
-ok() {	# ok COND-STATUS NAME [DIAG]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1))
-		echo "ok $n - $2"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/# /' <<<"$3"
-	fi
-}
-# wait_for SECONDS CMD...: poll CMD every 0.5 s until it succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.5
-	done
-}
 nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
 nmmj() { "$AKMCTL" -j nmm socket "$W/nmm/admin.sock" "$@"; }
 P=akme2e-	# namespace and veth prefix, out of the way of other tests
@@ -267,6 +247,5 @@ done
 kill -0 "$NMM_PID" && nmm node list >/dev/null
 ok $? "akm-nmmd survives malformed input"
 
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+totals
 [ "$fail" = 0 ]

@@ -19,23 +19,13 @@ UNIT=$US/asan/tests/unit
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=98}
 
-n=0 failed=0
-tap() {	# tap PASS NAME [DIAGNOSTICS]
-	n=$((n + 1))
-	if [ "$1" = 1 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"
-	fi
-}
+. "$HERE/../../tests/lib.sh"
 
 build_log=$(make -C "$US" asan-tests 2>&1)
 if [ $? -ne 0 ]; then
 	tap 0 "build with ASan and UBSan" "$build_log"
 	echo "1..$n"
-	echo "0 passed, $failed failed"
+	echo "0 passed, $fail failed"
 	exit 1
 fi
 [ "${1:-}" != -v ] || echo "$build_log" | sed 's/^/# /'
@@ -139,8 +129,7 @@ expect 1 "invalid network namespace name '../x'" "bad netns name" -- \
 	-n ../x node show
 
 if [ -d /sys/module/akm ]; then
-	echo "ok $((n + 1)) - family missing # SKIP akm is loaded"
-	n=$((n + 1))
+	skip "family missing" "akm is loaded"
 else
 	expect 1 "^akm: generic netlink family not found; is akm.ko loaded\? \(modprobe akm / insmod akm.ko\)$" \
 		"family missing" -- node show
@@ -150,5 +139,5 @@ else
 fi
 
 echo "1..$n"
-echo "$((n - failed)) passed, $failed failed"
-[ "$failed" = 0 ]
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]

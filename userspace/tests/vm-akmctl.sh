@@ -19,7 +19,7 @@ AKMCTL_FAST=${AKMCTL_FAST:-$(dirname "$HERE")/akmctl/akmctl}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=98}
 
-n=0 failed=0
+. "$HERE/../../tests/lib.sh"
 tmp=$(mktemp -d)
 NS=akmctl-test-$$
 cleanup() {
@@ -28,17 +28,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-tap() {	# tap PASS NAME [DIAGNOSTICS]
-	n=$((n + 1))
-	if [ "$1" = 1 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		[ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"
-	fi
-}
 
 # run STATUS NAME -- ARGS...: akmctl ARGS must exit with STATUS.
 run() {
@@ -223,5 +212,5 @@ has "-n: message" "cannot enter network namespace"
 run 0 "asr del" -- asr del 1
 
 echo "1..$n"
-echo "$((n - failed)) passed, $failed failed"
-[ "$failed" = 0 ]
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
