@@ -37,7 +37,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from akmpkt import (  # noqa: E402
-    ALGS, AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, UAPI, Genl, Injector,
+    ALGS, AKM_HLEN, AKM_PROTO, AKMCTL, BRNS, REPO, TAGCHECK, Injector,
     Sniffer, Tap, Topo, akm_packet, akmctl, akmctl_json, batch, eth, fix_ipv4_csum,
     ip_bytes, ip_packet, mac_bytes, netns, parse_frame, sh, snmp, stat_delta, stats, tcp_client,
     tcp_listener, tcp_listening, tcp_options, total_drops, drops_summary,
@@ -1719,20 +1719,6 @@ def proc_keys():
         return f.read().splitlines()
 
 
-def node_config(topo, n, epoch):
-    """Node id, ASR 1 with every node an active member, epoch (key
-    topo.keys[epoch]) installed and activated, on node n."""
-    g = Genl(n.ns)
-    g.do("node_set", node_id=n.id)
-    g.do("asr_new", asr_id=1, asr_alg=UAPI["AKM_ALG_" + topo.alg.upper().replace("-", "_")])
-    for m in topo.nodes:
-        g.do("member_new", asr_id=1, node_id=m.id, member_addrs=[m.v4, m.v6],
-             member_state=UAPI["AKM_MEMBER_ACTIVE"])
-    g.do("key_install", asr_id=1, key_epoch=epoch, key_material=topo.keys[epoch])
-    g.do("key_activate", asr_id=1, key_epoch=epoch)
-    g.close()
-
-
 def new_epoch(topo, nodes, epoch):
     path = topo.new_key(epoch)
     for n in nodes:
@@ -1872,8 +1858,7 @@ def group_faults(t, topo):
         batch(["addr add %s/24 dev eth0" % D.v4, "addr add %s/64 dev eth0 nodad" % D.v6,
                "link set lo up", "link set eth0 up"], ns=D.ns)
         epoch += 1
-        topo.new_key(epoch)
-        node_config(topo, D, epoch)
+        topo.akm(nodes=[D], epoch=epoch)
         for n in (A, B, C):
             akmctl(n.ns, "key", "install", "asr", 1, "epoch", epoch, "file", topo.keyfile(epoch))
             akmctl(n.ns, "key", "activate", "asr", 1, "epoch", epoch)
