@@ -992,9 +992,7 @@ def group_unload(t, topo):
         return
     topo.grace = 1
     topo.akm()
-    taint0 = tainted()
-    marker = "akm-pkt: unload test %d" % os.getpid()
-    kmsg(marker)
+    marker, taint0 = watch_kernel("unload")
     ok, o = topo.ping(A, B)
     t.ok(ok, "unload: A <-> B authenticated before the unload", o)
     # traffic: floods both ways, a TCP stream, a monitor, pending work
@@ -1050,14 +1048,7 @@ def group_unload(t, topo):
     ok, o = topo.ping(A, B)
     t.ok(ok, "unload: without the module A <-> B talk in plain", o)
     time.sleep(0.5)
-    msgs = dmesg_since(marker)
-    bad = [l for l in msgs.splitlines() if re.search(
-        r"BUG|WARNING|Oops|general protection|refcount_t|UBSAN|KASAN|list_del corruption|"
-        r"use-after-free|stack-protector|soft lockup", l)]
-    t.ok(not bad, "unload: no BUG/WARNING in dmesg", "\n".join(bad[:30]))
-    t1 = tainted()
-    t.ok((t1 & TAINT_BAD) == (taint0 & TAINT_BAD),
-         "unload: kernel not tainted by a WARN/BUG (tainted %d -> %d)" % (taint0, t1))
+    kernel_clean(t, "unload", marker, taint0)
 
     # reload with another protocol number, then with the default
     for params, proto in ((["proto=254"], 254), ([], 253)):
@@ -1088,8 +1079,7 @@ def group_unload(t, topo):
     if not module_loaded():
         insmod()
     t.ok(module_loaded(), "unload: akm is loaded at the end (default parameters)")
-    msgs = dmesg_since(marker)
-    bad = [l for l in msgs.splitlines() if re.search(r"BUG|WARNING|Oops|refcount_t|UBSAN", l)]
+    bad = kernel_reports(marker)
     t.ok(not bad and (tainted() & TAINT_BAD) == (taint0 & TAINT_BAD),
          "unload: still no BUG/WARNING after the reloads", "\n".join(bad[:30]))
 
@@ -1125,6 +1115,24 @@ REPORT_RE = (r"BUG|WARNING|Oops|general protection|refcount_t|UBSAN|KASAN|"
 
 def kernel_reports(marker):
     return [l for l in dmesg_since(marker).splitlines() if re.search(REPORT_RE, l)]
+
+
+def watch_kernel(name):
+    """Mark dmesg and note the taint before a group's faults; returns both
+    for kernel_clean()."""
+    marker = "akm-pkt: %s test %d" % (name, os.getpid())
+    kmsg(marker)
+    return marker, tainted()
+
+
+def kernel_clean(t, name, marker, taint0):
+    """No kernel report in dmesg since the marker, no new WARN/BUG taint."""
+    bad = kernel_reports(marker)
+    t.ok(not bad, "%s: no BUG/WARNING/KASAN/UBSAN/lockdep report in dmesg" % name,
+         "\n".join(bad[:40]))
+    t1 = tainted()
+    t.ok((t1 & TAINT_BAD) == (taint0 & TAINT_BAD),
+         "%s: kernel not tainted by a WARN/BUG (tainted %d -> %d)" % (name, taint0, t1))
 
 
 def verdicts(st):
@@ -1533,9 +1541,7 @@ def group_mutate(t, topo):
            "%d mutated packets (AKM_PKT_MUTATIONS)" % (seed, seed, total))
     rng = random.Random(seed)
     topo.akm()
-    taint0 = tainted()
-    marker = "akm-pkt: mutate test %d" % os.getpid()
-    kmsg(marker)
+    marker, taint0 = watch_kernel("mutate")
     for v6 in (False, True):
         topo.ping(A, B, v6)
     old_backlog = write_sysctl("/proc/sys/net/core/netdev_max_backlog", 100000)
@@ -1592,12 +1598,7 @@ def group_mutate(t, topo):
          "mutate: B's rx_packets from A grow afterwards",
          "%r -> %r" % (st0["asr:1/node:1"], st1["asr:1/node:1"]))
     time.sleep(0.5)
-    bad = kernel_reports(marker)
-    t.ok(not bad, "mutate: no BUG/WARNING/KASAN/UBSAN/lockdep report in dmesg",
-         "\n".join(bad[:40]))
-    t1 = tainted()
-    t.ok((t1 & TAINT_BAD) == (taint0 & TAINT_BAD),
-         "mutate: kernel not tainted by a WARN/BUG (tainted %d -> %d)" % (taint0, t1))
+    kernel_clean(t, "mutate", marker, taint0)
 
 
 def mutate_run(t, topo, rng, bases, rcv, total):
@@ -1734,9 +1735,7 @@ def rx_from(ns, node_id):
 def group_faults(t, topo):
     A, B, C, D = topo.nodes
     topo.akm()
-    taint0 = tainted()
-    marker = "akm-pkt: faults test %d" % os.getpid()
-    kmsg(marker)
+    marker, taint0 = watch_kernel("faults")
     for v6 in (False, True):
         topo.ping(A, B, v6)
     epoch = 1
@@ -1865,12 +1864,7 @@ def group_faults(t, topo):
         res = [topo.ping(A, D, v6) for v6 in (False, True)]
         t.ok(all(r[0] for r in res), pre + "D rebuilt (epoch %d): A -> D authenticated, both "
              "families" % epoch, repr(res))
-    bad = kernel_reports(marker)
-    t.ok(not bad, "faults: no BUG/WARNING/KASAN/UBSAN/lockdep report in dmesg",
-         "\n".join(bad[:40]))
-    t1 = tainted()
-    t.ok((t1 & TAINT_BAD) == (taint0 & TAINT_BAD),
-         "faults: kernel not tainted by a WARN/BUG (tainted %d -> %d)" % (taint0, t1))
+    kernel_clean(t, "faults", marker, taint0)
 
 
 # ---------------------------------------------------------------------------
