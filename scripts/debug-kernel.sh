@@ -164,9 +164,6 @@ module() {
 	echo "$d/akm.ko"
 }
 
-# Lines of a kernel log that start a report, and the ends of reports.
-REPORT_RE='BUG:|WARNING:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|suspicious RCU usage|possible recursive locking|inconsistent lock state|INFO: possible|INFO: task .* blocked|Oops|general protection fault|Kernel panic|kernel BUG|refcount_t:|list_(add|del) corruption|sleeping function called from invalid context|scheduling while atomic'
-
 # Boot the debug kernel with scripts/vm-run.sh (--module KO when given), run
 # the guest command CMD between kmemleak scans and collect the reports into
 # $out/reports.log. Returns 0 only if CMD succeeded and nothing was reported.
@@ -197,7 +194,8 @@ run_vm() {
 	local src_log=$out/dmesg.log
 	[ -s "$src_log" ] || src_log=$log
 	{
-		tr -d '\r' <"$src_log" | grep -nE -A60 "$REPORT_RE" || true
+		# the lines that start a report (one pattern per line of the file)
+		tr -d '\r' <"$src_log" | grep -nE -A60 -f "$HERE/kernel-reports.ere" || true
 		if [ -s "$out/kmemleak.log" ] && grep -q 'unreferenced object' "$out/kmemleak.log"; then
 			echo "---- $out/kmemleak.log"
 			cat "$out/kmemleak.log"

@@ -16,9 +16,6 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
-# as scripts/debug-kernel.sh
-REPORT='BUG:|WARNING:|KASAN|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|suspicious RCU usage|possible recursive locking|inconsistent lock state|INFO: possible|INFO: task .* blocked|Oops|general protection fault|Kernel panic|kernel BUG|refcount_t:|list_(add|del) corruption|sleeping function called from invalid context|scheduling while atomic|stack-protector'
-
 if [ "${AKM_NL_FUZZ_GUEST:-}" = 1 ]; then
 	dmesg -C 2>/dev/null
 	build/fuzz/nl_fuzz "$@"
@@ -39,7 +36,7 @@ if [ "${AKM_NL_FUZZ_GUEST:-}" = 1 ]; then
 			echo "nl_fuzz: kmemleak scan clean"
 		fi
 	fi
-	if dmesg | grep -E "$REPORT"; then
+	if dmesg | grep -E -f scripts/kernel-reports.ere; then
 		echo "nl_fuzz: kernel reports in dmesg (above)"; rc=1
 	else
 		echo "nl_fuzz: dmesg clean"
