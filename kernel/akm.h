@@ -141,6 +141,7 @@ struct akm_net {
 	struct net *net;
 	struct mutex lock;		/* serialises all configuration */
 	u32 node_id;
+	u32 rx_mark;			/* or'ed into skb->mark when verified */
 	u32 generation;			/* bumped by every change, for dumps */
 	unsigned int n_asrs;
 	struct list_head asrs;
@@ -224,7 +225,15 @@ int akm_crypto_selftest(void);
 /* hooks.c */
 int akm_hooks_init(struct net *net);
 void akm_hooks_exit(struct net *net);
+int akm_parse(struct sk_buff *skb, bool v6, struct akm_pkt *p);
+struct akm_addr *akm_dst(struct akm_net *an, const struct in6_addr *dst);
+void akm_fail(struct akm_net *an, struct akm_stats *s, u8 reason,
+	      u32 asr_id, u32 node_id);
 void akm_fail_announce(struct work_struct *work);
+
+/* icmp.c */
+unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
+			 const struct akm_pkt *p, bool trusted);
 
 /* stats.c */
 int akm_stats_init(struct akm_stats *s);

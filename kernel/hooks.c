@@ -1,47 +1,70 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The packet path: netfilter hooks that tag packets to ASR members and
- * verify packets from them, for IPv4 and IPv6.
+ * verify packets from them, for IPv4 and IPv6, in transport mode as IPsec
+ * AH does it: the rest of the stack (conntrack, NAT, the firewall, ICMP,
+ * sockets) sees every packet as what it is, as if AKM were not there.
  *
- *   LOCAL_OUT, first:   GSO packets to a member are segmented and each
- *                       segment is sent through ip{,6}_local_out again, so
- *                       every packet on the wire carries its own tag.
- *   POST_ROUTING, last: after NAT, the AKM header is inserted after the IP
- *                       header and the tag computed; TCP SYNs get their MSS
- *                       lowered by the header's size.
- *   LOCAL_IN, first:    after reassembly (IPv6 via nf_defrag_ipv6), before
- *                       any socket: the header is checked, the tag and the
- *                       replay window verified and the header removed;
- *                       plain packets from members follow the ASR policy.
+ *   PRE_ROUTING, AKM_PRI_IN (-350): after defragmentation (-400), before
+ *       the raw table (-300), conntrack (-200) and everything else. A
+ *       packet delivered to this host that carries an AKM header is
+ *       verified and the header removed here, so conntrack never sees it:
+ *       the inner packet is classified, NATed and filtered as it was sent.
+ *       A packet without a header from a member's address follows the ASR
+ *       policy; ICMP errors are checked and unwrapped (icmp.c). Packets
+ *       routed through this host pass untouched.
+ *   POST_ROUTING, AKM_PRI_OUT (conntrack confirm - 1): after NAT, the
+ *       firewall and every other hook that may look at the inner packet.
+ *       Conntrack's own confirm step (helpers, sequence adjustment) would
+ *       parse the AKM header as the transport header, so for a packet
+ *       that gets one it is done here first, and the entry detached.
+ *       GSO packets are segmented here and each segment tagged and sent.
+ *
+ * The kernel's transport modes have a second option: xfrm4_transport_finish
+ * re-runs PRE_ROUTING on the decapsulated packet with a secpath that tells
+ * the second pass what happened. Verifying before conntrack needs neither
+ * the second pass nor a per-packet extension.
+ *
+ * A VRF runs both hooks twice, once with its master device: the slave's
+ * pass is the one conntrack uses, so AKM works there and skips the other.
  *
  * Lookups are RCU, counters per CPU; nothing here allocates memory except
  * what the stack itself does to segment or unshare a packet.
  */
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
 #include <linux/tcp.h>
+#include <net/addrconf.h>
 #include <net/ip.h>
 #include <crypto/algapi.h>
 #include <net/ipv6.h>
 #include <net/ndisc.h>
+#include <net/netfilter/ipv4/nf_defrag_ipv4.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_core.h>
 #ifdef AKM_HAVE_NET_GSO
 #include <net/gso.h>
 #endif
+#include <net/route.h>
 #include <net/tcp.h>
 
 #include "akm.h"
 
+#define AKM_PRI_IN	(NF_IP_PRI_RAW - 50)
+#define AKM_PRI_OUT	(NF_IP_PRI_CONNTRACK_CONFIRM - 1)
+
 /* Find the headers, pulling what akm_parse_hdrs() asks for into the head. */
-static int akm_parse(struct sk_buff *skb, u8 pf, struct akm_pkt *p)
+int akm_parse(struct sk_buff *skb, bool v6, struct akm_pkt *p)
 {
 	int need;
 
-	while ((need = akm_parse_hdrs(skb->data, skb_headlen(skb),
-				      pf == NFPROTO_IPV6, p)) > 0)
+	while ((need = akm_parse_hdrs(skb->data, skb_headlen(skb), v6, p)) > 0)
 		if (!pskb_may_pull(skb, need))
 			return -EINVAL;
 	return need;
@@ -75,6 +98,66 @@ static struct akm_member *akm_peer(struct akm_net *an,
 	if (!a || !a->member || a->member->node_id == READ_ONCE(an->node_id))
 		return NULL;
 	return a->member;
+}
+
+/*
+ * The member or group this node tags packets to @dst for: an active member
+ * other than itself, or an ASR group; NULL if packets to @dst stay plain.
+ */
+struct akm_addr *akm_dst(struct akm_net *an, const struct in6_addr *dst)
+{
+	struct akm_addr *a;
+
+	if (!READ_ONCE(an->n_asrs))
+		return NULL;
+	a = akm_addr_find(an, dst);
+	if (a && a->member &&
+	    (a->member->node_id == READ_ONCE(an->node_id) ||
+	     READ_ONCE(a->member->state) != AKM_MEMBER_ACTIVE))
+		return NULL;
+	return a;
+}
+
+/* Is @addr a unicast address of this host (in the VRF of @dev, if any)? */
+static bool akm_local_addr(struct net *net, const struct net_device *dev,
+			   const struct akm_pkt *p, const struct in6_addr *addr)
+{
+	if (p->v6)
+		return ipv6_chk_addr(net, addr, dev, 0);
+	return inet_addr_type_dev_table(net, dev, addr->s6_addr32[3]) ==
+	       RTN_LOCAL;
+}
+
+/*
+ * Will the packet be delivered to this host rather than routed on? Its
+ * destination is one of our addresses, a broadcast or a multicast group:
+ * the same answer the routing decision after this hook gives, except that
+ * multicast counts whether or not we joined (a group we did not join gets
+ * nothing delivered, verified or not).
+ */
+static bool akm_for_us(struct net *net, const struct net_device *in,
+		       const struct akm_pkt *p)
+{
+	__be32 d = p->daddr.s6_addr32[3];
+
+	if (p->v6)
+		return ipv6_addr_is_multicast(&p->daddr) ||
+		       ipv6_chk_addr(net, &p->daddr, in, 0);
+	if (ipv4_is_multicast(d) || ipv4_is_lbcast(d))
+		return true;
+	switch (inet_addr_type_dev_table(net, in, d)) {
+	case RTN_LOCAL:
+	case RTN_BROADCAST:
+	case RTN_MULTICAST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool akm_l3mdev(const struct net_device *dev)
+{
+	return dev && netif_is_l3_master(dev);
 }
 
 /*
@@ -125,15 +208,23 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 	u32 sender;
 	u64 seq;
 
-	if (akm_parse(skb, pf, &p))
+	if (akm_parse(skb, pf == NFPROTO_IPV6, &p))
 		return -EINVAL;
 	if (akm_is_nd(skb, &p))
 		return 1;
+	/*
+	 * One header per datagram, before fragmentation: defragmentation in
+	 * LOCAL_OUT and PRE_ROUTING means none arrives here unless a rule
+	 * bypassed it. (An IPv6 fragment header is payload: it stays whole.)
+	 */
+	if (!p.v6 && ip_is_fragment(ip_hdr(skb)))
+		return -EINVAL;
 	if (skb->len + AKM_HLEN > IP_MAX_MTU)
 		return -EMSGSIZE;
 	if (p.proto == IPPROTO_TCP)
 		akm_clamp_mss(skb, p.nhlen);
-	if (skb->ip_summed == CHECKSUM_PARTIAL && skb_checksum_help(skb))
+	/* the tag covers the final checksum: an Internet one or SCTP's CRC32c */
+	if (skb->ip_summed == CHECKSUM_PARTIAL && skb_csum_hwoffload_help(skb, 0))
 		return -ENOMEM;
 	if (skb_cow_head(skb, AKM_HLEN))
 		return -ENOMEM;
@@ -168,35 +259,58 @@ static int akm_tag(struct akm_net *an, struct akm_asr *asr,
 	return 0;
 }
 
-/* The member or group a packet is sent to, if it must be tagged. */
-static struct akm_addr *akm_out_addr(struct akm_net *an, struct sk_buff *skb,
-				     u8 pf)
+/*
+ * Conntrack's confirm step for a packet about to be tagged, which its own
+ * hook after ours could no longer parse: helpers and sequence adjustment
+ * see the inner packet, the entry is confirmed, then detached so that the
+ * confirm hook finds nothing left to do. Without conntrack: nothing.
+ */
+static unsigned int akm_ct_confirm(struct sk_buff *skb,
+				   const struct nf_hook_state *state)
 {
-	struct in6_addr dst;
-	struct akm_addr *a;
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	unsigned int ret;
 
-	if (!READ_ONCE(an->n_asrs))
-		return NULL;
-	if (pf == NFPROTO_IPV4)
-		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr, &dst);
-	else
-		dst = ipv6_hdr(skb)->daddr;
-	a = akm_addr_find(an, &dst);
-	if (a && a->member &&
-	    (a->member->node_id == READ_ONCE(an->node_id) ||
-	     READ_ONCE(a->member->state) != AKM_MEMBER_ACTIVE))
-		return NULL;
-	return a;
+	if (!nf_ct_get(skb, &ctinfo))
+		return NF_ACCEPT;
+#ifdef AKM_HAVE_NF_CONFIRM_HOOK
+	ret = nf_confirm(NULL, skb, state);
+#else
+	{	/* 6.1: what ipv4_confirm() and ipv6_confirm() do */
+		struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+		__be16 frag_off = 0;
+		int protoff;
+		u8 pnum;
+
+		if (state->pf == NFPROTO_IPV4) {
+			protoff = skb_network_offset(skb) + ip_hdrlen(skb);
+		} else {
+			pnum = ipv6_hdr(skb)->nexthdr;
+			protoff = ipv6_skip_exthdr(skb, sizeof(struct ipv6hdr),
+						   &pnum, &frag_off);
+		}
+		if (ctinfo == IP_CT_RELATED_REPLY || protoff < 0 ||
+		    (frag_off & htons(~0x7)))
+			ret = nf_conntrack_confirm(skb);
+		else
+			ret = nf_confirm(skb, protoff, ct, ctinfo);
+	}
+#endif
+	if (ret == NF_ACCEPT)
+		nf_reset_ct(skb);
+	return ret;
+#else
+	return NF_ACCEPT;
+#endif
 }
 
-static unsigned int akm_out_gso(void *priv, struct sk_buff *skb,
-				const struct nf_hook_state *state)
+/* Segment a GSO packet, tag each segment and send it on. */
+static unsigned int akm_out_segs(struct akm_net *an, struct akm_addr *a,
+				 struct akm_epoch *ep, struct sk_buff *skb,
+				 const struct nf_hook_state *state)
 {
-	struct akm_net *an = akm_pernet(state->net);
 	struct sk_buff *segs, *seg, *next;
-
-	if (!skb_is_gso(skb) || !akm_out_addr(an, skb, state->pf))
-		return NF_ACCEPT;
 
 	segs = skb_gso_segment(skb, NETIF_F_SG);
 	if (IS_ERR_OR_NULL(segs))
@@ -204,10 +318,10 @@ static unsigned int akm_out_gso(void *priv, struct sk_buff *skb,
 	consume_skb(skb);
 	skb_list_walk_safe(segs, seg, next) {
 		skb_mark_not_on_list(seg);
-		if (state->pf == NFPROTO_IPV4)
-			ip_local_out(state->net, state->sk, seg);
+		if (akm_tag(an, a->asr, a->member, ep, seg, state->pf) < 0)
+			kfree_skb(seg);
 		else
-			ip6_local_out(state->net, state->sk, seg);
+			state->okfn(state->net, state->sk, seg);
 	}
 	return NF_STOLEN;
 }
@@ -216,26 +330,53 @@ static unsigned int akm_out(void *priv, struct sk_buff *skb,
 			    const struct nf_hook_state *state)
 {
 	struct akm_net *an = akm_pernet(state->net);
-	struct akm_addr *a = akm_out_addr(an, skb, state->pf);
+	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_epoch *ep;
-	int err;
+	struct akm_addr *a;
+	struct in6_addr dst;
+	struct akm_pkt p;
+	unsigned int ret;
 
+	if (!READ_ONCE(an->n_asrs) || akm_l3mdev(state->out))
+		return NF_ACCEPT;
+	if (v6)
+		dst = ipv6_hdr(skb)->daddr;
+	else
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr, &dst);
+	a = akm_dst(an, &dst);
 	if (!a)
 		return NF_ACCEPT;
+	if (akm_parse(skb, v6, &p))
+		return NF_DROP;
+	/* a header already there (routed through us) is never doubled */
+	if (p.proto == akm_proto)
+		return NF_ACCEPT;
+	/*
+	 * This node tags what it sends as itself: what it originates, and
+	 * what it routes (an input device, which locally made packets lack)
+	 * after source NAT gave it one of our addresses. Other routed
+	 * packets pass as they came.
+	 */
+	if (state->in && !akm_local_addr(state->net, state->out, &p, &p.saddr))
+		return NF_ACCEPT;
+
 	ep = rcu_dereference(a->asr->epochs[AKM_KEY_CURRENT]);
 	if (!ep || READ_ONCE(ep->key->dead) || !READ_ONCE(an->node_id)) {
 		akm_stats_add(&a->asr->stats, AKM_STATS_A_TX_NO_KEY, 1);
 		return NF_DROP;
 	}
-	if (skb_is_gso(skb))	/* GSO'd after LOCAL_OUT, e.g. by DNAT */
-		return NF_DROP;
-	err = akm_tag(an, a->asr, a->member, ep, skb, state->pf);
-	return err < 0 ? NF_DROP : NF_ACCEPT;
+	ret = akm_ct_confirm(skb, state);
+	if (ret != NF_ACCEPT)
+		return ret;
+	if (skb_is_gso(skb))
+		return akm_out_segs(an, a, ep, skb, state);
+	return akm_tag(an, a->asr, a->member, ep, skb, state->pf) < 0 ?
+	       NF_DROP : NF_ACCEPT;
 }
 
 /* Count a failed check and let fail_work announce it (rate-limited). */
-static void akm_fail(struct akm_net *an, struct akm_stats *s, u8 reason,
-		     u32 asr_id, u32 node_id)
+void akm_fail(struct akm_net *an, struct akm_stats *s, u8 reason,
+	      u32 asr_id, u32 node_id)
 {
 	akm_stats_add(s, reason, 1);
 	WRITE_ONCE(an->fail_reason, reason);
@@ -307,19 +448,32 @@ static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
 	return ok;
 }
 
-/* Take the AKM header out of a verified packet and restore the IP header. */
+/*
+ * Take the AKM header out of a verified packet and restore the IP header.
+ * A CHECKSUM_COMPLETE sum loses the bytes removed and gains the new IP
+ * header. Otherwise the transport checksum (level 0 only: not that of a
+ * tunnel inside) is marked verified: the tag proves every byte is what the
+ * sender's stack produced after it resolved its checksum offload, so the
+ * checksum is as right as the sender made it, which a member could get
+ * wrong on purpose no more than it could forge anything else. A packet
+ * that is NATed and routed on keeps a checksum its next hop checks again.
+ */
 static int akm_strip(struct sk_buff *skb, struct akm_pkt *p)
 {
 	if (skb_ensure_writable(skb, p->nhlen + AKM_HLEN))
 		return -ENOMEM;
-	if (akm_hdr_remove(skb->data, p, skb->len))
+	if (skb->len < p->nhlen + AKM_HLEN)
 		return -EINVAL;
+	skb_postpull_rcsum(skb, skb->data, p->nhlen + AKM_HLEN);
+	akm_hdr_remove(skb->data, p, skb->len);
 	skb_pull(skb, AKM_HLEN);
+	skb_postpush_rcsum(skb, skb->data, p->nhlen);
 	skb_reset_network_header(skb);
 	skb_set_transport_header(skb, p->nhlen);
-	/* the tag covered the payload as its sender checksummed it */
-	skb->ip_summed = CHECKSUM_UNNECESSARY;
-	skb->csum_level = ~0;
+	if (skb->ip_summed == CHECKSUM_NONE) {
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+		skb->csum_level = 0;
+	}
 	return 0;
 }
 
@@ -400,81 +554,118 @@ malformed:
 	return NF_DROP;
 }
 
+/* A packet without an AKM header from member @m, delivered to us. */
+static unsigned int akm_police(struct akm_member *m)
+{
+	u8 c = AKM_STATS_A_DROP_PLAIN;
+
+	if (READ_ONCE(m->asr->policy) == AKM_POLICY_ACCEPT)
+		c = AKM_STATS_A_ACCEPT_PLAIN;
+	akm_stats_add(&m->stats, c, 1);
+	akm_stats_add(&m->asr->stats, c, 1);
+	return c == AKM_STATS_A_ACCEPT_PLAIN ? NF_ACCEPT : NF_DROP;
+}
+
+/* Is it an ICMP or ICMPv6 error? */
+static bool akm_is_icmp_err(struct sk_buff *skb, const struct akm_pkt *p)
+{
+	u8 _type;
+	const u8 *type;
+
+	if (p->proto != (p->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
+		return false;
+	type = skb_header_pointer(skb, p->nhlen, sizeof(_type), &_type);
+	return type && (p->v6 ? icmpv6_is_err(*type) : icmp_is_err(*type));
+}
+
 static unsigned int akm_in(void *priv, struct sk_buff *skb,
 			   const struct nf_hook_state *state)
 {
 	struct akm_net *an = akm_pernet(state->net);
+	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_member *m;
+	unsigned int ret;
 	struct akm_pkt p;
+	bool err;
 
-	if (!READ_ONCE(an->n_asrs))
+	if (!READ_ONCE(an->n_asrs) || akm_l3mdev(state->in))
 		return NF_ACCEPT;
-	if (akm_parse(skb, state->pf, &p))
-		return NF_ACCEPT;	/* the IPv6 input path checked it */
+	if (akm_parse(skb, v6, &p))
+		return NF_ACCEPT;	/* the IP layer drops it */
 	if (p.proto == akm_proto) {
 		/* our own multicast, looped back after we tagged it */
-		if (skb->pkt_type == PACKET_LOOPBACK &&
-		    pskb_may_pull(skb, p.nhlen + AKM_HLEN))
+		if (skb->pkt_type == PACKET_LOOPBACK)
 			return akm_strip(skb, &p) ? NF_DROP : NF_ACCEPT;
-		return akm_verify(an, skb, &p);
+		if (!akm_for_us(state->net, state->in, &p))
+			return NF_ACCEPT;
+		/* a fragment that bypassed defragmentation cannot be verified */
+		if (!v6 && ip_is_fragment(ip_hdr(skb))) {
+			akm_fail(an, &an->stats, AKM_STATS_A_DROP_MALFORMED, 0, 0);
+			return NF_DROP;
+		}
+		ret = akm_verify(an, skb, &p);
+		if (ret != NF_ACCEPT)
+			return ret;
+		skb->mark |= READ_ONCE(an->rx_mark);
+		return akm_is_icmp_err(skb, &p) ? akm_icmp_in(an, skb, &p, true) :
+						  NF_ACCEPT;
 	}
 
 	m = akm_peer(an, &p.saddr);
-	if (!m || akm_is_nd(skb, &p))
+	err = akm_is_icmp_err(skb, &p);
+	if ((!m && !err) || !akm_for_us(state->net, state->in, &p))
 		return NF_ACCEPT;
-	if (READ_ONCE(m->asr->policy) == AKM_POLICY_ACCEPT) {
-		akm_stats_add(&m->stats, AKM_STATS_A_ACCEPT_PLAIN, 1);
-		akm_stats_add(&m->asr->stats, AKM_STATS_A_ACCEPT_PLAIN, 1);
-		return NF_ACCEPT;
-	}
-	akm_stats_add(&m->stats, AKM_STATS_A_DROP_PLAIN, 1);
-	akm_stats_add(&m->asr->stats, AKM_STATS_A_DROP_PLAIN, 1);
-	return NF_DROP;
+	if (m && !akm_is_nd(skb, &p) && akm_police(m) != NF_ACCEPT)
+		return NF_DROP;
+	/* the errors of our own stack come on the loopback device */
+	return err ? akm_icmp_in(an, skb, &p, state->in->flags & IFF_LOOPBACK) :
+		     NF_ACCEPT;
 }
 
 static const struct nf_hook_ops akm_nf_ops[] = {
 	{
-		.hook = akm_out_gso,
+		.hook = akm_in,
 		.pf = NFPROTO_IPV4,
-		.hooknum = NF_INET_LOCAL_OUT,
-		.priority = NF_IP_PRI_FIRST,
+		.hooknum = NF_INET_PRE_ROUTING,
+		.priority = AKM_PRI_IN,
 	}, {
 		.hook = akm_out,
 		.pf = NFPROTO_IPV4,
 		.hooknum = NF_INET_POST_ROUTING,
-		.priority = NF_IP_PRI_LAST,
+		.priority = AKM_PRI_OUT,
 	}, {
 		.hook = akm_in,
-		.pf = NFPROTO_IPV4,
-		.hooknum = NF_INET_LOCAL_IN,
-		.priority = NF_IP_PRI_FIRST,
-	}, {
-		.hook = akm_out_gso,
 		.pf = NFPROTO_IPV6,
-		.hooknum = NF_INET_LOCAL_OUT,
-		.priority = NF_IP6_PRI_FIRST,
+		.hooknum = NF_INET_PRE_ROUTING,
+		.priority = AKM_PRI_IN,
 	}, {
 		.hook = akm_out,
 		.pf = NFPROTO_IPV6,
 		.hooknum = NF_INET_POST_ROUTING,
-		.priority = NF_IP6_PRI_LAST,
-	}, {
-		.hook = akm_in,
-		.pf = NFPROTO_IPV6,
-		.hooknum = NF_INET_LOCAL_IN,
-		.priority = NF_IP6_PRI_FIRST,
+		.priority = AKM_PRI_OUT,
 	},
 };
 
+/* Every packet we verify or tag is a whole datagram: defragment first. */
 int akm_hooks_init(struct net *net)
 {
-	int err = nf_defrag_ipv6_enable(net);
+	int err;
 
+	err = nf_defrag_ipv4_enable(net);
 	if (err)
 		return err;
+	err = nf_defrag_ipv6_enable(net);
+	if (err)
+		goto err_v4;
 	err = nf_register_net_hooks(net, akm_nf_ops, ARRAY_SIZE(akm_nf_ops));
 	if (err)
-		nf_defrag_ipv6_disable(net);
+		goto err_v6;
+	return 0;
+
+err_v6:
+	nf_defrag_ipv6_disable(net);
+err_v4:
+	nf_defrag_ipv4_disable(net);
 	return err;
 }
 
@@ -482,4 +673,5 @@ void akm_hooks_exit(struct net *net)
 {
 	nf_unregister_net_hooks(net, akm_nf_ops, ARRAY_SIZE(akm_nf_ops));
 	nf_defrag_ipv6_disable(net);
+	nf_defrag_ipv4_disable(net);
 }

@@ -45,6 +45,7 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 				    .len = AKM_PROOF_DATA_MAX },
 	[AKM_A_PROOF]		= { .type = NLA_REJECT },
 	[AKM_A_ASR_GROUPS]	= NLA_POLICY_NESTED(akm_addr_policy),
+	[AKM_A_NODE_RX_MARK]	= { .type = NLA_U32 },
 };
 
 static struct genl_family akm_family;
@@ -122,6 +123,7 @@ static int akm_fill_node(struct sk_buff *skb, struct akm_net *an,
 	    nla_put_u32(skb, AKM_A_KEYRING, an->keyring->serial) ||
 	    nla_put_u32(skb, AKM_A_GENERATION, an->generation) ||
 	    nla_put_u32(skb, AKM_A_ASR_COUNT, an->n_asrs) ||
+	    nla_put_u32(skb, AKM_A_NODE_RX_MARK, an->rx_mark) ||
 	    akm_put_stats(skb, &an->stats)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -360,15 +362,21 @@ static int akm_nl_node_get(struct sk_buff *skb, struct genl_info *info)
 
 static int akm_nl_node_set(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *mark = info->attrs[AKM_A_NODE_RX_MARK];
+	struct nlattr *id = info->attrs[AKM_A_NODE_ID];
 	struct akm_net *an = akm_info_net(info);
-	u32 id;
 
-	if (GENL_REQ_ATTR_CHECK(info, AKM_A_NODE_ID))
+	if (!id && !mark) {
+		NL_SET_ERR_MSG(info->extack,
+			       "nothing to set: give a node id or an rx mark");
 		return -EINVAL;
-	id = nla_get_u32(info->attrs[AKM_A_NODE_ID]);
+	}
 	mutex_lock(&an->lock);
-	an->node_id = id;
-	akm_changed(an, info, 0, id, 0);
+	if (id)
+		WRITE_ONCE(an->node_id, nla_get_u32(id));
+	if (mark)
+		WRITE_ONCE(an->rx_mark, nla_get_u32(mark));
+	akm_changed(an, info, 0, an->node_id, 0);
 	mutex_unlock(&an->lock);
 	return 0;
 }

@@ -25,7 +25,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev keyutils libkeyutils-dev libsodium-dev pkg-config
 	libtss2-dev swtpm swtpm-tools tpm2-tools libsqlite3-dev sqlite3
 	iproute2 iputils-ping iperf3 tcpdump procps util-linux python3-yaml python3-jsonschema
-	wireguard-tools
+	wireguard-tools nftables iptables conntrack socat
 	clang libclang-rt-14-dev
 )
 

@@ -81,8 +81,10 @@ enum akm_key_state {
 
 enum akm_cmd {
 	AKM_CMD_UNSPEC,
-	AKM_CMD_NODE_GET,	/* -> NODE_ID, KEYRING, GENERATION, ASR_COUNT, STATS */
-	AKM_CMD_NODE_SET,	/* NODE_ID */
+	AKM_CMD_NODE_GET,	/* -> NODE_ID, KEYRING, GENERATION, ASR_COUNT,
+				 * NODE_RX_MARK, STATS
+				 */
+	AKM_CMD_NODE_SET,	/* [NODE_ID], [NODE_RX_MARK]: at least one */
 	AKM_CMD_ASR_NEW,	/* ASR_ID, ALG, [ASR_NAME], [ASR_POLICY], [ASR_GRACE],
 				 * [ASR_GROUPS]
 				 */
@@ -150,6 +152,9 @@ enum akm_attr {
 				 * addresses of the ASR, repeated, at most
 				 * AKM_ADDRS_MAX: packets to them are tagged
 				 */
+	AKM_A_NODE_RX_MARK,	/* u32: bits set in skb->mark of every packet
+				 * verified, for firewall rules; 0: none
+				 */
 	__AKM_A_MAX
 };
 
@@ -198,6 +203,7 @@ enum akm_stats_attr {
 	AKM_STATS_A_DROP_MALFORMED,
 	AKM_STATS_A_DROP_PLAIN,		/* plain packet from a member, policy drop */
 	AKM_STATS_A_ACCEPT_PLAIN,	/* plain packet from a member, policy accept */
+	AKM_STATS_A_DROP_ICMP,		/* forged ICMP error about a packet to a member */
 	__AKM_STATS_A_MAX
 };
 

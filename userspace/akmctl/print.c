@@ -68,6 +68,10 @@ void print_node(struct akm_out *o, const struct akm_node *node)
 	akm_out_uint(o, "keyring", "keyring", node->keyring);
 	akm_out_uint(o, "generation", "generation", node->generation);
 	akm_out_uint(o, "asr_count", "asrs", node->asr_count);
+	if (akm_out_json(o))
+		akm_out_uint(o, "rx_mark", NULL, node->rx_mark);
+	else if (node->rx_mark)
+		akm_out_text(o, " rx-mark 0x%x", node->rx_mark);
 	print_stats(o, &node->stats, "    ");
 	akm_out_text(o, "\n");
 	akm_out_obj_close(o);

@@ -48,6 +48,7 @@ struct akm_node {
 	uint32_t keyring;
 	uint32_t generation;
 	uint32_t asr_count;
+	uint32_t rx_mark;		/* set in skb->mark of verified packets */
 	struct akm_stats stats;
 };
 
@@ -122,6 +123,7 @@ int akm_recv_events(struct akm_sock *s, akm_msg_cb cb, void *arg);
 /* Typed requests (ops.c). "attrs" is a mask of AKM_BIT(optional attribute). */
 int akm_node_get(struct akm_sock *s, struct akm_node *node);
 int akm_node_set_id(struct akm_sock *s, uint32_t node_id);
+int akm_node_set_rx_mark(struct akm_sock *s, uint32_t mark);
 int akm_asr_new(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs);
 int akm_asr_set(struct akm_sock *s, const struct akm_asr *asr, uint32_t attrs);
 int akm_asr_del(struct akm_sock *s, uint32_t asr_id);
@@ -179,6 +181,7 @@ unsigned int akm_enum_max(enum akm_enum e);
 /* Numbers, addresses and key files (util.c). */
 int akm_parse_u32(const char *s, uint32_t *v);	/* decimal, strict */
 int akm_parse_id(const char *s, uint32_t *v);	/* as above, and not 0 */
+int akm_parse_mark(const char *s, uint32_t *v);	/* decimal, 0x hex or 0 octal */
 int akm_addr_parse(const char *s, struct akm_addr *a);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);

@@ -67,6 +67,7 @@ static const char *const stats_names[] = {
 	[AKM_STATS_A_DROP_MALFORMED]		= "drop_malformed",
 	[AKM_STATS_A_DROP_PLAIN]		= "drop_plain",
 	[AKM_STATS_A_ACCEPT_PLAIN]		= "accept_plain",
+	[AKM_STATS_A_DROP_ICMP]			= "drop_icmp",
 };
 
 static const struct {

@@ -238,6 +238,16 @@ int akm_node_set_id(struct akm_sock *s, uint32_t node_id)
 	return request(s, AKM_CMD_NODE_SET, 0, AKM_A_NODE_ID, node_id, NULL, NULL);
 }
 
+int akm_node_set_rx_mark(struct akm_sock *s, uint32_t mark)
+{
+	struct nl_msg *msg = akm_msg_alloc(s, AKM_CMD_NODE_SET, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	return send_free(s, msg, nla_put_u32(msg, AKM_A_NODE_RX_MARK, mark) < 0 ?
+			 -EMSGSIZE : 0, NULL, NULL);
+}
+
 static int asr_send(struct akm_sock *s, uint8_t cmd, const struct akm_asr *asr, uint32_t attrs)
 {
 	struct nl_msg *msg = akm_msg_alloc(s, cmd, 0);

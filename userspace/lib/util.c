@@ -28,6 +28,24 @@ int akm_parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+/* A mark, as iproute2 takes one: decimal, 0x hexadecimal or 0 octal. */
+int akm_parse_mark(const char *s, uint32_t *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 0);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || n > UINT32_MAX)
+		return -ERANGE;
+	*v = n;
+	return 0;
+}
+
 int akm_parse_id(const char *s, uint32_t *v)
 {
 	int err = akm_parse_u32(s, v);

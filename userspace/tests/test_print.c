@@ -70,11 +70,11 @@ static void test_asr(void)
 	      "\"tx_packets\":0,\"tx_bytes\":0,\"rx_packets\":5,\"rx_bytes\":0,"
 	      "\"tx_no_key\":0,\"drop_bad_tag\":0,\"drop_replay\":0,"
 	      "\"drop_unknown_asr\":0,\"drop_unknown_epoch\":0,\"drop_not_member\":0,"
-	      "\"drop_malformed\":0,\"drop_plain\":0,\"accept_plain\":0}}],"
+	      "\"drop_malformed\":0,\"drop_plain\":0,\"accept_plain\":0,\"drop_icmp\":0}}],"
 	      "\"stats\":{\"tx_packets\":0,\"tx_bytes\":0,\"rx_packets\":0,\"rx_bytes\":0,"
 	      "\"tx_no_key\":0,\"drop_bad_tag\":0,\"drop_replay\":0,"
 	      "\"drop_unknown_asr\":0,\"drop_unknown_epoch\":0,\"drop_not_member\":0,"
-	      "\"drop_malformed\":0,\"drop_plain\":0,\"accept_plain\":0}}\n",
+	      "\"drop_malformed\":0,\"drop_plain\":0,\"accept_plain\":0,\"drop_icmp\":0}}\n",
 	      "asr show: JSON");
 
 	start(&o, AKM_OUT_TEXT);
@@ -94,11 +94,11 @@ static void test_stats(void)
 	check(&o, "node\n"
 	      "    tx_packets 0 tx_bytes 0 rx_packets 0 rx_bytes 0 tx_no_key 0\n"
 	      "    drop_bad_tag 0 drop_replay 4 drop_unknown_asr 0 drop_unknown_epoch 0 "
-	      "drop_not_member 0 drop_malformed 0 drop_plain 0 accept_plain 0\n"
+	      "drop_not_member 0 drop_malformed 0 drop_plain 0 accept_plain 0 drop_icmp 0\n"
 	      "asr 1 node 2\n"
 	      "    tx_packets 0 tx_bytes 0 rx_packets 0 rx_bytes 0 tx_no_key 0\n"
 	      "    drop_bad_tag 0 drop_replay 4 drop_unknown_asr 0 drop_unknown_epoch 0 "
-	      "drop_not_member 0 drop_malformed 0 drop_plain 0 accept_plain 0\n",
+	      "drop_not_member 0 drop_malformed 0 drop_plain 0 accept_plain 0 drop_icmp 0\n",
 	      "stats show: text");
 }
 
