@@ -13,6 +13,7 @@ in the test VM, with akm.ko loaded (tests/run_tests.sh runs it as
 net/run.sh).
 """
 
+import json
 import os
 import socket
 import struct
@@ -26,8 +27,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pkt"))
 
 from akmpkt import (  # noqa: E402
-    AKM_PROTO, Genl, Sniffer, Tap, UAPI, batch, csum, ip_bytes, netns, parse_frame,
-    sh, snmp, stats, tcp_client, tcp_listener, udp_socket, udp_recv_all, wait_for)
+    AKM_PROTO, AKMCTL, Genl, Injector, Sniffer, Tap, UAPI, batch, csum, eth, ip_bytes,
+    ip_packet, netns, parse_frame, sh, snmp, stats, tcp_client, tcp_listener, udp,
+    udp_socket, udp_recv_all, wait_for)
 from akm_pkt import tcp_transfer  # noqa: E402
 
 PREFIX = "akmn"
@@ -105,8 +107,7 @@ def akm(hosts, members, groups=()):
                  member_state=UAPI["AKM_MEMBER_ACTIVE"])
         g.close()
         if groups:
-            sh([os.path.join(HERE, "../../userspace/akmctl/akmctl"), "-n", h.ns, "asr",
-                "set", "1"] + [w for a in groups for w in ("group", a)])
+            akmctl_run(h, "asr", "set", "1", *[w for a in groups for w in ("group", a)])
         g = Genl(h.ns)
         g.do("key_install", asr_id=1, key_epoch=1, key_material=key)
         g.do("key_activate", asr_id=1, key_epoch=1)
@@ -137,24 +138,34 @@ def ping(src, dst, v6=False, count=2, size=None, ns_dev=None):
 # ---------------------------------------------------------------------------
 # Scenarios. Each takes (t, with_akm, pfx) and builds its namespaces.
 
-FIREWALL = """
+def firewall(members=None):
+    """The admin guide's ruleset ("accept from members only if
+    authenticated", with members), plus a few more ports and counters."""
+    m4 = ", ".join(h.v4 for h in members or ())
+    m6 = ", ".join(h.v6 for h in members or ())
+    only = ("""
+		ip saddr { %s } meta mark & 0x100 == 0 counter name unauth drop
+		ip6 saddr { %s } meta mark & 0x100 == 0 counter name unauth drop""" % (m4, m6)
+            if members else "")
+    return """
 table inet f {
+	counter verified { }
+	counter over { }
+	counter unauth { }
 	chain input {
 		type filter hook input priority 0; policy drop;
 		iif lo accept
-		meta mark & 0x100 != 0 counter name verified
-		ct state established,related accept
 		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		meta mark & 0x100 != 0 counter name verified%s
+		ct state established,related accept
 		tcp dport 5001 ct count over 2 counter name over reject with tcp reset
 		tcp dport 5001 accept
 		udp dport 5002 accept
 		icmp type echo-request accept
 		icmpv6 type echo-request accept
 	}
-	counter verified { }
-	counter over { }
 }
-"""
+""" % only
 
 
 def udp_rr(src, dst, v6, port=5002, n=5):
@@ -173,6 +184,14 @@ def udp_rr(src, dst, v6, port=5002, n=5):
     return got
 
 
+def mac(h, dev="eth0"):
+    return json.loads(sh(["ip", "-j", "link", "show", dev], ns=h.ns).stdout)[0]["address"]
+
+
+def akmctl_run(h, *args):
+    return sh([AKMCTL, "-n", h.ns] + list(args))
+
+
 def nft_counter(h, name):
     out = sh(["nft", "list", "counter", "inet", "f", name], ns=h.ns).stdout
     w = out.split()
@@ -187,8 +206,8 @@ def scen_firewall(t, with_akm, pfx):
     link(A, "eth0", B, "eth0")
     ip(A, "addr add 10.31.0.1/24 dev eth0", "addr add fd31::1/64 dev eth0 nodad")
     ip(B, "addr add 10.31.0.2/24 dev eth0", "addr add fd31::2/64 dev eth0 nodad")
-    for h in (A, B):
-        nft(h, FIREWALL)
+    nft(A, firewall([B] if with_akm else None))
+    nft(B, firewall([A] if with_akm else None))
     if with_akm:
         akm([A, B], [A, B])
     for v6 in (False, True):
@@ -226,8 +245,24 @@ def scen_firewall(t, with_akm, pfx):
              pfx + "rules see AKM's verdict: meta mark & 0x100 on every packet verified",
              "verified counter %d, rx_packets %d" % (v, counter(st, "asr:1/node:2",
                                                                  "rx_packets")))
-        t.ok(not drops(st) and not drops(stats(B.ns)), pfx + "no AKM drop on A or B",
-             "%s / %s" % (drops(st), drops(stats(B.ns))))
+        t.ok(not drops(st) and not drops(stats(B.ns)) and nft_counter(A, "unauth") == 0,
+             pfx + "no AKM drop on A or B, nothing unauthenticated from B",
+             "%s / %s, unauth %d" % (drops(st), drops(stats(B.ns)), nft_counter(A, "unauth")))
+        # policy accept: a plain datagram from B's address passes AKM, not the rules
+        akmctl_run(A, "asr", "set", "1", "policy", "accept")
+        rcv = udp_socket(A.ns, A.v4, 5002)
+        inj = Injector(B.ns, "eth0")
+        inj.send(eth(mac(A), mac(B), ip_packet(B.v4, A.v4, 17,
+                                               udp(B.v4, A.v4, 4000, 5002, b"plain"))))
+        inj.close()
+        got = udp_recv_all(rcv, 1.0)
+        rcv.close()
+        st2 = stats(A.ns)
+        acc = counter(st2, "asr:1", "accept_plain") - counter(st, "asr:1", "accept_plain")
+        t.ok(acc == 1 and nft_counter(A, "unauth") == 1 and not got,
+             pfx + "policy accept: a plain datagram from member B passes AKM "
+             "(accept_plain), the rule drops it",
+             "accept_plain +%d, unauth %d, delivered %r" % (acc, nft_counter(A, "unauth"), got))
     else:
         t.ok(v == 0, pfx + "without AKM no packet carries the mark", "counter %d" % v)
 
@@ -632,9 +667,11 @@ def scen_hooks(t, with_akm, pfx):
     ns_add(A)
     nft(A, "table inet f {\n chain c {\n type filter hook input priority 0;\n"
         " ct state new accept\n }\n}\n")
+    sh(["modprobe", "nfnetlink_hook"], check=False)
     out = sh(["nft", "list", "hooks"], ns=A.ns, check=False)
-    if out.returncode:
-        t.skip(pfx + "nft list hooks", "not supported by this nft")
+    if out.returncode or "hook" not in out.stdout:
+        t.skip(pfx + "nft list hooks", "nft or the kernel cannot list hooks: %s" %
+               (out.stderr.strip() or "empty output"))
         return
     lines = out.stdout.splitlines()
     prio, fam, hook = {}, "", ""
