@@ -13,6 +13,8 @@
 #   ah           IPsec AH, transport, hmac(sha256) truncated to 128 bits
 #   esp-gmac     IPsec ESP, transport, rfc4543(gcm(aes)) (AES-128, ICV 128)
 #   wg           WireGuard, wg0 in each namespace, endpoints over the veth
+#   plain-fw     no authentication, a stateful nftables firewall in a and b
+#   akm-fw       AKM chacha20-poly1305 behind the same firewalls
 #
 # Each configuration runs these tests (client in a, server in b):
 #
@@ -37,7 +39,7 @@ BUDGET=${AKM_BENCH_BUDGET:-}
 T_TCP=${AKM_BENCH_T_TCP:-10}
 T_UDP=${AKM_BENCH_T_UDP:-5}
 T_RR=${AKM_BENCH_T_RR:-5}
-CONFIGS=${AKM_BENCH_CONFIGS:-plain-nomod plain akm-hmac akm-chacha ah esp-gmac wg}
+CONFIGS=${AKM_BENCH_CONFIGS:-plain-nomod plain akm-hmac akm-chacha ah esp-gmac wg plain-fw akm-fw}
 AKMCTL=${AKM_BENCH_AKMCTL:-$PWD/userspace/akmctl/akmctl}
 MODULE=${AKM_BENCH_MODULE:-}
 OUT=${OUT:?run me through scripts/vm-run.sh}
@@ -174,6 +176,32 @@ cfg_verify_akm-hmac() { akm_verify akm-hmac "$1"; }
 cfg_up_akm-chacha() { akm_up chacha20-poly1305; }
 cfg_down_akm-chacha() { akm_down; }
 cfg_verify_akm-chacha() { akm_verify akm-chacha "$1"; }
+
+# The most ordinary host firewall, in both namespaces: conntrack on every packet.
+fw_up() {
+	local n
+	for n in a b; do
+		ip netns exec $n nft -f - <<-'NFT' || return 1
+		table inet fw {
+			chain input {
+				type filter hook input priority 0; policy drop;
+				iif lo accept
+				ct state established,related accept
+				tcp dport 5201 accept
+				udp dport 5201 accept
+				icmp type echo-request accept
+			}
+		}
+		NFT
+	done
+}
+fw_down() { A nft delete table inet fw; B nft delete table inet fw; }
+cfg_up_plain-fw() { DST=10.0.0.2; fw_up; }
+cfg_down_plain-fw() { fw_down; }
+cfg_verify_plain-fw() { :; }
+cfg_up_akm-fw() { fw_up && akm_up chacha20-poly1305; }
+cfg_down_akm-fw() { akm_down; fw_down; }
+cfg_verify_akm-fw() { akm_verify akm-fw "$1"; }
 
 xfrm_up() { # PROTO ALGSPEC...: transport-mode SAs both ways, policies in and out
 	local proto=$1 n l r; shift

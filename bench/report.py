@@ -21,6 +21,8 @@ CONFIGS = [
     ("ah", "IPsec AH hmac(sha256)-128"),
     ("esp-gmac", "IPsec ESP rfc4543(gcm(aes))"),
     ("wg", "WireGuard"),
+    ("plain-fw", "no auth, stateful firewall both sides"),
+    ("akm-fw", "AKM chacha20-poly1305, stateful firewall both sides"),
 ]
 NAME = dict(CONFIGS)
 AKM = ["akm-hmac", "akm-chacha"]
@@ -498,7 +500,7 @@ def reading(present, M, base, verdict, spreads, extra, tcpd):
     if tr and base.get("tcp"):
         s.append("All authenticated paths reach only %.0f-%.0f%% of the unauthenticated TCP "
                  "rate, because the plain veth path carries 64 KB GSO super-packets while "
-                 "AKM (which segments GSO packets in its LOCAL_OUT hook), xfrm and WireGuard "
+                 "AKM (which segments GSO packets in its POST_ROUTING hook), xfrm and WireGuard "
                  "tag MTU-sized packets one by one." % (100 * min(tr), 100 * max(tr)))
     spur = []
     for c in AKM + ["ah", "esp-gmac"]:
@@ -521,6 +523,13 @@ def reading(present, M, base, verdict, spreads, extra, tcpd):
                      "measurable here" if all(abs(x - 1) <= noise for x in rs) else
                      "; differences of this size are %s the round-to-round noise" % (
                          "beyond" if any(abs(x - 1) > 2 * noise for x in rs) else "close to")))
+    if all(c in present for c in ("plain-fw", "akm-fw")):
+        parts = ["%s %.2f×" % (heads[m], M["akm-fw"][m] / M["plain-fw"][m])
+                 for m, _, _, _ in METRICS if M["akm-fw"][m] and M["plain-fw"][m]]
+        if parts:
+            s.append("Behind a stateful firewall (conntrack) on both sides, AKM "
+                     "chacha20-poly1305 against no authentication behind the same firewall: "
+                     "%s." % ", ".join(parts))
     if spreads:
         s.append("The same cell varied by a median of %.0f%% (worst %.0f%%) between rounds on "
                  "this shared, loaded host, so ratios closer to 1 than that are no difference; "

@@ -219,21 +219,41 @@ int akm_mac_init(struct akm_mac *mac, u8 alg, u32 asr_id, u32 epoch,
 void akm_mac_free(struct akm_mac *mac);
 void akm_mac_tag(const struct akm_mac *mac, const struct akm_pseudo *ph,
 		 struct sk_buff *skb, unsigned int off, unsigned int len,
-		 u32 sender, u64 seq, u8 *tag);
+		 u32 sender, u64 seq, __wsum *csum, u8 *tag);
 int akm_crypto_selftest(void);
 
-/* hooks.c */
+/* hooks.c: what the packet path shares */
+struct net_device;
+struct nf_hook_state;
 int akm_hooks_init(struct net *net);
 void akm_hooks_exit(struct net *net);
 int akm_parse(struct sk_buff *skb, bool v6, struct akm_pkt *p);
-struct akm_addr *akm_dst(struct akm_net *an, const struct in6_addr *dst);
+bool akm_is_nd(struct sk_buff *skb, const struct akm_pkt *p);
+struct akm_member *akm_peer(struct akm_net *an, const struct in6_addr *addr,
+			    u32 self);
+struct akm_addr *akm_dst(struct akm_net *an, const struct in6_addr *dst,
+			 u32 self);
+bool akm_local_addr(struct net *net, const struct net_device *dev,
+		    const struct akm_pkt *p, const struct in6_addr *addr);
+bool akm_for_us(struct net *net, const struct net_device *in,
+		const struct akm_pkt *p);
+bool akm_l3mdev(const struct net_device *dev);
 void akm_fail(struct akm_net *an, struct akm_stats *s, u8 reason,
 	      u32 asr_id, u32 node_id);
 void akm_fail_announce(struct work_struct *work);
 
+/* in.c, out.c: the hooks */
+unsigned int akm_in(void *priv, struct sk_buff *skb,
+		    const struct nf_hook_state *state);
+unsigned int akm_local_in(void *priv, struct sk_buff *skb,
+			  const struct nf_hook_state *state);
+unsigned int akm_out(void *priv, struct sk_buff *skb,
+		     const struct nf_hook_state *state);
+
 /* icmp.c */
 unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
-			 const struct akm_pkt *p, bool trusted);
+			 const struct akm_pkt *p, unsigned int ioff,
+			 const struct akm_member *from, bool local);
 
 /* stats.c */
 int akm_stats_init(struct akm_stats *s);

@@ -26,6 +26,7 @@
 #include <crypto/poly1305.h>
 #include <crypto/sha2.h>
 #include <linux/skbuff.h>
+#include <net/checksum.h>
 #include <net/ipv6.h>
 
 #include "akm.h"
@@ -98,7 +99,7 @@ void akm_mac_free(struct akm_mac *mac)
 
 static void akm_tag_hmac(const struct akm_mac *mac, const struct akm_pseudo *ph,
 			 struct sk_buff *skb, unsigned int off,
-			 unsigned int len, u8 *out)
+			 unsigned int len, __wsum *csum, u8 *out)
 {
 	SHASH_DESC_ON_STACK(desc, mac->hmac);
 	struct skb_seq_state st;
@@ -111,6 +112,9 @@ static void akm_tag_hmac(const struct akm_mac *mac, const struct akm_pseudo *ph,
 	skb_prepare_seq_read(skb, off, off + len, &st);
 	while ((n = skb_seq_read(done, &data, &st)) != 0) {
 		crypto_shash_update(desc, data, n);
+		if (csum)
+			*csum = csum_block_add(*csum, csum_partial(data, n, 0),
+					       done);
 		done += n;
 	}
 	crypto_shash_final(desc, out);
@@ -119,7 +123,8 @@ static void akm_tag_hmac(const struct akm_mac *mac, const struct akm_pseudo *ph,
 
 static void akm_tag_poly(const struct akm_mac *mac, const struct akm_pseudo *ph,
 			 struct sk_buff *skb, unsigned int off,
-			 unsigned int len, u32 sender, u64 seq, u8 *out)
+			 unsigned int len, u32 sender, u64 seq, __wsum *csum,
+			 u8 *out)
 {
 	static const u8 zeros[POLY1305_BLOCK_SIZE];
 	__le64 lens[2] = { cpu_to_le64(AKM_PSEUDO_LEN + len), 0 };
@@ -140,6 +145,9 @@ static void akm_tag_poly(const struct akm_mac *mac, const struct akm_pseudo *ph,
 	skb_prepare_seq_read(skb, off, off + len, &st);
 	while ((n = skb_seq_read(done, &data, &st)) != 0) {
 		poly1305_update(&poly, data, n);
+		if (csum)
+			*csum = csum_block_add(*csum, csum_partial(data, n, 0),
+					       done);
 		done += n;
 	}
 	poly1305_update(&poly, zeros,
@@ -152,18 +160,19 @@ static void akm_tag_poly(const struct akm_mac *mac, const struct akm_pseudo *ph,
 
 /*
  * Tag the pseudo header and @len bytes of @skb from @off into @tag
- * (AKM_TAG_LEN bytes).
+ * (AKM_TAG_LEN bytes). With @csum, also add those bytes' Internet checksum
+ * to it, in the same pass (the receiver's CHECKSUM_COMPLETE).
  */
 void akm_mac_tag(const struct akm_mac *mac, const struct akm_pseudo *ph,
 		 struct sk_buff *skb, unsigned int off, unsigned int len,
-		 u32 sender, u64 seq, u8 *tag)
+		 u32 sender, u64 seq, __wsum *csum, u8 *tag)
 {
 	u8 buf[SHA256_DIGEST_SIZE];
 
 	if (mac->alg == AKM_ALG_HMAC_SHA256)
-		akm_tag_hmac(mac, ph, skb, off, len, buf);
+		akm_tag_hmac(mac, ph, skb, off, len, csum, buf);
 	else
-		akm_tag_poly(mac, ph, skb, off, len, sender, seq, buf);
+		akm_tag_poly(mac, ph, skb, off, len, sender, seq, csum, buf);
 	memcpy(tag, buf, AKM_TAG_LEN);
 	memzero_explicit(buf, sizeof(buf));
 }
@@ -247,7 +256,7 @@ static int akm_kat_tag(u8 alg, const u8 *expect)
 	memcpy(page_address(page), "load", 4);
 	skb_add_rx_frag(skb, 0, page, 0, 4, PAGE_SIZE);
 
-	akm_mac_tag(&mac, &ph, skb, 0, skb->len, 1, 1, tag);
+	akm_mac_tag(&mac, &ph, skb, 0, skb->len, 1, 1, NULL, tag);
 	kfree_skb(skb);
 	err = crypto_memneq(tag, expect, AKM_TAG_LEN) ? -EBADMSG : 0;
 out:

@@ -143,4 +143,3 @@ MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("AKM symmetric-key group authentication");
 MODULE_AUTHOR("AKM for Linux developers");
 MODULE_ALIAS_GENL_FAMILY(AKM_GENL_NAME);
-MODULE_SOFTDEP("pre: nf_defrag_ipv6");

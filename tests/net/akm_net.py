@@ -248,6 +248,19 @@ def scen_firewall(t, with_akm, pfx):
         t.ok(not drops(st) and not drops(stats(B.ns)) and nft_counter(A, "unauth") == 0,
              pfx + "no AKM drop on A or B, nothing unauthenticated from B",
              "%s / %s, unauth %d" % (drops(st), drops(stats(B.ns)), nft_counter(A, "unauth")))
+        # a local process setting the mark itself: cleared before the rules
+        v0 = nft_counter(A, "verified")
+        rcv = udp_socket(A.ns, A.v4, 5002)
+        with netns(A.ns):
+            so = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        so.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, MARK)
+        so.sendto(b"marked", (A.v4, 5002))
+        so.close()
+        got = udp_recv_all(rcv, 1.0)
+        rcv.close()
+        t.ok(got == [b"marked"] and nft_counter(A, "verified") == v0,
+             pfx + "SO_MARK with the rx-mark bit on local traffic: cleared, not 'verified'",
+             "delivered %r, verified +%d" % (got, nft_counter(A, "verified") - v0))
         # policy accept: a plain datagram from B's address passes AKM, not the rules
         akmctl_run(A, "asr", "set", "1", "policy", "accept")
         rcv = udp_socket(A.ns, A.v4, 5002)
@@ -283,6 +296,29 @@ def send_icmp4(h, dst, msg):
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     s.sendto(msg, (dst, 0))
     s.close()
+
+
+def send_ip6(h, pkt):
+    """A whole IPv6 packet, as built, from h (IPPROTO_RAW: no header added)."""
+    with netns(h.ns):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
+    s.close()
+
+
+def icmp6(src, dst, typ, code, word, quote, ext=b""):
+    """An IPv6 packet carrying an ICMPv6 error (checksum computed), with the
+    extension headers ext (their chain must end in 58) before it."""
+    body = struct.pack("!BBHI", typ, code, 0, word) + quote
+    ph = ip_bytes(src) + ip_bytes(dst) + struct.pack("!I3xB", len(body), 58)
+    body = body[:2] + struct.pack("!H", csum(ph + body)) + body[4:]
+    nxt = 60 if ext else 58
+    return struct.pack("!IHBB16s16s", 6 << 28, len(ext) + len(body), nxt, 64,
+                       ip_bytes(src), ip_bytes(dst)) + ext + body
+
+
+def ip6_hdr(src, dst, nxt, plen):
+    return struct.pack("!IHBB16s16s", 6 << 28, plen, nxt, 64, ip_bytes(src), ip_bytes(dst))
 
 
 def route_mtu(h, dst):
@@ -349,6 +385,21 @@ def scen_pmtu(t, with_akm, pfx):
          "and counted, the route keeps its MTU",
          "asr drop_icmp +%d, node drop_icmp +%d, InDestUnreachs +%d, mtu %s"
          % (d_asr, d_node, icmp1 - icmp0, route_mtu(A, B.v4)))
+    # IPv6, from R: a quote behind a fragment header, an outer destination
+    # options header, an error type the kernel's handlers still take (5)
+    st0, icmp6_0 = stats(A.ns), snmp(A.ns)["Ip6"].get("Icmp6InErrors", 0)
+    udpq = struct.pack("!HHHH", 40000, 5013, 8, 0)
+    fragq = ip6_hdr(A.v6, B.v6, 44, 16) + struct.pack("!BBHI", 17, 0, 0, 7) + udpq
+    plainq = ip6_hdr(A.v6, B.v6, 17, 8) + udpq
+    dstopt = struct.pack("!BB6s", 58, 0, b"\x01\x04" + bytes(4))
+    for pkt in (icmp6(R.v6, A.v6, 2, 0, 1300, fragq), icmp6(R.v6, A.v6, 2, 0, 1300, plainq, dstopt),
+                icmp6(R.v6, A.v6, 5, 0, 0, plainq)):
+        send_ip6(R, pkt)
+    wait_for(lambda: counter(stats(A.ns), "asr:1", "drop_icmp") -
+             counter(st0, "asr:1", "drop_icmp") >= 3, 3)
+    d6 = counter(stats(A.ns), "asr:1", "drop_icmp") - counter(st0, "asr:1", "drop_icmp")
+    t.ok(d6 == 3, pfx + "IPv6: forged errors quoting a plain flow to B behind a fragment "
+         "header, behind destination options, of type 5: all dropped", "drop_icmp +%d" % d6)
     # the control: the same plain error from a non-member flow reaches ICMP
     other = ipv4_hdr(A.v4, "10.32.2.77", 6, 1400) + struct.pack("!HHII", 40000, 80, 1, 0)
     send_icmp4(R, A.v4, icmp_frag_needed(other, 600))
@@ -381,8 +432,43 @@ table inet nat {
 		oif eth0 masquerade
 	}
 }""")
+    nft(B, """
+table ip redir {
+	chain pre { type nat hook prerouting priority dstnat;
+		ip daddr 10.33.0.77 udp dport 5003 redirect to :5003
+	}
+}""")
     if with_akm:
         akm([A, B], [A, B])
+    # A (plain, spoofable) -> 10.33.0.77, which B redirects to itself
+    rcv = udp_socket(B.ns, "0.0.0.0", 5003)
+    inj = Injector(A.ns, "eth0")
+    inj.send(eth(mac(B), mac(A), ip_packet(A.v4, "10.33.0.77", 17,
+                                           udp(A.v4, "10.33.0.77", 4000, 5003, b"redir"))))
+    got = udp_recv_all(rcv, 1.0)
+    rcv.close()
+    if with_akm:
+        st = stats(B.ns)
+        t.ok(not got and counter(st, "asr:1/node:1", "drop_plain") == 1,
+             pfx + "a plain packet from member A that B REDIRECTs to itself is policed at "
+             "LOCAL_IN", "delivered %r, drop_plain %d" % (got, counter(st, "asr:1/node:1",
+                                                                         "drop_plain")))
+    else:
+        t.ok(got == [b"redir"], pfx + "B's REDIRECT delivers it", "delivered %r" % got)
+    # a LAN host's datagram with a wrong UDP checksum, masqueraded by B
+    rcv = udp_socket(A.ns, A.v4, 5004)
+    e0 = snmp(A.ns)["Udp"]["InCsumErrors"]
+    bad = bytearray(udp(L.v4, A.v4, 4001, 5004, b"corrupt"))
+    bad[6] ^= 0x5a
+    with netns(L.ns):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    raw.sendto(bytes(bad), (A.v4, 0))
+    raw.close()
+    got = udp_recv_all(rcv, 1.0)
+    rcv.close()
+    e1 = snmp(A.ns)["Udp"]["InCsumErrors"]
+    t.ok(not got and e1 == e0 + 1, pfx + "a LAN host's datagram with a bad UDP checksum, "
+         "routed by B, fails A's checksum check", "delivered %r, InCsumErrors +%d" % (got, e1 - e0))
     for v6 in (False, True):
         f = " IPv6" if v6 else " IPv4"
         ok, det, _ = tcp_transfer(t, L, A, v6, 2 * MB, 5021)
@@ -490,6 +576,20 @@ def scen_router(t, with_akm, pfx):
         t.ok(ok, pfx + "A -> B through router R: 2 MB intact" + f, det)
         t.ok(ping(X, B, v6), pfx + "non-member X -> B through R" + f)
         t.ok(ping(A, R, v6), pfx + "A -> R itself" + f)
+    # X spoofs R's own IPv6 address towards B: R routes it, must not tag it
+    rcv = udp_socket(B.ns, B.v6, 5042)
+    b0 = stats(B.ns) if with_akm else {}
+    send_ip6(X, ip6_hdr(R.v6, B.v6, 17, 13) + udp(R.v6, B.v6, 4000, 5042, b"spoof"))
+    got = udp_recv_all(rcv, 1.0)
+    rcv.close()
+    if with_akm:
+        dp = counter(stats(B.ns), "asr:1/node:3", "drop_plain") - counter(b0, "asr:1/node:3",
+                                                                          "drop_plain")
+        t.ok(not got and dp == 1, pfx + "X spoofing R's IPv6 address through R: R does not "
+             "tag it, B drops it as plain from R", "delivered %r, drop_plain +%d" % (got, dp))
+    else:
+        t.ok(got == [b"spoof"], pfx + "IPv6 routing passes a packet with the router's own "
+             "source", "delivered %r" % got)
     if with_akm:
         r1, b1 = stats(R.ns), stats(B.ns)
         fwd = sum(counter(r1, "asr:1/node:%d" % i, c) - counter(r0, "asr:1/node:%d" % i, c)
@@ -499,8 +599,9 @@ def scen_router(t, with_akm, pfx):
              pfx + "B verified A's packets as A's: R neither tagged nor re-tagged them",
              "B rx from A %d, from R %d" % (counter(b1, "asr:1/node:1", "rx_packets"),
                                           counter(b1, "asr:1/node:3", "rx_packets")))
-        t.ok(counter(r1, "asr:1/node:2", "rx_packets") == 0 and not drops(b1),
-             pfx + "R touched none of the routed packets, B dropped none",
+        t.ok(counter(r1, "asr:1/node:2", "rx_packets") == 0 and
+             set(drops(b1)) <= {"asr:1 drop_plain", "asr:1/node:3 drop_plain"},
+             pfx + "R touched none of the routed packets, B dropped only the spoofed one",
              "R counters for A and B moved by %d; B drops %s" % (fwd, drops(b1)))
 
 
@@ -587,6 +688,16 @@ def scen_mcast6(t, with_akm, pfx):
     for i in range(10):
         s.sendto(b"m%d" % i, (grp, 5061, 0, idx))
         time.sleep(0.02)
+    if with_akm:
+        with netns(A.ns):
+            fb = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        fb.setsockopt(socket.IPPROTO_IPV6, 78, 1)	# IPV6_FREEBIND
+        fb.bind((B.v6, 5062))
+        fb.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+        fb.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+        fb.sendto(b"forged", (grp, 5061, 0, idx))
+        fb.close()
+        time.sleep(0.3)
     ga = udp_recv_all(socks[A][0], 1.0)
     gb = udp_recv_all(socks[B][0], 1.0)
     for so, _ in socks.values():
@@ -596,9 +707,13 @@ def scen_mcast6(t, with_akm, pfx):
          "got %d: %s" % (len(ga), ga[:12]))
     t.ok(sorted(gb) == want, pfx + "member B gets each datagram once", "got %d" % len(gb))
     if with_akm:
-        st = stats(B.ns)
-        t.ok(counter(st, "asr:1/node:1", "rx_packets") >= 10 and not drops(st),
-             pfx + "B verified them", str(drops(st)))
+        st, sa = stats(B.ns), stats(A.ns)
+        t.ok(counter(st, "asr:1/node:1", "rx_packets") >= 10 and
+             drops(st) == {"asr:1 drop_not_member": 1} and
+             drops(sa) == {"node drop_malformed": 1},
+             pfx + "B verified them; a local process that bound member B's address "
+             "(IPV6_FREEBIND) got nothing delivered as B, on A nor on B",
+             "B %s, A %s" % (drops(st), drops(sa)))
 
 
 def scen_sctp(t, with_akm, pfx):
@@ -691,10 +806,82 @@ def scen_hooks(t, with_akm, pfx):
          out.stdout)
 
 
+def scen_bridge_l2(t, with_akm, pfx):
+    """Member B's uplink is a bridge port (its address on br0), with
+    br_netfilter: a container on br0 talks to member A at layer 2."""
+    A = Host("a", 1, "10.40.0.1", "fd40::1")
+    B = Host("b", 2, "10.40.0.2", "fd40::2")
+    C = Host("c", 0, "10.40.0.3", "fd40::3")
+    ns_add(A, B, C)
+    link(A, "eth0", B, "up0")
+    link(B, "vc", C, "eth0")
+    ip(B, "link add br0 type bridge", "link set br0 up", "link set up0 master br0",
+       "link set vc master br0", "addr add 10.40.0.2/24 dev br0",
+       "addr add fd40::2/64 dev br0 nodad")
+    ip(A, "addr add 10.40.0.1/24 dev eth0", "addr add fd40::1/64 dev eth0 nodad")
+    ip(C, "addr add 10.40.0.3/24 dev eth0", "addr add fd40::3/64 dev eth0 nodad")
+    sh(["modprobe", "br_netfilter"], check=False)
+    sysctl(B, "net.bridge.bridge-nf-call-iptables", 1)
+    sysctl(B, "net.bridge.bridge-nf-call-ip6tables", 1)
+    nft(B, """
+table inet f {
+	chain forward_chain { type filter hook forward priority 0; policy accept;
+		ct state established,related counter accept
+	}
+}""")
+    if with_akm:
+        akm([A, B], [A, B])
+    for v6 in (False, True):
+        f = " IPv6" if v6 else " IPv4"
+        ok, det, _ = tcp_transfer(t, C, A, v6, 1 * MB, 5081)
+        t.ok(ok, pfx + "container -> A, bridged by member B, plain (C is no member)" + f, det)
+        ok, det, _ = tcp_transfer(t, B, A, v6, 1 * MB, 5082)
+        t.ok(ok, pfx + "B (address on the bridge) -> A" + f, det)
+        ok, det, _ = tcp_transfer(t, A, B, v6, 1 * MB, 5083)
+        t.ok(ok, pfx + "A -> B (address on the bridge)" + f, det)
+    if with_akm:
+        st, sb = stats(A.ns), stats(B.ns)
+        t.ok(counter(st, "asr:1/node:2", "rx_packets") > 100 and
+             counter(sb, "asr:1/node:1", "rx_packets") > 100 and not drops(st) and
+             not drops(sb), pfx + "B's own traffic authenticated both ways, the bridged "
+             "container's untouched, no drop", "A %s, B %s" % (drops(st), drops(sb)))
+
+
+def scen_nokey(t, with_akm, pfx):
+    """Member B has no key yet (A has): B drops A's packets, but answers A's
+    neighbour solicitation, so A's packets get that far."""
+    A = Host("a", 1, "10.41.0.1", "fd41::1")
+    B = Host("b", 2, "10.41.0.2", "fd41::2")
+    ns_add(A, B)
+    link(A, "eth0", B, "eth0")
+    ip(A, "addr add 10.41.0.1/24 dev eth0", "addr add fd41::1/64 dev eth0 nodad")
+    ip(B, "addr add 10.41.0.2/24 dev eth0", "addr add fd41::2/64 dev eth0 nodad")
+    if with_akm:
+        akm([A], [A, B])
+        g = Genl(B.ns)
+        g.do("node_set", node_id=B.id)
+        g.do("asr_new", asr_id=1, asr_alg=UAPI["AKM_ALG_CHACHA20_POLY1305"])
+        for m in (A, B):
+            g.do("member_new", asr_id=1, node_id=m.id, member_addrs=[m.v4, m.v6],
+                 member_state=UAPI["AKM_MEMBER_ACTIVE"])
+        g.close()
+    reach = ping(A, B, True, count=2)
+    neigh = sh(["ip", "-6", "neigh", "show", B.v6], ns=A.ns).stdout.strip()
+    resolved = any(w in neigh for w in ("REACHABLE", "STALE", "DELAY", "PROBE"))
+    if with_akm:
+        st = stats(B.ns)
+        t.ok(not reach and resolved and counter(st, "asr:1", "drop_unknown_epoch") > 0,
+             pfx + "B without a key answers A's neighbour solicitation (its NA is not "
+             "tx_no_key), then drops A's packets as of an unknown epoch",
+             "ping %s, A's neigh %r, B %s" % (reach, neigh, drops(st)))
+    else:
+        t.ok(reach and resolved, pfx + "ping and neighbour discovery", "neigh %r" % neigh)
+
+
 SCENARIOS = {
     "hooks": scen_hooks, "firewall": scen_firewall, "pmtu": scen_pmtu, "nat": scen_nat,
-    "bridge": scen_bridge, "router": scen_router, "vrf": scen_vrf, "mcast6": scen_mcast6,
-    "sctp": scen_sctp,
+    "bridge": scen_bridge, "bridge-l2": scen_bridge_l2, "router": scen_router,
+    "vrf": scen_vrf, "mcast6": scen_mcast6, "sctp": scen_sctp, "nokey": scen_nokey,
 }
 
 
