@@ -1090,8 +1090,8 @@ def group_unload(t, topo):
 # Authentic AKM packets from A to B are captured on the wire but never
 # delivered (A's neighbour entry for B points to a MAC nobody has), then
 # mutated and injected towards B from the non-member E and from member C's
-# port. Every packet that reaches B's LOCAL_IN with protocol 253 ends in
-# exactly one AKM verdict (kernel/hooks.c akm_verify): node drop_malformed
+# port. Every packet that reaches B addressed to it with protocol 253 ends
+# in exactly one AKM verdict (kernel/in.c akm_verify): node drop_malformed
 # or drop_unknown_asr, or ASR drop_not_member, drop_unknown_epoch,
 # drop_replay, drop_bad_tag or rx_packets; a plain packet from a member
 # address in drop_plain. So per class of mutation, the sum of those deltas
