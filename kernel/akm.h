@@ -252,7 +252,7 @@ unsigned int akm_out(void *priv, struct sk_buff *skb,
 
 /* icmp.c */
 unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
-			 const struct akm_pkt *p, unsigned int ioff,
+			 const struct akm_pkt *p, unsigned int ioff, u32 self,
 			 const struct akm_member *from, bool local);
 
 /* stats.c */

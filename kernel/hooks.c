@@ -36,6 +36,7 @@
  * what the stack itself does to segment or unshare a packet.
  */
 #include <linux/ip.h>
+#include <linux/icmpv6.h>
 #include <linux/ipv6.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
@@ -67,19 +68,26 @@ int akm_parse(struct sk_buff *skb, bool v6, struct akm_pkt *p)
 }
 
 /*
- * IPv6 neighbour discovery must work before keys exist, and its hop limit
- * check already confines it to the link: it is neither tagged nor policed.
+ * Link control: IPv6 neighbour discovery, MLD and IGMP must work before
+ * keys exist, switches that snoop MLD and IGMP must read them, and the
+ * hop limit of 1 (255 for ND) confines them to the link: they are neither
+ * tagged nor policed.
  */
 bool akm_is_nd(struct sk_buff *skb, const struct akm_pkt *p)
 {
 	u8 _type;
 	const u8 *type;
 
-	if (!p->v6 || p->proto != IPPROTO_ICMPV6)
+	if (!p->v6)
+		return p->proto == IPPROTO_IGMP;
+	if (p->proto != IPPROTO_ICMPV6)
 		return false;
 	type = skb_header_pointer(skb, p->nhlen, sizeof(_type), &_type);
-	return type && *type >= NDISC_ROUTER_SOLICITATION &&
-	       *type <= NDISC_REDIRECT;
+	return type && ((*type >= ICMPV6_MGM_QUERY &&
+			 *type <= ICMPV6_MGM_REDUCTION) ||
+			*type == ICMPV6_MLD2_REPORT ||
+			(*type >= NDISC_ROUTER_SOLICITATION &&
+			 *type <= NDISC_REDIRECT));
 }
 
 /*
@@ -134,8 +142,10 @@ bool akm_for_us(struct net *net, const struct net_device *in,
 {
 	__be32 d = p->daddr.s6_addr32[3];
 
+	/* link-local: ours, or dropped, never routed on; whatever @in is */
 	if (p->v6)
 		return ipv6_addr_is_multicast(&p->daddr) ||
+		       ipv6_addr_type(&p->daddr) & IPV6_ADDR_LINKLOCAL ||
 		       ipv6_chk_addr(net, &p->daddr, in, 0);
 	if (ipv4_is_multicast(d) || ipv4_is_lbcast(d))
 		return true;

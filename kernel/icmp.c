@@ -168,11 +168,10 @@ static void akm_icmp_finish(u8 *nh, const struct akm_pkt *p, unsigned int ioff,
  * from anyone. Returns the verdict.
  */
 unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
-			 const struct akm_pkt *p, unsigned int ioff,
+			 const struct akm_pkt *p, unsigned int ioff, u32 self,
 			 const struct akm_member *from, bool local)
 {
 	unsigned int q = ioff + sizeof(struct icmphdr), qoff, qlen;
-	u32 self = READ_ONCE(an->node_id);
 	const struct iphdr *qiph;
 	struct akm_pkt qp;
 	struct akm_addr *a;
@@ -203,15 +202,20 @@ unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
 		a = akm_dst(an, &qp.daddr, self);
 		if (!a || local || (from && a->member == from))
 			return NF_ACCEPT;
-		/* neighbour discovery is sent plain */
+		/* neighbour discovery is sent plain, but too big it is not */
 		if (qp.v6 && proto == IPPROTO_ICMPV6 && q + qoff < skb->len &&
 		    nh[q + qoff] >= NDISC_ROUTER_SOLICITATION &&
-		    nh[q + qoff] <= NDISC_REDIRECT)
+		    nh[q + qoff] <= NDISC_REDIRECT &&
+		    nh[ioff] != ICMPV6_PKT_TOOBIG)
 			return NF_ACCEPT;
 		return akm_icmp_drop(an, a);
 	}
-	/* our packet, fragmented: the ICMP layer finds no handler for it */
-	if (frag || (!qp.v6 && (qiph->frag_off & htons(IP_OFFSET))))
+	/*
+	 * Our packet, fragmented (IPv6: the AKM header behind a fragment
+	 * header, or any other): the ICMP layer finds no handler for it.
+	 */
+	if (frag || qoff != qp.nhlen ||
+	    (!qp.v6 && (qiph->frag_off & htons(IP_OFFSET))))
 		return NF_ACCEPT;
 	/* the whole AKM header and the inner ports, or nothing to unwrap */
 	if (skb->len < q + qp.nhlen + AKM_HLEN + 8)
@@ -233,7 +237,7 @@ unsigned int akm_icmp_in(struct akm_net *an, struct sk_buff *skb,
 	memmove(nh + AKM_HLEN, nh, q);
 	skb_pull(skb, AKM_HLEN);
 	skb_reset_network_header(skb);
-	skb_set_transport_header(skb, ioff);
+	skb_set_transport_header(skb, p->nhlen);
 	skb_mac_header_rebuild(skb);
 	nh = skb->data;
 	akm_set_iphdr(nh, p, p->proto, skb->len);

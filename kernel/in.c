@@ -8,10 +8,12 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
 #include <linux/netdevice.h>
 #include <crypto/algapi.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/netfilter/nf_conntrack_tuple.h>
 #include <net/netfilter/nf_conntrack.h>
 
 #include "akm.h"
@@ -214,9 +216,10 @@ static unsigned int akm_loop(struct akm_net *an, struct sk_buff *skb,
 	akm_pseudo_fill(&ph, p, h, seq, len);
 	akm_mac_tag(&ep->mac, &ph, skb, p->nhlen + AKM_HLEN, len, self, seq,
 		    &csum, tag);
-	if (crypto_memneq(tag, h->tag, AKM_TAG_LEN))
+	if (crypto_memneq(tag, h->tag, AKM_TAG_LEN) || akm_strip(skb, p, csum))
 		goto bad;
-	return akm_strip(skb, p, csum) ? NF_DROP : NF_ACCEPT;
+	skb->mark |= READ_ONCE(an->rx_mark);
+	return NF_ACCEPT;
 bad:
 	akm_fail(an, &an->stats, AKM_STATS_A_DROP_MALFORMED, 0, 0);
 	return NF_DROP;
@@ -234,6 +237,17 @@ static unsigned int akm_police(struct akm_member *m)
 	return c == AKM_STATS_A_ACCEPT_PLAIN ? NF_ACCEPT : NF_DROP;
 }
 
+/*
+ * A multicast or broadcast frame br_netfilter shows us on its way into a
+ * bridge, which floods it to other ports too: left whole here, the host's
+ * own copy is verified or policed at LOCAL_IN.
+ */
+static bool akm_bridged(const struct sk_buff *skb,
+			const struct net_device *in)
+{
+	return netif_is_bridge_port(in) && skb->pkt_type != PACKET_HOST;
+}
+
 /* The offset of an ICMP or ICMPv6 error message in the packet, or 0. */
 static unsigned int akm_icmp_err(struct sk_buff *skb, const struct akm_pkt *p)
 {
@@ -241,6 +255,8 @@ static unsigned int akm_icmp_err(struct sk_buff *skb, const struct akm_pkt *p)
 	u8 proto = p->proto, _type;
 	const u8 *type;
 
+	if (p->v6 && proto != IPPROTO_ICMPV6 && !ipv6_ext_hdr(proto))
+		return 0;
 	if (p->v6) {	/* past any extension header, as ipv6_rcv() goes */
 		__be16 frag_off;
 		int o;
@@ -275,7 +291,8 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 	struct akm_pkt p;
 	u32 self;
 
-	if (akm_l3mdev(state->in))	/* the VRF's second pass */
+	/* the VRF's second pass; its local delivery is the only one */
+	if (akm_l3mdev(state->in) && skb->pkt_type != PACKET_LOOPBACK)
 		return NF_ACCEPT;
 	/* the rx mark means "verified here": nobody else sets it */
 	skb->mark &= ~READ_ONCE(an->rx_mark);
@@ -289,9 +306,7 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 			return akm_loop(an, skb, &p, state->in, self);
 		if (!akm_for_us(state->net, state->in, &p))
 			return NF_ACCEPT;	/* routed on untouched */
-		/* bridged on as well: LOCAL_IN verifies the local copy */
-		if (netif_is_bridge_port(state->in) &&
-		    skb->pkt_type != PACKET_HOST)
+		if (akm_bridged(skb, state->in))
 			return NF_ACCEPT;
 		/* a fragment that bypassed defragmentation cannot be verified */
 		if (!v6 && ip_is_fragment(ip_hdr(skb))) {
@@ -302,18 +317,19 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 		if (ret != NF_ACCEPT)
 			return ret;
 		ioff = akm_icmp_err(skb, &p);
-		return ioff ? akm_icmp_in(an, skb, &p, ioff, m, false) :
+		return ioff ? akm_icmp_in(an, skb, &p, ioff, self, m, false) :
 			      NF_ACCEPT;
 	}
 
 	m = akm_peer(an, &p.saddr, self);
 	ioff = akm_icmp_err(skb, &p);
-	if ((!m && !ioff) || !akm_for_us(state->net, state->in, &p))
+	if ((!m && !ioff) || !akm_for_us(state->net, state->in, &p) ||
+	    akm_bridged(skb, state->in))
 		return NF_ACCEPT;
 	if (m && !akm_is_nd(skb, &p) && akm_police(m) != NF_ACCEPT)
 		return NF_DROP;
 	/* the errors of our own stack come on the loopback device */
-	return ioff ? akm_icmp_in(an, skb, &p, ioff, NULL,
+	return ioff ? akm_icmp_in(an, skb, &p, ioff, self, NULL,
 				  !!(state->in->flags & IFF_LOOPBACK)) :
 		      NF_ACCEPT;
 }
@@ -330,7 +346,7 @@ static bool akm_arrived_for_us(struct sk_buff *skb,
 	struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
 	struct akm_pkt q = *p;
 
-	if (ct && (ct->status & IPS_DST_NAT)) {
+	if (ct && (ct->status & IPS_NAT_MASK)) {
 		const union nf_inet_addr *d =
 			&ct->tuplehash[CTINFO2DIR(ctinfo)].tuple.dst.u3;
 
@@ -363,9 +379,15 @@ unsigned int akm_local_in(void *priv, struct sk_buff *skb,
 		return NF_DROP;
 	self = READ_ONCE(an->node_id);
 	if (p.proto == akm_proto)
-		return akm_verify(an, skb, &p, self, &m);
+		return skb->pkt_type == PACKET_LOOPBACK ?
+		       akm_loop(an, skb, &p, state->in, self) :
+		       akm_verify(an, skb, &p, self, &m);
 	m = akm_peer(an, &p.saddr, self);
-	if (!m || akm_is_nd(skb, &p) || akm_arrived_for_us(skb, state, &p))
+	if (!m || akm_is_nd(skb, &p))
+		return NF_ACCEPT;
+	/* bridged multicast left to us, or delivered by another way */
+	if (!(nf_bridge_info_exists(skb) && skb->pkt_type != PACKET_HOST) &&
+	    akm_arrived_for_us(skb, state, &p))
 		return NF_ACCEPT;
 	return akm_police(m);
 }

@@ -13,6 +13,8 @@
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_core.h>
 #include <net/netfilter/nf_conntrack_helper.h>
+#include <net/netfilter/nf_conntrack_tuple.h>
+#include <net/inet_sock.h>
 #ifdef AKM_HAVE_NET_GSO
 #include <net/gso.h>
 #endif
@@ -83,7 +85,7 @@ static int akm_tag(struct akm_asr *asr, struct akm_member *m,
 	/* the tag covers the final checksum: an Internet one or SCTP's CRC32c */
 	if (skb->ip_summed == CHECKSUM_PARTIAL && skb_csum_hwoffload_help(skb, 0))
 		return -ENOMEM;
-	if (skb_cow_head(skb, AKM_HLEN))
+	if (skb_cow_head(skb, AKM_HLEN + LL_RESERVED_SPACE(skb_dst(skb)->dev)))
 		return -ENOMEM;
 
 	len = skb->len - p.nhlen;
@@ -169,26 +171,50 @@ static unsigned int akm_ct_confirm(struct sk_buff *skb,
 }
 
 /*
- * Did this node send the packet as itself? It made it (no input interface:
- * skb_iif is set on receive and cleared when a tunnel encapsulates), or it
- * routes it and NAT made the source one of ours, in this packet's direction
- * (a member masquerading a LAN, or answering for a service it DNATs to). A
- * routed packet that merely claims one of our addresses is not ours: IPv6
- * forwarding does not refuse such a source. Nor is a frame the bridge
- * forwards, which br_netfilter shows us leaving through a bridge port.
+ * Did NAT rewrite the source address of this routed packet? Compared on
+ * the tuples, not the status bits, which a port-only mapping sets too.
  */
-static bool akm_own(struct sk_buff *skb, const struct net_device *out)
+static bool akm_snat(struct sk_buff *skb)
 {
+	const struct nf_conntrack_tuple *o, *r;
 	enum ip_conntrack_info ctinfo;
 	struct nf_conn *ct;
 
-	if (netif_is_bridge_port(out))
-		return false;
-	if (!skb->skb_iif)
-		return true;
 	ct = nf_ct_get(skb, &ctinfo);
-	return ct && test_bit(CTINFO2DIR(ctinfo) == IP_CT_DIR_ORIGINAL ?
-			      IPS_SRC_NAT_BIT : IPS_DST_NAT_BIT, &ct->status);
+	if (!ct || !(ct->status & IPS_NAT_MASK))
+		return false;
+	o = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	r = &ct->tuplehash[IP_CT_DIR_REPLY].tuple;
+	if (CTINFO2DIR(ctinfo) == IP_CT_DIR_ORIGINAL)
+		return !nf_inet_addr_cmp(&o->src.u3, &r->dst.u3);
+	return !nf_inet_addr_cmp(&o->dst.u3, &r->src.u3);
+}
+
+/*
+ * Did this node send the packet as itself, from one of its addresses? It
+ * made it (no input interface: skb_iif is set on receive and cleared when a
+ * tunnel encapsulates), or routed it after NAT gave it one of our addresses
+ * (a member masquerading a LAN, or answering for a service it DNATs to). A
+ * routed packet that merely claims one of our addresses is not ours: IPv6
+ * forwarding does not refuse such a source. Nor is a frame the bridge
+ * forwards, which br_netfilter shows us leaving through a bridge port. The
+ * source of what an ordinary socket sends is ours; what a transparent
+ * proxy, SYNPROXY or a reset on another's behalf sends (no full socket)
+ * may not be, and peers drop a tag from us on another's address.
+ */
+static bool akm_own(struct sk_buff *skb, const struct nf_hook_state *state,
+		    const struct akm_pkt *p)
+{
+	struct sock *sk = skb->sk;
+
+	if (netif_is_bridge_port(state->out))
+		return false;
+	if (skb->skb_iif && !akm_snat(skb))
+		return false;
+	if (!skb->skb_iif && sk && sk_fullsock(sk) &&
+	    !inet_sk_transparent(sk))
+		return true;
+	return akm_local_addr(state->net, state->out, p, &p->saddr);
 }
 
 /* Segment a GSO packet, tag each segment and send it on. */
@@ -238,7 +264,7 @@ unsigned int akm_out(void *priv, struct sk_buff *skb,
 		return NF_DROP;
 	/* already tagged (routed through us): never twice; ND stays plain */
 	if (p.proto == akm_proto || akm_is_nd(skb, &p) ||
-	    !akm_own(skb, state->out))
+	    !akm_own(skb, state, &p))
 		return NF_ACCEPT;
 
 	ep = rcu_dereference(a->asr->epochs[AKM_KEY_CURRENT]);

@@ -385,6 +385,21 @@ def scen_pmtu(t, with_akm, pfx):
          "and counted, the route keeps its MTU",
          "asr drop_icmp +%d, node drop_icmp +%d, InDestUnreachs +%d, mtu %s"
          % (d_asr, d_node, icmp1 - icmp0, route_mtu(A, B.v4)))
+    # a genuine Packet Too Big about A's tagged packet, behind destination
+    # options: unwrapped, the route learns 1400 - 36
+    sh(["ip", "-6", "route", "flush", "cache"], ns=A.ns)
+    sn = Sniffer(A.ns, "eth0", outgoing=True)
+    ping(A, B, True, count=1, size=600)
+    cap = [p for p in map(parse_frame, sn.read(timeout=1.0)) if p and p.akm and
+           p.src == A.v6 and p.dst == B.v6]
+    sn.close()
+    dstopt = struct.pack("!BB6s", 58, 0, b"\x01\x04" + bytes(4))
+    if cap:
+        send_ip6(R, icmp6(R.v6, A.v6, 2, 0, 1400, cap[0].raw[:600], dstopt))
+    ok = wait_for(lambda: route_mtu(A, B.v6) == 1364, 3)
+    t.ok(cap and ok, pfx + "IPv6: a Packet Too Big (1400) behind destination options about "
+         "A's tagged packet reaches the route as 1364", "captured %d, route mtu %s"
+         % (len(cap), route_mtu(A, B.v6)))
     # IPv6, from R: a quote behind a fragment header, an outer destination
     # options header, an error type the kernel's handlers still take (5)
     st0, icmp6_0 = stats(A.ns), snmp(A.ns)["Ip6"].get("Icmp6InErrors", 0)
@@ -647,6 +662,25 @@ def scen_vrf(t, with_akm, pfx):
             ok, det = False, repr(e)
         lst.close()
         t.ok(ok, pfx + "TCP from A's VRF to B, 200 kB" + f, det)
+    if with_akm:
+        # a local process in A's VRF sending as member B, to A itself
+        with netns(A.ns):
+            rcv = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            fb = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        rcv.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"blue")
+        rcv.bind((A.v6, 5052))
+        fb.setsockopt(socket.IPPROTO_IPV6, 78, 1)	# IPV6_FREEBIND
+        fb.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"blue")
+        fb.bind((B.v6, 5053))
+        a0 = stats(A.ns)
+        fb.sendto(b"as B", (A.v6, 5052))
+        fb.close()
+        got = udp_recv_all(rcv, 1.0)
+        rcv.close()
+        dp = counter(stats(A.ns), "asr:1/node:2", "drop_plain") - counter(
+            a0, "asr:1/node:2", "drop_plain")
+        t.ok(not got and dp == 1, pfx + "inside the VRF, a local datagram from member B's "
+             "address (IPV6_FREEBIND) is policed", "delivered %r, drop_plain +%d" % (got, dp))
     frames = sn.read(timeout=1.0)
     sn.close()
     pk = [parse_frame(fr) for fr in frames]
@@ -683,7 +717,18 @@ def scen_mcast6(t, with_akm, pfx):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
                      socket.inet_pton(socket.AF_INET6, grp) + struct.pack("@I", idx))
         socks[h] = (s, idx)
+    b0 = stats(B.ns) if with_akm else {}
+    with netns(A.ns):
+        g4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    g4.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton("239.1.2.3") + socket.inet_aton(A.v4))
     time.sleep(0.5)
+    g4.close()
+    if with_akm:
+        dp = counter(stats(B.ns), "asr:1/node:1", "drop_plain") - counter(
+            b0, "asr:1/node:1", "drop_plain")
+        t.ok(dp == 0, pfx + "A's IGMP reports (from its member address) are link control: "
+             "B does not police them", "drop_plain +%d" % dp)
     s, idx = socks[A]
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
