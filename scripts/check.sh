@@ -20,6 +20,7 @@
 #     crashed, did not boot, or exited non-zero without a failing result;
 #   - per kernel, "kernel clean": fails if the kernel got tainted by a
 #     WARN/BUG/oops/soft lockup during the run (dmesg in build/check-out/VER/);
+#   - the demo (scripts/demo.sh, the README's first command): one test;
 #   - when the debug kernel is cached (scripts/debug-kernel.sh cached), the
 #     same suite on it plus one test "no KASAN/UBSAN/lockdep/kmemleak/WARN
 #     report"; otherwise one skipped test.
@@ -158,6 +159,13 @@ for k in $KERNELS; do
 		one "$k: kernel clean (taint $t)" $((t & (16 | 32 | 128 | 512 | 16384) ? 1 : 0))
 	fi
 done
+
+# The README's first command, the demo of the seed's six steps, as one test.
+section "demo (scripts/demo.sh)"
+bash scripts/demo.sh >build/check-demo.log 2>&1
+rc=$?
+tail -n 5 build/check-demo.log
+one "demo: scripts/demo.sh (log build/check-demo.log)" "$rc"
 
 # The debug-kernel tier (KASAN, UBSAN, kmemleak, lockdep, fault injection;
 # Documentation/testing.md) runs only when that kernel is already built:

@@ -15,7 +15,7 @@ KVER=
 if [ "${1:-}" = --kernel ]; then
 	KVER=$2
 fi
-KVER=${KVER:-$(scripts/kernels.sh | head -n 1)}
+KVER=${KVER:-$(scripts/kernels.sh | sed -n 1p)}  # all of its output: no SIGPIPE under pipefail
 make --no-print-directory -s module KVER="$KVER" userspace
 exec scripts/vm-run.sh --kernel "$KVER" --module "build/$KVER/akm.ko" \
 	--out "build/demo-out/$KVER" --log "build/demo-$KVER.log" --timeout 900 -- \
