@@ -262,7 +262,7 @@ unsigned int akm_out(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	if (akm_parse(skb, v6, &p))
 		return NF_DROP;
-	/* already tagged (routed through us): never twice; ND stays plain */
+	/* already tagged (routed through us): never twice; link control plain */
 	if (p.proto == akm_proto || akm_is_nd(skb, &p) ||
 	    !akm_own(skb, state, &p))
 		return NF_ACCEPT;
