@@ -10,8 +10,8 @@
 
 #include "libakm.h"
 
-/* Decimal digits only: no sign, no blanks, no trailing garbage, no overflow. */
-int akm_parse_u32(const char *s, uint32_t *v)
+/* Digits only: no sign, no blanks, no trailing garbage, no overflow. */
+static int parse_u32(const char *s, uint32_t *v, int base)
 {
 	unsigned long long n;
 	char *end;
@@ -19,7 +19,7 @@ int akm_parse_u32(const char *s, uint32_t *v)
 	if (*s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
-	n = strtoull(s, &end, 10);
+	n = strtoull(s, &end, base);
 	if (*end)
 		return -EINVAL;
 	if (errno == ERANGE || n > UINT32_MAX)
@@ -28,22 +28,15 @@ int akm_parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
+int akm_parse_u32(const char *s, uint32_t *v)
+{
+	return parse_u32(s, v, 10);
+}
+
 /* A mark, as iproute2 takes one: decimal, 0x hexadecimal or 0 octal. */
 int akm_parse_mark(const char *s, uint32_t *v)
 {
-	unsigned long long n;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 0);
-	if (*end)
-		return -EINVAL;
-	if (errno == ERANGE || n > UINT32_MAX)
-		return -ERANGE;
-	*v = n;
-	return 0;
+	return parse_u32(s, v, 0);
 }
 
 int akm_parse_id(const char *s, uint32_t *v)

@@ -47,6 +47,12 @@ static void test_numbers(void)
 	is_int(akm_parse_id("0", &v), -ERANGE, "akm_parse_id rejects 0");
 	is_int(akm_parse_id("1x", &v), -EINVAL, "akm_parse_id rejects garbage");
 	ok(!akm_parse_id("4294967295", &v) && v == UINT32_MAX, "akm_parse_id takes the maximum");
+	ok(!akm_parse_mark("0x100", &v) && v == 0x100, "akm_parse_mark takes hexadecimal");
+	ok(!akm_parse_mark("256", &v) && v == 256, "akm_parse_mark takes decimal");
+	ok(!akm_parse_mark("0", &v) && v == 0, "akm_parse_mark takes 0");
+	is_int(akm_parse_mark("0x100000000", &v), -ERANGE, "akm_parse_mark rejects 2^32");
+	is_int(akm_parse_mark("-1", &v), -EINVAL, "akm_parse_mark rejects a sign");
+	is_int(akm_parse_mark("0x", &v), -EINVAL, "akm_parse_mark rejects a bare 0x");
 }
 
 static void test_addrs(void)
