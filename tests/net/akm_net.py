@@ -90,6 +90,23 @@ def ip(h, *lines):
     batch(list(lines), ns=h.ns)
 
 
+def addrs(h, dev, *more):
+    """h's two addresses on dev (a /24, a /64), then more ip commands."""
+    ip(h, "addr add %s/24 dev %s" % (h.v4, dev), "addr add %s/64 dev %s nodad" % (h.v6, dev),
+       *more)
+
+
+def pair(n):
+    """A (node 1) and B (node 2) on one veth pair, 10.n.0.1-2 and fdn::1-2."""
+    A = Host("a", 1, "10.%d.0.1" % n, "fd%d::1" % n)
+    B = Host("b", 2, "10.%d.0.2" % n, "fd%d::2" % n)
+    ns_add(A, B)
+    link(A, "eth0", B, "eth0")
+    addrs(A, "eth0")
+    addrs(B, "eth0")
+    return A, B
+
+
 def nft(h, rules):
     sh(["nft", "-f", "-"], ns=h.ns, input=rules)
 
@@ -200,12 +217,7 @@ def nft_counter(h, name):
 
 def scen_firewall(t, with_akm, pfx):
     """Two members, each behind the most ordinary stateful firewall."""
-    A = Host("a", 1, "10.31.0.1", "fd31::1")
-    B = Host("b", 2, "10.31.0.2", "fd31::2")
-    ns_add(A, B)
-    link(A, "eth0", B, "eth0")
-    ip(A, "addr add 10.31.0.1/24 dev eth0", "addr add fd31::1/64 dev eth0 nodad")
-    ip(B, "addr add 10.31.0.2/24 dev eth0", "addr add fd31::2/64 dev eth0 nodad")
+    A, B = pair(31)
     nft(A, firewall([B] if with_akm else None))
     nft(B, firewall([A] if with_akm else None))
     if with_akm:
@@ -697,12 +709,7 @@ def scen_vrf(t, with_akm, pfx):
 
 def scen_mcast6(t, with_akm, pfx):
     """A member listening to its ASR's IPv6 group gets its own datagrams once."""
-    A = Host("a", 1, "10.37.0.1", "fd37::1")
-    B = Host("b", 2, "10.37.0.2", "fd37::2")
-    ns_add(A, B)
-    link(A, "eth0", B, "eth0")
-    ip(A, "addr add 10.37.0.1/24 dev eth0", "addr add fd37::1/64 dev eth0 nodad")
-    ip(B, "addr add 10.37.0.2/24 dev eth0", "addr add fd37::2/64 dev eth0 nodad")
+    A, B = pair(37)
     grp = "ff15::a1"
     if with_akm:
         akm([A, B], [A, B], groups=[grp])
@@ -768,12 +775,7 @@ def scen_sctp(t, with_akm, pfx):
     if sh(["modprobe", "sctp"], check=False).returncode:
         t.skip(pfx + "SCTP", "no sctp module")
         return
-    A = Host("a", 1, "10.38.0.1", "fd38::1")
-    B = Host("b", 2, "10.38.0.2", "fd38::2")
-    ns_add(A, B)
-    link(A, "eth0", B, "eth0")
-    ip(A, "addr add 10.38.0.1/24 dev eth0", "addr add fd38::1/64 dev eth0 nodad")
-    ip(B, "addr add 10.38.0.2/24 dev eth0", "addr add fd38::2/64 dev eth0 nodad")
+    A, B = pair(38)
     if with_akm:
         akm([A, B], [A, B])
     for v6 in (False, True):
@@ -902,12 +904,7 @@ table inet f {
 def scen_nokey(t, with_akm, pfx):
     """Member B has no key yet (A has): B drops A's packets, but answers A's
     neighbour solicitation, so A's packets get that far."""
-    A = Host("a", 1, "10.41.0.1", "fd41::1")
-    B = Host("b", 2, "10.41.0.2", "fd41::2")
-    ns_add(A, B)
-    link(A, "eth0", B, "eth0")
-    ip(A, "addr add 10.41.0.1/24 dev eth0", "addr add fd41::1/64 dev eth0 nodad")
-    ip(B, "addr add 10.41.0.2/24 dev eth0", "addr add fd41::2/64 dev eth0 nodad")
+    A, B = pair(41)
     if with_akm:
         akm([A], [A, B])
         g = Genl(B.ns)
