@@ -209,6 +209,23 @@ def akmctl_run(h, *args):
     return sh([AKMCTL, "-n", h.ns] + list(args))
 
 
+def push(c, lst, n, timeout):
+    """Send n bytes on the connected client c and close it; count what the
+    connection lst accepts receives: (ok, detail)."""
+    s, _ = lst.accept()
+    c.sendall(b"x" * n)
+    c.close()
+    s.settimeout(timeout)
+    got = 0
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += len(b)
+    s.close()
+    return got == n, "%d bytes" % got
+
+
 def nft_counter(h, name):
     out = sh(["nft", "list", "counter", "inet", "f", name], ns=h.ns).stdout
     w = out.split()
@@ -505,19 +522,7 @@ table ip redir {
         lst = tcp_listener(L.ns, L.addr(v6), 5001)
         try:
             c = tcp_client(A.ns, B.addr(v6), 8080, timeout=10)
-            s, _ = lst.accept()
-            c.sendall(b"x" * 100000)
-            c.shutdown(socket.SHUT_WR)
-            s.settimeout(10)
-            n = 0
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                n += len(b)
-            s.close()
-            c.close()
-            ok, det = n == 100000, "%d bytes" % n
+            ok, det = push(c, lst, 100000, 10)
         except OSError as e:
             ok, det = False, repr(e)
         lst.close()
@@ -658,18 +663,7 @@ def scen_vrf(t, with_akm, pfx):
             c.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"blue")
             c.settimeout(20)
             c.connect((B.addr(v6), 5051))
-            s, _ = lst.accept()
-            c.sendall(b"v" * 200000)
-            c.close()
-            s.settimeout(20)
-            n = 0
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                n += len(b)
-            s.close()
-            ok, det = n == 200000, "%d bytes" % n
+            ok, det = push(c, lst, 200000, 20)
         except OSError as e:
             ok, det = False, repr(e)
         lst.close()
