@@ -15,6 +15,7 @@
 #include <linux/refcount.h>
 #include <linux/u64_stats_sync.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <linux/akm.h>
 
 #include "replay.h"
@@ -32,6 +33,7 @@ struct net;
 struct sk_buff;
 
 extern u8 akm_proto;
+extern u64 akm_tx_seq_start;
 extern struct workqueue_struct *akm_wq;
 
 /* Counters, indexed by enum akm_stats_attr; per CPU, read as a sum. */
@@ -48,8 +50,6 @@ struct akm_stats {
 /* Key material of one epoch: the payload of an "akm" key in the keyring. */
 struct akm_key {
 	refcount_t ref;		/* one for the keyring key, one for the epoch */
-	struct akm_net *owner;	/* under akm_keys_lock; NULL once detached */
-	bool dead;		/* revoked or unlinked from user space */
 	u8 state;		/* enum akm_key_state, for describe */
 	u8 alg;
 	u8 material[AKM_KEY_LEN];
@@ -107,6 +107,7 @@ struct akm_member {
 	struct akm_stats stats;
 	spinlock_t rx_lock;		/* rx */
 	struct akm_rx rx[__AKM_KEY_STATE_MAX];
+	struct list_head stash;		/* in akm_asr.stash once deleted */
 	struct rcu_head rcu;
 };
 
@@ -121,6 +122,11 @@ struct akm_asr {
 	unsigned int n_members;
 	struct list_head members;
 	struct akm_addrs groups;	/* multicast addresses */
+	/*
+	 * Deleted members whose receive windows name an installed epoch: if
+	 * the node is added again, its windows go on (no replay).
+	 */
+	struct list_head stash;
 	struct akm_epoch __rcu *epochs[__AKM_KEY_STATE_MAX];	/* by state */
 	struct akm_stats stats;
 	struct rcu_head rcu;
@@ -150,7 +156,7 @@ struct akm_net {
 	DECLARE_HASHTABLE(asr_hash, 8);
 	DECLARE_HASHTABLE(addrs, 10);
 	struct key *keyring;
-	struct work_struct key_work;	/* reaps keys revoked from user space */
+	struct xarray last_epoch;	/* by ASR id, kept after ASR_DEL */
 	struct delayed_work retire_work;	/* ends grace periods */
 	struct delayed_work fail_work;	/* announces authentication failures */
 	atomic_t fail_count;
@@ -176,6 +182,7 @@ int akm_addrs_replace(struct akm_net *an, struct akm_addrs *set,
 		      const struct in6_addr *addrs, unsigned int n,
 		      unsigned int *bad);
 void akm_member_del(struct akm_net *an, struct akm_member *m);
+void akm_stash_prune(struct akm_net *an, struct akm_asr *asr, bool all);
 
 /* keys.c: the "akm" key type, the per-netns keyring and key epochs */
 int akm_keys_init(void);
@@ -184,7 +191,7 @@ int akm_keyring_create(struct akm_net *an);
 void akm_keyring_destroy(struct akm_net *an);
 struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 			    const u8 *material, u8 alg, s32 *serial);
-void akm_key_drop(struct akm_net *an, struct akm_key *k, const char *desc);
+void akm_key_drop(struct akm_net *an, const char *desc);
 void akm_key_put(struct akm_key *k);
 struct akm_epoch *akm_epoch_find(struct akm_net *an, struct akm_asr *asr,
 				 u32 epoch, int *state);
@@ -195,7 +202,7 @@ int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 int akm_epoch_retire(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		     struct netlink_ext_ack *extack);
 void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr);
-void akm_keys_reap(struct work_struct *work);
+u32 akm_last_epoch(struct akm_net *an, u32 id);
 void akm_retire_expired(struct work_struct *work);
 struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch);
 

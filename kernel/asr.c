@@ -38,7 +38,7 @@ int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
 	struct akm_asr *asr, *pos;
 	int err;
 
-	asr = kzalloc(sizeof(*asr), GFP_KERNEL);
+	asr = kzalloc(sizeof(*asr), GFP_KERNEL_ACCOUNT);
 	if (!asr)
 		return -ENOMEM;
 	err = akm_stats_init(&asr->stats);
@@ -51,6 +51,7 @@ int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
 	asr->policy = AKM_POLICY_DROP;
 	asr->grace = AKM_GRACE_DEFAULT;
 	INIT_LIST_HEAD(&asr->members);
+	INIT_LIST_HEAD(&asr->stash);
 
 	/* keep the list sorted by id: dumps resume after the last id sent */
 	list_for_each_entry(pos, &an->asrs, list)
@@ -80,6 +81,7 @@ void akm_asr_del(struct akm_net *an, struct akm_asr *asr)
 	an->n_asrs--;
 	list_for_each_entry_safe(m, tmp, &asr->members, list)
 		akm_member_del(an, m);
+	akm_stash_prune(an, asr, true);
 	akm_addrs_unhash(&asr->groups);
 	akm_epochs_flush(an, asr);
 	call_rcu(&asr->rcu, akm_asr_free_rcu);
@@ -119,13 +121,63 @@ struct akm_addr *akm_addr_find(struct akm_net *an, const struct in6_addr *a)
 	return NULL;
 }
 
+static void akm_member_free_rcu(struct rcu_head *rcu)
+{
+	struct akm_member *m = container_of(rcu, struct akm_member, rcu);
+
+	akm_stats_free(&m->stats);
+	kfree(m);
+}
+
+/* Does a receive window of @m hold packets of an installed epoch? */
+static bool akm_rx_live(struct akm_net *an, struct akm_member *m)
+{
+	int i, state;
+
+	for (i = 0; i < ARRAY_SIZE(m->rx); i++)
+		if (m->rx[i].window.top &&
+		    akm_epoch_find(an, m->asr, m->rx[i].epoch, &state))
+			return true;
+	return false;
+}
+
+/* Free the stashed members whose windows no longer matter (@all: every one). */
+void akm_stash_prune(struct akm_net *an, struct akm_asr *asr, bool all)
+{
+	struct akm_member *m, *tmp;
+
+	list_for_each_entry_safe(m, tmp, &asr->stash, stash) {
+		if (!all && akm_rx_live(an, m))
+			continue;
+		list_del(&m->stash);
+		call_rcu(&m->rcu, akm_member_free_rcu);
+	}
+}
+
+/* A node added again takes over the windows it had before it was deleted. */
+static void akm_stash_take(struct akm_asr *asr, struct akm_member *new)
+{
+	struct akm_member *m;
+
+	list_for_each_entry(m, &asr->stash, stash) {
+		if (m->node_id != new->node_id)
+			continue;
+		spin_lock_bh(&m->rx_lock);	/* readers may still hold it */
+		memcpy(new->rx, m->rx, sizeof(new->rx));
+		spin_unlock_bh(&m->rx_lock);
+		list_del(&m->stash);
+		call_rcu(&m->rcu, akm_member_free_rcu);
+		return;
+	}
+}
+
 int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
 		   struct akm_member **out)
 {
 	struct akm_member *m, *pos;
 	int err;
 
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m)
 		return -ENOMEM;
 	err = akm_stats_init(&m->stats);
@@ -137,6 +189,7 @@ int akm_member_new(struct akm_net *an, struct akm_asr *asr, u32 node_id,
 	m->node_id = node_id;
 	m->state = AKM_MEMBER_PROVISIONED;
 	spin_lock_init(&m->rx_lock);
+	akm_stash_take(asr, m);
 
 	list_for_each_entry(pos, &asr->members, list)
 		if (pos->node_id > node_id)
@@ -175,7 +228,7 @@ int akm_addrs_replace(struct akm_net *an, struct akm_addrs *set,
 			if (ipv6_addr_equal(&addrs[i], &addrs[j]))
 				goto err;
 		err = -ENOMEM;
-		new[i] = kzalloc(sizeof(*new[i]), GFP_KERNEL);
+		new[i] = kzalloc(sizeof(*new[i]), GFP_KERNEL_ACCOUNT);
 		if (!new[i])
 			goto err;
 		new[i]->addr = addrs[i];
@@ -183,12 +236,15 @@ int akm_addrs_replace(struct akm_net *an, struct akm_addrs *set,
 		new[i]->member = m;
 	}
 
-	akm_addrs_unhash(set);
-	for (i = 0; i < n; i++) {
+	/*
+	 * New entries first: an address in both sets never goes missing, so
+	 * its packets are never sent plain or accepted plain in between.
+	 */
+	for (i = 0; i < n; i++)
 		hash_add_rcu(an->addrs, &new[i]->node,
 			     akm_addr_hash(&new[i]->addr));
-		set->a[i] = new[i];
-	}
+	akm_addrs_unhash(set);
+	memcpy(set->a, new, sizeof(new[0]) * n);
 	set->n = n;
 	return 0;
 
@@ -198,18 +254,14 @@ err:
 	return err;
 }
 
-static void akm_member_free_rcu(struct rcu_head *rcu)
-{
-	struct akm_member *m = container_of(rcu, struct akm_member, rcu);
-
-	akm_stats_free(&m->stats);
-	kfree(m);
-}
-
 void akm_member_del(struct akm_net *an, struct akm_member *m)
 {
 	akm_addrs_unhash(&m->addrs);
 	list_del_rcu(&m->list);
 	m->asr->n_members--;
-	call_rcu(&m->rcu, akm_member_free_rcu);
+	akm_stash_prune(an, m->asr, false);
+	if (akm_rx_live(an, m))
+		list_add(&m->stash, &m->asr->stash);
+	else
+		call_rcu(&m->rcu, akm_member_free_rcu);
 }

@@ -49,7 +49,7 @@ int akm_cred_install(struct akm_net *an, u32 id, const u8 *material,
 		NL_SET_ERR_MSG_MOD(extack, "too many credentials in this namespace");
 		return -ENOSPC;
 	}
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return -ENOMEM;
 	snprintf(desc, sizeof(desc), "cred:%u", id);
@@ -58,7 +58,11 @@ int akm_cred_install(struct akm_net *an, u32 id, const u8 *material,
 		int err = PTR_ERR(c->key);
 
 		kfree(c);
-		NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
+		if (err == -EDQUOT)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "the key quota of this user is used up (kernel.keys.maxkeys, maxbytes)");
+		else
+			NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		return err;
 	}
 	c->id = id;
@@ -75,7 +79,7 @@ void akm_cred_del(struct akm_net *an, struct akm_cred *c)
 	char desc[AKM_KEY_DESC_LEN];
 
 	snprintf(desc, sizeof(desc), "cred:%u", c->id);
-	akm_key_drop(an, c->key, desc);
+	akm_key_drop(an, desc);
 	akm_key_put(c->key);
 	list_del(&c->list);
 	an->n_creds--;

@@ -43,7 +43,7 @@ static bool akm_icmp_ours(struct akm_net *an, const struct akmhdr *h,
 {
 	struct akm_addr *a = akm_dst(an, &q->daddr, self);
 	struct akm_epoch *ep;
-	u32 seq = ntohl(h->seq);
+	u64 seq = akm_hdr_seq(h);
 	int i;
 
 	if (!a || !self || !seq || !akm_hdr_valid(h) ||
@@ -51,9 +51,11 @@ static bool akm_icmp_ours(struct akm_net *an, const struct akmhdr *h,
 		return false;
 	for (i = AKM_KEY_CURRENT; i <= AKM_KEY_PREVIOUS; i++) {
 		ep = rcu_dereference(a->asr->epochs[i]);
-		if (ep && ep->epoch == ntohl(h->epoch))
-			return (u32)atomic64_read(&ep->tx_seq) - seq <
-			       AKM_ICMP_SEQ_WINDOW;
+		if (ep && ep->epoch == ntohl(h->epoch)) {
+			u64 tx = atomic64_read(&ep->tx_seq);
+
+			return seq <= tx && tx - seq < AKM_ICMP_SEQ_WINDOW;
+		}
 	}
 	return false;
 }

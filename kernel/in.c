@@ -37,21 +37,18 @@ static struct akm_rx *akm_rx_slot(struct akm_member *m, u32 epoch)
 	return free;
 }
 
-/* Expand and pre-check a sequence number (replays fail before the MAC). */
-static u64 akm_rx_seq(struct akm_member *m, u32 epoch, u32 seq_lo)
+/* Pre-check a sequence number: replays fail before the MAC. */
+static bool akm_rx_check(struct akm_member *m, u32 epoch, u64 seq)
 {
 	struct akm_rx *rx;
-	u64 seq = 0;
+	bool ok = false;
 
 	spin_lock_bh(&m->rx_lock);
 	rx = akm_rx_slot(m, epoch);
-	if (rx) {
-		seq = akm_replay_expand(&rx->window, seq_lo);
-		if (!akm_replay_check(&rx->window, seq))
-			seq = 0;
-	}
+	if (rx)
+		ok = akm_replay_check(&rx->window, seq);
 	spin_unlock_bh(&m->rx_lock);
-	return seq;
+	return ok;
 }
 
 static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
@@ -139,8 +136,8 @@ static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb,
 			 asr_id, sender);
 		return NF_DROP;
 	}
-	seq = akm_rx_seq(m, epoch, ntohl(h->seq));
-	if (!seq)
+	seq = akm_hdr_seq(h);
+	if (!akm_rx_check(m, epoch, seq))
 		goto replay;
 
 	len = skb->len - p->nhlen - AKM_HLEN;
@@ -207,9 +204,7 @@ static unsigned int akm_loop(struct akm_net *an, struct sk_buff *skb,
 	    !akm_local_addr(dev_net(in), in, p, &p->saddr))
 		goto bad;
 	tx = atomic64_read(&ep->tx_seq);
-	seq = (tx & ~(u64)U32_MAX) | ntohl(h->seq);
-	if (seq > tx)
-		seq -= 1ULL << 32;
+	seq = akm_hdr_seq(h);
 	if (!seq || seq > tx)
 		goto bad;
 	len = skb->len - p->nhlen - AKM_HLEN;
@@ -225,15 +220,31 @@ bad:
 	return NF_DROP;
 }
 
-/* A packet without an AKM header from member @m, delivered to us. */
-static unsigned int akm_police(struct akm_member *m)
+/*
+ * The ASR whose policy a packet without an AKM header obeys: the one whose
+ * group it is addressed to, else the one of the member @m it comes from.
+ */
+static struct akm_asr *akm_plain_asr(struct akm_net *an,
+				     const struct akm_pkt *p,
+				     const struct akm_member *m)
+{
+	struct akm_addr *g = akm_addr_find(an, &p->daddr);
+
+	if (g && !g->member)
+		return g->asr;
+	return m ? m->asr : NULL;
+}
+
+/* Such a packet, delivered to us; from member @m if one sent it. */
+static unsigned int akm_police(struct akm_asr *asr, struct akm_member *m)
 {
 	u8 c = AKM_STATS_A_DROP_PLAIN;
 
-	if (READ_ONCE(m->asr->policy) == AKM_POLICY_ACCEPT)
+	if (READ_ONCE(asr->policy) == AKM_POLICY_ACCEPT)
 		c = AKM_STATS_A_ACCEPT_PLAIN;
-	akm_stats_add(&m->stats, c, 1);
-	akm_stats_add(&m->asr->stats, c, 1);
+	if (m && m->asr == asr)
+		akm_stats_add(&m->stats, c, 1);
+	akm_stats_add(&asr->stats, c, 1);
 	return c == AKM_STATS_A_ACCEPT_PLAIN ? NF_ACCEPT : NF_DROP;
 }
 
@@ -288,6 +299,7 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_member *m = NULL;
 	unsigned int ret, ioff;
+	struct akm_asr *asr;
 	struct akm_pkt p;
 	u32 self;
 
@@ -322,11 +334,12 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 	}
 
 	m = akm_peer(an, &p.saddr, self);
+	asr = akm_plain_asr(an, &p, m);
 	ioff = akm_icmp_err(skb, &p);
-	if ((!m && !ioff) || !akm_for_us(state->net, state->in, &p) ||
+	if ((!asr && !ioff) || !akm_for_us(state->net, state->in, &p) ||
 	    akm_bridged(skb, state->in))
 		return NF_ACCEPT;
-	if (m && !akm_is_nd(skb, &p) && akm_police(m) != NF_ACCEPT)
+	if (asr && !akm_is_nd(skb, &p) && akm_police(asr, m) != NF_ACCEPT)
 		return NF_DROP;
 	/* the errors of our own stack come on the loopback device */
 	return ioff ? akm_icmp_in(an, skb, &p, ioff, self, NULL,
@@ -370,6 +383,7 @@ unsigned int akm_local_in(void *priv, struct sk_buff *skb,
 	struct akm_net *an = akm_pernet(state->net);
 	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_member *m;
+	struct akm_asr *asr;
 	struct akm_pkt p;
 	u32 self;
 
@@ -383,11 +397,12 @@ unsigned int akm_local_in(void *priv, struct sk_buff *skb,
 		       akm_loop(an, skb, &p, state->in, self) :
 		       akm_verify(an, skb, &p, self, &m);
 	m = akm_peer(an, &p.saddr, self);
-	if (!m || akm_is_nd(skb, &p))
+	asr = akm_plain_asr(an, &p, m);
+	if (!asr || akm_is_nd(skb, &p))
 		return NF_ACCEPT;
 	/* bridged multicast left to us, or delivered by another way */
 	if (!(nf_bridge_info_exists(skb) && skb->pkt_type != PACKET_HOST) &&
 	    akm_arrived_for_us(skb, state, &p))
 		return NF_ACCEPT;
-	return akm_police(m);
+	return akm_police(asr, m);
 }

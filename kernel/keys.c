@@ -8,10 +8,17 @@
  * never goes back to user space, and only this module can create such keys:
  * instantiation requires a cookie that never leaves the kernel.
  *
- * The keyring link is the key's only usage reference. If an administrator
- * revokes, invalidates or unlinks the key, the key type's revoke or destroy
- * method marks the material dead and a work item removes the epoch from its
- * ASR and announces AKM_CMD_KEY_REVOKED.
+ * The keyring is for inspection only. Its keys and the keyring itself are
+ * kept (KEY_FLAG_KEEP) and grant their owner view and read: keyctl cannot
+ * revoke, invalidate, unlink, clear, time out or re-permission them, so
+ * another namespace whose root has the same uid cannot stop this one's
+ * traffic. What they grant a possessor, nobody in user space has (nothing
+ * can be linked to them): the module's own lookups. Epochs and credentials
+ * go by netlink (KEY_RETIRE, CRED_DEL), which needs CAP_NET_ADMIN here.
+ *
+ * No (key, nonce) pair is used twice (Documentation/wire-format.md): the
+ * namespace remembers the last epoch installed for every ASR id, also
+ * after the ASR is deleted, and refuses an epoch at or below it.
  */
 #include <crypto/algapi.h>
 #include <linux/cred.h>
@@ -30,7 +37,6 @@ struct akm_key_init {
 };
 
 static u8 akm_key_cookie[16] __ro_after_init;
-static DEFINE_SPINLOCK(akm_keys_lock);	/* akm_key.owner */
 
 static const char *const akm_alg_names[] = {
 	[AKM_ALG_HMAC_SHA256] = "hmac-sha256",
@@ -63,31 +69,12 @@ static int akm_key_instantiate(struct key *key,
 	return 0;
 }
 
-static void akm_key_kill(struct akm_key *k)
-{
-	spin_lock_bh(&akm_keys_lock);
-	WRITE_ONCE(k->dead, true);
-	if (k->owner)
-		queue_work(akm_wq, &k->owner->key_work);
-	spin_unlock_bh(&akm_keys_lock);
-}
-
-static void akm_key_revoke(struct key *key)
-{
-	struct akm_key *k = key->payload.data[0];
-
-	if (k)
-		akm_key_kill(k);
-}
-
 static void akm_key_destroy(struct key *key)
 {
 	struct akm_key *k = key->payload.data[0];
 
-	if (k) {
-		akm_key_kill(k);
+	if (k)
 		akm_key_put(k);
-	}
 }
 
 static void akm_key_describe(const struct key *key, struct seq_file *m)
@@ -98,19 +85,16 @@ static void akm_key_describe(const struct key *key, struct seq_file *m)
 	if (!key_is_positive(key) || !k)
 		return;
 	if (!k->alg) {	/* a provisioning credential */
-		seq_printf(m, ": credential%s",
-			   READ_ONCE(k->dead) ? " revoked" : "");
+		seq_puts(m, ": credential");
 		return;
 	}
 	seq_printf(m, ": %s %s", akm_alg_names[k->alg],
-		   READ_ONCE(k->dead) ? "revoked" :
 		   akm_key_state_names[READ_ONCE(k->state)]);
 }
 
 static struct key_type akm_key_type = {
 	.name		= "akm",
 	.instantiate	= akm_key_instantiate,
-	.revoke		= akm_key_revoke,
 	.destroy	= akm_key_destroy,
 	.describe	= akm_key_describe,
 };
@@ -137,16 +121,18 @@ int akm_keyring_create(struct akm_net *an)
 	if (!gid_valid(gid))
 		gid = GLOBAL_ROOT_GID;
 
-	restriction = kzalloc(sizeof(*restriction), GFP_KERNEL);
+	restriction = kzalloc(sizeof(*restriction), GFP_KERNEL_ACCOUNT);
 	if (!restriction)
 		return -ENOMEM;
 	restriction->check = akm_keyring_restrict;
 
 	snprintf(desc, sizeof(desc), "akm:net:%u", an->net->ns.inum);
+	/* one per namespace, AKM used or not: outside the owner's quota */
 	keyring = keyring_alloc(desc, uid, gid, current_cred(),
-				KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ |
-				KEY_USR_WRITE | KEY_USR_SEARCH,
-				KEY_ALLOC_NOT_IN_QUOTA, restriction, NULL);
+				KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH |
+				KEY_USR_VIEW | KEY_USR_READ,
+				KEY_ALLOC_NOT_IN_QUOTA | KEY_ALLOC_SET_KEEP,
+				restriction, NULL);
 	if (IS_ERR(keyring)) {
 		kfree(restriction);
 		return PTR_ERR(keyring);
@@ -155,7 +141,7 @@ int akm_keyring_create(struct akm_net *an)
 	return 0;
 }
 
-/* After every epoch is gone and key_work cancelled. */
+/* After every epoch and credential is gone. */
 void akm_keyring_destroy(struct akm_net *an)
 {
 	key_invalidate(an->keyring);
@@ -163,8 +149,9 @@ void akm_keyring_destroy(struct akm_net *an)
 }
 
 /*
- * Add a key of type "akm" to the namespace keyring. The caller gets one
- * reference to the material, the keyring link holds the other.
+ * Add a key of type "akm" to the namespace keyring, charged to the caller's
+ * key quota. The caller gets one reference to the material, the keyring
+ * link holds the other.
  */
 struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 			    const u8 *material, u8 alg, s32 *serial)
@@ -173,11 +160,10 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 	struct akm_key *k;
 	key_ref_t kref;
 
-	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	k = kzalloc(sizeof(*k), GFP_KERNEL_ACCOUNT);
 	if (!k)
 		return ERR_PTR(-ENOMEM);
 	refcount_set(&k->ref, 1);
-	k->owner = an;
 	k->alg = alg;
 	memcpy(k->material, material, AKM_KEY_LEN);
 
@@ -185,15 +171,13 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 	init.key = k;
 	kref = key_create_or_update(make_key_ref(an->keyring, true),
 				    akm_key_type.name, desc, &init, sizeof(init),
-				    KEY_POS_VIEW | KEY_POS_SEARCH |
-				    KEY_POS_SETATTR | KEY_USR_VIEW |
-				    KEY_USR_READ | KEY_USR_SEARCH |
-				    KEY_USR_SETATTR,
-				    KEY_ALLOC_NOT_IN_QUOTA |
+				    KEY_POS_VIEW | KEY_POS_READ |
+				    KEY_POS_SEARCH | KEY_USR_VIEW |
+				    KEY_USR_READ,
+				    KEY_ALLOC_SET_KEEP |
 				    KEY_ALLOC_BYPASS_RESTRICTION);
 	memzero_explicit(&init, sizeof(init));
 	if (IS_ERR(kref)) {
-		akm_key_drop(an, k, NULL);
 		akm_key_put(k);
 		return ERR_CAST(kref);
 	}
@@ -202,19 +186,11 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 	return k;
 }
 
-/*
- * Stop watching a key for revocation and, if @desc is given, invalidate it
- * in the keyring. The caller still holds its reference.
- */
-void akm_key_drop(struct akm_net *an, struct akm_key *k, const char *desc)
+/* Invalidate the key @desc in the keyring; its material goes when unused. */
+void akm_key_drop(struct akm_net *an, const char *desc)
 {
 	key_ref_t kref;
 
-	spin_lock_bh(&akm_keys_lock);
-	k->owner = NULL;
-	spin_unlock_bh(&akm_keys_lock);
-	if (!desc)
-		return;
 	kref = keyring_search(make_key_ref(an->keyring, true), &akm_key_type,
 			      desc, false);
 	if (!IS_ERR(kref)) {
@@ -274,15 +250,27 @@ static void akm_epoch_free(struct work_struct *work)
 	kfree_sensitive(ep);
 }
 
-/* The epoch is already out of its slot; drop its key from the keyring. */
-static void akm_epoch_destroy(struct akm_net *an, u32 asr_id,
+/*
+ * The epoch is already out of its slot: drop its key from the keyring, and
+ * the windows of deleted members that only it kept.
+ */
+static void akm_epoch_destroy(struct akm_net *an, struct akm_asr *asr,
 			      struct akm_epoch *ep)
 {
 	char desc[AKM_KEY_DESC_LEN];
 
-	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr_id, ep->epoch);
-	akm_key_drop(an, ep->key, desc);
+	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr->id, ep->epoch);
+	akm_key_drop(an, desc);
 	queue_rcu_work(akm_wq, &ep->free_work);
+	akm_stash_prune(an, asr, false);
+}
+
+/* The last epoch ever installed for ASR @id in this namespace, or 0. */
+u32 akm_last_epoch(struct akm_net *an, u32 id)
+{
+	void *e = xa_load(&an->last_epoch, id);
+
+	return xa_is_value(e) ? xa_to_value(e) : 0;
 }
 
 int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
@@ -291,19 +279,17 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	char desc[AKM_KEY_DESC_LEN];
 	struct akm_epoch *ep;
 	struct akm_key *k;
-	int s, err;
+	int state, err;
 
-	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
-		ep = akm_slot(an, asr, s);
-		if (ep && ep->epoch == epoch) {
-			NL_SET_ERR_MSG_MOD(extack, "epoch already installed");
-			return -EEXIST;
-		}
-		if (ep && ep->epoch > epoch) {
-			NL_SET_ERR_MSG_MOD(extack,
-					   "epoch must be greater than every installed epoch");
-			return -EINVAL;
-		}
+	if (akm_epoch_find(an, asr, epoch, &state)) {
+		NL_SET_ERR_MSG_MOD(extack, "epoch already installed");
+		return -EEXIST;
+	}
+	/* a sender's counter starts at 1 again under every installed key */
+	if (epoch <= akm_last_epoch(an, asr->id)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "epoch was installed in this namespace before: install one above the ASR's last epoch");
+		return -ESTALE;
 	}
 	if (akm_slot(an, asr, AKM_KEY_NEXT)) {
 		NL_SET_ERR_MSG_MOD(extack,
@@ -311,29 +297,45 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		return -EBUSY;
 	}
 
-	ep = kzalloc(sizeof(*ep), GFP_KERNEL);
+	/* the last epoch's slot, so that storing it cannot fail later */
+	err = xa_reserve(&an->last_epoch, asr->id, GFP_KERNEL_ACCOUNT);
+	if (err)
+		return err;
+	err = -ENOMEM;
+	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
 	if (!ep)
-		return -ENOMEM;
+		goto err_release;
 	err = akm_mac_init(&ep->mac, asr->alg, asr->id, epoch, material);
 	if (err) {
-		kfree(ep);
 		NL_SET_ERR_MSG_MOD(extack, "cannot set up the MAC for this epoch");
-		return err;
+		goto err_free;
 	}
 	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr->id, epoch);
 	k = akm_key_add(an, desc, material, asr->alg, &ep->serial);
 	if (IS_ERR(k)) {
+		err = PTR_ERR(k);
+		if (err == -EDQUOT)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "the key quota of this user is used up (kernel.keys.maxkeys, maxbytes)");
+		else
+			NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		akm_mac_free(&ep->mac);
-		kfree(ep);
-		NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
-		return PTR_ERR(k);
+		goto err_free;
 	}
 	INIT_RCU_WORK(&ep->free_work, akm_epoch_free);
 	ep->epoch = epoch;
 	ep->key = k;
 	ep->created = ktime_get_real_seconds();
+	atomic64_set(&ep->tx_seq, min_t(u64, READ_ONCE(akm_tx_seq_start), AKM_SEQ_LIMIT));
+	xa_store(&an->last_epoch, asr->id, xa_mk_value(epoch), GFP_KERNEL_ACCOUNT);
 	rcu_assign_pointer(asr->epochs[AKM_KEY_NEXT], ep);
 	return 0;
+
+err_free:
+	kfree(ep);
+err_release:
+	xa_release(&an->last_epoch, asr->id);
+	return err;
 }
 
 int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
@@ -369,7 +371,7 @@ int akm_epoch_activate(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	rcu_assign_pointer(asr->epochs[AKM_KEY_CURRENT], ep);
 	RCU_INIT_POINTER(asr->epochs[AKM_KEY_NEXT], NULL);
 	if (prev)
-		akm_epoch_destroy(an, asr->id, prev);
+		akm_epoch_destroy(an, asr, prev);
 	akm_retire_schedule(an);
 	return 0;
 }
@@ -386,7 +388,7 @@ int akm_epoch_retire(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		return -ENOENT;
 	}
 	RCU_INIT_POINTER(asr->epochs[state], NULL);
-	akm_epoch_destroy(an, asr->id, ep);
+	akm_epoch_destroy(an, asr, ep);
 	return 0;
 }
 
@@ -399,7 +401,7 @@ void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr)
 
 		if (ep) {
 			RCU_INIT_POINTER(asr->epochs[s], NULL);
-			akm_epoch_destroy(an, asr->id, ep);
+			akm_epoch_destroy(an, asr, ep);
 		}
 	}
 }
@@ -419,7 +421,7 @@ void akm_retire_expired(struct work_struct *work)
 			continue;
 		epoch = ep->epoch;
 		RCU_INIT_POINTER(asr->epochs[AKM_KEY_PREVIOUS], NULL);
-		akm_epoch_destroy(an, asr->id, ep);
+		akm_epoch_destroy(an, asr, ep);
 		an->generation++;
 		akm_notify(an, AKM_CMD_KEY_RETIRE, asr->id, 0, epoch);
 	}
@@ -427,10 +429,7 @@ void akm_retire_expired(struct work_struct *work)
 	mutex_unlock(&an->lock);
 }
 
-/*
- * The epoch a received packet names, if it is installed and its key was not
- * revoked. RCU.
- */
+/* The epoch a received packet names, if it is installed. RCU. */
 struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch)
 {
 	int s;
@@ -438,44 +437,10 @@ struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch)
 	for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
 		struct akm_epoch *ep = rcu_dereference(asr->epochs[s]);
 
-		if (ep && ep->epoch == epoch && !READ_ONCE(ep->key->dead))
+		if (ep && ep->epoch == epoch)
 			return ep;
 	}
 	return NULL;
-}
-
-void akm_keys_reap(struct work_struct *work)
-{
-	struct akm_net *an = container_of(work, struct akm_net, key_work);
-	struct akm_cred *c, *tmp;
-	struct akm_asr *asr;
-	int s;
-
-	mutex_lock(&an->lock);
-	list_for_each_entry(asr, &an->asrs, list) {
-		for (s = 0; s < __AKM_KEY_STATE_MAX; s++) {
-			struct akm_epoch *ep = akm_slot(an, asr, s);
-			u32 epoch;
-
-			if (!ep || !READ_ONCE(ep->key->dead))
-				continue;
-			epoch = ep->epoch;
-			RCU_INIT_POINTER(asr->epochs[s], NULL);
-			akm_epoch_destroy(an, asr->id, ep);
-			an->generation++;
-			akm_notify(an, AKM_CMD_KEY_REVOKED, asr->id, 0, epoch);
-		}
-	}
-	list_for_each_entry_safe(c, tmp, &an->creds, list) {
-		u32 id = c->id;
-
-		if (!READ_ONCE(c->key->dead))
-			continue;
-		akm_cred_del(an, c);
-		an->generation++;
-		akm_notify_cred(an, AKM_CMD_KEY_REVOKED, id);
-	}
-	mutex_unlock(&an->lock);
 }
 
 int akm_keys_init(void)

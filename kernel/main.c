@@ -16,6 +16,11 @@ static unsigned int proto = AKM_PROTO_DEFAULT;
 module_param(proto, uint, 0444);
 MODULE_PARM_DESC(proto, "IP protocol number of the AKM header (default 253)");
 
+u64 akm_tx_seq_start;
+module_param_named(tx_seq_start, akm_tx_seq_start, ullong, 0600);
+MODULE_PARM_DESC(tx_seq_start,
+		 "testing only: the sequence number after which epochs installed from now on start sending (default 0)");
+
 u8 akm_proto __read_mostly;
 struct workqueue_struct *akm_wq __read_mostly;
 
@@ -35,7 +40,7 @@ static int __net_init akm_net_init(struct net *net)
 	INIT_LIST_HEAD(&an->creds);
 	hash_init(an->asr_hash);
 	hash_init(an->addrs);
-	INIT_WORK(&an->key_work, akm_keys_reap);
+	xa_init(&an->last_epoch);
 	INIT_DELAYED_WORK(&an->retire_work, akm_retire_expired);
 	INIT_DELAYED_WORK(&an->fail_work, akm_fail_announce);
 	an->generation = 1;
@@ -76,10 +81,10 @@ static void __net_exit akm_net_exit(struct net *net)
 	akm_asr_flush(an);
 	akm_cred_flush(an);
 	mutex_unlock(&an->lock);
-	cancel_work_sync(&an->key_work);
 	cancel_delayed_work_sync(&an->retire_work);
 	cancel_delayed_work_sync(&an->fail_work);
 	akm_keyring_destroy(an);
+	xa_destroy(&an->last_epoch);
 	/* the objects' RCU callbacks do not touch akm_net */
 	akm_stats_free(&an->stats);
 }

@@ -46,6 +46,7 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_PROOF]		= { .type = NLA_REJECT },
 	[AKM_A_ASR_GROUPS]	= NLA_POLICY_NESTED(akm_addr_policy),
 	[AKM_A_NODE_RX_MARK]	= { .type = NLA_U32 },
+	[AKM_A_ASR_LAST_EPOCH]	= { .type = NLA_REJECT },
 };
 
 static struct genl_family akm_family;
@@ -103,6 +104,9 @@ static int akm_put_epoch(struct sk_buff *skb, const struct akm_epoch *ep,
 	    nla_put_u64_64bit(skb, AKM_KEY_A_CREATED, ep->created,
 			      AKM_KEY_A_PAD) ||
 	    nla_put_u64_64bit(skb, AKM_KEY_A_ACTIVATED, ep->activated,
+			      AKM_KEY_A_PAD) ||
+	    nla_put_u64_64bit(skb, AKM_KEY_A_TX_SEQ,
+			      min_t(u64, atomic64_read(&ep->tx_seq), AKM_SEQ_LIMIT),
 			      AKM_KEY_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
@@ -178,6 +182,8 @@ static int akm_fill_asr(struct sk_buff *skb, struct akm_net *an,
 	    nla_put_u8(skb, AKM_A_ASR_POLICY, asr->policy) ||
 	    nla_put_u32(skb, AKM_A_ASR_GRACE, asr->grace) ||
 	    nla_put_u32(skb, AKM_A_MEMBER_COUNT, asr->n_members) ||
+	    nla_put_u32(skb, AKM_A_ASR_LAST_EPOCH,
+			akm_last_epoch(an, asr->id)) ||
 	    (asr->groups.n &&
 	     akm_put_addrs(skb, AKM_A_ASR_GROUPS, &asr->groups)))
 		goto cancel;
@@ -224,11 +230,19 @@ static int akm_fill_member(struct sk_buff *skb, struct akm_member *m,
 /* Events are small: a handful of u32 attributes. */
 #define AKM_EVENT_SIZE (4 * nla_total_size(sizeof(u32)))
 
+/*
+ * Work items and hooks outlive the family at module exit (namespaces go
+ * after it): held for reading around every event, for writing to stop them.
+ */
+static DECLARE_RWSEM(akm_events_lock);
+static bool akm_events_off;
+
+/* Under akm_events_lock (read). */
 static struct sk_buff *akm_event_new(struct akm_net *an, u8 cmd, void **hdr)
 {
 	struct sk_buff *skb;
 
-	if (!genl_has_listeners(&akm_family, an->net, 0))
+	if (akm_events_off || !genl_has_listeners(&akm_family, an->net, 0))
 		return NULL;
 	skb = genlmsg_new(AKM_EVENT_SIZE, GFP_KERNEL);
 	if (!skb)
@@ -262,12 +276,14 @@ void akm_notify(struct akm_net *an, u8 cmd, u32 asr_id, u32 node_id, u32 epoch)
 	struct sk_buff *skb;
 	void *hdr;
 
+	down_read(&akm_events_lock);
 	skb = akm_event_new(an, cmd, &hdr);
 	if (skb)
 		akm_event_send(an, skb, hdr,
 			       (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
 			       (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)) ||
 			       (epoch && nla_put_u32(skb, AKM_A_KEY_EPOCH, epoch)));
+	up_read(&akm_events_lock);
 }
 
 void akm_notify_cred(struct akm_net *an, u8 cmd, u32 cred_id)
@@ -275,10 +291,12 @@ void akm_notify_cred(struct akm_net *an, u8 cmd, u32 cred_id)
 	struct sk_buff *skb;
 	void *hdr;
 
+	down_read(&akm_events_lock);
 	skb = akm_event_new(an, cmd, &hdr);
 	if (skb)
 		akm_event_send(an, skb, hdr,
 			       nla_put_u32(skb, AKM_A_CRED_ID, cred_id));
+	up_read(&akm_events_lock);
 }
 
 void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
@@ -287,6 +305,7 @@ void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
 	struct sk_buff *skb;
 	void *hdr;
 
+	down_read(&akm_events_lock);
 	skb = akm_event_new(an, AKM_CMD_AUTH_FAILURE, &hdr);
 	if (skb)
 		akm_event_send(an, skb, hdr,
@@ -294,6 +313,7 @@ void akm_notify_fail(struct akm_net *an, u32 count, u8 reason, u32 asr_id,
 			       nla_put_u8(skb, AKM_A_FAIL_REASON, reason) ||
 			       (asr_id && nla_put_u32(skb, AKM_A_ASR_ID, asr_id)) ||
 			       (node_id && nla_put_u32(skb, AKM_A_NODE_ID, node_id)));
+	up_read(&akm_events_lock);
 }
 
 /* A configuration change succeeded: dumps in progress must notice. */
@@ -1131,5 +1151,8 @@ int __init akm_genl_init(void)
 
 void akm_genl_exit(void)
 {
+	down_write(&akm_events_lock);
+	akm_events_off = true;
+	up_write(&akm_events_lock);
 	genl_unregister_family(&akm_family);
 }

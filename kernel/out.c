@@ -96,14 +96,15 @@ static int akm_tag(struct akm_asr *asr, struct akm_member *m,
 	skb->ignore_df = 1;	/* it may no longer fit: fragment, don't drop */
 
 	seq = atomic64_inc_return(&ep->tx_seq);
+	if (seq > AKM_SEQ_LIMIT)	/* lost a race for the last ones */
+		return -EKEYEXPIRED;
 	h = (struct akmhdr *)(skb->data + p.nhlen);
 	h->nexthdr = p.proto;
 	h->version = AKM_WIRE_VERSION;
-	h->reserved = 0;
 	h->asr_id = htonl(asr->id);
 	h->epoch = htonl(ep->epoch);
 	h->sender = htonl(sender);
-	h->seq = htonl((u32)seq);
+	akm_hdr_set_seq(h, seq);
 	akm_pseudo_fill(&ph, &p, h, seq, len);
 	akm_mac_tag(&ep->mac, &ph, skb, p.nhlen + AKM_HLEN, len, sender, seq,
 		    NULL, h->tag);
@@ -267,8 +268,9 @@ unsigned int akm_out(void *priv, struct sk_buff *skb,
 	    !akm_own(skb, state, &p))
 		return NF_ACCEPT;
 
+	/* an epoch whose counter ran out is no usable key either */
 	ep = rcu_dereference(a->asr->epochs[AKM_KEY_CURRENT]);
-	if (!ep || READ_ONCE(ep->key->dead) || !sender) {
+	if (!ep || atomic64_read(&ep->tx_seq) >= AKM_SEQ_LIMIT || !sender) {
 		akm_stats_add(&a->asr->stats, AKM_STATS_A_TX_NO_KEY, 1);
 		return NF_DROP;
 	}

@@ -6,32 +6,6 @@
  */
 #include "replay.h"
 
-/*
- * The full sequence number for the low 32 bits seen on the wire, assuming
- * it lies in the window or ahead of it (RFC 4303, A.2.2). The guess is
- * authenticated by the tag, so a wrong one only fails verification.
- * Returns 0 when no valid sequence number fits.
- */
-u64 akm_replay_expand(const struct akm_replay *r, u32 seq_lo)
-{
-	u32 tl = (u32)r->top, th = (u32)(r->top >> 32);
-	const u32 w = AKM_REPLAY_WINDOW;
-
-	if (tl >= w - 1) {
-		if (seq_lo >= tl - (w - 1))
-			return (u64)th << 32 | seq_lo;
-		if (th == (u32)~0U)
-			return 0;
-		return (u64)(th + 1) << 32 | seq_lo;
-	}
-	if (seq_lo >= tl - (w - 1)) {	/* wraps: seq_lo is in the subspace below */
-		if (!th)
-			return 0;
-		return (u64)(th - 1) << 32 | seq_lo;
-	}
-	return (u64)th << 32 | seq_lo;
-}
-
 /* Whether @seq is new and inside the window; changes nothing. */
 bool akm_replay_check(const struct akm_replay *r, u64 seq)
 {

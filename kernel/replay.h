@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * Anti-replay window (RFC 6479) with 64-bit sequence numbers of which the
- * wire carries the low 32 bits (RFC 4303 appendix A). Pure C: the same file
- * builds in the kernel and in user space (for unit tests and fuzzing).
+ * Anti-replay window (RFC 6479) over the 48-bit sequence numbers the wire
+ * carries whole. Pure C: the same file builds in the kernel and in user
+ * space (for unit tests and fuzzing).
  */
 #ifndef _AKM_REPLAY_H
 #define _AKM_REPLAY_H
@@ -20,7 +20,6 @@ struct akm_replay {
 	u64 bitmap[AKM_REPLAY_WORDS];
 };
 
-u64 akm_replay_expand(const struct akm_replay *r, u32 seq_lo);
 bool akm_replay_check(const struct akm_replay *r, u64 seq);
 bool akm_replay_update(struct akm_replay *r, u64 seq);
 

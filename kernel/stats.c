@@ -10,11 +10,18 @@
 
 #include "akm.h"
 
+/* Charged, like every object of a namespace, to the caller's memory cgroup. */
 int akm_stats_init(struct akm_stats *s)
 {
+	int cpu;
+
 	memset(s->base, 0, sizeof(s->base));
-	s->pcpu = netdev_alloc_pcpu_stats(struct akm_pcpu_stats);
-	return s->pcpu ? 0 : -ENOMEM;
+	s->pcpu = alloc_percpu_gfp(struct akm_pcpu_stats, GFP_KERNEL_ACCOUNT);
+	if (!s->pcpu)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu)
+		u64_stats_init(&per_cpu_ptr(s->pcpu, cpu)->syncp);
+	return 0;
 }
 
 void akm_stats_free(struct akm_stats *s)

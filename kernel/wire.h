@@ -6,7 +6,7 @@
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
  * +---------------+---------------+-------------------------------+
- * |  Next Header  |    Version    |         Reserved (0)          |
+ * |  Next Header  |    Version    |  Sequence number (bits 32-47) |
  * +---------------+---------------+-------------------------------+
  * |                            ASR id                             |
  * +---------------------------------------------------------------+
@@ -14,7 +14,7 @@
  * +---------------------------------------------------------------+
  * |                        Sender node id                         |
  * +---------------------------------------------------------------+
- * |                 Sequence number (low 32 bits)                 |
+ * |                  Sequence number (bits 0-31)                  |
  * +---------------------------------------------------------------+
  * |                                                               |
  * +                      Tag (128 bits)                           +
@@ -25,6 +25,7 @@
 #define _AKM_WIRE_H
 
 #ifdef __KERNEL__
+#include <asm/byteorder.h>
 #include <linux/in6.h>
 #include <linux/types.h>
 #endif
@@ -37,7 +38,7 @@
 struct akmhdr {
 	u8	nexthdr;
 	u8	version;
-	__be16	reserved;
+	__be16	seq_hi;
 	__be32	asr_id;
 	__be32	epoch;
 	__be32	sender;
@@ -50,8 +51,8 @@ struct akmhdr {
 
 /*
  * The tag covers, in this order: the source and destination addresses as
- * 16 bytes each (IPv4 as ::ffff:a.b.c.d), the high 32 bits of the sequence
- * number and the payload length (bytes after this header), big endian, the
+ * 16 bytes each (IPv4 as ::ffff:a.b.c.d), bits 32-63 of the sequence
+ * number (bits 48-63 are 0) and the payload length (bytes after this header), big endian, the
  * first AKM_HLEN_NOTAG bytes of this header, then the payload.
  */
 struct akm_pseudo {
@@ -67,7 +68,19 @@ struct akm_pseudo {
 /* Structural checks on a received header; the rest needs the tag. */
 static inline int akm_hdr_valid(const struct akmhdr *h)
 {
-	return h->version == AKM_WIRE_VERSION && !h->reserved;
+	return h->version == AKM_WIRE_VERSION;
+}
+
+/* The sequence number a header carries (0 is never valid). */
+static inline u64 akm_hdr_seq(const struct akmhdr *h)
+{
+	return (u64)ntohs(h->seq_hi) << 32 | ntohl(h->seq);
+}
+
+static inline void akm_hdr_set_seq(struct akmhdr *h, u64 seq)
+{
+	h->seq_hi = htons(seq >> 32);
+	h->seq = htonl((u32)seq);
 }
 
 /* Where an IP packet's addresses and headers are; IPv4 is mapped into IPv6. */

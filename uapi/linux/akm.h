@@ -43,6 +43,9 @@
 #define AKM_PROOF_DATA_MAX	1024
 #define AKM_GRACE_DEFAULT	30	/* seconds */
 #define AKM_GRACE_MAX		86400
+#define AKM_SEQ_LIMIT		((1ULL << 48) - 1)	/* packets per epoch and sender:
+							 * 48 bits on the wire
+							 */
 
 enum akm_alg {
 	AKM_ALG_HMAC_SHA256 = 1,	/* HMAC-SHA-256, tag truncated to 128 bits */
@@ -103,7 +106,7 @@ enum akm_cmd {
 				 */
 	AKM_CMD_KEY_ACTIVATE,	/* ASR_ID, KEY_EPOCH: next becomes current */
 	AKM_CMD_KEY_RETIRE,	/* ASR_ID, KEY_EPOCH: forget an epoch */
-	AKM_CMD_KEY_REVOKED,	/* event only: key revoked or unlinked in the keyring */
+	AKM_CMD_KEY_REVOKED,	/* unused: keys cannot be revoked from user space */
 	AKM_CMD_STATS_GET,	/* [ASR_ID [NODE_ID]] -> STATS of node, ASR or member */
 	AKM_CMD_STATS_RESET,	/* [ASR_ID [NODE_ID]] */
 	AKM_CMD_CRED_INSTALL,	/* CRED_ID, KEY_MATERIAL */
@@ -155,6 +158,10 @@ enum akm_attr {
 	AKM_A_NODE_RX_MARK,	/* u32: bits set in skb->mark of every packet
 				 * verified, for firewall rules; 0: none
 				 */
+	AKM_A_ASR_LAST_EPOCH,	/* u32: the highest epoch ever installed for
+				 * this ASR id in this namespace, also before
+				 * an ASR_DEL; KEY_INSTALL needs a higher one
+				 */
 	__AKM_A_MAX
 };
 
@@ -177,6 +184,9 @@ enum akm_key_attr {
 	AKM_KEY_A_SERIAL,	/* s32: keyring serial of the key */
 	AKM_KEY_A_CREATED,	/* u64: installed, seconds since the epoch (UTC) */
 	AKM_KEY_A_ACTIVATED,	/* u64: made current, 0 if never */
+	AKM_KEY_A_TX_SEQ,	/* u64: the last sequence number sent under
+				 * it; it sends nothing past AKM_SEQ_LIMIT
+				 */
 	__AKM_KEY_A_MAX
 };
 
