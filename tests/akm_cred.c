@@ -443,6 +443,16 @@ TEST_F(cred, key_install_derived)
 	ASSERT_EQ(1, a.nkeys);
 	EXPECT_EQ(AKM_KEY_CURRENT, a.keys[0].state);
 	AKM_EXPECT_ERR(&self->nl, -ENOENT, install_wrapped(&self->nl, 15, 2, 99, NULL, 0));
+	/*
+	 * A session epoch derived again would be the same key with its counter
+	 * at 1: refused once retired, also with the credential installed anew.
+	 */
+	AKM_ASSERT_OK(&self->nl, akm_key_retire(&self->nl, 15, 1));
+	AKM_EXPECT_ERR(&self->nl, -ESTALE, install_wrapped(&self->nl, 15, 1, 2, NULL, 0));
+	AKM_ASSERT_OK(&self->nl, cred_id_cmd(&self->nl, AKM_CMD_CRED_DEL, 2, NULL));
+	AKM_ASSERT_OK(&self->nl, cred_install(&self->nl, 2, self->c, AKM_KEY_LEN));
+	AKM_EXPECT_ERR(&self->nl, -ESTALE, install_wrapped(&self->nl, 15, 1, 2, NULL, 0));
+	AKM_EXPECT_OK(&self->nl, install_wrapped(&self->nl, 15, 2, 2, NULL, 0));
 }
 
 /* CRED_INSTALL and CRED_DEL are announced with the CRED_ID. */

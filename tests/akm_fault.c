@@ -12,7 +12,6 @@
  * the command runs) and ENOBUFS (the netlink core: no skb for the request,
  * for a dump datagram, or for the ACK - then the command may have been
  * applied, so either state is accepted, but never a partial one).
- * The same for keyctl revoke, invalidate and unlink of an epoch's key.
  *
  * netns_delete: namespaces full of state (ASRs, members, keys in every
  * state with a grace period pending, a credential, traffic) die; their
@@ -155,7 +154,7 @@ FIXTURE(fault) {
 	uint32_t want;
 	uint32_t epoch;		/* last epoch installed in ASR 1 */
 	uint32_t cur;		/* its current epoch */
-	int32_t serial;		/* keyctl tests: key of epoch */
+	uint32_t doomed;	/* last epoch installed in ASR 10 */
 	int toggle;		/* *_SET: which of two settings is requested */
 	int replies, bad;	/* read-only commands: replies and bad ones */
 	struct akm_asr_info *asrs;
@@ -164,7 +163,7 @@ FIXTURE(fault) {
 
 FIXTURE_VARIANT(fault) {
 	const char *name;
-	int cmd;		/* what reply_cb checks; 0 for keyctl */
+	int cmd;		/* what reply_cb checks */
 	bool dump;
 	int big;		/* 1: BIG more ASRs, 2: BIG more members */
 	int replies;		/* read-only commands: replies expected */
@@ -172,8 +171,6 @@ FIXTURE_VARIANT(fault) {
 	void (*prepare)(FIXTURE_DATA(fault) *self);
 	/* the request (never NULL for netlink) */
 	struct nl_msg *(*msg)(FIXTURE_DATA(fault) *self, struct akm_nl *nl);
-	/* instead of a request: a keyctl on self->serial, 0 or -errno */
-	int (*keyctl)(FIXTURE_DATA(fault) *self);
 	/* commands that change state: S_OLD, S_NEW or S_BAD, after ret */
 	int (*state)(FIXTURE_DATA(fault) *self, int ret);
 	/* after S_NEW, optional: make the next attempt possible */
@@ -566,11 +563,13 @@ static void prep_asr_del(FIXTURE_DATA(fault) *self)
 {
 	const char *addr = "10.0.3.3";
 
+	/* ASR 10 comes back, its epochs never do */
+	self->doomed += 2;
 	if (akm_asr_new(&self->nl, 10, AKM_ALG_HMAC_SHA256, "doomed", -1) ||
 	    akm_member_new(&self->nl, 10, 3, -1, &addr, 1) ||
-	    akm_key_install(&self->nl, 10, 1, material, AKM_KEY_LEN) ||
-	    akm_key_activate(&self->nl, 10, 1) ||
-	    akm_key_install(&self->nl, 10, 2, material, AKM_KEY_LEN))
+	    akm_key_install(&self->nl, 10, self->doomed - 1, material, AKM_KEY_LEN) ||
+	    akm_key_activate(&self->nl, 10, self->doomed - 1) ||
+	    akm_key_install(&self->nl, 10, self->doomed, material, AKM_KEY_LEN))
 		akm_asr_del(&self->nl, 10);	/* the state check fails */
 }
 
@@ -798,67 +797,6 @@ FIXTURE_TEARDOWN(fault)
 	free(self->members);
 }
 
-/* keyctl on the key of a new next epoch */
-static int key_op(FIXTURE_DATA(fault) *self, int op)
-{
-	long ret;
-
-	switch (op) {
-	case KEYCTL_REVOKE:
-		ret = keyctl_revoke(self->serial);
-		break;
-	case KEYCTL_INVALIDATE:
-		ret = keyctl_invalidate(self->serial);
-		break;
-	default:
-		ret = keyctl_unlink(self->serial, self->keyring);
-		break;
-	}
-	return ret ? -errno : 0;
-}
-
-static void prep_keyctl(FIXTURE_DATA(fault) *self)
-{
-	struct akm_asr_info a;
-	const struct akm_key_info *k;
-
-	prep_installed(self);
-	self->serial = 0;
-	if (!akm_asr_get(&self->nl, 1, &a) && (k = akm_find_key(&a, self->epoch)))
-		self->serial = k->serial;
-}
-
-static int keyctl_revoke_op(FIXTURE_DATA(fault) *self)
-{
-	return key_op(self, KEYCTL_REVOKE);
-}
-
-static int keyctl_invalidate_op(FIXTURE_DATA(fault) *self)
-{
-	return key_op(self, KEYCTL_INVALIDATE);
-}
-
-static int keyctl_unlink_op(FIXTURE_DATA(fault) *self)
-{
-	return key_op(self, KEYCTL_UNLINK);
-}
-
-/*
- * A key gone from the keyring: its epoch goes too, soon (a work item of
- * the module). A failed keyctl leaves both alone.
- */
-static int state_keyctl(FIXTURE_DATA(fault) *self, int ret)
-{
-	long long end = akm_now_ms() + 10000;
-	int s;
-
-	if (ret)
-		return epoch_state(self, self->epoch) == AKM_KEY_NEXT ? S_OLD : S_BAD;
-	while ((s = epoch_state(self, self->epoch)) != -1 && akm_now_ms() < end)
-		usleep(10000);
-	return s == -1 ? S_NEW : S_BAD;
-}
-
 #define CMD(v, ...)							\
 FIXTURE_VARIANT_ADD(fault, v) {						\
 	.name = #v, .msg = msg_##v, __VA_ARGS__				\
@@ -887,15 +825,6 @@ CMD(asr_dump, .cmd = AKM_CMD_ASR_GET, .dump = true, .big = 1, .replies = 1 + BIG
 CMD(member_dump, .cmd = AKM_CMD_MEMBER_GET, .dump = true, .big = 2, .replies = 1 + BIG);
 CMD(cred_dump, .cmd = AKM_CMD_CRED_GET, .dump = true, .replies = 1);
 
-#define KEYCTL(v)							\
-FIXTURE_VARIANT_ADD(fault, v) {						\
-	.name = #v, .keyctl = v##_op, .prepare = prep_keyctl,		\
-	.state = state_keyctl						\
-}
-KEYCTL(keyctl_revoke);
-KEYCTL(keyctl_invalidate);
-KEYCTL(keyctl_unlink);
-
 /* Did the listener get an event, or an error telling it that it lost one? */
 static bool listener_told(struct akm_nl *ev)
 {
@@ -906,7 +835,7 @@ static bool listener_told(struct akm_nl *ev)
 	return ret != -ETIMEDOUT;
 }
 
-/* One attempt: the request (or keyctl) with the nth allocation failed. */
+/* One attempt: the request with the nth allocation failed. */
 static int attempt(FIXTURE_DATA(fault) *self, const FIXTURE_VARIANT(fault) *variant,
 		   unsigned int nth, bool *hit)
 {
@@ -917,23 +846,20 @@ static int attempt(FIXTURE_DATA(fault) *self, const FIXTURE_VARIANT(fault) *vari
 	int ret;
 
 	/* a fresh socket: a failed dump may still be running on the last one */
-	if (!variant->keyctl) {
-		if (akm_nl_open(&it))
-			return -EPIPE;
-		msg = variant->msg(self, &it);
-	}
-	self->replies = self->bad = 0;
-	if (fail_nth(&self->f, nth))
+	if (akm_nl_open(&it))
 		return -EPIPE;
-	if (variant->keyctl)
-		ret = variant->keyctl(self);
-	else if (variant->dump)
+	msg = variant->msg(self, &it);
+	self->replies = self->bad = 0;
+	if (fail_nth(&self->f, nth)) {
+		akm_nl_close(&it);
+		return -EPIPE;
+	}
+	if (variant->dump)
 		ret = akm_dump(&it, msg, reply_cb, &r, &res);
 	else
 		ret = akm_do(&it, msg, reply_cb, &r);
 	*hit = fail_nth_hit(&self->f);
-	if (!variant->keyctl)
-		akm_nl_close(&it);
+	akm_nl_close(&it);
 	return ret;
 }
 
@@ -972,7 +898,7 @@ TEST_F_TIMEOUT(fault, fail_nth, 600)
 					       ret, strerror(-ret), st == S_NEW ? "new" : "old");
 				}
 			/* a change without an event nor ENOBUFS for the listener */
-			if (st == S_NEW && !variant->keyctl)
+			if (st == S_NEW)
 				c.lost += !listener_told(&self->ev);
 		} else if (!ret) {
 			ASSERT_EQ(0, self->bad);

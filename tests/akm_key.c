@@ -216,8 +216,8 @@ TEST_F(key, second_next_ebusy)
 		       akm_key_install(&self->nl, 1, 3, self->k[3], AKM_KEY_LEN));
 }
 
-/* An installed epoch again is EEXIST; an older one EINVAL. */
-TEST_F(key, epoch_not_greater_einval)
+/* An installed epoch again is EEXIST; an older one ESTALE. */
+TEST_F(key, epoch_not_greater_estale)
 {
 	struct akm_asr_info a;
 
@@ -225,15 +225,77 @@ TEST_F(key, epoch_not_greater_einval)
 	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 1, 5));
 	AKM_EXPECT_ERR(&self->nl, -EEXIST,
 		       akm_key_install(&self->nl, 1, 5, self->k[6], AKM_KEY_LEN));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
+	AKM_EXPECT_ERR(&self->nl, -ESTALE,
 		       akm_key_install(&self->nl, 1, 4, self->k[4], AKM_KEY_LEN));
-	AKM_EXPECT_ERR(&self->nl, -EINVAL,
+	AKM_EXPECT_ERR(&self->nl, -ESTALE,
 		       akm_key_install(&self->nl, 1, 1, self->k[1], AKM_KEY_LEN));
 	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
 	EXPECT_EQ(1, a.nkeys);
 	AKM_EXPECT_OK(&self->nl, akm_key_install(&self->nl, 1, 7, self->k[7], AKM_KEY_LEN));
 	/* epochs are per ASR */
 	AKM_EXPECT_OK(&self->nl, akm_key_install(&self->nl, 2, 1, self->k[1], AKM_KEY_LEN));
+}
+
+/*
+ * Every way an epoch could come back with its sender counter at 1 again:
+ * retired (current, previous, or next and never activated), the ASR
+ * deleted and made again, an epoch derived from a credential. The
+ * namespace remembers the last epoch of each ASR id.
+ */
+TEST_F(key, epoch_never_installed_twice)
+{
+	struct akm_asr_info a;
+
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	EXPECT_TRUE(a.has_last_epoch);
+	EXPECT_EQ(0, a.last_epoch);
+	AKM_ASSERT_OK(&self->nl, akm_key_install(&self->nl, 1, 1, self->k[1], AKM_KEY_LEN));
+	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 1, 1));
+	AKM_ASSERT_OK(&self->nl, akm_key_install(&self->nl, 1, 2, self->k[2], AKM_KEY_LEN));
+	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 1, 2));
+	AKM_ASSERT_OK(&self->nl, akm_key_install(&self->nl, 1, 3, self->k[3], AKM_KEY_LEN));
+	/* previous, current and next retired: none comes back */
+	AKM_ASSERT_OK(&self->nl, akm_key_retire(&self->nl, 1, 1));
+	AKM_ASSERT_OK(&self->nl, akm_key_retire(&self->nl, 1, 2));
+	AKM_ASSERT_OK(&self->nl, akm_key_retire(&self->nl, 1, 3));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	EXPECT_EQ(0, a.nkeys);
+	EXPECT_EQ(3, a.last_epoch);
+	for (int e = 1; e <= 3; e++) {
+		AKM_EXPECT_ERR(&self->nl, -ESTALE,
+			       akm_key_install(&self->nl, 1, e, self->k[e], AKM_KEY_LEN));
+		EXPECT_NE(NULL, strstr(self->nl.ext_msg, "installed in this namespace before"));
+	}
+	/* the ASR deleted and made again: still remembered */
+	AKM_ASSERT_OK(&self->nl, akm_asr_del(&self->nl, 1));
+	AKM_ASSERT_OK(&self->nl, akm_asr_new(&self->nl, 1, AKM_ALG_CHACHA20_POLY1305, NULL, -1));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	EXPECT_EQ(3, a.last_epoch);
+	AKM_EXPECT_ERR(&self->nl, -ESTALE,
+		       akm_key_install(&self->nl, 1, 3, self->k[3], AKM_KEY_LEN));
+	AKM_EXPECT_OK(&self->nl, akm_key_install(&self->nl, 1, 4, self->k[4], AKM_KEY_LEN));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	EXPECT_EQ(4, a.last_epoch);
+	/* a failed install does not move it */
+	AKM_EXPECT_ERR(&self->nl, -EBUSY,
+		       akm_key_install(&self->nl, 1, 9, self->k[7], AKM_KEY_LEN));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	EXPECT_EQ(4, a.last_epoch);
+	/* other ASRs have their own */
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 2, &a));
+	EXPECT_EQ(0, a.last_epoch);
+}
+
+/* A new key's counter starts at 0 (nothing sent) and is reported. */
+TEST_F(key, tx_seq_reported)
+{
+	struct akm_asr_info a;
+
+	AKM_ASSERT_OK(&self->nl, akm_key_install(&self->nl, 1, 1, self->k[1], AKM_KEY_LEN));
+	AKM_ASSERT_OK(&self->nl, akm_asr_get(&self->nl, 1, &a));
+	ASSERT_EQ(1, a.nkeys);
+	EXPECT_TRUE(a.keys[0].has_tx_seq);
+	EXPECT_EQ(0, a.keys[0].tx_seq);
 }
 
 TEST_F(key, activate_retire_unknown_epoch_enoent)

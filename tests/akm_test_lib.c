@@ -627,6 +627,10 @@ static void parse_key(struct nlattr *nest, struct akm_key_info *k)
 			k->has_activated = true;
 			k->activated = nla_get_u64(a);
 			break;
+		case AKM_KEY_A_TX_SEQ:
+			k->has_tx_seq = true;
+			k->tx_seq = nla_get_u64(a);
+			break;
 		}
 	}
 }
@@ -677,6 +681,10 @@ int akm_parse_asr(struct nlmsghdr *nlh, struct akm_asr_info *a)
 		case AKM_A_ASR_GRACE:
 			a->has_grace = true;
 			a->grace = nla_get_u32(attr);
+			break;
+		case AKM_A_ASR_LAST_EPOCH:
+			a->has_last_epoch = true;
+			a->last_epoch = nla_get_u32(attr);
 			break;
 		case AKM_A_STATS:
 			a->has_stats = true;

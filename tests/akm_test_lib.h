@@ -61,11 +61,11 @@ struct akm_node_info {
 };
 
 struct akm_key_info {
-	bool has_epoch, has_state, has_serial, has_created, has_activated;
+	bool has_epoch, has_state, has_serial, has_created, has_activated, has_tx_seq;
 	uint32_t epoch;
 	uint8_t state;
 	int32_t serial;
-	uint64_t created, activated;
+	uint64_t created, activated, tx_seq;
 };
 
 struct akm_addr {
@@ -76,8 +76,8 @@ struct akm_addr {
 struct akm_asr_info {
 	bool has_id, has_name, has_alg, has_policy, has_member_count, has_stats;
 	bool has_material;	/* must never be true */
-	bool has_grace;
-	uint32_t grace;
+	bool has_grace, has_last_epoch;
+	uint32_t grace, last_epoch;
 	uint32_t id;
 	char name[128];
 	uint8_t alg, policy;

@@ -3,19 +3,18 @@
  * libFuzzer harness for the anti-replay window (kernel/replay.c), checked
  * against a reference model: the set of accepted sequence numbers and the
  * window rule (accept iff non-zero, not accepted before, and above the top
- * or less than AKM_REPLAY_WINDOW behind it), and RFC 4303 A.2.2 for the
- * expansion of the 32 wire bits. Any disagreement aborts.
+ * or less than AKM_REPLAY_WINDOW behind it). Any disagreement aborts.
  *
  * The input is a sequence of operations; each starts with a byte whose low
  * 3 bits choose the operation and the rest are its operands:
  *   0 update(u64 absolute)           8 bytes
  *   1 update(top + s16)              2 bytes
  *   2 check(top + s16)               2 bytes
- *   3 receive(u32 wire)              4 bytes: expand, check, update
- *   4 receive(low32(top) + s16)      2 bytes: the same, near the top
+ *   3 receive(u48 wire)              6 bytes: check, then update
+ *   4 receive(top + s16)             2 bytes: the same, near the top
  *   5 update(top + u32 << (0..31))   5 bytes: big jumps
  *   6 update(hi << 32 | lo) with hi one of 0, 1, 2^32-1, top's +-1
- *   7 expand(u32 wire) only          4 bytes
+ *   7 check(u48 wire)                6 bytes
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -70,17 +69,6 @@ static int model_update(u64 s)
 	return 1;
 }
 
-/* RFC 4303 A.2.2: the one value with these low bits in [top-(W-1), +2^32) */
-static u64 model_expand(u32 lo)
-{
-	__int128 base = (__int128)mtop - (__int128)(W - 1);
-	__int128 v = base + (u32)(lo - (u32)base);
-
-	if (v <= 0 || v > (__int128)UINT64_MAX)
-		return 0;
-	return (u64)v;
-}
-
 static u64 get(const u8 **d, size_t *n, unsigned int bytes)
 {
 	u64 v = 0;
@@ -105,18 +93,6 @@ static void do_update(struct akm_replay *r, u64 s)
 	CHECK(!akm_replay_check(r, s));	/* never twice */
 }
 
-static u64 do_expand(const struct akm_replay *r, u32 lo)
-{
-	u64 e = akm_replay_expand(r, lo);
-
-	CHECK(e == model_expand(lo));
-	if (e) {	/* the invariant the kernel relies on */
-		CHECK((u32)e == lo);
-		CHECK(e > r->top || r->top - e < W);
-	}
-	return e;
-}
-
 int LLVMFuzzerTestOneInput(const u8 *d, size_t n)
 {
 	struct akm_replay r;
@@ -127,7 +103,7 @@ int LLVMFuzzerTestOneInput(const u8 *d, size_t n)
 	mtop = 0;
 	while (n && ops++ < MAX_OPS) {
 		u8 op = (u8)get(&d, &n, 1);
-		u64 s, e;
+		u64 s;
 		int16_t dl;
 
 		switch (op & 7) {
@@ -146,14 +122,13 @@ int LLVMFuzzerTestOneInput(const u8 *d, size_t n)
 		case 3:
 		case 4:
 			if ((op & 7) == 3)
-				s = get(&d, &n, 4);
+				s = get(&d, &n, 6);
 			else
-				s = (u32)mtop + (u32)(int32_t)(int16_t)get(&d, &n, 2);
-			/* akm_rx_seq() then akm_rx_commit() in kernel/hooks.c */
-			e = do_expand(&r, (u32)s);
-			CHECK(akm_replay_check(&r, e) == model_check(e));
-			if (e && akm_replay_check(&r, e) && !(op & 0x80))
-				do_update(&r, e);
+				s = mtop + (u64)(int64_t)(int16_t)get(&d, &n, 2);
+			/* akm_rx_check() then akm_rx_commit() in kernel/in.c */
+			CHECK(akm_replay_check(&r, s) == model_check(s));
+			if (akm_replay_check(&r, s) && !(op & 0x80))
+				do_update(&r, s);
 			break;
 		case 5:
 			s = get(&d, &n, 4) << ((op >> 3) & 31);
@@ -169,7 +144,8 @@ int LLVMFuzzerTestOneInput(const u8 *d, size_t n)
 			break;
 		}
 		case 7:
-			do_expand(&r, (u32)get(&d, &n, 4));
+			s = get(&d, &n, 6);
+			CHECK(akm_replay_check(&r, s) == model_check(s));
 			break;
 		}
 	}

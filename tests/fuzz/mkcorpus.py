@@ -86,14 +86,14 @@ def crafted():
         for alg in ("hmac-sha256", "chacha20-poly1305"):
             p = akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 1, KEY, alg)
             save("wire", p)
-        p = akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 0xffffffff, KEY,
-                              "hmac-sha256", seq_hi=1)
+        p = akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 0x1ffffffff, KEY,
+                              "hmac-sha256")
         save("wire", p)
         save("wire", akmpkt.akm_packet(src, dst, 59, b"", 7, 1, 42, 2, KEY, "hmac-sha256"))
         save("wire", akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 3, KEY,
                                        "hmac-sha256", version=2))
-        save("wire", akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 3, KEY,
-                                       "hmac-sha256", reserved=1))
+        save("wire", akmpkt.akm_packet(src, dst, 17, inner, 7, 1, 42, 0xffff00000003,
+                                       KEY, "hmac-sha256"))
         save("wire", akmpkt.ip_packet(src, dst, akmpkt.AKM_PROTO, b"\x11\x01" + b"\0" * 20))
         save("wire", akmpkt.ip_packet(src, dst, 17, inner))
         if src.startswith("fd"):

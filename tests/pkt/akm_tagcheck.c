@@ -5,15 +5,17 @@
  * kernel/wire.h define it:
  *
  *   K_mac = HMAC-SHA256(K_epoch, "AKM v1 mac" || be32 asr || be32 epoch || u8 alg)
- *   M     = saddr[16] || daddr[16] (IPv4 as ::ffff:a.b.c.d) || be32 seq_hi ||
+ *   M     = saddr[16] || daddr[16] (IPv4 as ::ffff:a.b.c.d) || be32 seq >> 32 ||
  *           be32 payload length || the first 20 bytes of the AKM header ||
  *           the payload
  *   hmac-sha256:       tag = HMAC-SHA256(K_mac, M)[0..15]
  *   chacha20-poly1305: tag = AEAD tag of an empty message, AD = M, key K_mac,
  *                      nonce = be32 sender || be64 seq
+ *   seq   = the 48-bit sequence number: header bytes 2-3 (bits 32-47) and
+ *           16-19 (bits 0-31)
  *
  * Usage:
- *   akm_tagcheck -k KEYFILE -A ASR -e EPOCH -a ALG [-s SEQ_HI] [-F]
+ *   akm_tagcheck -k KEYFILE -A ASR -e EPOCH -a ALG [-F]
  *                (-x HEX | -r PCAP)
  *   akm_tagcheck --selftest
  *
@@ -30,6 +32,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,7 +171,7 @@ static int parse(struct pkt *p, const uint8_t *ip, size_t len, const char **why)
 
 /* Whether the tag on the wire is the one recomputed from @ip. */
 static int verify(const uint8_t *ip, const struct pkt *p, const uint8_t *k_mac,
-		  int alg, uint32_t seq_hi, uint8_t *calc)
+		  int alg, uint8_t *calc)
 {
 	const uint8_t *h = ip + p->nhlen;
 	size_t plen = p->len - p->nhlen - AKM_HLEN;
@@ -190,11 +193,11 @@ static int verify(const uint8_t *ip, const struct pkt *p, const uint8_t *k_mac,
 		m[26] = m[27] = 0xff;
 		memcpy(m + 28, ip + 16, 4);
 	}
-	put_be32(m + 32, seq_hi);
+	seq = (uint64_t)(h[2] << 8 | h[3]) << 32 | get_be32(h + 16);
+	put_be32(m + 32, (uint32_t)(seq >> 32));
 	put_be32(m + 36, (uint32_t)plen);
 	memcpy(m + 40, h, AKM_HLEN_NOTAG);
 	memcpy(m + AKM_PSEUDO_LEN, h + AKM_HLEN, plen);
-	seq = (uint64_t)seq_hi << 32 | get_be32(h + 16);
 	tag_of(k_mac, alg, m, AKM_PSEUDO_LEN + plen, get_be32(h + 12), seq, calc);
 	ok = !sodium_memcmp(calc, h + AKM_HLEN_NOTAG, AKM_TAG_LEN);
 	free(m);
@@ -211,7 +214,7 @@ static void hex(const uint8_t *b, size_t n, char *out)
 
 struct opts {
 	uint8_t key[AKM_KEY_LEN];
-	uint32_t asr, epoch, seq_hi;
+	uint32_t asr, epoch;
 	int alg, flip;
 };
 
@@ -231,9 +234,8 @@ static int check(const struct opts *o, const uint8_t *ip, size_t len, int idx)
 		return r < 0 ? 2 : -1;
 	}
 	h = ip + p.nhlen;
-	if (h[1] != 1 || h[2] || h[3]) {
-		printf("packet %d: bad AKM version/reserved (%u, %02x%02x)\n",
-		       idx, h[1], h[2], h[3]);
+	if (h[1] != 1) {
+		printf("packet %d: bad AKM version %u\n", idx, h[1]);
 		return 1;
 	}
 	if (get_be32(h + 4) != o->asr || get_be32(h + 8) != o->epoch) {
@@ -242,12 +244,13 @@ static int check(const struct opts *o, const uint8_t *ip, size_t len, int idx)
 		return 1;
 	}
 	kdf(o->key, o->asr, o->epoch, o->alg, k_mac);
-	ok = verify(ip, &p, k_mac, o->alg, o->seq_hi, calc);
+	ok = verify(ip, &p, k_mac, o->alg, calc);
 	hex(h + AKM_HLEN_NOTAG, AKM_TAG_LEN, wire_hex);
 	hex(calc, AKM_TAG_LEN, calc_hex);
-	printf("packet %d: IPv%d asr %u epoch %u sender %u seq %u next %u len %zu: wire tag %s, computed %s: %s\n",
+	printf("packet %d: IPv%d asr %u epoch %u sender %u seq %" PRIu64 " next %u len %zu: wire tag %s, computed %s: %s\n",
 	       idx, p.v6 ? 6 : 4, o->asr, o->epoch, get_be32(h + 12),
-	       get_be32(h + 16), h[0], p.len - p.nhlen - AKM_HLEN, wire_hex,
+	       (uint64_t)(h[2] << 8 | h[3]) << 32 | get_be32(h + 16), h[0],
+	       p.len - p.nhlen - AKM_HLEN, wire_hex,
 	       calc_hex, ok ? "MATCH" : "MISMATCH");
 	if (!ok)
 		return 1;
@@ -268,7 +271,7 @@ static int check(const struct opts *o, const uint8_t *ip, size_t len, int idx)
 			memcpy(copy, ip, p.len);
 			copy[off] ^= 0x01;
 			n++;
-			if (verify(copy, &p, k_mac, o->alg, o->seq_hi, calc)) {
+			if (verify(copy, &p, k_mac, o->alg, calc)) {
 				printf("packet %d: flipping byte %zu still verifies\n",
 				       idx, off);
 				bad++;
@@ -467,7 +470,7 @@ static int selftest(void)
 
 static void usage(void)
 {
-	fputs("usage: akm_tagcheck -k KEYFILE -A ASR -e EPOCH -a ALG [-s SEQ_HI] [-p PROTO] [-F] (-x HEX | -r PCAP)\n"
+	fputs("usage: akm_tagcheck -k KEYFILE -A ASR -e EPOCH -a ALG [-p PROTO] [-F] (-x HEX | -r PCAP)\n"
 	      "       akm_tagcheck --selftest\n"
 	      "ALG: hmac-sha256 | chacha20-poly1305\n", stderr);
 	exit(2);
@@ -500,7 +503,7 @@ int main(int argc, char **argv)
 		fputs("sodium_init failed\n", stderr);
 		return 2;
 	}
-	while ((c = getopt_long(argc, argv, "k:A:e:a:s:p:Fx:r:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:A:e:a:p:Fx:r:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'T':
 			return selftest();
@@ -522,9 +525,6 @@ int main(int argc, char **argv)
 				o.alg = ALG_CHACHA;
 			else
 				usage();
-			break;
-		case 's':
-			o.seq_hi = num(optarg);
 			break;
 		case 'p':
 			akm_proto = num(optarg);

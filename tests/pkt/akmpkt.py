@@ -399,9 +399,9 @@ class Pkt:
         self.l4 = self.raw[self.nhlen:]
         self.akm = None
         if self.proto == AKM_PROTO and len(self.l4) >= AKM_HLEN:
-            nh, ver, rsv, asr, ep, snd, seq = struct.unpack("!BBHIIII", self.l4[:20])
-            self.akm = dict(nexthdr=nh, version=ver, reserved=rsv, asr=asr,
-                            epoch=ep, sender=snd, seq=seq, tag=self.l4[20:36])
+            nh, ver, hi, asr, ep, snd, lo = struct.unpack("!BBHIIII", self.l4[:20])
+            self.akm = dict(nexthdr=nh, version=ver, asr=asr, epoch=ep,
+                            sender=snd, seq=hi << 32 | lo, tag=self.l4[20:36])
             self.inner = self.l4[AKM_HLEN:]
 
     def __repr__(self):
@@ -506,25 +506,27 @@ def _mapped(addr):
 
 
 def akm_packet(src, dst, nexthdr, inner, asr, epoch, sender, seq, k_epoch,
-               alg, seq_hi=0, version=1, reserved=0, tag=None):
+               alg, version=1, wire_hi=None, tag=None):
     """A complete IP packet carrying an AKM header tagged with k_epoch
-    (or the given tag)."""
-    h = struct.pack("!BBHIIII", nexthdr, version, reserved, asr, epoch, sender, seq)
+    (or the given tag) for the sequence number seq (up to 48 bits; bits
+    32-47 go to header bytes 2-3 unless wire_hi says otherwise)."""
+    hi = seq >> 32 if wire_hi is None else wire_hi
+    h = struct.pack("!BBHIIII", nexthdr, version, hi, asr, epoch, sender,
+                    seq & 0xFFFFFFFF)
     if tag is None:
-        m = (_mapped(src) + _mapped(dst) + struct.pack("!II", seq_hi, len(inner))
+        m = (_mapped(src) + _mapped(dst) + struct.pack("!II", seq >> 32, len(inner))
              + h + inner)
-        tag = tag_of(kdf(k_epoch, asr, epoch, alg), alg, m, sender,
-                     (seq_hi << 32) | seq)
+        tag = tag_of(kdf(k_epoch, asr, epoch, alg), alg, m, sender, seq)
     return ip_packet(src, dst, AKM_PROTO, h + tag + inner)
 
 
-def verify_pkt(p, k_epoch, alg, seq_hi=0):
+def verify_pkt(p, k_epoch, alg):
     """Recompute the tag of a parsed packet in Python."""
     a = p.akm
-    m = (_mapped(p.src) + _mapped(p.dst) + struct.pack("!II", seq_hi, len(p.inner))
+    m = (_mapped(p.src) + _mapped(p.dst) + struct.pack("!II", a["seq"] >> 32, len(p.inner))
          + p.l4[:20] + p.inner)
     return tag_of(kdf(k_epoch, a["asr"], a["epoch"], alg), alg, m, a["sender"],
-                  (seq_hi << 32) | a["seq"]) == a["tag"]
+                  a["seq"]) == a["tag"]
 
 
 def _selftest():

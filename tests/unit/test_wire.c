@@ -174,6 +174,27 @@ static void test_pseudo(void)
 	   "pseudo-header: addresses, high sequence bits, length, header");
 }
 
+/* 48 bits on the wire: bytes 2-3 hold bits 32-47, bytes 16-19 bits 0-31. */
+static void test_seq(void)
+{
+	static const u64 v[] = { 1, 0xffffffffULL, 0x100000000ULL, 0x123456789abcULL,
+				 (1ULL << 48) - 1 };
+	struct akmhdr h = { 0 };
+	const u8 *b = (const u8 *)&h;
+	unsigned int i;
+	int same = 1;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		akm_hdr_set_seq(&h, v[i]);
+		same &= akm_hdr_seq(&h) == v[i];
+	}
+	ok(same, "sequence numbers up to 2^48 - 1 survive the header");
+	ok(b[2] == 0xff && b[3] == 0xff && b[16] == 0xff && b[19] == 0xff &&
+	   akm_hdr_valid(&h) == 0, "bits 32-47 in bytes 2-3, bits 0-31 in bytes 16-19");
+	h.version = AKM_WIRE_VERSION;
+	ok(akm_hdr_valid(&h), "a header with bits 32-47 set is valid");
+}
+
 static void test_mss(void)
 {
 	static const struct {
@@ -214,6 +235,7 @@ int main(void)
 	test_insert_remove(true, 0, "IPv6");
 	test_insert_remove(true, 24, "IPv6 with hop-by-hop");
 	test_pseudo();
+	test_seq();
 	test_mss();
 	printf("1..%d\n", n);
 	return failed != 0;

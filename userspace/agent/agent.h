@@ -63,6 +63,7 @@ int kern_cred_reinstall(const char *dir, const struct agent_conf *c);
 int kern_node_id(struct akm_sock *s, const struct agent_conf *c);
 int kern_bootstrap(struct akm_sock *s, const struct agent_conf *c);
 int kern_session(struct akm_sock *s, const struct agent_conf *c, uint32_t epoch);
+uint32_t kern_session_last(struct akm_sock *s, const struct agent_conf *c);
 int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 		    const struct akmp_asr_config *cfg);
 int kern_activate(struct akm_sock *s, const struct agent_conf *c, uint32_t asr, uint32_t epoch);

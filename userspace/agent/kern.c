@@ -136,25 +136,23 @@ int kern_session(struct akm_sock *s, const struct agent_conf *c, uint32_t epoch)
 	struct akm_member nmm = {
 		.asr_id = kern_prov_asr(c), .node_id = c->nmm_id, .state = AKM_MEMBER_ACTIVE,
 	};
-	struct akm_asr asr;
-	unsigned int i;
+	struct akm_asr asr = { .id = nmm.asr_id, .policy = AKM_POLICY_DROP };
 	int err;
 
-	err = akm_asr_get(s, nmm.asr_id, &asr);
-	for (i = 0; !err && i < asr.nkeys; i++)
-		if (asr.keys[i].state == AKM_KEY_NEXT || asr.keys[i].epoch >= epoch)
-			err = akm_key_retire(s, asr.id, asr.keys[i].epoch);
-	if (!err)
-		err = akm_key_install_cred(s, asr.id, epoch, c->nmm_id);
-	if (!err)
-		err = akm_key_activate(s, asr.id, epoch);
+	err = akm_key_session(s, asr.id, epoch, c->nmm_id);
 	if (!err)
 		err = akm_member_set(s, &nmm, AKM_BIT(AKM_A_MEMBER_STATE));
-	if (!err) {
-		asr.policy = AKM_POLICY_DROP;
+	if (!err)
 		err = akm_asr_set(s, &asr, AKM_BIT(AKM_A_ASR_POLICY));
-	}
 	return err;
+}
+
+/* The last session epoch this kernel had (0: none), for the NMM to pass. */
+uint32_t kern_session_last(struct akm_sock *s, const struct agent_conf *c)
+{
+	struct akm_asr asr;
+
+	return akm_asr_get(s, kern_prov_asr(c), &asr) ? 0 : asr.last_epoch;
 }
 
 static bool is_member(const struct akmp_asr_config *cfg, uint32_t node)

@@ -233,6 +233,7 @@ static void send_hello(struct agent *a)
 	akmp_put_u32(&b, AKMP_T_NMM_ID, a->c.nmm_id);
 	akmp_put(&b, AKMP_T_NONCE, a->nonce, sizeof(a->nonce));
 	akmp_put_u32(&b, AKMP_T_FLAGS, a->fresh ? AKMP_FLAG_FRESH : 0);
+	akmp_put_u32(&b, AKMP_T_EPOCH, kern_session_last(a->nl, &a->c));
 	if (send_msg(a, &b))
 		return;
 	a->st = ST_HELLO;

@@ -90,6 +90,7 @@ void print_key(struct akm_out *o, const struct akm_key *key, uint32_t asr_id,
 	akm_out_int(o, "serial", "serial", key->serial);
 	print_time(o, "created", key->created);
 	print_time(o, "activated", key->activated);
+	akm_out_uint(o, "tx_seq", "sent", key->tx_seq);
 	akm_out_obj_close(o);
 }
 
@@ -121,6 +122,7 @@ void print_asr(struct akm_out *o, const struct akm_asr *asr,
 	akm_out_str(o, "policy", "policy", enum_str(AKM_ENUM_POLICY, asr->policy));
 	akm_out_uint(o, "grace", "grace", asr->grace);
 	akm_out_uint(o, "member_count", "members", asr->member_count);
+	akm_out_uint(o, "last_epoch", "last-epoch", asr->last_epoch);
 	print_addrs(o, "groups", "group", asr->groups, asr->ngroups);
 	akm_out_text(o, "\n");
 	akm_out_arr_open(o, "keys");

@@ -58,6 +58,7 @@ struct akm_key {
 	int32_t serial;
 	uint64_t created;
 	uint64_t activated;		/* 0: never */
+	uint64_t tx_seq;		/* last sequence number sent */
 };
 
 struct akm_asr {
@@ -67,6 +68,7 @@ struct akm_asr {
 	uint8_t policy;			/* enum akm_policy */
 	uint32_t member_count;
 	uint32_t grace;			/* seconds; 0: until the next activation */
+	uint32_t last_epoch;		/* highest ever installed here */
 	unsigned int ngroups;		/* multicast addresses of the ASR */
 	struct akm_addr groups[AKM_ADDRS_MAX];
 	unsigned int nkeys;
@@ -140,6 +142,7 @@ int akm_key_install(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
 		    const uint8_t key[AKM_KEY_LEN]);
 int akm_key_install_wrapped(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
 			    uint32_t cred_id, const uint8_t wrapped[AKM_WRAPPED_LEN]);
+int akm_key_session(struct akm_sock *s, uint32_t asr_id, uint32_t epoch, uint32_t cred_id);
 int akm_key_install_cred(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
 			 uint32_t cred_id);
 int akm_key_activate(struct akm_sock *s, uint32_t asr_id, uint32_t epoch);

@@ -380,6 +380,40 @@ int akm_key_install_cred(struct akm_sock *s, uint32_t asr_id, uint32_t epoch,
 	return secret_request(s, AKM_CMD_KEY_INSTALL, asr_id, epoch, cred_id, 0, NULL, 0);
 }
 
+/*
+ * Make epoch, derived from credential cred_id, the current one of asr_id:
+ * nothing to do if it is; -ESTALE if the namespace had it or a later one
+ * before (its counter would start again at 1); else a next epoch that was
+ * never activated is retired, and epoch installed and activated.
+ */
+int akm_key_session(struct akm_sock *s, uint32_t asr_id, uint32_t epoch, uint32_t cred_id)
+{
+	struct akm_asr asr;
+	unsigned int i;
+	int err;
+
+	err = akm_asr_get(s, asr_id, &asr);
+	if (err)
+		return err;
+	for (i = 0; i < asr.nkeys; i++) {
+		if (asr.keys[i].epoch != epoch)
+			continue;
+		if (asr.keys[i].state == AKM_KEY_CURRENT)
+			return 0;
+		if (asr.keys[i].state == AKM_KEY_NEXT)
+			return akm_key_activate(s, asr_id, epoch);
+		return -ESTALE;
+	}
+	if (epoch <= asr.last_epoch)
+		return -ESTALE;
+	for (i = 0; !err && i < asr.nkeys; i++)
+		if (asr.keys[i].state == AKM_KEY_NEXT)
+			err = akm_key_retire(s, asr_id, asr.keys[i].epoch);
+	if (!err)
+		err = akm_key_install_cred(s, asr_id, epoch, cred_id);
+	return err ? err : akm_key_activate(s, asr_id, epoch);
+}
+
 int akm_key_activate(struct akm_sock *s, uint32_t asr_id, uint32_t epoch)
 {
 	return request(s, AKM_CMD_KEY_ACTIVATE, asr_id, AKM_A_KEY_EPOCH, epoch, NULL, NULL);

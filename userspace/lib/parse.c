@@ -17,6 +17,7 @@ static const struct nla_policy attr_policy[AKM_A_MAX + 1] = {
 	[AKM_A_ASR_ALG]		= { .type = NLA_U8 },
 	[AKM_A_ASR_POLICY]	= { .type = NLA_U8 },
 	[AKM_A_MEMBER_COUNT]	= { .type = NLA_U32 },
+	[AKM_A_ASR_LAST_EPOCH]	= { .type = NLA_U32 },
 	[AKM_A_MEMBER_STATE]	= { .type = NLA_U8 },
 	[AKM_A_MEMBER_ADDRS]	= { .type = NLA_NESTED },
 	[AKM_A_ASR_GROUPS]	= { .type = NLA_NESTED },
@@ -42,6 +43,7 @@ static const struct nla_policy key_policy[AKM_KEY_A_MAX + 1] = {
 	[AKM_KEY_A_SERIAL]	= { .type = NLA_S32, .minlen = 4 },
 	[AKM_KEY_A_CREATED]	= { .type = NLA_U64 },
 	[AKM_KEY_A_ACTIVATED]	= { .type = NLA_U64 },
+	[AKM_KEY_A_TX_SEQ]	= { .type = NLA_U64 },
 };
 
 static const struct nla_policy stats_policy[AKM_STATS_A_MAX + 1] = {
@@ -106,6 +108,8 @@ int akm_key_parse(struct nlattr *nest, struct akm_key *key)
 		key->created = nla_get_u64(tb[AKM_KEY_A_CREATED]);
 	if (tb[AKM_KEY_A_ACTIVATED])
 		key->activated = nla_get_u64(tb[AKM_KEY_A_ACTIVATED]);
+	if (tb[AKM_KEY_A_TX_SEQ])
+		key->tx_seq = nla_get_u64(tb[AKM_KEY_A_TX_SEQ]);
 	return 0;
 }
 
@@ -164,6 +168,7 @@ int akm_asr_parse(const struct akm_msg *msg, struct akm_asr *asr)
 	asr->policy = get_u8(tb[AKM_A_ASR_POLICY]);
 	asr->member_count = get_u32(tb[AKM_A_MEMBER_COUNT]);
 	asr->grace = get_u32(tb[AKM_A_ASR_GRACE]);
+	asr->last_epoch = get_u32(tb[AKM_A_ASR_LAST_EPOCH]);
 	if (tb[AKM_A_ASR_GROUPS]) {
 		err = akm_addrs_parse(tb[AKM_A_ASR_GROUPS], asr->groups, AKM_ADDRS_MAX,
 				      &asr->ngroups);

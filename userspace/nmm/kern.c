@@ -119,29 +119,19 @@ int kern_bootstrap(struct nmm *n, uint32_t node)
 }
 
 /*
- * Session mode with epoch s: K(prov, s) installed (a next epoch, or one of
- * s or above, retired first) and activated, the node active, policy drop.
+ * Session mode with epoch s: K(prov, s) current (installed and activated
+ * unless it is already), the node active, policy drop.
  */
 int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
 {
 	uint32_t id = AKMP_PROV_ASR(node);
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP }, cur;
+	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP };
 	struct akm_member peer = { .asr_id = id, .node_id = node, .state = AKM_MEMBER_ACTIVE };
-	unsigned int i;
 	int err = prov_asr_make(n, node);
 
 	if (!err)
-		err = nl_err(n, akm_asr_get(n->nl, id, &cur), "read provisioning ASR", id);
-	for (i = 0; !err && i < cur.nkeys; i++)
-		if (cur.keys[i].state == AKM_KEY_NEXT || cur.keys[i].epoch >= epoch)
-			err = nl_err(n, akm_key_retire(n->nl, id, cur.keys[i].epoch),
-				     "retire provisioning epoch", cur.keys[i].epoch);
-	if (!err)
-		err = nl_err(n, akm_key_install_cred(n->nl, id, epoch, node),
-			     "derive the session key of provisioning ASR", id);
-	if (!err)
-		err = nl_err(n, akm_key_activate(n->nl, id, epoch),
-			     "activate the session epoch of provisioning ASR", id);
+		err = nl_err(n, akm_key_session(n->nl, id, epoch, node),
+			     "key the session epoch of provisioning ASR", id);
 	if (!err)
 		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
 			     "provisioning ASR session: member state", id);
@@ -151,6 +141,16 @@ int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
 	if (err)
 		kern_bootstrap(n, node);
 	return err;
+}
+
+/* The last session epoch of the node in this kernel (0: none). */
+uint32_t kern_session_last(struct nmm *n, uint32_t node)
+{
+	struct akm_asr asr;
+
+	if (!n->nl || akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr))
+		return 0;
+	return asr.last_epoch;
 }
 
 void kern_node_del(struct nmm *n, uint32_t node)

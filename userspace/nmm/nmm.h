@@ -61,6 +61,7 @@ struct conn {
 	uint32_t node;			/* after HELLO */
 	uint8_t nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
 	uint32_t flags;			/* of the HELLO */
+	uint32_t last;			/* of the HELLO: the node's last session epoch */
 	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
 	bool up;			/* a session connection that got WELCOME */
 	bool dead;			/* write failed: close without flushing */
@@ -150,7 +151,8 @@ void secure_free(void *p);
 int kern_sync(struct nmm *n);
 int kern_node_cred(struct nmm *n, uint32_t node);	/* (re)install a node's credential */
 int kern_bootstrap(struct nmm *n, uint32_t node);	/* provisioning ASR: bootstrap */
-int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);	/* ... session */
+int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);
+uint32_t kern_session_last(struct nmm *n, uint32_t node);	/* ... session */
 void kern_node_del(struct nmm *n, uint32_t node);
 
 /* peer.c: node connections. */

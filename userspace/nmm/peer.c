@@ -206,6 +206,7 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 
 	c->node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
 	c->flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
+	c->last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
 	memcpy(c->nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
 	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != n->id)
 		return refuse(n, c, "wrong-nmm-id");
@@ -252,11 +253,25 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		nmm_event(n, "node-activated", "node %u", c->node);
 
 	if (s->mode == NODE_BOOTSTRAP) {
-		/* bootstrap connection: a fresh session epoch, stored first */
-		if (db_exec(n, "UPDATE nodes SET session = session + 1 WHERE id = ?", "u",
+		/*
+		 * Bootstrap connection: a fresh session epoch, stored first, above
+		 * every one either kernel had (each refuses those again: a store
+		 * restored from a backup, a node id provisioned again). The
+		 * node's word for its own is not authenticated: it may move the
+		 * epoch up by at most 2^16 a time.
+		 */
+		session = db_int(n, -1, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
+		if (session < 0)
+			return -EIO;
+		if (kern_session_last(n, c->node) > session)
+			session = kern_session_last(n, c->node);
+		if (c->last > session && c->last - session <= 1 << 16)
+			session = c->last;
+		if (++session > UINT32_MAX)
+			return -ERANGE;
+		if (db_exec(n, "UPDATE nodes SET session = ? WHERE id = ?", "iu", session,
 			    c->node) != 1)
 			return -EIO;
-		session = db_int(n, 0, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
 		c->session_epoch = session;
 		welcome(n, c, 0, "welcome", session);
 		c->state = CS_CLOSING;		/* the node closes; then we switch */

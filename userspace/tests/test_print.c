@@ -27,10 +27,10 @@ static void check(struct akm_out *o, const char *want, const char *name)
 
 static const struct akm_asr asr = {
 	.id = 1, .name = "edge", .alg = AKM_ALG_HMAC_SHA256, .policy = AKM_POLICY_DROP,
-	.grace = 30, .member_count = 2, .nkeys = 2,
+	.grace = 30, .member_count = 2, .last_epoch = 3, .nkeys = 2,
 	.keys = {
 		{ .epoch = 2, .state = AKM_KEY_CURRENT, .serial = 77,
-		  .created = 1700000000, .activated = 1700000060 },
+		  .created = 1700000000, .activated = 1700000060, .tx_seq = 41 },
 		{ .epoch = 3, .state = AKM_KEY_NEXT, .serial = 78, .created = 1700000120 },
 	},
 };
@@ -49,22 +49,23 @@ static void test_asr(void)
 
 	start(&o, AKM_OUT_TEXT);
 	print_asr(&o, &asr, members, 2);
-	check(&o, "asr 1 name edge alg hmac-sha256 policy drop grace 30 members 2\n"
+	check(&o, "asr 1 name edge alg hmac-sha256 policy drop grace 30 members 2 "
+	      "last-epoch 3\n"
 	      "    key epoch 2 state current serial 77 created 2023-11-14T22:13:20Z "
-	      "activated 2023-11-14T22:14:20Z\n"
+	      "activated 2023-11-14T22:14:20Z sent 41\n"
 	      "    key epoch 3 state next serial 78 created 2023-11-14T22:15:20Z "
-	      "activated never\n"
+	      "activated never sent 0\n"
 	      "    member node 2 state active addr 10.0.0.2 addr fd00::2\n"
 	      "    member node 3 state unknown\n", "asr show: text");
 
 	start(&o, AKM_OUT_JSON);
 	print_asr(&o, &asr, members, 1);
 	check(&o, "{\"id\":1,\"name\":\"edge\",\"alg\":\"hmac-sha256\",\"policy\":\"drop\","
-	      "\"grace\":30,\"member_count\":2,\"groups\":[],\"keys\":["
+	      "\"grace\":30,\"member_count\":2,\"last_epoch\":3,\"groups\":[],\"keys\":["
 	      "{\"epoch\":2,\"state\":\"current\",\"serial\":77,"
-	      "\"created\":1700000000,\"activated\":1700000060},"
+	      "\"created\":1700000000,\"activated\":1700000060,\"tx_seq\":41},"
 	      "{\"epoch\":3,\"state\":\"next\",\"serial\":78,"
-	      "\"created\":1700000120,\"activated\":0}],"
+	      "\"created\":1700000120,\"activated\":0,\"tx_seq\":0}],"
 	      "\"members\":[{\"asr\":1,\"node\":2,\"state\":\"active\","
 	      "\"addrs\":[\"10.0.0.2\",\"fd00::2\"],\"stats\":{"
 	      "\"tx_packets\":0,\"tx_bytes\":0,\"rx_packets\":5,\"rx_bytes\":0,"
@@ -80,7 +81,7 @@ static void test_asr(void)
 	start(&o, AKM_OUT_TEXT);
 	print_key(&o, &asr.keys[1], 1, "");
 	check(&o, "asr 1 epoch 3 state next serial 78 created 2023-11-14T22:15:20Z "
-	      "activated never", "key show: text");
+	      "activated never sent 0", "key show: text");
 }
 
 static void test_stats(void)
@@ -167,7 +168,8 @@ static void test_events(void)
 	start(&o, AKM_OUT_JSON);
 	print_event(&o, &msg);
 	check(&o, "{\"event\":\"unknown\",\"keys\":[{\"epoch\":5,\"state\":\"current\","
-	      "\"serial\":9,\"created\":0,\"activated\":0}]}\n", "unknown event with a key");
+	      "\"serial\":9,\"created\":0,\"activated\":0,\"tx_seq\":0}]}\n",
+	      "unknown event with a key");
 	nlmsg_free(m);
 }
 
