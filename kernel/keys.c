@@ -129,8 +129,9 @@ int akm_keyring_create(struct akm_net *an)
 	snprintf(desc, sizeof(desc), "akm:net:%u", an->net->ns.inum);
 	/* one per namespace, AKM used or not: outside the owner's quota */
 	keyring = keyring_alloc(desc, uid, gid, current_cred(),
-				KEY_POS_VIEW | KEY_POS_READ | KEY_POS_SEARCH |
-				KEY_USR_VIEW | KEY_USR_READ,
+				KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE |
+				KEY_POS_SEARCH | KEY_USR_VIEW | KEY_USR_READ |
+				KEY_USR_SEARCH,
 				KEY_ALLOC_NOT_IN_QUOTA | KEY_ALLOC_SET_KEEP,
 				restriction, NULL);
 	if (IS_ERR(keyring)) {

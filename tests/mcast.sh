@@ -4,7 +4,9 @@
 # ASR multicast groups, in the VM with akm.ko loaded: the ABI (akmctl) and
 # the packet path (a UDP stream to a group is tagged on the wire, verified by
 # a member, looped back to the sender's own socket; a stranger's plain
-# datagrams from a member address are dropped). TAP, ends with a Totals line.
+# datagrams to the group, IPv4 and IPv6, are dropped under the group ASR's
+# policy, and delivered once the address is no group of an ASR). TAP, ends
+# with a Totals line.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 A=userspace/akmctl/akmctl
@@ -98,6 +100,77 @@ ok $? "on the wire they carry the AKM header" "$(cat "$W/wire")"
 st=$($A -n mb -j stats show asr 1 node 1)
 python3 -c 'import json,sys; s=json.load(sys.stdin); s=s[0] if isinstance(s,list) else s; sys.exit(s["stats"]["rx_packets"] < 3)' <<<"$st"
 ok $? "the member counts them as verified" "$st"
+
+# A stranger: ma without AKM, sending plain from addresses no ASR lists.
+$A -n ma asr del 1 &&
+	ip -n ma addr add 10.0.9.77/24 dev mva && ip -n ma addr add fd09::77/64 dev mva nodad &&
+	ip -n mb addr add fd09::2/64 dev mvb nodad
+ok $? "ma leaves AKM and gets addresses no ASR lists"
+cat >"$W/rx2.py" <<'PY'
+import socket, struct, sys
+ifx = socket.if_nametoindex("mvb")
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s4.bind(("239.9.9.9", 5010))
+s4.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+              socket.inet_aton("239.9.9.9") + socket.inet_aton("10.0.9.2"))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s6.bind(("ff15::9", 5010, 0, ifx))
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+              socket.inet_pton(socket.AF_INET6, "ff15::9") + struct.pack("@I", ifx))
+open(sys.argv[1], "w").close()
+n = [0, 0]
+for i, s in enumerate((s4, s6)):
+    s.settimeout(3 if i == 0 else 0.5)
+    try:
+        while True:
+            s.recvfrom(100)
+            n[i] += 1
+    except OSError:
+        pass
+print(n[0], n[1])
+PY
+cat >"$W/tx2.py" <<'PY'
+import socket, time
+ifx = socket.if_nametoindex("mva")
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.bind(("10.0.9.77", 0))
+s4.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.0.9.77"))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.bind(("fd09::77", 0))
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+for i in range(3):
+    s4.sendto(b"plain", ("239.9.9.9", 5010))
+    s6.sendto(b"plain", ("ff15::9", 5010, 0, ifx))
+    time.sleep(0.2)
+PY
+# stranger: RUN without|with the groups in mb's ASR 1; prints "v4 v6" received
+stranger() {
+	rm -f "$W/ready2"
+	ip netns exec mb python3 "$W/rx2.py" "$W/ready2" >"$W/rx2" &
+	for i in $(seq 100); do [ -e "$W/ready2" ] && break; sleep 0.1; done
+	sleep 0.5
+	ip netns exec ma python3 "$W/tx2.py"
+	wait
+	cat "$W/rx2"
+}
+plain() { $A -n mb -j stats show asr 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); s=s[0] if isinstance(s,list) else s; print(s["stats"]["drop_plain"])'; }
+p0=$(plain)
+got=$(stranger)
+p1=$(plain)
+[ "$got" = "0 0" ] && [ $((p1 - p0)) = 6 ]
+ok $? "a stranger's plain datagrams to the group (IPv4, IPv6) are dropped under policy drop" \
+	"received '$got', drop_plain +$((p1 - p0))"
+out=$($A -n mb asr set 1 group none 2>&1 && $A -n mb -j asr show 1)
+python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)[0]["groups"] != [])' <<<"$out"
+ok $? "mb's ASR 1 drops its groups (group none)" "$out"
+p0=$(plain)
+got=$(stranger)
+p1=$(plain)
+[ "$got" = "3 3" ]
+ok $? "control: no longer a group of an ASR, the same datagrams are delivered" \
+	"received '$got', drop_plain +$((p1 - p0)); $($A -n mb -j asr show 1)"
 
 totals
 [ $fail = 0 ]

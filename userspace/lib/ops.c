@@ -194,7 +194,8 @@ static int put_addrs(struct nl_msg *msg, int type, const struct akm_addr *addrs,
 	}
 	if (err < 0)
 		return -EMSGSIZE;
-	nla_nest_end(msg, nest);
+	/* empty is a value: "group none" clears the list */
+	nla_nest_end_keep_empty(msg, nest);
 	return 0;
 }
 
