@@ -604,7 +604,8 @@ def group_attack(t, topo):
         inner = at.udp_to_b(A, False, pl)
         ip = akm_packet(A.addr(False), B.addr(False), 17, inner, 1, 1, 1, seq, k1, alg)
         if exp == "rx":
-            expect = {(asr, "rx_packets"): 1, (mA, "rx_packets"): 1}
+            expect = {(asr, "rx_packets"): 1, (asr, "rx_bytes"): len(inner),
+                      (mA, "rx_packets"): 1, (mA, "rx_bytes"): len(inner)}
         else:
             expect = {(asr, exp): 1, (mA, exp): 1}
         at.attempt("%s: sequence number %s" % (alg, desc), ip, False, expect,
@@ -1907,6 +1908,54 @@ def group_faults(t, topo):
     kernel_clean(t, "faults", marker, taint0)
 
 
+def set_tx_seq_start(v):
+    with open("/sys/module/akm/parameters/tx_seq_start", "w") as f:
+        f.write(str(v))
+
+
+def group_seqlimit(t, topo):
+    """A sender's counter past 2^32 (the receiver stays in step) and at its
+    end, 2^48 - 1 (nothing more is sent under that epoch). The module
+    parameter tx_seq_start (testing only) moves new epochs' counters."""
+    A, B = topo.nodes[:2]
+    try:
+        set_tx_seq_start((1 << 32) - 3)
+        topo.akm()
+        sn = Sniffer(BRNS, A.port)
+        p = sh(["ping", "-n", "-q", "-c", "6", "-i", "0.1", "-W", "2", B.v4], ns=A.ns,
+               check=False)
+        caps = [parse_frame(fr) for fr in sn.read(3, lambda fr: parse_frame(fr) is not None
+                                                  and parse_frame(fr).akm is not None)]
+        sn.close()
+        seqs = sorted(c.akm["seq"] for c in caps if c.src == A.v4)
+        t.ok(p.returncode == 0 and " 6 received" in p.stdout,
+             "seqlimit: A's counter crosses 2^32 (from 2^32 - 2): 6 pings, 6 replies",
+             p.stdout + p.stderr)
+        t.ok(seqs[:1] == [(1 << 32) - 2] and seqs[-1:] == [(1 << 32) + 3],
+             "seqlimit: on the wire A's sequence numbers run 2^32 - 2 ... 2^32 + 3 (bits "
+             "32-47 in header bytes 2-3)", repr(seqs))
+        rx = stats(B.ns)["asr:1/node:1"]
+        t.ok(rx["rx_packets"] >= 6 and rx["drop_bad_tag"] == 0,
+             "seqlimit: B verified them all", repr(rx))
+        set_tx_seq_start((1 << 48) - 3)
+        new_epoch(topo, (A, B), 2)
+        s0 = stats(A.ns)["asr:1"]["tx_no_key"]
+        p = sh(["ping", "-n", "-q", "-c", "5", "-i", "0.2", "-W", "1", B.v4], ns=A.ns,
+               check=False)
+        s1 = stats(A.ns)["asr:1"]["tx_no_key"]
+        sent = asr_epochs(A.ns).get(2, {}).get("tx_seq")
+        t.ok(" 2 received" in p.stdout and s1 - s0 == 3 and sent == (1 << 48) - 1,
+             "seqlimit: from 2^48 - 2, two pings go through; then the epoch sends nothing "
+             "(tx_no_key +%d), its counter shows 2^48 - 1" % (s1 - s0),
+             "%s sent=%r" % (p.stdout, sent))
+        set_tx_seq_start(0)
+        new_epoch(topo, (A, B), 3)
+        ok, o = topo.ping(A, B)
+        t.ok(ok, "seqlimit: the next epoch starts at 1 and works", repr(o))
+    finally:
+        set_tx_seq_start(0)
+
+
 # ---------------------------------------------------------------------------
 
 def group_tagcheck(t, topo):
@@ -1933,13 +1982,14 @@ GROUPS = {
     "grace": (group_grace, False, 4, "chacha20-poly1305"),
     "mutate": (group_mutate, False, 4, "hmac-sha256"),
     "faults": (group_faults, False, 4, "hmac-sha256"),
+    "seqlimit": (group_seqlimit, False, 2, "chacha20-poly1305"),
     "unload": (group_unload, False, 2, "hmac-sha256"),
 }
 
 ALL = ["tagcheck", "connect:hmac-sha256", "connect:chacha20-poly1305",
        "attack:hmac-sha256", "attack:chacha20-poly1305", "policy",
        "rollover:hmac-sha256", "rollover:chacha20-poly1305", "membership", "grace",
-       "mutate", "faults", "unload"]
+       "mutate", "faults", "seqlimit", "unload"]
 
 GROUP_TIMEOUT = int(os.environ.get("AKM_PKT_TIMEOUT", "300"))
 # groups that take longer (the mutation count scales with AKM_PKT_MUTATIONS)
