@@ -238,8 +238,8 @@ UAPI = _uapi_enums()
 class Genl:
     """Requests to the akm family in one namespace (acked, errors raised)."""
 
-    def __init__(self, ns):
-        with netns(ns):
+    def __init__(self, ns=None):
+        with (netns(ns) if ns else contextlib.nullcontext()):
             self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
         self.s.bind((0, 0))
         self.seq = 0
