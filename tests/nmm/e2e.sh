@@ -181,6 +181,40 @@ ok $? "akm-nmmd restarts after SIGKILL"
 wait_for 120 all_activated 1
 ok $? "the interrupted re-key completes after the restart" "$(nmm asr show 1)"
 
+# ---- the NMM's machine replaced: a fresh kernel, its store from a backup
+# older than the last sessions. Session epochs must still be new to both
+# kernels (an old one would start K(prov, s)'s sequence numbers again):
+# the nodes refuse old ones and name their last in HELLO.
+sessions() {
+	nmmj node list | python3 -c 'import json, sys
+print(" ".join("%s=%s" % (n["name"], n["session"]) for n in json.load(sys.stdin)))'
+}
+before=$(sessions)
+kill "$NMM_PID"
+wait "$NMM_PID" 2>/dev/null
+rm -f "$W/nmm/admin.sock"
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE nodes SET session = 1")
+db.commit()' "$W/nmm/nmm.db"
+ip netns del "${P}nmm"
+ip netns add "${P}nmm"
+ip link add "${P}nmm" type veth peer name eth0 netns "${P}nmm"
+ip link set "${P}nmm" master akme2ebr up
+in_ns nmm ip addr add 10.9.0.1/24 dev eth0
+in_ns nmm ip link set eth0 up
+in_ns nmm ip link set lo up
+start_nmm
+good=0
+for node in $NODES; do wait_for 60 node_is "${node^^}" active online || good=1; done
+after=$(sessions)
+python3 -c 'import sys
+b = dict(x.split("=") for x in sys.argv[1].split())
+a = dict(x.split("=") for x in sys.argv[2].split())
+sys.exit(not all(int(a[k]) > int(b[k]) for k in b))' "$before" "$after" && [ $good = 0 ]
+ok $? "NMM on a fresh kernel with its store rolled back: every node back online, on a session epoch above its last" \
+	"before: $before; after: $after; $(grep -h 'Stale\|session epoch' "$W"/agent-*.log | tail -n 8)"
+
 # ---- offline member catches up ----
 kill "${AGENT_PID[d]}"
 wait "${AGENT_PID[d]}" 2>/dev/null
