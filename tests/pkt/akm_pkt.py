@@ -1821,17 +1821,19 @@ def group_faults(t, topo):
     t.ok(ue > 0 and rx == 0 and nk > 0, pre + "A's packets are dropped at B as "
          "drop_unknown_epoch (+%d in 1 s), none accepted; B's own packets to A are "
          "dropped as tx_no_key (+%d)" % (ue, nk), "rx from A +%d" % rx)
-    # neighbour discovery needs no key: B resolves A again without one
-    sh(["ip", "-6", "neigh", "flush", "dev", "eth0"], ns=B.ns, check=False)
-    sh(["ping", "-6", "-c", "1", "-W", "1", A.v6], ns=B.ns, check=False)
+    # neighbour discovery needs no key: B answers A's solicitation without
+    # one (a data packet B sends is dropped before it could trigger any)
+    sh(["ip", "-6", "neigh", "flush", "dev", "eth0"], ns=A.ns, check=False)
+    sh(["ping", "-6", "-c", "1", "-W", "1", B.v6], ns=A.ns, check=False)
     nb = ""
     for _ in range(20):
-        nb = sh(["ip", "-6", "neigh", "show", A.v6, "dev", "eth0"], ns=B.ns).stdout
+        nb = sh(["ip", "-6", "neigh", "show", B.v6, "dev", "eth0"], ns=A.ns).stdout
         if re.search(r"REACHABLE|STALE|DELAY|PROBE", nb):
             break
         time.sleep(0.1)
     t.ok(re.search(r"REACHABLE|STALE|DELAY|PROBE", nb) is not None,
-         pre + "without a key, B still resolves A's IPv6 address (ND is never tagged)", nb)
+         pre + "B, without a key, still answers A's neighbour solicitation (ND is never "
+         "tagged)", nb)
     epoch += 1
     new_epoch(topo, (A, B), epoch)
     r0 = rx_from(B.ns, A.id)

@@ -287,8 +287,13 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	welcome(n, c, 0, "welcome", 0);
 	nmm_event(n, "node-online", "node %u session %lld", c->node,
 		  (long long)db_int(n, 0, "SELECT session FROM nodes WHERE id = ?", "u", c->node));
-	if (c->flags & AKMP_FLAG_FRESH)
-		rekey_node_asrs(n, c->node);
+	/* a kernel that lost its state gets no epoch it may have sent under */
+	if ((c->flags & AKMP_FLAG_FRESH) && rekey_node_asrs(n, c->node)) {
+		nmm_log("node %u: cannot re-key its ASRs after a fresh start; closing, it "
+			"will come again", c->node);
+		c->state = CS_CLOSING;
+		return 0;
+	}
 	rekey_catch_up(n, c);
 	return 0;
 }

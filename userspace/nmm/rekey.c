@@ -372,30 +372,50 @@ void rekey_tick(struct nmm *n)
 
 int rekey_node_asrs(struct nmm *n, uint32_t node)
 {
-	uint32_t asrs[256];
+	uint32_t *asrs = NULL, *grown;
+	size_t k = 0, cap = 0, i;
 	sqlite3_stmt *st;
-	int k = 0, i, err = 0;
+	int err = 0;
 
-	/* only where it held the latest key: a key it never had cannot be reused */
+	/*
+	 * Only where it held the latest key: a key it never had cannot be
+	 * reused. Every such ASR, however many: one left out would be sent
+	 * to the node again with its counter back at 1.
+	 */
 	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
 		     "a.epoch = d.epoch WHERE d.node = ? AND d.state != 'pending'", "u", node);
 	if (!st)
 		return -EIO;
-	while (k < 256 && sqlite3_step(st) == SQLITE_ROW)
+	while (!err && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(asrs, cap * sizeof(*asrs));
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			asrs = grown;
+		}
 		asrs[k++] = sqlite3_column_int64(st, 0);
+	}
 	sqlite3_finalize(st);
-	if (!k)
-		return 0;
-	if (store_begin(n))
-		return -EIO;
+	if (err || !k)
+		goto out;
+	if (store_begin(n)) {
+		err = -EIO;
+		goto out;
+	}
 	for (i = 0; i < k && !err; i++)
 		err = rekey_new_epoch(n, asrs[i]);
 	if (err || store_commit(n)) {
 		store_rollback(n);
-		return -EIO;
+		err = -EIO;
+		goto out;
 	}
-	nmm_event(n, "node-fresh", "node %u asrs %d rekeyed", node, k);
+	nmm_event(n, "node-fresh", "node %u asrs %zu rekeyed", node, k);
 	for (i = 0; i < k; i++)
 		rekey_kick(n, asrs[i]);
-	return 0;
+out:
+	free(asrs);
+	return err;
 }
