@@ -15,7 +15,6 @@
 #include <linux/refcount.h>
 #include <linux/u64_stats_sync.h>
 #include <linux/workqueue.h>
-#include <linux/xarray.h>
 #include <linux/akm.h>
 
 #include "replay.h"
@@ -107,6 +106,7 @@ struct akm_member {
 	struct akm_stats stats;
 	spinlock_t rx_lock;		/* rx */
 	struct akm_rx rx[__AKM_KEY_STATE_MAX];
+	bool dead;			/* deleted: rx is final (under rx_lock) */
 	struct list_head stash;		/* in akm_asr.stash once deleted */
 	struct rcu_head rcu;
 };
@@ -156,7 +156,8 @@ struct akm_net {
 	DECLARE_HASHTABLE(asr_hash, 8);
 	DECLARE_HASHTABLE(addrs, 10);
 	struct key *keyring;
-	struct xarray last_epoch;	/* by ASR id, kept after ASR_DEL */
+	u64 instance;			/* random: this namespace's AKM state */
+	DECLARE_HASHTABLE(last_epochs, 6);	/* struct akm_last, by ASR id */
 	struct delayed_work retire_work;	/* ends grace periods */
 	struct delayed_work fail_work;	/* announces authentication failures */
 	atomic_t fail_count;
@@ -190,7 +191,8 @@ void akm_keys_exit(void);
 int akm_keyring_create(struct akm_net *an);
 void akm_keyring_destroy(struct akm_net *an);
 struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
-			    const u8 *material, u8 alg, s32 *serial);
+			    const u8 *material, u8 alg, s32 *serial,
+			    struct netlink_ext_ack *extack);
 void akm_key_drop(struct akm_net *an, const char *desc);
 void akm_key_put(struct akm_key *k);
 struct akm_epoch *akm_epoch_find(struct akm_net *an, struct akm_asr *asr,
@@ -203,6 +205,7 @@ int akm_epoch_retire(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		     struct netlink_ext_ack *extack);
 void akm_epochs_flush(struct akm_net *an, struct akm_asr *asr);
 u32 akm_last_epoch(struct akm_net *an, u32 id);
+void akm_last_flush(struct akm_net *an);
 void akm_retire_expired(struct work_struct *work);
 struct akm_epoch *akm_epoch_rx(struct akm_asr *asr, u32 epoch);
 

@@ -33,6 +33,22 @@ static void akm_addrs_unhash(struct akm_addrs *set)
 	set->n = 0;
 }
 
+static void akm_member_free_rcu(struct rcu_head *rcu)
+{
+	struct akm_member *m = container_of(rcu, struct akm_member, rcu);
+
+	akm_stats_free(&m->stats);
+	kfree(m);
+}
+
+/* Out of the lookups and the ASR's list; readers may still hold it. */
+static void akm_member_unlink(struct akm_member *m)
+{
+	akm_addrs_unhash(&m->addrs);
+	list_del_rcu(&m->list);
+	m->asr->n_members--;
+}
+
 int akm_asr_new(struct akm_net *an, u32 id, u8 alg, struct akm_asr **out)
 {
 	struct akm_asr *asr, *pos;
@@ -79,8 +95,11 @@ void akm_asr_del(struct akm_net *an, struct akm_asr *asr)
 	hash_del_rcu(&asr->node);
 	list_del_rcu(&asr->list);
 	an->n_asrs--;
-	list_for_each_entry_safe(m, tmp, &asr->members, list)
-		akm_member_del(an, m);
+	/* its epochs go too: no window of its members matters any more */
+	list_for_each_entry_safe(m, tmp, &asr->members, list) {
+		akm_member_unlink(m);
+		call_rcu(&m->rcu, akm_member_free_rcu);
+	}
 	akm_stash_prune(an, asr, true);
 	akm_addrs_unhash(&asr->groups);
 	akm_epochs_flush(an, asr);
@@ -121,14 +140,6 @@ struct akm_addr *akm_addr_find(struct akm_net *an, const struct in6_addr *a)
 	return NULL;
 }
 
-static void akm_member_free_rcu(struct rcu_head *rcu)
-{
-	struct akm_member *m = container_of(rcu, struct akm_member, rcu);
-
-	akm_stats_free(&m->stats);
-	kfree(m);
-}
-
 /* Does a receive window of @m hold packets of an installed epoch? */
 static bool akm_rx_live(struct akm_net *an, struct akm_member *m)
 {
@@ -154,7 +165,10 @@ void akm_stash_prune(struct akm_net *an, struct akm_asr *asr, bool all)
 	}
 }
 
-/* A node added again takes over the windows it had before it was deleted. */
+/*
+ * A node added again takes over the windows it had before it was deleted
+ * (final since then: a dead member's windows accept nothing).
+ */
 static void akm_stash_take(struct akm_asr *asr, struct akm_member *new)
 {
 	struct akm_member *m;
@@ -162,9 +176,7 @@ static void akm_stash_take(struct akm_asr *asr, struct akm_member *new)
 	list_for_each_entry(m, &asr->stash, stash) {
 		if (m->node_id != new->node_id)
 			continue;
-		spin_lock_bh(&m->rx_lock);	/* readers may still hold it */
 		memcpy(new->rx, m->rx, sizeof(new->rx));
-		spin_unlock_bh(&m->rx_lock);
 		list_del(&m->stash);
 		call_rcu(&m->rcu, akm_member_free_rcu);
 		return;
@@ -256,11 +268,16 @@ err:
 
 void akm_member_del(struct akm_net *an, struct akm_member *m)
 {
-	akm_addrs_unhash(&m->addrs);
-	list_del_rcu(&m->list);
-	m->asr->n_members--;
+	bool live;
+
+	akm_member_unlink(m);
+	/* readers that still hold it commit nothing from now on */
+	spin_lock_bh(&m->rx_lock);
+	m->dead = true;
+	live = akm_rx_live(an, m);
+	spin_unlock_bh(&m->rx_lock);
 	akm_stash_prune(an, m->asr, false);
-	if (akm_rx_live(an, m))
+	if (live)
 		list_add(&m->stash, &m->asr->stash);
 	else
 		call_rcu(&m->rcu, akm_member_free_rcu);

@@ -53,16 +53,11 @@ int akm_cred_install(struct akm_net *an, u32 id, const u8 *material,
 	if (!c)
 		return -ENOMEM;
 	snprintf(desc, sizeof(desc), "cred:%u", id);
-	c->key = akm_key_add(an, desc, material, 0, &c->serial);
+	c->key = akm_key_add(an, desc, material, 0, &c->serial, extack);
 	if (IS_ERR(c->key)) {
 		int err = PTR_ERR(c->key);
 
 		kfree(c);
-		if (err == -EDQUOT)
-			NL_SET_ERR_MSG_MOD(extack,
-					   "the key quota of this user is used up (kernel.keys.maxkeys, maxbytes)");
-		else
-			NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		return err;
 	}
 	c->id = id;

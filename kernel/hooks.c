@@ -10,8 +10,9 @@
  *       packet delivered to this host that carries an AKM header is
  *       verified and the header removed here, so conntrack never sees it:
  *       the inner packet is classified, NATed and filtered as it was sent.
- *       A packet without a header from a member's address follows the ASR
- *       policy; ICMP errors are checked and unwrapped (icmp.c). Packets
+ *       A packet without a header from a member's address, or to an ASR's
+ *       group, follows the policy of that ASR (of both, if both); ICMP
+ *       errors are checked and unwrapped (icmp.c). Packets
  *       routed through this host pass untouched. (in.c)
  *   LOCAL_IN, AKM_PRI_IN: the backstop for what reached this host although
  *       PRE_ROUTING could not know it would (REDIRECT, TPROXY, ...). (in.c)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The receiving side of the packet path (hooks.c): verification, the
- * replay windows, the policy for plain packets from members, and the
- * LOCAL_IN backstop for what reached this host another way.
+ * replay windows, the policy for plain packets from members and to ASR
+ * groups, and the LOCAL_IN backstop for what reached this host another way.
  */
 #include <linux/icmp.h>
 #include <linux/ip.h>
@@ -44,7 +44,7 @@ static bool akm_rx_check(struct akm_member *m, u32 epoch, u64 seq)
 	bool ok = false;
 
 	spin_lock_bh(&m->rx_lock);
-	rx = akm_rx_slot(m, epoch);
+	rx = m->dead ? NULL : akm_rx_slot(m, epoch);
 	if (rx)
 		ok = akm_replay_check(&rx->window, seq);
 	spin_unlock_bh(&m->rx_lock);
@@ -57,7 +57,7 @@ static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
 	bool ok = false;
 
 	spin_lock_bh(&m->rx_lock);
-	rx = akm_rx_slot(m, epoch);
+	rx = m->dead ? NULL : akm_rx_slot(m, epoch);
 	if (rx)
 		ok = akm_replay_update(&rx->window, seq);
 	spin_unlock_bh(&m->rx_lock);
@@ -220,32 +220,44 @@ bad:
 	return NF_DROP;
 }
 
-/*
- * The ASR whose policy a packet without an AKM header obeys: the one whose
- * group it is addressed to, else the one of the member @m it comes from.
- */
-static struct akm_asr *akm_plain_asr(struct akm_net *an,
-				     const struct akm_pkt *p,
-				     const struct akm_member *m)
+/* The ASR whose multicast group a packet is addressed to, if any. */
+static struct akm_asr *akm_group(struct akm_net *an, const struct akm_pkt *p)
 {
-	struct akm_addr *g = akm_addr_find(an, &p->daddr);
+	struct akm_addr *g;
 
-	if (g && !g->member)
-		return g->asr;
-	return m ? m->asr : NULL;
+	if (p->v6 ? !ipv6_addr_is_multicast(&p->daddr) :
+		    !ipv4_is_multicast(p->daddr.s6_addr32[3]))
+		return NULL;
+	g = akm_addr_find(an, &p->daddr);
+	return g && !g->member ? g->asr : NULL;
 }
 
-/* Such a packet, delivered to us; from member @m if one sent it. */
-static unsigned int akm_police(struct akm_asr *asr, struct akm_member *m)
+/* One ASR's policy for a packet without an AKM header; @m: its member. */
+static unsigned int akm_policy(struct akm_asr *asr, struct akm_member *m)
 {
 	u8 c = AKM_STATS_A_DROP_PLAIN;
 
 	if (READ_ONCE(asr->policy) == AKM_POLICY_ACCEPT)
 		c = AKM_STATS_A_ACCEPT_PLAIN;
-	if (m && m->asr == asr)
+	if (m)
 		akm_stats_add(&m->stats, c, 1);
 	akm_stats_add(&asr->stats, c, 1);
 	return c == AKM_STATS_A_ACCEPT_PLAIN ? NF_ACCEPT : NF_DROP;
+}
+
+/*
+ * A packet without an AKM header delivered to us, from member @m or to
+ * the group of ASR @g (or both): it must pass the policy of each.
+ */
+static unsigned int akm_police(struct akm_member *m, struct akm_asr *g)
+{
+	unsigned int v = NF_ACCEPT;
+
+	if (m)
+		v = akm_policy(m->asr, m);
+	if (g && (!m || g != m->asr) && akm_policy(g, NULL) == NF_DROP)
+		v = NF_DROP;
+	return v;
 }
 
 /*
@@ -299,7 +311,7 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_member *m = NULL;
 	unsigned int ret, ioff;
-	struct akm_asr *asr;
+	struct akm_asr *g;
 	struct akm_pkt p;
 	u32 self;
 
@@ -334,12 +346,12 @@ unsigned int akm_in(void *priv, struct sk_buff *skb,
 	}
 
 	m = akm_peer(an, &p.saddr, self);
-	asr = akm_plain_asr(an, &p, m);
+	g = akm_group(an, &p);
 	ioff = akm_icmp_err(skb, &p);
-	if ((!asr && !ioff) || !akm_for_us(state->net, state->in, &p) ||
+	if ((!m && !g && !ioff) || !akm_for_us(state->net, state->in, &p) ||
 	    akm_bridged(skb, state->in))
 		return NF_ACCEPT;
-	if (asr && !akm_is_nd(skb, &p) && akm_police(asr, m) != NF_ACCEPT)
+	if ((m || g) && !akm_is_nd(skb, &p) && akm_police(m, g) != NF_ACCEPT)
 		return NF_DROP;
 	/* the errors of our own stack come on the loopback device */
 	return ioff ? akm_icmp_in(an, skb, &p, ioff, self, NULL,
@@ -383,7 +395,7 @@ unsigned int akm_local_in(void *priv, struct sk_buff *skb,
 	struct akm_net *an = akm_pernet(state->net);
 	bool v6 = state->pf == NFPROTO_IPV6;
 	struct akm_member *m;
-	struct akm_asr *asr;
+	struct akm_asr *g;
 	struct akm_pkt p;
 	u32 self;
 
@@ -397,12 +409,12 @@ unsigned int akm_local_in(void *priv, struct sk_buff *skb,
 		       akm_loop(an, skb, &p, state->in, self) :
 		       akm_verify(an, skb, &p, self, &m);
 	m = akm_peer(an, &p.saddr, self);
-	asr = akm_plain_asr(an, &p, m);
-	if (!asr || akm_is_nd(skb, &p))
+	g = akm_group(an, &p);
+	if ((!m && !g) || akm_is_nd(skb, &p))
 		return NF_ACCEPT;
 	/* bridged multicast left to us, or delivered by another way */
 	if (!(nf_bridge_info_exists(skb) && skb->pkt_type != PACKET_HOST) &&
 	    akm_arrived_for_us(skb, state, &p))
 		return NF_ACCEPT;
-	return akm_police(asr, m);
+	return akm_police(m, g);
 }

@@ -2,19 +2,22 @@
 /*
  * Key epochs in the kernel keyring.
  *
- * Each network namespace has a keyring "akm:net:<inode>"; every installed
+ * Each network namespace has a keyring ".akm:net:<inode>"; every installed
  * epoch of every ASR is a key of type "akm" in it, described as
  * "asr:<id>:epoch:<n>". The key type has no read method, so the material
  * never goes back to user space, and only this module can create such keys:
  * instantiation requires a cookie that never leaves the kernel.
  *
  * The keyring is for inspection only. Its keys and the keyring itself are
- * kept (KEY_FLAG_KEEP) and grant their owner view and read: keyctl cannot
- * revoke, invalidate, unlink, clear, time out or re-permission them, so
- * another namespace whose root has the same uid cannot stop this one's
- * traffic. What they grant a possessor, nobody in user space has (nothing
- * can be linked to them): the module's own lookups. Epochs and credentials
- * go by netlink (KEY_RETIRE, CRED_DEL), which needs CAP_NET_ADMIN here.
+ * kept (KEY_FLAG_KEEP) and grant their owner view and read (and search of
+ * the keyring, for keyctl show): keyctl cannot revoke, invalidate, unlink,
+ * clear, time out or re-permission them, so another namespace whose root
+ * has the same uid cannot stop this one's traffic. Nobody in user space
+ * possesses them: nothing can be linked to them, and a name starting with
+ * '.' is not published, so the keyring cannot be joined as a session
+ * keyring. What they grant a possessor is for the module's own lookups.
+ * Epochs and credentials go by netlink (KEY_RETIRE, CRED_DEL), which needs
+ * CAP_NET_ADMIN here.
  *
  * No (key, nonce) pair is used twice (Documentation/wire-format.md): the
  * namespace remembers the last epoch installed for every ASR id, also
@@ -30,6 +33,13 @@
 #include <net/net_namespace.h>
 
 #include "akm.h"
+
+/* The last epoch installed for one ASR id in a namespace. */
+struct akm_last {
+	struct hlist_node node;		/* in akm_net.last_epochs */
+	u32 asr_id;
+	u32 epoch;
+};
 
 struct akm_key_init {
 	u8 cookie[16];
@@ -125,8 +135,10 @@ int akm_keyring_create(struct akm_net *an)
 	if (!restriction)
 		return -ENOMEM;
 	restriction->check = akm_keyring_restrict;
+	/* the key GC replaces the check once the module is gone */
+	restriction->keytype = &akm_key_type;
 
-	snprintf(desc, sizeof(desc), "akm:net:%u", an->net->ns.inum);
+	snprintf(desc, sizeof(desc), ".akm:net:%u", an->net->ns.inum);
 	/* one per namespace, AKM used or not: outside the owner's quota */
 	keyring = keyring_alloc(desc, uid, gid, current_cred(),
 				KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE |
@@ -155,7 +167,8 @@ void akm_keyring_destroy(struct akm_net *an)
  * link holds the other.
  */
 struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
-			    const u8 *material, u8 alg, s32 *serial)
+			    const u8 *material, u8 alg, s32 *serial,
+			    struct netlink_ext_ack *extack)
 {
 	struct akm_key_init init;
 	struct akm_key *k;
@@ -172,13 +185,17 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 	init.key = k;
 	kref = key_create_or_update(make_key_ref(an->keyring, true),
 				    akm_key_type.name, desc, &init, sizeof(init),
-				    KEY_POS_VIEW | KEY_POS_READ |
-				    KEY_POS_SEARCH | KEY_USR_VIEW |
-				    KEY_USR_READ,
+				    KEY_POS_VIEW | KEY_POS_SEARCH |
+				    KEY_USR_VIEW | KEY_USR_READ,
 				    KEY_ALLOC_SET_KEEP |
 				    KEY_ALLOC_BYPASS_RESTRICTION);
 	memzero_explicit(&init, sizeof(init));
 	if (IS_ERR(kref)) {
+		if (PTR_ERR(kref) == -EDQUOT)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "the key quota of this user is used up (kernel.keys.maxkeys, maxbytes)");
+		else
+			NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		akm_key_put(k);
 		return ERR_CAST(kref);
 	}
@@ -266,17 +283,40 @@ static void akm_epoch_destroy(struct akm_net *an, struct akm_asr *asr,
 	akm_stash_prune(an, asr, false);
 }
 
+static struct akm_last *akm_last_find(struct akm_net *an, u32 id)
+{
+	struct akm_last *l;
+
+	hash_for_each_possible(an->last_epochs, l, node, id)
+		if (l->asr_id == id)
+			return l;
+	return NULL;
+}
+
 /* The last epoch ever installed for ASR @id in this namespace, or 0. */
 u32 akm_last_epoch(struct akm_net *an, u32 id)
 {
-	void *e = xa_load(&an->last_epoch, id);
+	struct akm_last *l = akm_last_find(an, id);
 
-	return xa_is_value(e) ? xa_to_value(e) : 0;
+	return l ? l->epoch : 0;
+}
+
+void akm_last_flush(struct akm_net *an)
+{
+	struct hlist_node *tmp;
+	struct akm_last *l;
+	int b;
+
+	hash_for_each_safe(an->last_epochs, b, tmp, l, node) {
+		hash_del(&l->node);
+		kfree(l);
+	}
 }
 
 int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		      const u8 *material, struct netlink_ext_ack *extack)
 {
+	struct akm_last *last = akm_last_find(an, asr->id);
 	char desc[AKM_KEY_DESC_LEN];
 	struct akm_epoch *ep;
 	struct akm_key *k;
@@ -287,7 +327,7 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		return -EEXIST;
 	}
 	/* a sender's counter starts at 1 again under every installed key */
-	if (epoch <= akm_last_epoch(an, asr->id)) {
+	if (last && epoch <= last->epoch) {
 		NL_SET_ERR_MSG_MOD(extack,
 				   "epoch was installed in this namespace before: install one above the ASR's last epoch");
 		return -ESTALE;
@@ -298,28 +338,25 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 		return -EBUSY;
 	}
 
-	/* the last epoch's slot, so that storing it cannot fail later */
-	err = xa_reserve(&an->last_epoch, asr->id, GFP_KERNEL_ACCOUNT);
-	if (err)
-		return err;
 	err = -ENOMEM;
+	if (!last) {	/* made first, so that recording it cannot fail later */
+		last = kzalloc(sizeof(*last), GFP_KERNEL_ACCOUNT);
+		if (!last)
+			return -ENOMEM;
+		last->asr_id = asr->id;
+	}
 	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
 	if (!ep)
-		goto err_release;
+		goto err_last;
 	err = akm_mac_init(&ep->mac, asr->alg, asr->id, epoch, material);
 	if (err) {
 		NL_SET_ERR_MSG_MOD(extack, "cannot set up the MAC for this epoch");
 		goto err_free;
 	}
 	snprintf(desc, sizeof(desc), "asr:%u:epoch:%u", asr->id, epoch);
-	k = akm_key_add(an, desc, material, asr->alg, &ep->serial);
+	k = akm_key_add(an, desc, material, asr->alg, &ep->serial, extack);
 	if (IS_ERR(k)) {
 		err = PTR_ERR(k);
-		if (err == -EDQUOT)
-			NL_SET_ERR_MSG_MOD(extack,
-					   "the key quota of this user is used up (kernel.keys.maxkeys, maxbytes)");
-		else
-			NL_SET_ERR_MSG_MOD(extack, "cannot add the key to the keyring");
 		akm_mac_free(&ep->mac);
 		goto err_free;
 	}
@@ -327,15 +364,19 @@ int akm_epoch_install(struct akm_net *an, struct akm_asr *asr, u32 epoch,
 	ep->epoch = epoch;
 	ep->key = k;
 	ep->created = ktime_get_real_seconds();
-	atomic64_set(&ep->tx_seq, min_t(u64, READ_ONCE(akm_tx_seq_start), AKM_SEQ_LIMIT));
-	xa_store(&an->last_epoch, asr->id, xa_mk_value(epoch), GFP_KERNEL_ACCOUNT);
+	atomic64_set(&ep->tx_seq,
+		     min_t(u64, READ_ONCE(akm_tx_seq_start), AKM_SEQ_LIMIT));
+	if (!last->epoch)
+		hash_add(an->last_epochs, &last->node, asr->id);
+	last->epoch = epoch;
 	rcu_assign_pointer(asr->epochs[AKM_KEY_NEXT], ep);
 	return 0;
 
 err_free:
 	kfree(ep);
-err_release:
-	xa_release(&an->last_epoch, asr->id);
+err_last:
+	if (!last->epoch)
+		kfree(last);
 	return err;
 }
 

@@ -4,6 +4,7 @@
  * Module entry points and per network namespace state.
  */
 #include <linux/module.h>
+#include <linux/random.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
@@ -40,7 +41,8 @@ static int __net_init akm_net_init(struct net *net)
 	INIT_LIST_HEAD(&an->creds);
 	hash_init(an->asr_hash);
 	hash_init(an->addrs);
-	xa_init(&an->last_epoch);
+	hash_init(an->last_epochs);
+	get_random_bytes(&an->instance, sizeof(an->instance));
 	INIT_DELAYED_WORK(&an->retire_work, akm_retire_expired);
 	INIT_DELAYED_WORK(&an->fail_work, akm_fail_announce);
 	an->generation = 1;
@@ -84,7 +86,7 @@ static void __net_exit akm_net_exit(struct net *net)
 	cancel_delayed_work_sync(&an->retire_work);
 	cancel_delayed_work_sync(&an->fail_work);
 	akm_keyring_destroy(an);
-	xa_destroy(&an->last_epoch);
+	akm_last_flush(an);
 	/* the objects' RCU callbacks do not touch akm_net */
 	akm_stats_free(&an->stats);
 }

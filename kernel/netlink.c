@@ -47,6 +47,7 @@ static const struct nla_policy akm_policy[AKM_A_MAX + 1] = {
 	[AKM_A_ASR_GROUPS]	= NLA_POLICY_NESTED(akm_addr_policy),
 	[AKM_A_NODE_RX_MARK]	= { .type = NLA_U32 },
 	[AKM_A_ASR_LAST_EPOCH]	= { .type = NLA_REJECT },
+	[AKM_A_NODE_INSTANCE]	= { .type = NLA_REJECT },
 };
 
 static struct genl_family akm_family;
@@ -128,6 +129,8 @@ static int akm_fill_node(struct sk_buff *skb, struct akm_net *an,
 	    nla_put_u32(skb, AKM_A_GENERATION, an->generation) ||
 	    nla_put_u32(skb, AKM_A_ASR_COUNT, an->n_asrs) ||
 	    nla_put_u32(skb, AKM_A_NODE_RX_MARK, an->rx_mark) ||
+	    nla_put_u64_64bit(skb, AKM_A_NODE_INSTANCE, an->instance,
+			      AKM_A_PAD) ||
 	    akm_put_stats(skb, &an->stats)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;

@@ -96,8 +96,10 @@ static int akm_tag(struct akm_asr *asr, struct akm_member *m,
 	skb->ignore_df = 1;	/* it may no longer fit: fragment, don't drop */
 
 	seq = atomic64_inc_return(&ep->tx_seq);
-	if (seq > AKM_SEQ_LIMIT)	/* lost a race for the last ones */
+	if (seq > AKM_SEQ_LIMIT) {	/* lost a race for the last ones */
+		akm_stats_add(&asr->stats, AKM_STATS_A_TX_NO_KEY, 1);
 		return -EKEYEXPIRED;
+	}
 	h = (struct akmhdr *)(skb->data + p.nhlen);
 	h->nexthdr = p.proto;
 	h->version = AKM_WIRE_VERSION;

@@ -80,14 +80,14 @@ static int describe(int32_t serial, char *type, size_t tlen, char *desc, size_t 
 	return 0;
 }
 
-/* The namespace's keyring is a "keyring" named akm:net:<netns inode>. */
+/* The namespace's keyring is a "keyring" named .akm:net:<netns inode>. */
 TEST_F(keyring, node_keyring)
 {
 	char type[64], desc[256], want[64];
 
 	ASSERT_EQ(0, describe(self->node.keyring, type, sizeof(type), desc, sizeof(desc)));
 	EXPECT_STREQ("keyring", type);
-	snprintf(want, sizeof(want), "akm:net:%lu", akm_netns_inode());
+	snprintf(want, sizeof(want), ".akm:net:%lu", akm_netns_inode());
 	EXPECT_STREQ(want, desc);
 }
 
@@ -147,7 +147,7 @@ TEST_F(keyring, proc_keys_line)
  * Every keyctl that could take a key or the keyring away, or open them up:
  * the number that succeeded (0 expected), each logged.
  */
-static int keyctl_attempts(int32_t key, int32_t keyring)
+static int keyctl_attempts(int32_t key, int32_t keyring, const char *name)
 {
 	struct { const char *what; long ret; } t[] = {
 		{ "revoke key", keyctl_revoke(key) },
@@ -167,6 +167,11 @@ static int keyctl_attempts(int32_t key, int32_t keyring)
 	unsigned int i;
 	int n = 0;
 
+	/* joining it by name would make it possessed: not published */
+	if (keyctl_join_session_keyring(name) == keyring) {
+		fprintf(stderr, "# keyctl join %s: joined\n", name);
+		n++;
+	}
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (t[i].ret >= 0) {
 			fprintf(stderr, "# keyctl %s: succeeded\n", t[i].what);
@@ -201,7 +206,9 @@ TEST_F(keyring, keyctl_refused_here)
 {
 	struct akm_nl ev;
 	int32_t s1, s2;
+	char name[64];
 
+	snprintf(name, sizeof(name), ".akm:net:%lu", akm_netns_inode());
 	ASSERT_EQ(0, akm_events_open(&ev));
 	s1 = install(&self->nl, 7, 1, self->k);
 	ASSERT_GT(s1, 0);
@@ -209,8 +216,8 @@ TEST_F(keyring, keyctl_refused_here)
 	s2 = install(&self->nl, 7, 2, self->k);
 	ASSERT_GT(s2, 0);
 	akm_events_drain(&ev);
-	EXPECT_EQ(0, keyctl_attempts(s1, self->node.keyring));
-	EXPECT_EQ(0, keyctl_attempts(s2, self->node.keyring));
+	EXPECT_EQ(0, keyctl_attempts(s1, self->node.keyring, name));
+	EXPECT_EQ(0, keyctl_attempts(s2, self->node.keyring, name));
 	check_intact(_metadata, self, &ev, s1, s2);
 	akm_nl_close(&ev);
 }
@@ -239,6 +246,9 @@ TEST_F(keyring, keyctl_refused_other_netns)
 	int status;
 	pid_t pid;
 
+	char name[64];
+
+	snprintf(name, sizeof(name), ".akm:net:%lu", akm_netns_inode());
 	ASSERT_EQ(0, akm_events_open(&ev));
 	s1 = install(&self->nl, 7, 1, self->k);
 	ASSERT_GT(s1, 0);
@@ -251,8 +261,8 @@ TEST_F(keyring, keyctl_refused_other_netns)
 	if (pid == 0) {
 		if (unshare(CLONE_NEWNET) || drop_net_admin())
 			_exit(100);
-		_exit(keyctl_attempts(s1, self->node.keyring) +
-		      keyctl_attempts(s2, self->node.keyring));
+		_exit(keyctl_attempts(s1, self->node.keyring, name) +
+		      keyctl_attempts(s2, self->node.keyring, name));
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
@@ -311,7 +321,7 @@ TEST_F(keyring, per_netns_keyring)
 	AKM_ASSERT_OK(&other, akm_node_get(&other, &n));
 	EXPECT_NE(self->node.keyring, n.keyring);
 	ASSERT_EQ(0, describe(n.keyring, type, sizeof(type), desc, sizeof(desc)));
-	snprintf(want, sizeof(want), "akm:net:%lu", akm_netns_inode());
+	snprintf(want, sizeof(want), ".akm:net:%lu", akm_netns_inode());
 	EXPECT_STREQ(want, desc);
 	AKM_ASSERT_OK(&other, akm_asr_new(&other, 7, AKM_ALG_HMAC_SHA256, NULL, -1));
 	s_there = install(&other, 7, 1, self->k);

@@ -1862,7 +1862,7 @@ def group_faults(t, topo):
     for rnd in range(1, rounds + 1):
         pre = "faults: round %d: " % rnd
         ino = os.stat("/run/netns/" + D.ns).st_ino
-        kr = "akm:net:%d" % ino
+        kr = ".akm:net:%d" % ino
         dkeys = ["%08x" % k["serial"] for k in asr_epochs(D.ns).values()]
 
         def left():

@@ -55,7 +55,10 @@ enum akm_alg {
 
 #define AKM_ALG_MAX (__AKM_ALG_MAX - 1)
 
-/* What happens to plain (unauthenticated) packets from a member's address. */
+/*
+ * What happens to plain (unauthenticated) packets delivered from a member's
+ * address or to one of the ASR's groups (from both: the stricter wins).
+ */
 enum akm_policy {
 	AKM_POLICY_DROP,		/* default */
 	AKM_POLICY_ACCEPT,		/* counted, for migration */
@@ -162,6 +165,10 @@ enum akm_attr {
 				 * this ASR id in this namespace, also before
 				 * an ASR_DEL; KEY_INSTALL needs a higher one
 				 */
+	AKM_A_NODE_INSTANCE,	/* u64: random, drawn when the namespace's
+				 * AKM state was made; another value means
+				 * every epoch and counter was lost
+				 */
 	__AKM_A_MAX
 };
 
@@ -204,15 +211,20 @@ enum akm_stats_attr {
 	AKM_STATS_A_TX_BYTES,
 	AKM_STATS_A_RX_PACKETS,
 	AKM_STATS_A_RX_BYTES,
-	AKM_STATS_A_TX_NO_KEY,		/* egress to a member without a current epoch */
+	AKM_STATS_A_TX_NO_KEY,		/* egress to a member or group without a
+					 * current epoch, or one whose counter
+					 * reached AKM_SEQ_LIMIT
+					 */
 	AKM_STATS_A_DROP_BAD_TAG,
 	AKM_STATS_A_DROP_REPLAY,
 	AKM_STATS_A_DROP_UNKNOWN_ASR,
 	AKM_STATS_A_DROP_UNKNOWN_EPOCH,
 	AKM_STATS_A_DROP_NOT_MEMBER,
 	AKM_STATS_A_DROP_MALFORMED,
-	AKM_STATS_A_DROP_PLAIN,		/* plain packet from a member, policy drop */
-	AKM_STATS_A_ACCEPT_PLAIN,	/* plain packet from a member, policy accept */
+	AKM_STATS_A_DROP_PLAIN,		/* plain packet from a member or to a
+					 * group, policy drop
+					 */
+	AKM_STATS_A_ACCEPT_PLAIN,	/* the same, policy accept */
 	AKM_STATS_A_DROP_ICMP,		/* forged ICMP error about a packet to a member */
 	__AKM_STATS_A_MAX
 };

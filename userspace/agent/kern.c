@@ -227,6 +227,9 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	for (i = 0; !err && i < cur.nkeys; i++)
 		if (cur.keys[i].epoch == cfg->epoch)
 			return 1;	/* installed already: nothing to do */
+	/* refused anyway: leave the members as they are */
+	if (!err && cfg->epoch <= cur.last_epoch)
+		return -ESTALE;
 	if (!err)
 		err = members_sync(s, c, cfg);
 	/* a next epoch that was never activated is superseded by this one */

@@ -36,7 +36,6 @@
 #define BACKOFF_MIN_MS	1000
 #define BACKOFF_MAX_MS	60000
 #define SWITCH_MS	200	/* bootstrap connection reset -> session connection */
-#define T_LEN		(8 + 2 * AKMP_NONCE_LEN)
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_AUTH, ST_SESSION };
 
@@ -51,6 +50,9 @@ struct agent {
 	uint32_t epoch;			/* session epoch of the last bootstrap WELCOME */
 	bool fresh;			/* the kernel had lost its state: HELLO FLAGS bit 0 */
 	uint8_t nonce[AKMP_NONCE_LEN];
+	uint32_t flags, last;		/* what HELLO said of this kernel ... */
+	uint64_t instance;
+	uint8_t t[AKMP_TRANSCRIPT_LEN];	/* ... and the handshake's T */
 	struct akmp_reader rd;
 	struct akmp_outq out;
 	int64_t wake;			/* ST_IDLE: next attempt; else the deadline */
@@ -225,15 +227,20 @@ static void attempt(struct agent *a)
 static void send_hello(struct agent *a)
 {
 	struct akmp_buf b = { 0 };
+	struct akm_node self;
 
 	randombytes_buf(a->nonce, sizeof(a->nonce));
+	a->flags = a->fresh ? AKMP_FLAG_FRESH : 0;
+	a->last = kern_session_last(a->nl, &a->c);
+	a->instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
 	akmp_begin(&b, AKMP_HELLO);
 	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, a->c.node_id);
 	akmp_put_u32(&b, AKMP_T_NMM_ID, a->c.nmm_id);
 	akmp_put(&b, AKMP_T_NONCE, a->nonce, sizeof(a->nonce));
-	akmp_put_u32(&b, AKMP_T_FLAGS, a->fresh ? AKMP_FLAG_FRESH : 0);
-	akmp_put_u32(&b, AKMP_T_EPOCH, kern_session_last(a->nl, &a->c));
+	akmp_put_u32(&b, AKMP_T_FLAGS, a->flags);
+	akmp_put_u32(&b, AKMP_T_EPOCH, a->last);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, a->instance);
 	if (send_msg(a, &b))
 		return;
 	a->st = ST_HELLO;
@@ -253,36 +260,37 @@ static void on_connected(struct agent *a)
 	send_hello(a);
 }
 
-/* The kernel's proof over label || T with the credential shared with the NMM. */
-static int prove(struct agent *a, const char *label, const uint8_t *t, uint8_t *out)
+/*
+ * The kernel's proof over label || T [|| be32 epoch] with the credential
+ * shared with the NMM; label at most 7 bytes.
+ */
+static int prove(struct agent *a, const char *label, uint32_t epoch, uint8_t *out)
 {
-	uint8_t data[4 + T_LEN];
+	uint8_t data[8 + AKMP_TRANSCRIPT_LEN + 4];
 	size_t n = strlen(label);
 
 	memcpy(data, label, n);
-	memcpy(data + n, t, T_LEN);
-	return akm_cred_prove(a->nl, a->c.nmm_id, data, n + T_LEN, out);
+	memcpy(data + n, a->t, AKMP_TRANSCRIPT_LEN);
+	n += AKMP_TRANSCRIPT_LEN;
+	if (epoch) {
+		data[n++] = epoch >> 24;
+		data[n++] = epoch >> 16;
+		data[n++] = epoch >> 8;
+		data[n++] = epoch;
+	}
+	return akm_cred_prove(a->nl, a->c.nmm_id, data, n, out);
 }
 
 static void on_challenge(struct agent *a, const struct akmp_msg *m)
 {
-	uint8_t t[T_LEN], pm[AKMP_PROOF_LEN], pn[AKMP_PROOF_LEN];
+	uint8_t pm[AKMP_PROOF_LEN], pn[AKMP_PROOF_LEN];
 	struct akmp_buf b = { 0 };
 	int err;
 
-	t[0] = a->c.node_id >> 24;
-	t[1] = a->c.node_id >> 16;
-	t[2] = a->c.node_id >> 8;
-	t[3] = a->c.node_id;
-	t[4] = a->c.nmm_id >> 24;
-	t[5] = a->c.nmm_id >> 16;
-	t[6] = a->c.nmm_id >> 8;
-	t[7] = a->c.nmm_id;
-	memcpy(t + 8, a->nonce, AKMP_NONCE_LEN);
-	memcpy(t + 8 + AKMP_NONCE_LEN, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
-
+	akmp_transcript(a->t, a->c.node_id, a->c.nmm_id, a->nonce, m->tb[AKMP_T_NONCE].v,
+			a->flags, a->last, a->instance);
 	/* the NMM proves first; we prove nothing to an NMM that could not */
-	err = prove(a, "nmm", t, pm);
+	err = prove(a, "nmm", 0, pm);
 	if (err) {
 		fail(a, "the kernel cannot prove with the credential: %s%s%s", strerror(-err),
 		     *kmsg(a) ? ": " : "", kmsg(a));
@@ -292,7 +300,7 @@ static void on_challenge(struct agent *a, const struct akmp_msg *m)
 		fail(a, "the NMM failed to prove it holds this node's credential");
 		return;
 	}
-	err = prove(a, "node", t, pn);
+	err = prove(a, "node", 0, pn);
 	if (err) {
 		fail(a, "the kernel cannot prove with the credential: %s", strerror(-err));
 		return;
@@ -319,6 +327,15 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 		return;
 	}
 	if (ep->v && !(a->session_conn && akmp_u32(ep) == a->epoch)) {
+		uint8_t pw[AKMP_PROOF_LEN];
+
+		/* the session epoch is the NMM's word: checked before it is kept */
+		if (!m->tb[AKMP_T_PROOF].v || prove(a, "welcome", akmp_u32(ep), pw) ||
+		    sodium_memcmp(pw, m->tb[AKMP_T_PROOF].v, sizeof(pw))) {
+			fail(a, "the NMM's session epoch %u comes without a valid proof",
+			     akmp_u32(ep));
+			return;
+		}
 		/* bootstrap connection done: switch, and come back authenticated */
 		a->epoch = akmp_u32(ep);
 		conn_close(a, true);

@@ -49,6 +49,7 @@ struct akm_node {
 	uint32_t generation;
 	uint32_t asr_count;
 	uint32_t rx_mark;		/* set in skb->mark of verified packets */
+	uint64_t instance;		/* random, new with every kernel state */
 	struct akm_stats stats;
 };
 

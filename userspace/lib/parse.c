@@ -9,6 +9,7 @@
 static const struct nla_policy attr_policy[AKM_A_MAX + 1] = {
 	[AKM_A_NODE_ID]		= { .type = NLA_U32 },
 	[AKM_A_NODE_RX_MARK]	= { .type = NLA_U32 },
+	[AKM_A_NODE_INSTANCE]	= { .type = NLA_U64 },
 	[AKM_A_KEYRING]		= { .type = NLA_U32 },
 	[AKM_A_GENERATION]	= { .type = NLA_U32 },
 	[AKM_A_ASR_COUNT]	= { .type = NLA_U32 },
@@ -149,6 +150,8 @@ int akm_node_parse(const struct akm_msg *msg, struct akm_node *node)
 	node->generation = get_u32(tb[AKM_A_GENERATION]);
 	node->asr_count = get_u32(tb[AKM_A_ASR_COUNT]);
 	node->rx_mark = get_u32(tb[AKM_A_NODE_RX_MARK]);
+	if (tb[AKM_A_NODE_INSTANCE])
+		node->instance = nla_get_u64(tb[AKM_A_NODE_INSTANCE]);
 	return akm_stats_parse(tb[AKM_A_STATS], &node->stats);
 }
 

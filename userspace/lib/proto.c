@@ -215,6 +215,7 @@ static const struct {
 	[AKMP_T_NAME] = { TEXT, 0 },
 	[AKMP_T_VALUE] = { FIXED, 8 },
 	[AKMP_T_FLAGS] = { FIXED, 4 },
+	[AKMP_T_INSTANCE] = { FIXED, 8 },
 };
 
 #define REQ(t) (1u << (t))
@@ -494,6 +495,27 @@ int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg)
 			return ret;
 	}
 	return ret;
+}
+
+/*
+ * T = be32 node || be32 NMM || Nn || Nm || be32 FLAGS || be32 EPOCH ||
+ * be64 INSTANCE, the last three as HELLO carried them: the proofs cover
+ * what the node said about its kernel. Returns AKMP_TRANSCRIPT_LEN.
+ */
+size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
+		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
+		       uint64_t instance)
+{
+	put_be32(t, node);
+	put_be32(t + 4, nmm);
+	memcpy(t + 8, nn, AKMP_NONCE_LEN);
+	memcpy(t + 8 + AKMP_NONCE_LEN, nm, AKMP_NONCE_LEN);
+	t += 8 + 2 * AKMP_NONCE_LEN;
+	put_be32(t, flags);
+	put_be32(t + 4, last);
+	put_be32(t + 8, instance >> 32);
+	put_be32(t + 12, (uint32_t)instance);
+	return AKMP_TRANSCRIPT_LEN;
 }
 
 void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN])

@@ -33,6 +33,8 @@
 #define AKMP_HEARTBEAT_SECS	10
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
+/* the handshake transcript T both proofs cover (protocol.md) */
+#define AKMP_TRANSCRIPT_LEN	(8 + 2 * AKMP_NONCE_LEN + 4 + 4 + 8)
 
 enum akmp_type {
 	AKMP_HELLO = 1,
@@ -70,6 +72,7 @@ enum akmp_tlv_type {
 	AKMP_T_NAME,		/* text */
 	AKMP_T_VALUE,		/* be64 */
 	AKMP_T_FLAGS,		/* be32 */
+	AKMP_T_INSTANCE,	/* be64: the node kernel's AKM_A_NODE_INSTANCE */
 	__AKMP_T_MAX
 };
 #define AKMP_T_MAX (__AKMP_T_MAX - 1)
@@ -169,6 +172,9 @@ typedef int (*akmp_counter_cb)(uint32_t asr_id, const char *name, uint64_t value
 int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg);
 
 /* Addresses as 16 bytes (IPv4-mapped) and back. */
+size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
+		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
+		       uint64_t instance);
 void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN]);
 void akmp_addr_get(const uint8_t in[AKMP_ADDR_LEN], struct akm_addr *a);
 

@@ -391,10 +391,10 @@ static int node_del(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r);
-	uint32_t id, asrs[256];
-	sqlite3_stmt *st;
+	uint32_t id, *asrs;
 	struct conn *c;
-	int k = 0, i, err;
+	size_t k, i;
+	int err;
 
 	if (!name)
 		return usage(r, "missing NAME");
@@ -403,10 +403,9 @@ static int node_del(struct req *r)
 	id = node_by_name(n, name);
 	if (!id)
 		return fail(r, 1, "no node named '%s'", name);
-	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0", "u", id);
-	while (st && k < 256 && sqlite3_step(st) == SQLITE_ROW)
-		asrs[k++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	/* every ASR of the node gets a new epoch, however many */
+	if (node_asrs(n, id, &asrs, &k))
+		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
 	err = store_begin(n);
 	if (!err && db_exec(n, "UPDATE members SET revoked = 1 WHERE node = ?", "u", id) < 0)
 		err = -EIO;
@@ -417,6 +416,7 @@ static int node_del(struct req *r)
 		err = -EIO;
 	if (err || store_commit(n)) {
 		store_rollback(n);
+		free(asrs);
 		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
 	}
 	c = peer_find(n, id);
@@ -442,6 +442,7 @@ static int node_del(struct req *r)
 	kern_node_del(n, id);
 	for (i = 0; i < k; i++)
 		rekey_kick(n, asrs[i]);
+	free(asrs);
 	nmm_event(n, "node-removed", "node %u name %s", id, name);
 	return 0;
 }

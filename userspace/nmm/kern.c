@@ -143,12 +143,15 @@ int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
 	return err;
 }
 
-/* The last session epoch of the node in this kernel (0: none). */
+/*
+ * The last session epoch of the node in this kernel (0: none); the kernel
+ * remembers it also while the provisioning ASR is gone, so make that first.
+ */
 uint32_t kern_session_last(struct nmm *n, uint32_t node)
 {
 	struct akm_asr asr;
 
-	if (!n->nl || akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr))
+	if (!n->nl || prov_asr_make(n, node) || akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr))
 		return 0;
 	return asr.last_epoch;
 }

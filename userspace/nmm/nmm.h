@@ -62,6 +62,7 @@ struct conn {
 	uint8_t nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
 	uint32_t flags;			/* of the HELLO */
 	uint32_t last;			/* of the HELLO: the node's last session epoch */
+	uint64_t instance;		/* of the HELLO: its kernel's AKM instance */
 	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
 	bool up;			/* a session connection that got WELCOME */
 	bool dead;			/* write failed: close without flushing */
@@ -173,6 +174,7 @@ void rekey_catch_up(struct nmm *n, struct conn *c);
 void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint32_t status);
 void rekey_tick(struct nmm *n);
 void rekey_kick(struct nmm *n, uint32_t asr);	/* send to every connected member */
+int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k);
 int rekey_node_asrs(struct nmm *n, uint32_t node);	/* new epoch for each ASR of node */
 
 /* admin.c */

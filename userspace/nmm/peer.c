@@ -157,15 +157,17 @@ void peer_accept(struct nmm *n)
 }
 
 static void welcome(struct nmm *n, struct conn *c, uint32_t status, const char *msg,
-		    uint32_t epoch)
+		    uint32_t epoch, const uint8_t *proof)
 {
 	struct akmp_buf b = { 0 };
 
 	akmp_begin(&b, AKMP_WELCOME);
 	akmp_put_u32(&b, AKMP_T_STATUS, status);
 	akmp_put_str(&b, AKMP_T_MESSAGE, msg);
-	if (epoch)
+	if (epoch) {
 		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
+		akmp_put(&b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
+	}
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
 }
@@ -177,23 +179,26 @@ static int refuse(struct nmm *n, struct conn *c, const char *why)
 	fail_record(n, &c->peer);
 	nmm_event(n, "auth-failure", "node %u addr %s reason %s", c->node,
 		  addr_str(&c->peer, buf, sizeof(buf)), why);
-	welcome(n, c, EACCES, "access denied", 0);
+	welcome(n, c, EACCES, "access denied", 0, NULL);
 	c->state = CS_CLOSING;
 	return 0;
 }
 
-/* proof = CRED_PROVE(node, label || T) */
-static int prove(struct nmm *n, struct conn *c, const char *label, uint8_t proof[32])
+/* proof = CRED_PROVE(node, label || T [|| be32 epoch]), label at most 7 bytes */
+static int prove(struct nmm *n, struct conn *c, const char *label, uint32_t epoch,
+		 uint8_t proof[32])
 {
-	uint8_t data[4 + 8 + 2 * AKMP_NONCE_LEN];
+	uint8_t data[8 + AKMP_TRANSCRIPT_LEN + 4];
 	size_t l = strlen(label);
 
 	memcpy(data, label, l);
-	put_be32(data + l, c->node);
-	put_be32(data + l + 4, n->id);
-	memcpy(data + l + 8, c->nn, AKMP_NONCE_LEN);
-	memcpy(data + l + 8 + AKMP_NONCE_LEN, c->nm, AKMP_NONCE_LEN);
-	return akm_cred_prove(n->nl, c->node, data, l + 8 + 2 * AKMP_NONCE_LEN, proof);
+	l += akmp_transcript(data + l, c->node, n->id, c->nn, c->nm, c->flags, c->last,
+			     c->instance);
+	if (epoch) {
+		put_be32(data + l, epoch);
+		l += 4;
+	}
+	return akm_cred_prove(n->nl, c->node, data, l, proof);
 }
 
 static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
@@ -207,6 +212,7 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	c->node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
 	c->flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
 	c->last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
+	c->instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
 	memcpy(c->nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
 	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != n->id)
 		return refuse(n, c, "wrong-nmm-id");
@@ -219,7 +225,7 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 			kern_node_cred(n, c->node)))
 		return refuse(n, c, "no-credential");
 	randombytes_buf(c->nm, sizeof(c->nm));
-	err = prove(n, c, "nmm", pm);
+	err = prove(n, c, "nmm", 0, pm);
 	if (err)
 		return refuse(n, c, "no-credential");
 	akmp_begin(&b, AKMP_CHALLENGE);
@@ -239,7 +245,7 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	bool first;
 	int64_t session;
 
-	if (prove(n, c, "node", pn) ||
+	if (prove(n, c, "node", 0, pn) ||
 	    sodium_memcmp(pn, m->tb[AKMP_T_PROOF].v, AKMP_PROOF_LEN))
 		return refuse(n, c, "bad-proof");
 	s = nodest(n, c->node, true);
@@ -256,24 +262,25 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		/*
 		 * Bootstrap connection: a fresh session epoch, stored first, above
 		 * every one either kernel had (each refuses those again: a store
-		 * restored from a backup, a node id provisioned again). The
-		 * node's word for its own is not authenticated: it may move the
-		 * epoch up by at most 2^16 a time.
+		 * restored from a backup, a node id provisioned again; the node's
+		 * last one is in T), and proven to the node with T.
 		 */
+		uint8_t pw[AKMP_PROOF_LEN];
+
 		session = db_int(n, -1, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
 		if (session < 0)
 			return -EIO;
 		if (kern_session_last(n, c->node) > session)
 			session = kern_session_last(n, c->node);
-		if (c->last > session && c->last - session <= 1 << 16)
+		if (c->last > session)
 			session = c->last;
 		if (++session > UINT32_MAX)
 			return -ERANGE;
 		if (db_exec(n, "UPDATE nodes SET session = ? WHERE id = ?", "iu", session,
-			    c->node) != 1)
+			    c->node) != 1 || prove(n, c, "welcome", session, pw))
 			return -EIO;
 		c->session_epoch = session;
-		welcome(n, c, 0, "welcome", session);
+		welcome(n, c, 0, "welcome", session, pw);
 		c->state = CS_CLOSING;		/* the node closes; then we switch */
 		return 0;
 	}
@@ -284,15 +291,26 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	s->session = c;
 	c->state = CS_UP;
 	c->up = true;
-	welcome(n, c, 0, "welcome", 0);
+	welcome(n, c, 0, "welcome", 0, NULL);
 	nmm_event(n, "node-online", "node %u session %lld", c->node,
 		  (long long)db_int(n, 0, "SELECT session FROM nodes WHERE id = ?", "u", c->node));
-	/* a kernel that lost its state gets no epoch it may have sent under */
-	if ((c->flags & AKMP_FLAG_FRESH) && rekey_node_asrs(n, c->node)) {
-		nmm_log("node %u: cannot re-key its ASRs after a fresh start; closing, it "
-			"will come again", c->node);
-		c->state = CS_CLOSING;
-		return 0;
+	/*
+	 * A kernel that lost its state (another instance than the one we last
+	 * served) gets no epoch it may have sent under: every ASR of the node
+	 * is re-keyed first. The instance is stored only after that, so a
+	 * crash or a failure in between re-keys again next time.
+	 */
+	if ((c->flags & AKMP_FLAG_FRESH) ||
+	    (uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
+	    c->instance) {
+		if (rekey_node_asrs(n, c->node) ||
+		    db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
+			    (int64_t)c->instance, c->node) != 1) {
+			nmm_log("node %u: cannot re-key its ASRs for its new kernel; closing, "
+				"it will come again", c->node);
+			c->state = CS_CLOSING;
+			return 0;
+		}
 	}
 	rekey_catch_up(n, c);
 	return 0;

@@ -370,37 +370,53 @@ void rekey_tick(struct nmm *n)
 		"e2.activated > 0 AND e2.activated + a.grace <= ?)", "i", (int64_t)now);
 }
 
-int rekey_node_asrs(struct nmm *n, uint32_t node)
+/* The ASRs node is a member of (not revoked), however many; free *asrs. */
+int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k)
 {
-	uint32_t *asrs = NULL, *grown;
-	size_t k = 0, cap = 0, i;
+	size_t cap = 0;
+	uint32_t *grown;
 	sqlite3_stmt *st;
 	int err = 0;
 
-	/*
-	 * Only where it held the latest key: a key it never had cannot be
-	 * reused. Every such ASR, however many: one left out would be sent
-	 * to the node again with its counter back at 1.
-	 */
-	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
-		     "a.epoch = d.epoch WHERE d.node = ? AND d.state != 'pending'", "u", node);
+	*asrs = NULL;
+	*k = 0;
+	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0", "u", node);
 	if (!st)
 		return -EIO;
-	while (!err && sqlite3_step(st) == SQLITE_ROW) {
-		if (k == cap) {
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*k == cap) {
 			cap = cap ? 2 * cap : 64;
-			grown = realloc(asrs, cap * sizeof(*asrs));
+			grown = realloc(*asrs, cap * sizeof(**asrs));
 			if (!grown) {
 				err = -ENOMEM;
 				break;
 			}
-			asrs = grown;
+			*asrs = grown;
 		}
-		asrs[k++] = sqlite3_column_int64(st, 0);
+		(*asrs)[(*k)++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	if (err) {
+		free(*asrs);
+		*asrs = NULL;
+	}
+	return err;
+}
+
+int rekey_node_asrs(struct nmm *n, uint32_t node)
+{
+	uint32_t *asrs;
+	size_t k, i;
+	int err;
+
+	/*
+	 * Every ASR it is a member of: its latest epoch may have reached the
+	 * node even if the acknowledgement did not, and one left out would
+	 * be sent to the node again with its counter back at 1.
+	 */
+	err = node_asrs(n, node, &asrs, &k);
 	if (err || !k)
-		goto out;
+		return err;
 	if (store_begin(n)) {
 		err = -EIO;
 		goto out;

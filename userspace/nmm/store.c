@@ -64,6 +64,8 @@ static const char *const migrations[] = {
 	/* 1 -> 2: removed members stay, revoked (protocol.md) */
 	"ALTER TABLE members ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0 "
 	"  CHECK (revoked IN (0, 1));",
+	/* 2 -> 3: the node kernel's AKM instance we last re-keyed for */
+	"ALTER TABLE nodes ADD COLUMN kernel INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
