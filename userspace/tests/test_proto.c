@@ -124,6 +124,24 @@ static void test_handshake(void)
 	akmp_buf_free(&b);
 }
 
+/* T: ids, nonces, then what HELLO said of the kernel (protocol.md). */
+static void test_transcript(void)
+{
+	uint8_t t[AKMP_TRANSCRIPT_LEN + 1], nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
+	const uint8_t tail[16] = { 0, 0, 0, 1, 0, 0, 0x12, 0x34,
+				   0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+
+	memset(nn, 0xaa, sizeof(nn));
+	memset(nm, 0xbb, sizeof(nm));
+	t[AKMP_TRANSCRIPT_LEN] = 0x5a;
+	is_int(akmp_transcript(t, 2, 0x01000001, nn, nm, AKMP_FLAG_FRESH, 0x1234,
+			       0x0123456789abcdefULL), 88, "transcript: 88 bytes");
+	ok(!memcmp(t, "\0\0\0\2\1\0\0\1", 8) && t[8] == 0xaa && t[39] == 0xaa &&
+	   t[40] == 0xbb && t[71] == 0xbb && !memcmp(t + 72, tail, 16) &&
+	   t[AKMP_TRANSCRIPT_LEN] == 0x5a,
+	   "transcript: ids, Nn, Nm, FLAGS, last epoch, instance, big endian");
+}
+
 static void test_asr_config(void)
 {
 	struct akmp_asr_config c = { 0 }, d;
@@ -544,6 +562,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_handshake();
+	test_transcript();
 	test_asr_config();
 	test_small_messages();
 	test_reader();
