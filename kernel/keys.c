@@ -30,6 +30,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
+#include <linux/user_namespace.h>
 #include <net/net_namespace.h>
 
 #include "akm.h"
@@ -162,9 +163,15 @@ void akm_keyring_destroy(struct akm_net *an)
 }
 
 /*
- * Add a key of type "akm" to the namespace keyring, charged to the caller's
- * key quota. The caller gets one reference to the material, the keyring
- * link holds the other.
+ * Add a key of type "akm" to the namespace keyring. The caller gets one
+ * reference to the material, the keyring link holds the other.
+ *
+ * In a namespace owned by a user namespace other than the initial one the
+ * key is charged to the caller's key quota (that user's own, e.g. after
+ * unshare -Urn). In the initial one it is not: root's quota is shared with
+ * every root process of the host, capable or not, and one that filled it
+ * must not keep the host from re-keying; there AKM_ASRS_MAX and
+ * AKM_CREDS_MAX bound the keys, and memcg their memory.
  */
 struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 			    const u8 *material, u8 alg, s32 *serial,
@@ -188,7 +195,9 @@ struct akm_key *akm_key_add(struct akm_net *an, const char *desc,
 				    KEY_POS_VIEW | KEY_POS_SEARCH |
 				    KEY_USR_VIEW | KEY_USR_READ,
 				    KEY_ALLOC_SET_KEEP |
-				    KEY_ALLOC_BYPASS_RESTRICTION);
+				    KEY_ALLOC_BYPASS_RESTRICTION |
+				    (an->net->user_ns == &init_user_ns ?
+				     KEY_ALLOC_NOT_IN_QUOTA : 0));
 	memzero_explicit(&init, sizeof(init));
 	if (IS_ERR(kref)) {
 		if (PTR_ERR(kref) == -EDQUOT)

@@ -3,7 +3,8 @@
 #
 # What an unprivileged user makes AKM allocate (unshare -Urn, then ASRs,
 # members, keys) is charged to that user: its objects to the memory cgroup
-# of the process that made them, its keys to its key quota. In the VM with
+# of the process that made them, its keys to its key quota; and what other
+# root processes do to root's key quota does not stop AKM. In the VM with
 # akm.ko loaded; TAP, ends with a Totals line.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -91,8 +92,8 @@ ok $? "the host is unaffected: MemAvailable $((a0 / 1048576)) -> $((a1 / 1048576
 	"$(grep -E 'MemAvailable|Slab' /proc/meminfo)"
 rmdir "$T"
 
-# 3. keys count against the user's key quota (kernel.keys.maxkeys), root's
-# only against root's
+# 3. keys count against the user's key quota (kernel.keys.maxkeys) in a
+# namespace of another user namespace; root's keys in its own namespaces not
 maxkeys=$(cat /proc/sys/kernel/keys/maxkeys)
 out=$(fill max 400 keys 2>&1)
 read -r made err delta <<<"$out"
@@ -105,6 +106,28 @@ ip netns del akm-memcg
 read -r made err delta <<<"$out"
 [ "${err:-1}" = 0 ] && [ "${made:-0}" = 800 ]
 ok $? "control: root installs 400 keys in a namespace of its own" "$out"
+
+# 4. root's key quota is every root process's: one without CAP_NET_ADMIN
+# that fills it must not keep AKM (in namespaces of the initial user
+# namespace) from installing keys
+head -c 32000 /dev/zero >"$W/blob"
+head -c 32 /dev/urandom >"$W/k"
+out=$(keyctl session - bash -c '
+	i=0
+	while setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
+		keyctl padd user "k$i" @s <"'"$W"'/blob" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 5000 ] || break
+	done
+	keyctl padd user one-more @s <"'"$W"'/blob" 2>&1 | tail -n 1
+	echo "filled $i"
+	ip netns add akm-quota &&
+		userspace/akmctl/akmctl -n akm-quota asr add 1 alg hmac-sha256 &&
+		userspace/akmctl/akmctl -n akm-quota key install asr 1 epoch 1 file "'"$W"'/k" &&
+		userspace/akmctl/akmctl -n akm-quota cred install id 9 file "'"$W"'/k" && echo akm ok
+	ip netns del akm-quota' 2>&1)
+grep -q "quota exceeded" <<<"$out" && grep -q "akm ok" <<<"$out"
+ok $? "a root process without CAP_NET_ADMIN fills root's key quota; AKM still installs keys" "$out"
 
 totals
 [ $fail = 0 ]
