@@ -205,8 +205,8 @@ in_ns nmm ip addr add 10.9.0.1/24 dev eth0
 in_ns nmm ip link set eth0 up
 in_ns nmm ip link set lo up
 start_nmm
-good=0
-for node in $NODES; do wait_for 60 node_is "${node^^}" active online || good=1; done
+good=0	# the agents' reconnect backoff grew to up to a minute meanwhile
+for node in $NODES; do wait_for 150 node_is "${node^^}" active online || good=1; done
 after=$(sessions)
 python3 -c 'import sys
 b = dict(x.split("=") for x in sys.argv[1].split())
