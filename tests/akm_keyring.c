@@ -201,24 +201,31 @@ static void check_intact(struct __test_metadata *_metadata, FIXTURE_DATA(keyring
 	EXPECT_NE(0, akm_event_wait(ev, AKM_CMD_KEY_REVOKED, &e, 300));
 }
 
+/* Epoch 1 current, 2 next, their serials; events open and drained. */
+static void two_epochs(struct __test_metadata *_metadata, FIXTURE_DATA(keyring) *self,
+		       struct akm_nl *ev, int32_t s[2], char name[64])
+{
+	snprintf(name, 64, ".akm:net:%lu", akm_netns_inode());
+	ASSERT_EQ(0, akm_events_open(ev));
+	s[0] = install(&self->nl, 7, 1, self->k);
+	ASSERT_GT(s[0], 0);
+	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 7, 1));
+	s[1] = install(&self->nl, 7, 2, self->k);
+	ASSERT_GT(s[1], 0);
+	akm_events_drain(ev);
+}
+
 /* Root with every capability, in the keyring's own namespace. */
 TEST_F(keyring, keyctl_refused_here)
 {
 	struct akm_nl ev;
-	int32_t s1, s2;
+	int32_t s[2];
 	char name[64];
 
-	snprintf(name, sizeof(name), ".akm:net:%lu", akm_netns_inode());
-	ASSERT_EQ(0, akm_events_open(&ev));
-	s1 = install(&self->nl, 7, 1, self->k);
-	ASSERT_GT(s1, 0);
-	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 7, 1));
-	s2 = install(&self->nl, 7, 2, self->k);
-	ASSERT_GT(s2, 0);
-	akm_events_drain(&ev);
-	EXPECT_EQ(0, keyctl_attempts(s1, self->node.keyring, name));
-	EXPECT_EQ(0, keyctl_attempts(s2, self->node.keyring, name));
-	check_intact(_metadata, self, &ev, s1, s2);
+	two_epochs(_metadata, self, &ev, s, name);
+	EXPECT_EQ(0, keyctl_attempts(s[0], self->node.keyring, name));
+	EXPECT_EQ(0, keyctl_attempts(s[1], self->node.keyring, name));
+	check_intact(_metadata, self, &ev, s[0], s[1]);
 	akm_nl_close(&ev);
 }
 
@@ -242,32 +249,24 @@ static int drop_net_admin(void)
 TEST_F(keyring, keyctl_refused_other_netns)
 {
 	struct akm_nl ev;
-	int32_t s1, s2;
+	int32_t s[2];
+	char name[64];
 	int status;
 	pid_t pid;
 
-	char name[64];
-
-	snprintf(name, sizeof(name), ".akm:net:%lu", akm_netns_inode());
-	ASSERT_EQ(0, akm_events_open(&ev));
-	s1 = install(&self->nl, 7, 1, self->k);
-	ASSERT_GT(s1, 0);
-	AKM_ASSERT_OK(&self->nl, akm_key_activate(&self->nl, 7, 1));
-	s2 = install(&self->nl, 7, 2, self->k);
-	ASSERT_GT(s2, 0);
-	akm_events_drain(&ev);
+	two_epochs(_metadata, self, &ev, s, name);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
 		if (unshare(CLONE_NEWNET) || drop_net_admin())
 			_exit(100);
-		_exit(keyctl_attempts(s1, self->node.keyring, name) +
-		      keyctl_attempts(s2, self->node.keyring, name));
+		_exit(keyctl_attempts(s[0], self->node.keyring, name) +
+		      keyctl_attempts(s[1], self->node.keyring, name));
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
-	check_intact(_metadata, self, &ev, s1, s2);
+	check_intact(_metadata, self, &ev, s[0], s[1]);
 	akm_nl_close(&ev);
 }
 
