@@ -64,6 +64,18 @@ static bool akm_rx_commit(struct akm_member *m, u32 epoch, u64 seq)
 	return ok;
 }
 
+/* The ASR whose multicast group a packet is addressed to, if any. */
+static struct akm_asr *akm_group(struct akm_net *an, const struct akm_pkt *p)
+{
+	struct akm_addr *g;
+
+	if (p->v6 ? !ipv6_addr_is_multicast(&p->daddr) :
+		    !ipv4_is_multicast(p->daddr.s6_addr32[3]))
+		return NULL;
+	g = akm_addr_find(an, &p->daddr);
+	return g && !g->member ? g->asr : NULL;
+}
+
 /*
  * Take the AKM header out of a verified packet and restore the IP header;
  * the MAC header moves along, as xfrm's transport mode moves it. @csum is
@@ -96,10 +108,10 @@ static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb,
 			       struct akm_pkt *p, u32 self,
 			       struct akm_member **from)
 {
+	struct akm_asr *asr, *g;
 	struct akm_member *m;
 	struct akm_pseudo ph;
 	struct akm_epoch *ep;
-	struct akm_asr *asr;
 	struct akmhdr *h;
 	u8 tag[AKM_TAG_LEN];
 	u32 asr_id, sender, epoch;
@@ -122,9 +134,11 @@ static unsigned int akm_verify(struct akm_net *an, struct sk_buff *skb,
 			 sender);
 		return NF_DROP;
 	}
+	/* a group hears its own ASR only: no other key may speak to it */
+	g = akm_group(an, p);
 	m = akm_peer(an, &p->saddr, self);
 	if (!m || m->asr != asr || m->node_id != sender ||
-	    READ_ONCE(m->state) != AKM_MEMBER_ACTIVE) {
+	    READ_ONCE(m->state) != AKM_MEMBER_ACTIVE || (g && g != asr)) {
 		akm_fail(an, &asr->stats, AKM_STATS_A_DROP_NOT_MEMBER, asr_id,
 			 sender);
 		return NF_DROP;
@@ -218,18 +232,6 @@ static unsigned int akm_loop(struct akm_net *an, struct sk_buff *skb,
 bad:
 	akm_fail(an, &an->stats, AKM_STATS_A_DROP_MALFORMED, 0, 0);
 	return NF_DROP;
-}
-
-/* The ASR whose multicast group a packet is addressed to, if any. */
-static struct akm_asr *akm_group(struct akm_net *an, const struct akm_pkt *p)
-{
-	struct akm_addr *g;
-
-	if (p->v6 ? !ipv6_addr_is_multicast(&p->daddr) :
-		    !ipv4_is_multicast(p->daddr.s6_addr32[3]))
-		return NULL;
-	g = akm_addr_find(an, &p->daddr);
-	return g && !g->member ? g->asr : NULL;
 }
 
 /* One ASR's policy for a packet without an AKM header; @m: its member. */

@@ -42,7 +42,9 @@ static int __net_init akm_net_init(struct net *net)
 	hash_init(an->asr_hash);
 	hash_init(an->addrs);
 	hash_init(an->last_epochs);
-	get_random_bytes(&an->instance, sizeof(an->instance));
+	do {	/* 0 means "unknown" to the NMM */
+		get_random_bytes(&an->instance, sizeof(an->instance));
+	} while (!an->instance);
 	INIT_DELAYED_WORK(&an->retire_work, akm_retire_expired);
 	INIT_DELAYED_WORK(&an->fail_work, akm_fail_announce);
 	an->generation = 1;

@@ -172,5 +172,30 @@ p1=$(plain)
 ok $? "control: no longer a group of an ASR, the same datagrams are delivered" \
 	"received '$got', drop_plain +$((p1 - p0)); $($A -n mb -j asr show 1)"
 
+# A member of another ASR, tagging under that ASR to ASR 1's group: the
+# group hears its own ASR only. ma is node 7 of ASR 2 (with mb), whose
+# group (in ma's view) is 239.9.9.9; mb has that address as ASR 1's group.
+head -c 32 /dev/urandom >"$W/key2"
+$A -n mb asr set 1 group 239.9.9.9 &&
+	$A -n mb asr add 2 alg hmac-sha256 &&
+	$A -n mb member add asr 2 node 7 addr 10.0.9.77 state active &&
+	$A -n mb key install asr 2 epoch 1 file "$W/key2" && $A -n mb key activate asr 2 epoch 1 &&
+	$A -n ma node set id 7 && $A -n ma asr add 2 alg hmac-sha256 group 239.9.9.9 &&
+	$A -n ma member add asr 2 node 2 addr 10.0.9.2 state active &&
+	$A -n ma key install asr 2 epoch 1 file "$W/key2" && $A -n ma key activate asr 2 epoch 1
+ok $? "ma in ASR 2 with mb, which has 239.9.9.9 as ASR 1's group"
+nm() { $A -n mb -j stats show asr 2 | python3 -c 'import json,sys; s=json.load(sys.stdin); s=s[0] if isinstance(s,list) else s; print(s["stats"]["drop_not_member"])'; }
+d0=$(nm)
+got=$(stranger)
+d1=$(nm)
+[ "${got% *}" = 0 ] && [ $((d1 - d0)) = 3 ]
+ok $? "datagrams to ASR 1's group tagged under ASR 2 are dropped (drop_not_member)" \
+	"received '$got' (IPv4 IPv6), drop_not_member +$((d1 - d0))"
+$A -n mb asr set 1 group none
+got=$(stranger)
+[ "${got% *}" = 3 ]
+ok $? "control: once 239.9.9.9 is no group of ASR 1, they verify under ASR 2 and are delivered" \
+	"received '$got' (IPv4 IPv6)"
+
 totals
 [ $fail = 0 ]

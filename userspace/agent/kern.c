@@ -211,6 +211,13 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	if (cfg->asr_id & AKMP_PROV_ASR(0) || !is_member(cfg, c->node_id))
 		return -EINVAL;	/* not for us, or the provisioning ASR */
 	err = akm_asr_get(s, cfg->asr_id, &cur);
+	/* refused anyway (an epoch used before): change nothing */
+	if (!err && cfg->epoch <= cur.last_epoch) {
+		for (i = 0; i < cur.nkeys; i++)
+			if (cur.keys[i].epoch == cfg->epoch)
+				return 1;	/* installed already: nothing to do */
+		return -ESTALE;
+	}
 	if (!err && cur.alg != cfg->alg) {
 		agent_log("ASR %u: algorithm changes, re-creating it", cfg->asr_id);
 		err = akm_asr_del(s, cfg->asr_id);
@@ -227,9 +234,6 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	for (i = 0; !err && i < cur.nkeys; i++)
 		if (cur.keys[i].epoch == cfg->epoch)
 			return 1;	/* installed already: nothing to do */
-	/* refused anyway: leave the members as they are */
-	if (!err && cfg->epoch <= cur.last_epoch)
-		return -ESTALE;
 	if (!err)
 		err = members_sync(s, c, cfg);
 	/* a next epoch that was never activated is superseded by this one */

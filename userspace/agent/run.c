@@ -233,6 +233,10 @@ static void send_hello(struct agent *a)
 	a->flags = a->fresh ? AKMP_FLAG_FRESH : 0;
 	a->last = kern_session_last(a->nl, &a->c);
 	a->instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
+	if (!a->instance) {	/* the NMM could not tell a new kernel state */
+		fail(a, "the kernel gives no AKM instance: akm.ko older than this agent?");
+		return;
+	}
 	akmp_begin(&b, AKMP_HELLO);
 	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, a->c.node_id);

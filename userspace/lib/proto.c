@@ -223,7 +223,8 @@ static const struct {
 /* Required top-level TLVs of each message type. */
 static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_HELLO] = REQ(AKMP_T_VERSION) | REQ(AKMP_T_NODE_ID) | REQ(AKMP_T_NMM_ID) |
-		       REQ(AKMP_T_NONCE) | REQ(AKMP_T_FLAGS),
+		       REQ(AKMP_T_NONCE) | REQ(AKMP_T_FLAGS) | REQ(AKMP_T_EPOCH) |
+		       REQ(AKMP_T_INSTANCE),
 	[AKMP_CHALLENGE] = REQ(AKMP_T_NONCE) | REQ(AKMP_T_PROOF),
 	[AKMP_AUTH] = REQ(AKMP_T_PROOF),
 	[AKMP_WELCOME] = REQ(AKMP_T_STATUS),
@@ -305,10 +306,10 @@ int akmp_parse(const uint8_t *data, size_t len, struct akmp_msg *m)
 	}
 	if (ret < 0)
 		return ret;
-	if ((seen & required[m->type]) != required[m->type])
-		return -EBADMSG;
 	if (m->tb[AKMP_T_VERSION].v && akmp_u8(&m->tb[AKMP_T_VERSION]) != AKMP_VERSION)
 		return -EPROTONOSUPPORT;
+	if ((seen & required[m->type]) != required[m->type])
+		return -EBADMSG;
 	return 0;
 }
 

@@ -20,7 +20,7 @@
 
 #include "libakm.h"
 
-#define AKMP_VERSION		1
+#define AKMP_VERSION		2	/* 2: T covers FLAGS, EPOCH, INSTANCE */
 #define AKMP_PORT		4790
 #define AKMP_HDR_LEN		4		/* the be32 length */
 #define AKMP_LEN_MAX		65536		/* type + TLVs */
@@ -131,6 +131,10 @@ struct akmp_msg {
  * -EPROTONOSUPPORT for a VERSION other than AKMP_VERSION.
  */
 int akmp_parse(const uint8_t *data, size_t len, struct akmp_msg *m);
+/* T of the handshake (protocol.md); returns AKMP_TRANSCRIPT_LEN */
+size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
+		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
+		       uint64_t instance);
 /* Loose accessors for TLVs akmp_parse() validated. */
 uint8_t akmp_u8(const struct akmp_tlv *t);
 uint32_t akmp_u32(const struct akmp_tlv *t);
@@ -172,9 +176,6 @@ typedef int (*akmp_counter_cb)(uint32_t asr_id, const char *name, uint64_t value
 int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg);
 
 /* Addresses as 16 bytes (IPv4-mapped) and back. */
-size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
-		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
-		       uint64_t instance);
 void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN]);
 void akmp_addr_get(const uint8_t in[AKMP_ADDR_LEN], struct akm_addr *a);
 

@@ -144,16 +144,22 @@ int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
 }
 
 /*
- * The last session epoch of the node in this kernel (0: none); the kernel
- * remembers it also while the provisioning ASR is gone, so make that first.
+ * The last session epoch of the node in this kernel (0: none), or -errno;
+ * the kernel remembers it also while the provisioning ASR is gone, so that
+ * is made first.
  */
-uint32_t kern_session_last(struct nmm *n, uint32_t node)
+int64_t kern_session_last(struct nmm *n, uint32_t node)
 {
 	struct akm_asr asr;
+	int err;
 
-	if (!n->nl || prov_asr_make(n, node) || akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr))
-		return 0;
-	return asr.last_epoch;
+	if (!n->nl)
+		return 0;	/* --no-kernel */
+	err = prov_asr_make(n, node);
+	if (!err)
+		err = nl_err(n, akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr),
+			     "read provisioning ASR", AKMP_PROV_ASR(node));
+	return err ? (int64_t)err : (int64_t)asr.last_epoch;
 }
 
 void kern_node_del(struct nmm *n, uint32_t node)

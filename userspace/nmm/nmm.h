@@ -153,7 +153,7 @@ int kern_sync(struct nmm *n);
 int kern_node_cred(struct nmm *n, uint32_t node);	/* (re)install a node's credential */
 int kern_bootstrap(struct nmm *n, uint32_t node);	/* provisioning ASR: bootstrap */
 int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);
-uint32_t kern_session_last(struct nmm *n, uint32_t node);	/* ... session */
+int64_t kern_session_last(struct nmm *n, uint32_t node);	/* or -errno */	/* ... session */
 void kern_node_del(struct nmm *n, uint32_t node);
 
 /* peer.c: node connections. */

@@ -267,11 +267,13 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		 */
 		uint8_t pw[AKMP_PROOF_LEN];
 
+		int64_t last = kern_session_last(n, c->node);
+
 		session = db_int(n, -1, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
-		if (session < 0)
+		if (session < 0 || last < 0)
 			return -EIO;
-		if (kern_session_last(n, c->node) > session)
-			session = kern_session_last(n, c->node);
+		if (last > session)
+			session = last;
 		if (c->last > session)
 			session = c->last;
 		if (++session > UINT32_MAX)
@@ -284,6 +286,26 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		c->state = CS_CLOSING;		/* the node closes; then we switch */
 		return 0;
 	}
+	/*
+	 * A kernel that lost its state (another instance than the one we last
+	 * served: a reboot, a module reload, the node's first session; 0:
+	 * unknown) gets no epoch it may have sent under: every ASR of the node
+	 * is re-keyed first, then the instance stored, before anything is
+	 * delivered. A crash or failure in between re-keys again next time.
+	 */
+	if (!c->instance ||
+	    (uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
+	    c->instance) {
+		if (rekey_node_asrs(n, c->node) ||
+		    (c->instance && db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
+					    (int64_t)c->instance, c->node) != 1)) {
+			nmm_log("node %u: cannot re-key its ASRs for its new kernel; it will "
+				"come again", c->node);
+			welcome(n, c, EAGAIN, "try again", 0, NULL);
+			c->state = CS_CLOSING;
+			return 0;
+		}
+	}
 	/* session connection: it replaces any older one of this node */
 	if (s->session && s->session != c)
 		s->session->state = CS_CLOSING;
@@ -294,24 +316,6 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	welcome(n, c, 0, "welcome", 0, NULL);
 	nmm_event(n, "node-online", "node %u session %lld", c->node,
 		  (long long)db_int(n, 0, "SELECT session FROM nodes WHERE id = ?", "u", c->node));
-	/*
-	 * A kernel that lost its state (another instance than the one we last
-	 * served) gets no epoch it may have sent under: every ASR of the node
-	 * is re-keyed first. The instance is stored only after that, so a
-	 * crash or a failure in between re-keys again next time.
-	 */
-	if ((c->flags & AKMP_FLAG_FRESH) ||
-	    (uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
-	    c->instance) {
-		if (rekey_node_asrs(n, c->node) ||
-		    db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
-			    (int64_t)c->instance, c->node) != 1) {
-			nmm_log("node %u: cannot re-key its ASRs for its new kernel; closing, "
-				"it will come again", c->node);
-			c->state = CS_CLOSING;
-			return 0;
-		}
-	}
 	rekey_catch_up(n, c);
 	return 0;
 }

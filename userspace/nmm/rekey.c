@@ -127,7 +127,8 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	free(members);
 	for (i = 0; i < nids && ids[i] != c->node; i++)
 		;
-	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG))
+	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG) ||
+	    c->nout >= NMM_OUTSTANDING_MAX)	/* refill() sends it later */
 		return;
 
 	revoked = revoked_ids(n, asr, rids, AKM_MEMBERS_MAX - nids);
@@ -171,7 +172,7 @@ static void send_activate(struct nmm *n, struct conn *c, uint32_t asr, uint32_t 
 {
 	struct akmp_buf b = { 0 };
 
-	if (outstanding(c, asr, epoch, AKMP_ACTIVATE))
+	if (outstanding(c, asr, epoch, AKMP_ACTIVATE) || c->nout >= NMM_OUTSTANDING_MAX)
 		return;
 	akmp_begin(&b, AKMP_ACTIVATE);
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
@@ -304,6 +305,24 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 			push_activates(n, s->session);
 }
 
+/*
+ * What c's node is still owed, as far as its outstanding slots go: a node
+ * in more ASRs than NMM_OUTSTANDING_MAX gets the rest as ACKs come in.
+ */
+static void refill(struct nmm *n, struct conn *c)
+{
+	sqlite3_stmt *st;
+
+	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
+		     "a.epoch = d.epoch WHERE d.node = ? AND d.state = 'pending'", "u", c->node);
+	if (!st)
+		return;
+	while (c->nout < NMM_OUTSTANDING_MAX && sqlite3_step(st) == SQLITE_ROW)
+		rekey_deliver(n, c, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	push_activates(n, c);
+}
+
 void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint32_t status)
 {
 	unsigned int i;
@@ -339,6 +358,7 @@ void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint
 			   (int64_t)time(NULL), asr, epoch, c->node) == 1) {
 		nmm_event(n, "key-switched", "asr %u epoch %u node %u", asr, epoch, c->node);
 	}
+	refill(n, c);
 }
 
 void rekey_tick(struct nmm *n)
@@ -376,14 +396,14 @@ int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k)
 	size_t cap = 0;
 	uint32_t *grown;
 	sqlite3_stmt *st;
-	int err = 0;
+	int err = 0, rc;
 
 	*asrs = NULL;
 	*k = 0;
 	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0", "u", node);
 	if (!st)
 		return -EIO;
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*k == cap) {
 			cap = cap ? 2 * cap : 64;
 			grown = realloc(*asrs, cap * sizeof(**asrs));
@@ -396,6 +416,8 @@ int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k)
 		(*asrs)[(*k)++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	if (!err && rc != SQLITE_DONE)	/* a short list is no list */
+		err = -EIO;
 	if (err) {
 		free(*asrs);
 		*asrs = NULL;

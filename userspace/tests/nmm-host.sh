@@ -127,8 +127,9 @@ port = int(sys.argv[1])
 def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
 def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
 def hello(node):
-    return frame(1, tlv(1, b"\1") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
-                 tlv(4, os.urandom(32)) + tlv(20, struct.pack(">I", 0)))
+    return frame(1, tlv(1, b"\2") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
+                 tlv(4, os.urandom(32)) + tlv(20, struct.pack(">I", 0)) +
+                 tlv(12, struct.pack(">I", 0)) + tlv(21, struct.pack(">Q", 1)))
 def talk(data):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(data)

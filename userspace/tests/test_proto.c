@@ -64,30 +64,46 @@ static void test_handshake(void)
 	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
 	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
 	akmp_put_u32(&b, AKMP_T_FLAGS, AKMP_FLAG_FRESH);
+	akmp_put_u32(&b, AKMP_T_EPOCH, 5);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, 0x0123456789abcdefULL);
 	is_int(parse_frame(&b, &m), 0, "HELLO parses");
 	is_int(m.type, AKMP_HELLO, "HELLO type");
 	is_int(akmp_u32(&m.tb[AKMP_T_NODE_ID]), 7, "HELLO node id");
 	is_int(akmp_u32(&m.tb[AKMP_T_NMM_ID]), 1, "HELLO NMM id");
 	ok(m.tb[AKMP_T_NONCE].v && !memcmp(m.tb[AKMP_T_NONCE].v, nonce, 32), "HELLO nonce");
 	is_int(akmp_u32(&m.tb[AKMP_T_FLAGS]), AKMP_FLAG_FRESH, "HELLO flags");
+	is_int(akmp_u32(&m.tb[AKMP_T_EPOCH]), 5, "HELLO last session epoch");
+	ok(akmp_u64(&m.tb[AKMP_T_INSTANCE]) == 0x0123456789abcdefULL, "HELLO instance");
 
+	/* version 1 (a transcript without FLAGS, EPOCH, INSTANCE): refused as such */
 	akmp_begin(&b, AKMP_HELLO);
-	akmp_put_u8(&b, AKMP_T_VERSION, 2);
+	akmp_put_u8(&b, AKMP_T_VERSION, 1);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
 	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
 	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
 	akmp_put_u32(&b, AKMP_T_FLAGS, 0);
-	is_int(parse_frame(&b, &m), -EPROTONOSUPPORT, "HELLO version 2 refused");
+	is_int(parse_frame(&b, &m), -EPROTONOSUPPORT, "HELLO version 1 refused");
 
 	akmp_begin(&b, AKMP_HELLO);
-	akmp_put_u8(&b, AKMP_T_VERSION, 1);
+	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
 	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
 	akmp_put_u32(&b, AKMP_T_FLAGS, 0);
+	akmp_put_u32(&b, AKMP_T_EPOCH, 0);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, 1);
 	is_int(parse_frame(&b, &m), -EBADMSG, "HELLO without NMM_ID refused");
 
 	akmp_begin(&b, AKMP_HELLO);
-	akmp_put_u8(&b, AKMP_T_VERSION, 1);
+	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
+	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
+	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
+	akmp_put_u32(&b, AKMP_T_FLAGS, 0);
+	akmp_put_u32(&b, AKMP_T_EPOCH, 0);
+	is_int(parse_frame(&b, &m), -EBADMSG, "HELLO without INSTANCE refused");
+
+	akmp_begin(&b, AKMP_HELLO);
+	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
 	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
 	akmp_put(&b, AKMP_T_NONCE, nonce, 31);
