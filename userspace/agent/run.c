@@ -230,6 +230,7 @@ static void send_hello(struct agent *a)
 	struct akm_node self;
 
 	randombytes_buf(a->nonce, sizeof(a->nonce));
+	memset(a->t, 0, sizeof(a->t));	/* no proof of an earlier handshake counts */
 	a->flags = a->fresh ? AKMP_FLAG_FRESH : 0;
 	a->last = kern_session_last(a->nl, &a->c);
 	a->instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
