@@ -144,17 +144,20 @@ cfg_down_plain-nomod() {
 cfg_verify_plain-nomod() { :; }
 
 akm_up() { # ALG
-	local n id
+	local n id e
 	DST=10.0.0.2
 	[ -s /tmp/akm.key ] || head -c 32 /dev/urandom >/tmp/akm.key
+	# a namespace never takes an epoch twice (its counter would restart)
+	e=$(($(cat /tmp/akm.epoch 2>/dev/null || echo 0) + 1))
+	echo $e >/tmp/akm.epoch
 	for n in a b; do
 		id=$([ $n = a ] && echo 1 || echo 2)
 		ip netns exec $n "$AKMCTL" node set id $id &&
 		ip netns exec $n "$AKMCTL" asr add 1 alg "$1" &&
 		ip netns exec $n "$AKMCTL" member add asr 1 node 1 addr 10.0.0.1 state active &&
 		ip netns exec $n "$AKMCTL" member add asr 1 node 2 addr 10.0.0.2 state active &&
-		ip netns exec $n "$AKMCTL" key install asr 1 epoch 1 file /tmp/akm.key &&
-		ip netns exec $n "$AKMCTL" key activate asr 1 epoch 1 || return 1
+		ip netns exec $n "$AKMCTL" key install asr 1 epoch $e file /tmp/akm.key &&
+		ip netns exec $n "$AKMCTL" key activate asr 1 epoch $e || return 1
 	done
 	A "$AKMCTL" stats reset >/dev/null 2>&1
 	B "$AKMCTL" stats reset >/dev/null 2>&1
