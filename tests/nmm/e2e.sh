@@ -205,15 +205,20 @@ in_ns nmm ip addr add 10.9.0.1/24 dev eth0
 in_ns nmm ip link set eth0 up
 in_ns nmm ip link set lo up
 start_nmm
-good=0	# the agents' reconnect backoff grew to up to a minute meanwhile
-for node in $NODES; do wait_for 150 node_is "${node^^}" active online || good=1; done
+all_online() {
+	local node
+	for node in $NODES; do node_is "${node^^}" active online || return 1; done
+}
+# the agents' reconnect backoff grew to a minute or more meanwhile
+wait_for 300 all_online
+good=$?
 after=$(sessions)
 python3 -c 'import sys
 b = dict(x.split("=") for x in sys.argv[1].split())
 a = dict(x.split("=") for x in sys.argv[2].split())
 sys.exit(not all(int(a[k]) > int(b[k]) for k in b))' "$before" "$after" && [ $good = 0 ]
 ok $? "NMM on a fresh kernel with its store rolled back: every node back online, on a session epoch above its last" \
-	"before: $before; after: $after; $(grep -h 'Stale\|session epoch' "$W"/agent-*.log | tail -n 8)"
+	"before: $before; after: $after; $(nmm node list 2>&1)"
 
 # ---- offline member catches up ----
 kill "${AGENT_PID[d]}"
