@@ -230,10 +230,8 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 		err = akm_asr_set(s, &want, attrs);
 	if (err)
 		return err;
+	/* an installed epoch is at or below last_epoch: answered above */
 	err = akm_asr_get(s, cfg->asr_id, &cur);
-	for (i = 0; !err && i < cur.nkeys; i++)
-		if (cur.keys[i].epoch == cfg->epoch)
-			return 1;	/* installed already: nothing to do */
 	if (!err)
 		err = members_sync(s, c, cfg);
 	/* a next epoch that was never activated is superseded by this one */
