@@ -65,7 +65,7 @@ int kern_bootstrap(struct akm_sock *s, const struct agent_conf *c);
 int kern_session(struct akm_sock *s, const struct agent_conf *c, uint32_t epoch);
 uint32_t kern_session_last(struct akm_sock *s, const struct agent_conf *c);
 int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
-		    const struct akmp_asr_config *cfg);
+		    const struct akmp_asr_config *cfg, uint32_t *last);
 int kern_activate(struct akm_sock *s, const struct agent_conf *c, uint32_t asr, uint32_t epoch);
 int kern_leave(struct akm_sock *s, const struct agent_conf *c, uint32_t asr);
 int kern_heartbeats(struct akm_sock *s, struct akmp_outq *q);

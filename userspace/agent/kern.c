@@ -90,16 +90,7 @@ int kern_node_id(struct akm_sock *s, const struct agent_conf *c)
 	return err;
 }
 
-/* Create a member or change its state and addresses. */
-static int member_put(struct akm_sock *s, const struct akm_member *m)
-{
-	uint32_t attrs = AKM_BIT(AKM_A_MEMBER_STATE) | AKM_BIT(AKM_A_MEMBER_ADDRS);
-	int err = akm_member_set(s, m, attrs);
-
-	if (err == -ENOENT)
-		err = akm_member_new(s, m, attrs);
-	return err;
-}
+static int member_put(struct akm_sock *s, struct akm_member *m);
 
 /* The provisioning ASR with plain traffic to and from the NMM. */
 int kern_bootstrap(struct akm_sock *s, const struct agent_conf *c)
@@ -165,40 +156,177 @@ static bool is_member(const struct akmp_asr_config *cfg, uint32_t node)
 	return false;
 }
 
-/* Make the ASR's member list equal to the configuration's. */
-static int members_sync(struct akm_sock *s, const struct agent_conf *c,
-			const struct akmp_asr_config *cfg)
+static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
 {
-	struct akm_member *cur = NULL;
-	unsigned int i, j;
-	size_t n = 0;
+	return a->family == b->family &&
+	       (a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
+		!memcmp(&a->v6, &b->v6, sizeof(a->v6)));
+}
+
+static bool has_addr(const struct akm_member *m, const struct akm_addr *a)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->naddrs; i++)
+		if (addr_eq(&m->addrs[i], a))
+			return true;
+	return false;
+}
+
+/* Same state and the same set of addresses? */
+static bool member_same(const struct akm_member *a, const struct akm_member *b)
+{
+	unsigned int i;
+
+	if (a->state != b->state || a->naddrs != b->naddrs)
+		return false;
+	for (i = 0; i < a->naddrs; i++)
+		if (!has_addr(b, &a->addrs[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Addresses of m held by a member of another ASR give way if that is the
+ * same node (the NMM moved the pair's addresses to this ASR) or a revoked
+ * member (a removed node's address is a live member's now); a revoked m
+ * gives way itself. 0 if m can be put now, -EADDRINUSE if a live member of
+ * another node holds one (two nodes with one address).
+ */
+static int make_room(struct akm_sock *s, struct akm_member *m)
+{
+	struct akm_asr *asrs = NULL;
+	struct akm_member *cur;
+	size_t n = 0, k, i, j;
 	int err;
 
-	err = akm_member_dump(s, cfg->asr_id, &cur, &n);
-	/* removals first: an address may move to another member */
-	for (i = 0; !err && i < n; i++)
-		if (!is_member(cfg, cur[i].node_id))
-			err = akm_member_del(s, cfg->asr_id, cur[i].node_id);
-	free(cur);
-	for (i = 0; !err && i < cfg->nmembers; i++) {
-		const struct akmp_member *src = &cfg->members[i];
-		struct akm_member m = {
-			.asr_id = cfg->asr_id, .node_id = src->node_id, .state = src->state,
-		};
+	err = akm_asr_dump(s, &asrs, &n);
+	for (i = 0; !err && i < n; i++) {
+		if (asrs[i].id == m->asr_id)
+			continue;
+		cur = NULL;
+		err = akm_member_dump(s, asrs[i].id, &cur, &k);
+		for (j = 0; !err && j < k; j++) {
+			struct akm_member *h = &cur[j], keep = *h;
+			unsigned int a;
+			bool clash = false;
 
-		if (src->node_id != c->node_id) {	/* one's own entry has no address */
-			m.naddrs = src->naddrs;
-			for (j = 0; j < src->naddrs; j++)
-				akmp_addr_get(src->addrs[j], &m.addrs[j]);
+			keep.naddrs = 0;
+			for (a = 0; a < h->naddrs; a++) {
+				if (has_addr(m, &h->addrs[a]))
+					clash = true;
+				else
+					keep.addrs[keep.naddrs++] = h->addrs[a];
+			}
+			if (!clash)
+				continue;
+			if (m->state == AKM_MEMBER_REVOKED) {
+				/* a revoked m keeps none of those */
+				keep = *m;
+				m->naddrs = 0;
+				for (a = 0; a < keep.naddrs; a++)
+					if (!has_addr(h, &keep.addrs[a]))
+						m->addrs[m->naddrs++] = keep.addrs[a];
+			} else if (h->state == AKM_MEMBER_REVOKED || h->node_id == m->node_id) {
+				err = akm_member_set(s, &keep, AKM_BIT(AKM_A_MEMBER_ADDRS));
+			} else {
+				agent_log("ASR %u member %u: an address of it belongs to node %u "
+					  "in ASR %u", m->asr_id, m->node_id, h->node_id,
+					  h->asr_id);
+				err = -EADDRINUSE;
+			}
 		}
-		err = member_put(s, &m);
+		free(cur);
+	}
+	free(asrs);
+	return err;
+}
+
+static int member_set_or_new(struct akm_sock *s, const struct akm_member *m)
+{
+	uint32_t attrs = AKM_BIT(AKM_A_MEMBER_STATE) | AKM_BIT(AKM_A_MEMBER_ADDRS);
+	int err = akm_member_set(s, m, attrs);
+
+	return err == -ENOENT ? akm_member_new(s, m, attrs) : err;
+}
+
+/* Create a member or change its state and addresses, making room for them. */
+static int member_put(struct akm_sock *s, struct akm_member *m)
+{
+	int err = member_set_or_new(s, m);
+
+	if (err == -EADDRINUSE) {
+		err = make_room(s, m);
+		if (!err)
+			err = member_set_or_new(s, m);
 	}
 	return err;
 }
 
-/* 0: installed as next, 1: that epoch was installed already. */
+/*
+ * Make the ASR's member list equal to the configuration's: removals first,
+ * then addresses that leave a member, then the rest, so that an address
+ * moving between members of this ASR never has two owners.
+ */
+static int members_sync(struct akm_sock *s, const struct agent_conf *c,
+			const struct akmp_asr_config *cfg)
+{
+	struct akm_member *cur = NULL, *want;
+	unsigned int i, j, k;
+	size_t n = 0;
+	int err;
+
+	want = calloc(cfg->nmembers, sizeof(*want));
+	if (!want)
+		return -ENOMEM;
+	for (i = 0; i < cfg->nmembers; i++) {
+		const struct akmp_member *src = &cfg->members[i];
+
+		want[i].asr_id = cfg->asr_id;
+		want[i].node_id = src->node_id;
+		want[i].state = src->state;
+		if (src->node_id != c->node_id) {	/* one's own entry has no address */
+			want[i].naddrs = src->naddrs;
+			for (j = 0; j < src->naddrs; j++)
+				akmp_addr_get(src->addrs[j], &want[i].addrs[j]);
+		}
+	}
+	err = akm_member_dump(s, cfg->asr_id, &cur, &n);
+	for (k = 0; !err && k < n; k++) {
+		struct akm_member shrunk = cur[k];
+
+		for (i = 0; i < cfg->nmembers && want[i].node_id != cur[k].node_id; i++)
+			;
+		if (i == cfg->nmembers) {
+			err = akm_member_del(s, cfg->asr_id, cur[k].node_id);
+			continue;
+		}
+		if (member_same(&cur[k], &want[i])) {
+			want[i].asr_id = 0;	/* nothing to do */
+			continue;
+		}
+		shrunk.naddrs = 0;
+		for (j = 0; j < cur[k].naddrs; j++)
+			if (has_addr(&want[i], &cur[k].addrs[j]))
+				shrunk.addrs[shrunk.naddrs++] = cur[k].addrs[j];
+		if (shrunk.naddrs != cur[k].naddrs)
+			err = akm_member_set(s, &shrunk, AKM_BIT(AKM_A_MEMBER_ADDRS));
+	}
+	free(cur);
+	for (i = 0; !err && i < cfg->nmembers; i++)
+		if (want[i].asr_id)
+			err = member_put(s, &want[i]);
+	free(want);
+	return err;
+}
+
+/*
+ * 0: installed as next; 1: that epoch was installed already (its member
+ * list brought up to date); -ESTALE with *last the ASR's last epoch here:
+ * an epoch at or below it cannot be installed again.
+ */
 int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
-		    const struct akmp_asr_config *cfg)
+		    const struct akmp_asr_config *cfg, uint32_t *last)
 {
 	uint32_t attrs = AKM_BIT(AKM_A_ASR_POLICY) | AKM_BIT(AKM_A_ASR_GRACE);
 	struct akm_asr want = {
@@ -206,6 +334,7 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	};
 	struct akm_asr cur;
 	unsigned int i;
+	bool installed = false;
 	int err;
 
 	if (cfg->asr_id & AKMP_PROV_ASR(0) || !is_member(cfg, c->node_id))
@@ -214,9 +343,11 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	/* refused anyway (an epoch used before): change nothing */
 	if (!err && cfg->epoch <= cur.last_epoch) {
 		for (i = 0; i < cur.nkeys; i++)
-			if (cur.keys[i].epoch == cfg->epoch)
-				return 1;	/* installed already: nothing to do */
-		return -ESTALE;
+			installed |= cur.keys[i].epoch == cfg->epoch;
+		if (!installed || cur.alg != cfg->alg) {
+			*last = cur.last_epoch;
+			return -ESTALE;
+		}
 	}
 	if (!err && cur.alg != cfg->alg) {
 		agent_log("ASR %u: algorithm changes, re-creating it", cfg->asr_id);
@@ -228,13 +359,12 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 		err = akm_asr_new(s, &want, attrs);
 	else if (!err && (cur.policy != want.policy || cur.grace != want.grace))
 		err = akm_asr_set(s, &want, attrs);
-	if (err)
-		return err;
-	/* an installed epoch is at or below last_epoch: answered above */
-	err = akm_asr_get(s, cfg->asr_id, &cur);
 	if (!err)
 		err = members_sync(s, c, cfg);
+	if (err || installed)
+		return err ? err : 1;
 	/* a next epoch that was never activated is superseded by this one */
+	err = akm_asr_get(s, cfg->asr_id, &cur);
 	for (i = 0; !err && i < cur.nkeys; i++)
 		if (cur.keys[i].state == AKM_KEY_NEXT)
 			err = akm_key_retire(s, cfg->asr_id, cur.keys[i].epoch);

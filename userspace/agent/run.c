@@ -49,10 +49,7 @@ struct agent {
 	bool session_conn;		/* the current (or next) connection is a session one */
 	uint32_t epoch;			/* session epoch of the last bootstrap WELCOME */
 	bool fresh;			/* the kernel had lost its state: HELLO FLAGS bit 0 */
-	uint8_t nonce[AKMP_NONCE_LEN];
-	uint32_t flags, last;		/* what HELLO said of this kernel ... */
-	uint64_t instance;
-	uint8_t t[AKMP_TRANSCRIPT_LEN];	/* ... and the handshake's T */
+	struct akmp_hs hs;		/* this connection's handshake */
 	struct akmp_reader rd;
 	struct akmp_outq out;
 	int64_t wake;			/* ST_IDLE: next attempt; else the deadline */
@@ -229,23 +226,27 @@ static void send_hello(struct agent *a)
 	struct akmp_buf b = { 0 };
 	struct akm_node self;
 
-	randombytes_buf(a->nonce, sizeof(a->nonce));
-	memset(a->t, 0, sizeof(a->t));	/* no proof of an earlier handshake counts */
-	a->flags = a->fresh ? AKMP_FLAG_FRESH : 0;
-	a->last = kern_session_last(a->nl, &a->c);
-	a->instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
-	if (!a->instance) {	/* the NMM could not tell a new kernel state */
+	memset(&a->hs, 0, sizeof(a->hs));	/* no proof of an earlier handshake counts */
+	a->hs.node = a->c.node_id;
+	a->hs.nmm = a->c.nmm_id;
+	randombytes_buf(a->hs.nn, sizeof(a->hs.nn));
+	a->hs.flags = a->fresh ? AKMP_FLAG_FRESH : 0;
+	a->hs.last = kern_session_last(a->nl, &a->c);
+	a->hs.instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
+	a->hs.session = a->session_conn ? a->epoch : 0;
+	if (!a->hs.instance) {	/* the NMM could not tell a new kernel state */
 		fail(a, "the kernel gives no AKM instance: akm.ko older than this agent?");
 		return;
 	}
 	akmp_begin(&b, AKMP_HELLO);
 	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
-	akmp_put_u32(&b, AKMP_T_NODE_ID, a->c.node_id);
-	akmp_put_u32(&b, AKMP_T_NMM_ID, a->c.nmm_id);
-	akmp_put(&b, AKMP_T_NONCE, a->nonce, sizeof(a->nonce));
-	akmp_put_u32(&b, AKMP_T_FLAGS, a->flags);
-	akmp_put_u32(&b, AKMP_T_EPOCH, a->last);
-	akmp_put_u64(&b, AKMP_T_INSTANCE, a->instance);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, a->hs.node);
+	akmp_put_u32(&b, AKMP_T_NMM_ID, a->hs.nmm);
+	akmp_put(&b, AKMP_T_NONCE, a->hs.nn, sizeof(a->hs.nn));
+	akmp_put_u32(&b, AKMP_T_FLAGS, a->hs.flags);
+	akmp_put_u32(&b, AKMP_T_EPOCH, a->hs.last);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, a->hs.instance);
+	akmp_put_u32(&b, AKMP_T_SESSION, a->hs.session);
 	if (send_msg(a, &b))
 		return;
 	a->st = ST_HELLO;
@@ -265,25 +266,13 @@ static void on_connected(struct agent *a)
 	send_hello(a);
 }
 
-/*
- * The kernel's proof over label || T [|| be32 epoch] with the credential
- * shared with the NMM; label at most 7 bytes.
- */
+/* The kernel's proof over label || T [|| be32 epoch] with the credential shared with the NMM. */
 static int prove(struct agent *a, const char *label, uint32_t epoch, uint8_t *out)
 {
-	uint8_t data[8 + AKMP_TRANSCRIPT_LEN + 4];
-	size_t n = strlen(label);
+	uint8_t data[AKMP_PROOF_INPUT_MAX];
+	size_t len = akmp_proof_input(data, label, &a->hs, epoch);
 
-	memcpy(data, label, n);
-	memcpy(data + n, a->t, AKMP_TRANSCRIPT_LEN);
-	n += AKMP_TRANSCRIPT_LEN;
-	if (epoch) {
-		data[n++] = epoch >> 24;
-		data[n++] = epoch >> 16;
-		data[n++] = epoch >> 8;
-		data[n++] = epoch;
-	}
-	return akm_cred_prove(a->nl, a->c.nmm_id, data, n, out);
+	return akm_cred_prove(a->nl, a->c.nmm_id, data, len, out);
 }
 
 static void on_challenge(struct agent *a, const struct akmp_msg *m)
@@ -292,8 +281,7 @@ static void on_challenge(struct agent *a, const struct akmp_msg *m)
 	struct akmp_buf b = { 0 };
 	int err;
 
-	akmp_transcript(a->t, a->c.node_id, a->c.nmm_id, a->nonce, m->tb[AKMP_T_NONCE].v,
-			a->flags, a->last, a->instance);
+	memcpy(a->hs.nm, m->tb[AKMP_T_NONCE].v, sizeof(a->hs.nm));
 	/* the NMM proves first; we prove nothing to an NMM that could not */
 	err = prove(a, "nmm", 0, pm);
 	if (err) {
@@ -331,14 +319,20 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 		     text);
 		return;
 	}
-	if (ep->v && !(a->session_conn && akmp_u32(ep) == a->epoch)) {
+	/* only after CHALLENGE, our check of Pm and AUTH: a WELCOME before says nothing */
+	if (a->st != ST_AUTH) {
+		fail(a, "protocol error: WELCOME before the handshake was done");
+		return;
+	}
+	if (!a->session_conn) {
 		uint8_t pw[AKMP_PROOF_LEN];
 
 		/* the session epoch is the NMM's word: checked before it is kept */
-		if (!m->tb[AKMP_T_PROOF].v || prove(a, "welcome", akmp_u32(ep), pw) ||
+		if (!ep->v || !m->tb[AKMP_T_PROOF].v || !akmp_u32(ep) ||
+		    prove(a, "welcome", akmp_u32(ep), pw) ||
 		    sodium_memcmp(pw, m->tb[AKMP_T_PROOF].v, sizeof(pw))) {
-			fail(a, "the NMM's session epoch %u comes without a valid proof",
-			     akmp_u32(ep));
+			fail(a, "the NMM's WELCOME on a bootstrap connection has no session epoch "
+			     "with a valid proof");
 			return;
 		}
 		/* bootstrap connection done: switch, and come back authenticated */
@@ -358,8 +352,8 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 		save_status(a, "switching");
 		return;
 	}
-	if (!a->session_conn) {
-		fail(a, "protocol error: WELCOME without a session epoch on a bootstrap connection");
+	if (ep->v) {
+		fail(a, "protocol error: a session epoch in WELCOME on a session connection");
 		return;
 	}
 	agent_log("session with NMM %u up (session epoch %u)%s", a->c.nmm_id, a->epoch,
@@ -374,7 +368,8 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 	save_status(a, "session");
 }
 
-static void send_ack(struct agent *a, uint32_t asr, uint32_t epoch, int err)
+/* ACK; for ESTALE with the ASR's last epoch here (last), so the NMM goes above it */
+static void send_ack(struct agent *a, uint32_t asr, uint32_t epoch, int err, uint32_t last)
 {
 	struct akmp_buf b = { 0 };
 
@@ -382,12 +377,15 @@ static void send_ack(struct agent *a, uint32_t asr, uint32_t epoch, int err)
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
 	akmp_put_u32(&b, AKMP_T_STATUS, -err);
+	if (err == -ESTALE)
+		akmp_put_u32(&b, AKMP_T_LAST, last);
 	send_msg(a, &b);
 }
 
 static void on_asr_config(struct agent *a, const struct akmp_msg *m)
 {
 	struct akmp_asr_config cfg;
+	uint32_t last = 0;
 	int err;
 
 	err = akmp_asr_config_parse(m, &cfg);
@@ -395,18 +393,19 @@ static void on_asr_config(struct agent *a, const struct akmp_msg *m)
 		fail(a, "malformed ASR_CONFIG from the NMM");
 		return;
 	}
-	err = kern_asr_config(a->nl, &a->c, &cfg);
+	err = kern_asr_config(a->nl, &a->c, &cfg, &last);
 	if (err < 0)
 		agent_log("ASR %u epoch %u: not installed: %s%s%s", cfg.asr_id, cfg.epoch,
 			  strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
 	else if (err)
-		agent_debug("ASR %u: epoch %u is installed already", cfg.asr_id, cfg.epoch);
+		agent_debug("ASR %u: epoch %u is installed already; members up to date",
+			    cfg.asr_id, cfg.epoch);
 	else
 		agent_log("ASR %u: epoch %u installed as next (%u members)", cfg.asr_id,
 			  cfg.epoch, cfg.nmembers);
 	err = err < 0 ? err : 0;
 	a->status.configs++;
-	send_ack(a, cfg.asr_id, cfg.epoch, err);
+	send_ack(a, cfg.asr_id, cfg.epoch, err, last);
 	akmp_asr_config_free(&cfg);
 }
 
@@ -428,7 +427,7 @@ static void on_session_msg(struct agent *a, const struct akmp_msg *m)
 				  strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
 		else
 			agent_log("ASR %u: epoch %u active", asr, epoch);
-		send_ack(a, asr, epoch, err);
+		send_ack(a, asr, epoch, err, 0);
 		break;
 	case AKMP_LEAVE:
 		asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]);
@@ -451,10 +450,8 @@ static void on_msg(struct agent *a, const struct akmp_msg *m)
 	agent_debug("received %s", akmp_type_name(m->type));
 	if (a->st == ST_HELLO && m->type == AKMP_CHALLENGE)
 		on_challenge(a, m);
-	else if (a->st == ST_AUTH && m->type == AKMP_WELCOME)
-		on_welcome(a, m);
-	else if (a->st == ST_HELLO && m->type == AKMP_WELCOME)	/* refused at once */
-		on_welcome(a, m);
+	else if ((a->st == ST_HELLO || a->st == ST_AUTH) && m->type == AKMP_WELCOME)
+		on_welcome(a, m);	/* in ST_HELLO only a refusal */
 	else if (a->st == ST_SESSION)
 		on_session_msg(a, m);
 	else

@@ -216,6 +216,8 @@ static const struct {
 	[AKMP_T_VALUE] = { FIXED, 8 },
 	[AKMP_T_FLAGS] = { FIXED, 4 },
 	[AKMP_T_INSTANCE] = { FIXED, 8 },
+	[AKMP_T_SESSION] = { FIXED, 4 },
+	[AKMP_T_LAST] = { FIXED, 4 },
 };
 
 #define REQ(t) (1u << (t))
@@ -224,7 +226,7 @@ static const struct {
 static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_HELLO] = REQ(AKMP_T_VERSION) | REQ(AKMP_T_NODE_ID) | REQ(AKMP_T_NMM_ID) |
 		       REQ(AKMP_T_NONCE) | REQ(AKMP_T_FLAGS) | REQ(AKMP_T_EPOCH) |
-		       REQ(AKMP_T_INSTANCE),
+		       REQ(AKMP_T_INSTANCE) | REQ(AKMP_T_SESSION),
 	[AKMP_CHALLENGE] = REQ(AKMP_T_NONCE) | REQ(AKMP_T_PROOF),
 	[AKMP_AUTH] = REQ(AKMP_T_PROOF),
 	[AKMP_WELCOME] = REQ(AKMP_T_STATUS),
@@ -500,23 +502,37 @@ int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg)
 
 /*
  * T = be32 node || be32 NMM || Nn || Nm || be32 FLAGS || be32 EPOCH ||
- * be64 INSTANCE, the last three as HELLO carried them: the proofs cover
- * what the node said about its kernel. Returns AKMP_TRANSCRIPT_LEN.
+ * be64 INSTANCE || be32 SESSION, the last four as HELLO carried them: the
+ * proofs cover what the node said about its kernel and which connection
+ * this is. Returns AKMP_TRANSCRIPT_LEN.
  */
-size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
-		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
-		       uint64_t instance)
+size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], const struct akmp_hs *h)
 {
-	put_be32(t, node);
-	put_be32(t + 4, nmm);
-	memcpy(t + 8, nn, AKMP_NONCE_LEN);
-	memcpy(t + 8 + AKMP_NONCE_LEN, nm, AKMP_NONCE_LEN);
+	put_be32(t, h->node);
+	put_be32(t + 4, h->nmm);
+	memcpy(t + 8, h->nn, AKMP_NONCE_LEN);
+	memcpy(t + 8 + AKMP_NONCE_LEN, h->nm, AKMP_NONCE_LEN);
 	t += 8 + 2 * AKMP_NONCE_LEN;
-	put_be32(t, flags);
-	put_be32(t + 4, last);
-	put_be32(t + 8, instance >> 32);
-	put_be32(t + 12, (uint32_t)instance);
+	put_be32(t, h->flags);
+	put_be32(t + 4, h->last);
+	put_be32(t + 8, h->instance >> 32);
+	put_be32(t + 12, (uint32_t)h->instance);
+	put_be32(t + 16, h->session);
 	return AKMP_TRANSCRIPT_LEN;
+}
+
+size_t akmp_proof_input(uint8_t out[AKMP_PROOF_INPUT_MAX], const char *label,
+			const struct akmp_hs *h, uint32_t epoch)
+{
+	size_t l = strnlen(label, 7);
+
+	memcpy(out, label, l);
+	l += akmp_transcript(out + l, h);
+	if (epoch) {
+		put_be32(out + l, epoch);
+		l += 4;
+	}
+	return l;
 }
 
 void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN])

@@ -20,7 +20,7 @@
 
 #include "libakm.h"
 
-#define AKMP_VERSION		2	/* 2: T covers FLAGS, EPOCH, INSTANCE */
+#define AKMP_VERSION		3	/* 3: T covers SESSION (the connection's kind) */
 #define AKMP_PORT		4790
 #define AKMP_HDR_LEN		4		/* the be32 length */
 #define AKMP_LEN_MAX		65536		/* type + TLVs */
@@ -34,7 +34,9 @@
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
 /* the handshake transcript T both proofs cover (protocol.md) */
-#define AKMP_TRANSCRIPT_LEN	(8 + 2 * AKMP_NONCE_LEN + 4 + 4 + 8)
+#define AKMP_TRANSCRIPT_LEN	(8 + 2 * AKMP_NONCE_LEN + 4 + 4 + 8 + 4)
+/* what a proof is computed over: label (at most 7 bytes) || T [|| be32 epoch] */
+#define AKMP_PROOF_INPUT_MAX	(7 + AKMP_TRANSCRIPT_LEN + 4)
 
 enum akmp_type {
 	AKMP_HELLO = 1,
@@ -73,6 +75,8 @@ enum akmp_tlv_type {
 	AKMP_T_VALUE,		/* be64 */
 	AKMP_T_FLAGS,		/* be32 */
 	AKMP_T_INSTANCE,	/* be64: the node kernel's AKM_A_NODE_INSTANCE */
+	AKMP_T_SESSION,		/* be32: 0 bootstrap connection, else its session epoch */
+	AKMP_T_LAST,		/* be32: ACK STATUS ESTALE: the ASR's last epoch there */
 	__AKMP_T_MAX
 };
 #define AKMP_T_MAX (__AKMP_T_MAX - 1)
@@ -131,10 +135,21 @@ struct akmp_msg {
  * -EPROTONOSUPPORT for a VERSION other than AKMP_VERSION.
  */
 int akmp_parse(const uint8_t *data, size_t len, struct akmp_msg *m);
+/* What one handshake is about: both sides' nonces and what HELLO said. */
+struct akmp_hs {
+	uint32_t node, nmm;
+	uint8_t nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
+	uint32_t flags;			/* HELLO FLAGS */
+	uint32_t last;			/* HELLO EPOCH: the node's last session epoch */
+	uint64_t instance;		/* HELLO INSTANCE */
+	uint32_t session;		/* HELLO SESSION: 0 bootstrap, else the session epoch */
+};
+
 /* T of the handshake (protocol.md); returns AKMP_TRANSCRIPT_LEN */
-size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], uint32_t node, uint32_t nmm,
-		       const uint8_t *nn, const uint8_t *nm, uint32_t flags, uint32_t last,
-		       uint64_t instance);
+size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], const struct akmp_hs *h);
+/* label || T [|| be32 epoch, if not 0] into out; returns its length */
+size_t akmp_proof_input(uint8_t out[AKMP_PROOF_INPUT_MAX], const char *label,
+			const struct akmp_hs *h, uint32_t epoch);
 /* Loose accessors for TLVs akmp_parse() validated. */
 uint8_t akmp_u8(const struct akmp_tlv *t);
 uint32_t akmp_u32(const struct akmp_tlv *t);

@@ -109,16 +109,98 @@ static uint32_t node_by_name(struct nmm *n, const char *name)
 		      "t", name);
 }
 
+/* Is addr (text, as stored) in the space-separated list addrs? */
+static bool addr_in(const char *addrs, const char *addr)
+{
+	size_t len = strlen(addr);
+	const char *p;
+
+	for (p = addrs; (p = strstr(p, addr)); p++)
+		if ((p == addrs || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+			return true;
+	return false;
+}
+
+/* Fail if an address of addrs belongs to a node (not removed) other than self. */
+static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
+{
+	sqlite3_stmt *st = db_prep(r->n, "SELECT id, name, addrs FROM nodes WHERE id != ? AND "
+				   "state != 'removed'", "u", self);
+	char *copy = strdup(addrs), *tok, *save;
+	bool taken = false;
+
+	if (!st || !copy) {
+		fail(r, 1, "store error");
+		taken = true;
+	}
+	while (!taken && sqlite3_step(st) == SQLITE_ROW)
+		for (tok = strtok_r(strcpy(copy, addrs), " ", &save); tok && !taken;
+		     tok = strtok_r(NULL, " ", &save))
+			if (addr_in((const char *)sqlite3_column_text(st, 2), tok)) {
+				fail(r, 1, "address %s belongs to node '%s' (id %lld)", tok,
+				     (const char *)sqlite3_column_text(st, 1),
+				     (long long)sqlite3_column_int64(st, 0));
+				taken = true;
+			}
+	sqlite3_finalize(st);
+	free(copy);
+	return taken;
+}
+
+/* Removed nodes with one of addrs: the lists that hold them revoked go again. */
+static int restale_removed(struct nmm *n, const char *addrs)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT id, addrs FROM nodes WHERE state = 'removed'", "");
+	char *copy = strdup(addrs), *tok, *save;
+	int err = st && copy ? 0 : -EIO;
+
+	while (!err && sqlite3_step(st) == SQLITE_ROW)
+		for (tok = strtok_r(strcpy(copy, addrs), " ", &save); tok && !err;
+		     tok = strtok_r(NULL, " ", &save))
+			if (addr_in((const char *)sqlite3_column_text(st, 1), tok))
+				err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	free(copy);
+	return err;
+}
+
+/* Parse "addr A [addr B ...]" to the end of the request into addrs (stored form). */
+static int parse_addrs(struct req *r, char *addrs, size_t size)
+{
+	char buf[AKM_ADDRSTRLEN];
+	unsigned int naddrs = 0;
+	struct akm_addr a;
+	const char *w, *v;
+
+	*addrs = 0;
+	while ((w = next(r))) {
+		if (strcmp(w, "addr"))
+			return usage(r, "unknown argument '%s'", w);
+		v = value(r, w);
+		if (!v)
+			return r->status;
+		if (naddrs == AKM_ADDRS_MAX)
+			return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
+		if (akm_addr_parse(v, &a))
+			return usage(r, "invalid address '%s'", v);
+		akm_addr_str(&a, buf, sizeof(buf));
+		if (addr_in(addrs, buf))
+			return usage(r, "address '%s' given twice", v);
+		snprintf(addrs + strlen(addrs), size - strlen(addrs), "%s%s", naddrs ? " " : "",
+			 buf);
+		naddrs++;
+	}
+	return naddrs ? 0 : usage(r, "missing 'addr'");
+}
+
 /* ---- node ---- */
 
 static int node_add(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r), *w;
-	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "", buf[AKM_ADDRSTRLEN];
+	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "";
 	uint8_t *cred, sealed[SEALED_LEN(32)];
-	unsigned int naddrs = 0;
-	struct akm_addr a;
 	uint32_t id = 0;
 	char ad[32];
 	int err;
@@ -127,43 +209,33 @@ static int node_add(struct req *r)
 		return usage(r, "missing NAME");
 	if (!name_ok(name))
 		return usage(r, "invalid name '%s' (1 to 31 of A-Z a-z 0-9 . _ -)", name);
-	while ((w = next(r))) {
+	while ((w = next(r)) && !strcmp(w, "id")) {
 		const char *v = value(r, w);
 
 		if (!v)
 			return r->status;
-		if (!strcmp(w, "id")) {
-			if (id)
-				return usage(r, "'id' given twice");
-			if (akm_parse_id(v, &id) || id >= 0x80000000u)
-				return usage(r, "invalid id '%s' (1 to %u)", v, 0x7fffffffu);
-		} else if (!strcmp(w, "addr")) {
-			if (naddrs == AKM_ADDRS_MAX)
-				return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
-			if (akm_addr_parse(v, &a))
-				return usage(r, "invalid address '%s'", v);
-			akm_addr_str(&a, buf, sizeof(buf));
-			if (strstr(addrs, buf))
-				for (char *p = addrs; (p = strstr(p, buf)); p++)
-					if ((p == addrs || p[-1] == ' ') &&
-					    (!p[strlen(buf)] || p[strlen(buf)] == ' '))
-						return usage(r, "address '%s' given twice", v);
-			snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs), "%s%s",
-				 naddrs ? " " : "", buf);
-			naddrs++;
-		} else {
-			return usage(r, "unknown argument '%s'", w);
-		}
+		if (id)
+			return usage(r, "'id' given twice");
+		if (akm_parse_id(v, &id) || id >= 0x80000000u)
+			return usage(r, "invalid id '%s' (1 to %u)", v, 0x7fffffffu);
 	}
+	if (w)
+		r->pos--;	/* addr ... */
 	if (!id)
-		return usage(r, "missing 'id'");
-	if (!naddrs)
-		return usage(r, "missing 'addr'");
+		return usage(r, w && strcmp(w, "addr") ? "unknown argument '%s'" : "missing 'id'",
+			     w);
+	if (parse_addrs(r, addrs, sizeof(addrs)))
+		return r->status;
 	if (id == n->id)
 		return fail(r, 1, "node id %u is the NMM's own id", id);
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE (id = ? OR name = ?) AND "
 		   "state != 'removed'", "ut", id, name))
 		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
+	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE state != 'removed'", "") >=
+	    NMM_NODES_MAX)
+		return fail(r, 1, "this NMM has %d nodes, its kernel's limit", NMM_NODES_MAX);
+	if (addr_taken(r, addrs, 0))
+		return r->status;
 
 	cred = secure_alloc(32);
 	if (!cred)
@@ -187,15 +259,19 @@ static int node_add(struct req *r)
 			    "state = 'removed'", "ut", id, name) < 0)
 		err = -EIO;
 	if (!err && db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) "
-			    "VALUES (?, ?, ?, ?, 'provisioned', ?)", "uttbi", id, name, addrs, sealed, sizeof(sealed),
-			    (int64_t)time(NULL)) != 1)
+			    "VALUES (?, ?, ?, ?, 'provisioned', ?)", "uttbi", id, name, addrs, sealed,
+			    sizeof(sealed), (int64_t)time(NULL)) != 1)
 		err = -EIO;
+	/* a removed node's address is the new node's now: out of the lists that drop it */
+	if (!err)
+		err = restale_removed(n, addrs);
 	sodium_memzero(sealed, sizeof(sealed));
 	if (err || store_commit(n)) {
 		store_rollback(n);
 		return fail(r, 1, "cannot store node '%s' (see the daemon's log)", name);
 	}
 	nmm_event(n, "node-added", "node %u name %s", id, name);
+	rekey_kick(n);
 	akm_out_obj_open(&r->o, NULL);
 	akm_out_str(&r->o, "name", "node", name);
 	akm_out_uint(&r->o, "id", "id", id);
@@ -269,7 +345,7 @@ static int node_export(struct req *r)
 	secure_free(cred);
 	if (err)
 		return fail(r, 1, "cannot export node '%s': %s", name, *msg ? msg : strerror(-err));
-	nmm_event(n, "node-exported", "node %u file %s", b.node_id, path);
+	nmm_event(n, "node-exported", "node %u file \"%s\"", b.node_id, path);
 	akm_out_obj_open(&r->o, NULL);
 	akm_out_str(&r->o, "name", "node", name);
 	akm_out_uint(&r->o, "id", "id", b.node_id);
@@ -282,13 +358,9 @@ static int node_export(struct req *r)
 	return 0;
 }
 
-static const char *node_online(struct nmm *n, uint32_t node, int64_t last)
+static const char *link_str(struct nmm *n, uint32_t node)
 {
-	struct nodest *s = nodest(n, node, false);
-
-	if (s && s->mode == NODE_SESSION && s->session && time(NULL) - last < NMM_OFFLINE_AFTER)
-		return "online";
-	return "offline";
+	return node_online(n, node) ? "online" : "offline";
 }
 
 /* JSON: seconds since 1970 under key. Text: ISO 8601 UTC or "never" after label. */
@@ -369,7 +441,7 @@ static int node_list(struct req *r)
 		akm_out_uint(o, "id", "node", id);
 		akm_out_str(o, "name", "name", (const char *)sqlite3_column_text(st, 1));
 		akm_out_str(o, "state", "state", (const char *)sqlite3_column_text(st, 3));
-		akm_out_str(o, "link", NULL, node_online(n, id, last));
+		akm_out_str(o, "link", NULL, link_str(n, id));
 		print_time(o, "last_contact", "last-contact", last);
 		akm_out_uint(o, "session", "session", sqlite3_column_int64(st, 6));
 		akm_out_uint(o, "auth_failures", "auth-failures", sqlite3_column_int64(st, 7));
@@ -385,6 +457,32 @@ static int node_list(struct req *r)
 	if (name && !count)
 		return fail(r, 1, "no node named '%s'", name);
 	return 0;
+}
+
+/* Remember the latest epoch of asr: the request answers once its members switched. */
+static int wait_for(struct req *r, uint32_t asr)
+{
+	struct wait *grown = realloc(r->c->waits, (r->c->nwaits + 1) * sizeof(*grown));
+
+	if (!grown)
+		return fail(r, 1, "out of memory");
+	r->c->waits = grown;
+	grown[r->c->nwaits++] = (struct wait){
+		asr, db_int(r->n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) };
+	return 0;
+}
+
+static void send_leave(struct nmm *n, uint32_t node, uint32_t asr)
+{
+	struct conn *c = peer_find(n, node);
+	struct akmp_buf b = { 0 };
+
+	if (!c || c->state != CS_UP)
+		return;
+	akmp_begin(&b, AKMP_LEAVE);
+	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
+	conn_send(n, c, &b);
+	akmp_buf_free(&b);
 }
 
 static int node_del(struct req *r)
@@ -419,15 +517,8 @@ static int node_del(struct req *r)
 		free(asrs);
 		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
 	}
-	c = peer_find(n, id);
-	for (i = 0; c && i < k; i++) {
-		struct akmp_buf b = { 0 };
-
-		akmp_begin(&b, AKMP_LEAVE);
-		akmp_put_u32(&b, AKMP_T_ASR_ID, asrs[i]);
-		conn_send(n, c, &b);
-		akmp_buf_free(&b);
-	}
+	for (i = 0; i < k; i++)
+		send_leave(n, id, asrs[i]);
 	/*
 	 * Close its connections while their packets are still tagged (a FIN
 	 * sent after the provisioning ASR is gone would be dropped by the
@@ -440,10 +531,40 @@ static int node_del(struct req *r)
 			c->state = CS_CLOSING;
 		}
 	kern_node_del(n, id);
-	for (i = 0; i < k; i++)
-		rekey_kick(n, asrs[i]);
-	free(asrs);
 	nmm_event(n, "node-removed", "node %u name %s", id, name);
+	rekey_kick(n);
+	for (i = 0; i < k && !r->status; i++)
+		wait_for(r, asrs[i]);
+	free(asrs);
+	return r->status;
+}
+
+/* node set NAME addr ADDR [addr ADDR ...] */
+static int node_set(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *name = next(r);
+	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)];
+	uint32_t id;
+
+	if (!name)
+		return usage(r, "missing NAME");
+	if (parse_addrs(r, addrs, sizeof(addrs)))
+		return r->status;
+	id = node_by_name(n, name);
+	if (!id)
+		return fail(r, 1, "no node named '%s'", name);
+	if (addr_taken(r, addrs, id))
+		return r->status;
+	if (store_begin(n) ||
+	    db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ?", "tu", addrs, id) != 1 ||
+	    rekey_restale_node(n, id) || restale_removed(n, addrs) || store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot change node '%s' (see the daemon's log)", name);
+	}
+	kern_node_addrs(n, id);
+	nmm_event(n, "node-changed", "node %u name %s", id, name);
+	rekey_kick(n);
 	return 0;
 }
 
@@ -507,7 +628,6 @@ static int asr_member(struct req *r, bool add)
 	struct nmm *n = r->n;
 	const char *idstr = next(r), *kw = next(r), *name;
 	uint32_t id, node;
-	struct conn *c;
 	int err, rows;
 
 	if (!idstr)
@@ -527,9 +647,12 @@ static int asr_member(struct req *r, bool add)
 	if (!node)
 		return fail(r, 1, "no node named '%s'", name);
 	if (add && db_int(n, 0, "SELECT count(*) FROM members WHERE asr = ? AND revoked = 0",
-			  "u", id) >=
-	    AKM_MEMBERS_MAX)
+			  "u", id) >= AKM_MEMBERS_MAX)
 		return fail(r, 1, "ASR %u has %d members already", id, AKM_MEMBERS_MAX);
+	if (add && db_int(n, 0, "SELECT count(*) FROM members WHERE node = ? AND revoked = 0",
+			  "u", node) >= AKM_ASRS_MAX - 1)
+		return fail(r, 1, "node '%s' is in %d ASRs already, its kernel's limit", name,
+			    AKM_ASRS_MAX - 1);
 	err = store_begin(n);
 	if (err)
 		return fail(r, 1, "store error");
@@ -537,33 +660,96 @@ static int asr_member(struct req *r, bool add)
 			     "ON CONFLICT (asr, node) DO UPDATE SET revoked = 0, added = "
 			     "excluded.added WHERE revoked = 1", "uui", id, node,
 			     (int64_t)time(NULL)) :
-		     db_exec(n, "UPDATE members SET revoked = 1 WHERE asr = ? AND node = ? AND "
-			     "revoked = 0", "uu", id, node);
+		     db_exec(n, "UPDATE members SET revoked = 1, added = ? WHERE asr = ? AND "
+			     "node = ? AND revoked = 0", "iuu", (int64_t)time(NULL), id, node);
 	if (rows == 0) {
 		store_rollback(n);
 		return fail(r, 1, "node '%s' is %s ASR %u", name, add ? "already in" : "not in",
 			    id);
 	}
-	if (rows < 0 || rekey_new_epoch(n, id) || store_commit(n)) {
+	if (rows < 0 || rekey_new_epoch(n, id) || rekey_restale_pairs(n, id, node) ||
+	    db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu", node, id) < 0 ||
+	    store_commit(n)) {
 		store_rollback(n);
 		return fail(r, 1, "cannot change ASR %u (see the daemon's log)", id);
 	}
 	nmm_event(n, add ? "member-added" : "member-removed", "asr %u node %u", id, node);
-	if (!add && (c = peer_find(n, node))) {
-		struct akmp_buf b = { 0 };
+	if (!add)
+		send_leave(n, node, id);
+	rekey_kick(n);
+	return wait_for(r, id);
+}
 
-		akmp_begin(&b, AKMP_LEAVE);
-		akmp_put_u32(&b, AKMP_T_ASR_ID, id);
-		conn_send(n, c, &b);
-		akmp_buf_free(&b);
-		db_exec(n, "DELETE FROM deliveries WHERE asr = ? AND node = ?", "uu", id, node);
+/* asr del ASR_ID: its members leave it (offline ones when they come back) */
+static int asr_del(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *idstr = next(r);
+	sqlite3_stmt *st;
+	uint32_t id;
+
+	if (!idstr)
+		return usage(r, "missing ASR_ID");
+	if (akm_parse_id(idstr, &id))
+		return usage(r, "invalid ASR_ID '%s'", idstr);
+	if (next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
+		return fail(r, 1, "no ASR %u", id);
+	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
+	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
+		    "WHERE asr = ? AND revoked = 0", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM deliveries WHERE asr = ?", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM counters WHERE asr = ?", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM asrs WHERE id = ?", "u", id) != 1 || store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot delete ASR %u (see the daemon's log)", id);
 	}
-	rekey_kick(n, id);
+	st = db_prep(n, "SELECT node FROM leaves WHERE asr = ?", "u", id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t node = sqlite3_column_int64(st, 0);
+
+		if (node_online(n, node)) {
+			send_leave(n, node, id);
+			db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu", node, id);
+		}
+	}
+	sqlite3_finalize(st);
+	nmm_event(n, "asr-deleted", "asr %u", id);
+	rekey_kick(n);
+	return 0;
+}
+
+/* asr purge ASR_ID: forget its revoked members */
+static int asr_purge(struct req *r)
+{
+	struct nmm *n = r->n;
+	const char *idstr = next(r);
+	uint32_t id;
+	int rows = 0;
+
+	if (!idstr)
+		return usage(r, "missing ASR_ID");
+	if (akm_parse_id(idstr, &id))
+		return usage(r, "invalid ASR_ID '%s'", idstr);
+	if (next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
+		return fail(r, 1, "no ASR %u", id);
+	/* pairs with them may move their addresses to another ASR: all of x's pairs */
+	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
+	    db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND epoch = "
+		    "(SELECT epoch FROM asrs WHERE id = ?)", "uu", id, id) < 0 ||
+	    (rows = db_exec(n, "DELETE FROM members WHERE asr = ? AND revoked = 1", "u", id)) < 0 ||
+	    store_commit(n)) {
+		store_rollback(n);
+		return fail(r, 1, "cannot purge ASR %u (see the daemon's log)", id);
+	}
+	nmm_event(n, "asr-purged", "asr %u members %d", id, rows);
+	rekey_kick(n);
 	akm_out_obj_open(&r->o, NULL);
 	akm_out_uint(&r->o, "asr", "asr", id);
-	akm_out_uint(&r->o, "epoch", "epoch",
-		     db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", id));
-	akm_out_str(&r->o, "state", "state", "pending");
+	akm_out_uint(&r->o, "purged", "purged", rows);
 	akm_out_text(&r->o, "\n");
 	akm_out_obj_close(&r->o);
 	return 0;
@@ -579,6 +765,8 @@ static const char *enum_str(enum akm_enum e, unsigned int v)
 static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 {
 	uint32_t id = sqlite3_column_int64(a, 0), epoch = sqlite3_column_int64(a, 5);
+	int64_t current = db_int(n, 0, "SELECT max(epoch) FROM epochs WHERE asr = ? AND "
+				 "state = 'active'", "u", id);
 	sqlite3_stmt *st;
 
 	akm_out_obj_open(o, NULL);
@@ -594,10 +782,15 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 		     "asr = ? AND (state != 'retired' OR epoch = ?) ORDER BY epoch DESC", "uu",
 		     id, epoch);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 1);
+
+		/* an active epoch with a newer active one is in its grace period */
+		if (!strcmp(state, "active") && sqlite3_column_int64(st, 0) < current)
+			state = "previous";
 		akm_out_text(o, "\n    ");
 		akm_out_obj_open(o, NULL);
 		akm_out_uint(o, "epoch", "epoch", sqlite3_column_int64(st, 0));
-		akm_out_str(o, "state", NULL, (const char *)sqlite3_column_text(st, 1));
+		akm_out_str(o, "state", NULL, state);
 		print_time(o, "created", "created", sqlite3_column_int64(st, 2));
 		print_time(o, "activated", "activated", sqlite3_column_int64(st, 3));
 		akm_out_str(o, "members", "members", (const char *)sqlite3_column_text(st, 4));
@@ -609,22 +802,26 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 	akm_out_arr_open(o, "members");
 	st = db_prep(n, "SELECT m.node, n.name, CASE WHEN m.revoked THEN 'revoked' ELSE "
 		     "n.state END, n.last_contact, n.addrs, "
-		     "(SELECT state FROM deliveries d WHERE d.asr = m.asr AND d.node = m.node "
-		     "AND d.epoch = ?) FROM members m JOIN nodes n ON n.id = m.node WHERE "
-		     "m.asr = ? ORDER BY m.node", "uu", epoch, id);
+		     "d.state, d.error FROM members m JOIN nodes n ON n.id = m.node "
+		     "LEFT JOIN deliveries d ON d.asr = m.asr AND d.node = m.node AND "
+		     "d.epoch = ? WHERE m.asr = ? ORDER BY m.node", "uu", epoch, id);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		uint32_t node = sqlite3_column_int64(st, 0);
 		int64_t last = sqlite3_column_int64(st, 3);
 		const char *dl = (const char *)sqlite3_column_text(st, 5);
+		const char *error = (const char *)sqlite3_column_text(st, 6);
 
 		akm_out_text(o, "\n    ");
 		akm_out_obj_open(o, NULL);
 		akm_out_uint(o, "node", "member", node);
 		akm_out_str(o, "name", "name", (const char *)sqlite3_column_text(st, 1));
 		akm_out_str(o, "state", "state", (const char *)sqlite3_column_text(st, 2));
-		akm_out_str(o, "link", NULL, node_online(n, node, last));
+		akm_out_str(o, "link", NULL, link_str(n, node));
 		print_time(o, "last_contact", "last-contact", last);
-		akm_out_str(o, "delivery", "delivery", dl ? dl : "none");
+		/* a failure shows until the delivery succeeds (it is tried again) */
+		akm_out_str(o, "delivery", "delivery", error && *error ? "failed" : dl ? dl : "none");
+		if (error && *error)
+			akm_out_str(o, "error", "error", error);
 		akm_out_text(o, "\n      ");
 		print_addrs(o, (const char *)sqlite3_column_text(st, 4));
 		print_counters(n, o, node, id, "      ");
@@ -672,10 +869,13 @@ static const char usage_text[] =
 	"Usage: akmctl nmm node add NAME id NODE_ID addr ADDR [addr ADDR ...]\n"
 	"       akmctl nmm node export NAME file PATH [endpoint ADDR[:PORT]]\n"
 	"       akmctl nmm node list [NAME]\n"
+	"       akmctl nmm node set NAME addr ADDR [addr ADDR ...]\n"
 	"       akmctl nmm node del NAME\n"
 	"       akmctl nmm asr add ASR_ID alg ALG [name NAME] [policy POLICY] [grace SECONDS]\n"
 	"       akmctl nmm asr add-member ASR_ID node NAME\n"
 	"       akmctl nmm asr del-member ASR_ID node NAME\n"
+	"       akmctl nmm asr del ASR_ID\n"
+	"       akmctl nmm asr purge ASR_ID\n"
 	"       akmctl nmm asr show [ASR_ID]\n"
 	"       akmctl nmm watch\n";
 
@@ -705,6 +905,8 @@ static int run(struct req *r)
 			return node_export(r);
 		if (!strcmp(cmd, "del"))
 			return node_del(r);
+		if (!strcmp(cmd, "set"))
+			return node_set(r);
 	} else if (!strcmp(obj, "asr")) {
 		if (!cmd || !strcmp(cmd, "show") || !strcmp(cmd, "list"))
 			return asr_show(r);
@@ -714,6 +916,10 @@ static int run(struct req *r)
 			return asr_member(r, true);
 		if (!strcmp(cmd, "del-member"))
 			return asr_member(r, false);
+		if (!strcmp(cmd, "del"))
+			return asr_del(r);
+		if (!strcmp(cmd, "purge"))
+			return asr_purge(r);
 	} else {
 		return usage(r, "unknown command '%s'; try 'akmctl nmm help'", obj);
 	}
@@ -727,6 +933,7 @@ static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len
 	struct akmp_tlv t;
 	struct req r = { .n = n, .c = c, .argv = argv };
 	enum akm_out_mode mode = AKM_OUT_TEXT;
+	bool toomany = false;
 	uint32_t status;
 	int ret, i;
 
@@ -736,8 +943,9 @@ static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len
 	while ((ret = akmp_iter_next(&it, &t)) > 0) {
 		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
 			mode = t.v[0];
-		} else if (t.type == NMM_ADMIN_T_ARG && r.argc < ARGS_MAX &&
-			   !memchr(t.v, 0, t.len)) {
+		} else if (t.type == NMM_ADMIN_T_ARG && r.argc == ARGS_MAX) {
+			toomany = true;
+		} else if (t.type == NMM_ADMIN_T_ARG && !memchr(t.v, 0, t.len)) {
 			argv[r.argc] = strndup((const char *)t.v, t.len);
 			if (!argv[r.argc])
 				ret = -ENOMEM;
@@ -759,14 +967,22 @@ static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len
 		goto out;
 	}
 	akm_out_init(&r.o, r.out, mode);
-	run(&r);
+	if (toomany)
+		usage(&r, "more than %d arguments", ARGS_MAX);
+	else
+		run(&r);
 	fflush(r.out);
 	fflush(r.err);
 	if (r.outlen)
 		send_text(n, c, NMM_ADMIN_OUT, r.outbuf, r.outlen);
 	if (r.errlen)
 		send_text(n, c, NMM_ADMIN_ERR, r.errbuf, r.errlen);
-	if (!c->watch || r.status) {
+	if (c->nwaits && !r.status) {
+		/* answered by admin_wait_check() once the members switched */
+		clock_gettime(CLOCK_MONOTONIC, &c->wait_start);
+		c->wait_until = nmm_now() + NMM_WAIT_SECS + c->nwaits / 16;
+		admin_wait_check(n);
+	} else if (!c->watch || r.status) {
 		status = r.status;
 		send_frame(n, c, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
 		c->watch = false;
@@ -785,6 +1001,157 @@ out:
 	return ret;
 }
 
+/* Members of a waited-for epoch, by how they stand. */
+struct standing {
+	unsigned int switched;
+	bool done;
+	struct akm_out *o;
+	FILE *err;
+	int status;
+	uint64_t ms;			/* since the request */
+};
+
+/*
+ * Report the latest epoch of w's ASR (a later change supersedes the epoch
+ * the request made): switched members are counted, offline, failed and
+ * still switching ones named. Done once none is still switching.
+ */
+static void standing(struct nmm *n, const struct wait *w, bool final, struct standing *st)
+{
+	int64_t epoch = db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", w->asr);
+	struct akm_out *o = st->o;
+	const char *state;
+	sqlite3_stmt *q;
+	int pass;
+
+	st->switched = 0;
+	st->done = true;
+	if (!epoch)	/* deleted meanwhile */
+		return;
+	state = db_int(n, 0, "SELECT count(*) FROM epochs WHERE asr = ? AND epoch = ? AND "
+		       "state = 'pending'", "ui", w->asr, epoch) ? "pending" : "active";
+	if (!strcmp(state, "pending"))
+		st->done = false;
+	/* pass 0 counts; pass 1 (final) prints */
+	for (pass = 0; pass < (final ? 2 : 1); pass++) {
+		q = db_prep(n, "SELECT d.node, n.name, d.state, d.failed, d.error FROM deliveries d "
+			    "JOIN nodes n ON n.id = d.node WHERE d.asr = ? AND d.epoch = ? "
+			    "ORDER BY d.node", "ui", w->asr, epoch);
+		if (pass) {
+			akm_out_obj_open(o, NULL);
+			akm_out_uint(o, "asr", "asr", w->asr);
+			akm_out_uint(o, "epoch", "epoch", epoch);
+			akm_out_str(o, "state", NULL, st->done ? state : "switching");
+			akm_out_uint(o, "switched", "switched", st->switched);
+			akm_out_uint(o, "ms", "after", st->ms);
+			akm_out_text(o, " ms");
+			akm_out_arr_open(o, "members");
+		}
+		while (q && sqlite3_step(q) == SQLITE_ROW) {
+			uint32_t node = sqlite3_column_int64(q, 0);
+			const char *name = (const char *)sqlite3_column_text(q, 1);
+			const char *dl = (const char *)sqlite3_column_text(q, 2);
+			const char *error = (const char *)sqlite3_column_text(q, 4);
+			const char *how;
+
+			if (!strcmp(dl, "activated"))
+				how = "switched";
+			else if (!node_online(n, node))
+				how = "offline";
+			else if (sqlite3_column_int(q, 3))
+				how = "failed";
+			else
+				how = "switching";
+			if (!pass) {
+				st->switched += !strcmp(how, "switched");
+				st->done &= strcmp(how, "switching") != 0;
+				continue;
+			}
+			if (!strcmp(how, "switched"))
+				continue;
+			akm_out_text(o, "\n    ");
+			akm_out_obj_open(o, NULL);
+			akm_out_str(o, "name", "member", name);
+			akm_out_str(o, "state", NULL, how);
+			if (!strcmp(how, "offline")) {
+				akm_out_text(o, ": gets epoch %lld when it connects",
+					     (long long)epoch);
+			} else if (!strcmp(how, "failed")) {
+				akm_out_str(o, "error", NULL, error);
+				akm_out_text(o, " (tried again)");
+				fprintf(st->err, "akmctl nmm: node '%s' did not take epoch %lld of "
+					"ASR %u: %s; the NMM tries again (akmctl nmm asr show %u)\n",
+					name, (long long)epoch, w->asr, error, w->asr);
+				st->status = 1;
+			} else {
+				fprintf(st->err, "akmctl nmm: node '%s' has not switched to epoch "
+					"%lld of ASR %u yet; the NMM goes on\n", name,
+					(long long)epoch, w->asr);
+				st->status = 1;
+			}
+			akm_out_obj_close(o);
+		}
+		sqlite3_finalize(q);
+		if (pass) {
+			akm_out_arr_close(o);
+			akm_out_text(o, "\n");
+			akm_out_obj_close(o);
+		}
+	}
+}
+
+/* Answer the admin requests whose epochs are done, or whose time is up. */
+void admin_wait_check(struct nmm *n)
+{
+	struct conn *c;
+
+	for (c = n->conns; c; c = c->next) {
+		struct standing st = { 0 };
+		struct timespec now;
+		char *out = NULL, *err = NULL;
+		size_t outlen = 0, errlen = 0, i;
+		bool done = true, final;
+		uint32_t status;
+		struct akm_out o;
+
+		if (c->kind != CONN_ADMIN || !c->nwaits || c->state != CS_UP)
+			continue;
+		for (i = 0; i < c->nwaits && done; i++) {
+			standing(n, &c->waits[i], false, &st);
+			done = st.done;
+		}
+		final = done || nmm_now() >= c->wait_until;
+		if (!final)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		st.ms = (now.tv_sec - c->wait_start.tv_sec) * 1000 +
+			(now.tv_nsec - c->wait_start.tv_nsec) / 1000000;
+		st.err = open_memstream(&err, &errlen);
+		st.o = &o;
+		akm_out_init(&o, open_memstream(&out, &outlen), c->mode);
+		if (!st.err || !o.f) {
+			c->dead = true;
+			continue;
+		}
+		akm_out_arr_open(&o, NULL);
+		for (i = 0; i < c->nwaits; i++)
+			standing(n, &c->waits[i], true, &st);
+		akm_out_arr_close(&o);
+		fclose(o.f);
+		fclose(st.err);
+		send_text(n, c, NMM_ADMIN_OUT, out, outlen);
+		send_text(n, c, NMM_ADMIN_ERR, err, errlen);
+		status = st.status;
+		send_frame(n, c, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
+		c->state = CS_CLOSING;
+		free(out);
+		free(err);
+		free(c->waits);
+		c->waits = NULL;
+		c->nwaits = 0;
+	}
+}
+
 void admin_accept(struct nmm *n)
 {
 	struct ucred cred;
@@ -792,8 +1159,10 @@ void admin_accept(struct nmm *n)
 	int fd;
 
 	fd = accept4(n->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed(n, "accepting an admin connection");
 		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
 		close(fd);
@@ -845,12 +1214,13 @@ void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 			akm_out_str(&o, NULL, NULL, ts);
 		}
 		akm_out_str(&o, "event", NULL, kind);
+		/* "key value ...": a value in double quotes may hold spaces */
 		copy = strdup(text);
 		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
 		     tok = strtok_r(NULL, " ", &save)) {
 			uint32_t v;
 
-			val = strtok_r(NULL, " ", &save);
+			val = *save == '"' ? strtok_r(NULL, "\"", &save) : strtok_r(NULL, " ", &save);
 			if (!val)
 				break;
 			if (akm_out_json(&o) && !akm_parse_u32(val, &v))
@@ -860,7 +1230,8 @@ void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 		}
 		free(copy);
 		akm_out_obj_close(&o);
-		fputc('\n', f);
+		if (!akm_out_json(&o))	/* JSON ends its line itself */
+			fputc('\n', f);
 		fclose(f);
 		send_text(n, c, NMM_ADMIN_OUT, buf, len);
 		free(buf);

@@ -100,6 +100,22 @@ static int prov_asr_make(struct nmm *n, uint32_t node)
 	return err;
 }
 
+/* The node's addresses in its provisioning ASR, if that exists. */
+int kern_node_addrs(struct nmm *n, uint32_t node)
+{
+	struct akm_member peer = { .asr_id = AKMP_PROV_ASR(node), .node_id = node };
+	struct akm_asr cur;
+	int err;
+
+	if (!n->nl || akm_asr_get(n->nl, peer.asr_id, &cur))
+		return 0;
+	err = node_addrs(n, node, &peer);
+	if (!err)
+		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_ADDRS)),
+			     "provisioning ASR: node addresses", peer.asr_id);
+	return err;
+}
+
 /* Bootstrap mode: policy accept, the node's member state provisioned. */
 int kern_bootstrap(struct nmm *n, uint32_t node)
 {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sodium.h>
@@ -23,6 +24,14 @@
 #include "nmm.h"
 
 static volatile sig_atomic_t stop;
+
+int64_t nmm_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 void nmm_log(const char *fmt, ...)
 {
@@ -72,7 +81,7 @@ struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind)
 	c->kind = kind;
 	c->state = CS_HELLO;
 	c->fd = fd;
-	c->opened = c->last_rx = time(NULL);
+	c->opened = c->last_rx = nmm_now();
 	c->next = n->conns;
 	n->conns = c;
 	return c;
@@ -92,6 +101,7 @@ void conn_close(struct nmm *n, struct conn *c)
 	close(c->fd);
 	akmp_reader_free(&c->rd);
 	akmp_outq_free(&c->out);
+	free(c->waits);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 }
@@ -184,7 +194,7 @@ static int open_admin(struct nmm *n)
 /* Once a second: handshake and silence timeouts, session waits, re-keys. */
 static void tick(struct nmm *n)
 {
-	time_t now = time(NULL);
+	int64_t now = nmm_now();
 	struct nodest *s;
 	struct conn *c;
 
@@ -198,16 +208,21 @@ static void tick(struct nmm *n)
 		if (c->kind != CONN_NODE)
 			continue;
 		if ((c->state == CS_HELLO || c->state == CS_AUTH) &&
-		    now - c->opened >= NMM_HANDSHAKE_TIMEOUT)
+		    now - c->opened >= NMM_HANDSHAKE_TIMEOUT) {
+			fail_record(n, &c->peer);	/* a handshake left hanging */
 			c->state = CS_CLOSING;
-		else if (c->state == CS_UP && now - c->last_rx >= NMM_OFFLINE_AFTER)
+		} else if (c->state == CS_UP && now - c->last_rx >= NMM_OFFLINE_AFTER) {
 			c->state = CS_CLOSING;
-		else if (c->state == CS_CLOSING && now - c->last_rx >= NMM_HANDSHAKE_TIMEOUT)
-			c->dead = true;		/* it does not read: drop the rest */
+		} else if ((c->state == CS_CLOSING || c->state == CS_WELCOMED) &&
+			   now - c->last_rx >= NMM_HANDSHAKE_TIMEOUT) {
+			c->dead = true;		/* it does not read, or never closed */
+		}
 	}
 	for (s = n->nodes; s; s = s->next)
 		if (s->mode == NODE_SESSION_WAIT && now - s->since >= NMM_OFFLINE_AFTER)
 			node_bootstrap(n, s->id, "no-session-connection");
+	if (n->accept_paused && now >= n->accept_paused)
+		n->accept_paused = 0;
 	rekey_tick(n);
 }
 
@@ -232,8 +247,11 @@ static void loop(struct nmm *n)
 				break;
 			}
 		}
-		pfd[0] = (struct pollfd){ .fd = n->listen_fd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = n->admin_fd, .events = POLLIN };
+		/* out of descriptors: stop accepting for a second, not spin */
+		pfd[0] = (struct pollfd){ .fd = n->accept_paused ? -1 : n->listen_fd,
+					  .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = n->accept_paused ? -1 : n->admin_fd,
+					  .events = POLLIN };
 		k = 2;
 		for (c = n->conns; c; c = c->next) {
 			pfd[k] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
@@ -307,6 +325,7 @@ int main(int argc, char **argv)
 	struct nmm n = { .state_dir = NMM_STATE_DIR, .listen_fd = -1, .admin_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool foreground = false, have_listen = false, no_kernel = false;
+	struct rlimit rl;
 	char *state_dir;
 	int64_t stored;
 	int opt, err;
@@ -353,6 +372,11 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0) {
 		fprintf(stderr, "akm-nmmd: libsodium failed to initialize\n");
 		return 1;
+	}
+	/* a descriptor for every node's session: up to the kernel's credentials */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	umask(077);
 	if (mkdir(n.state_dir, 0700) && errno != EEXIST) {

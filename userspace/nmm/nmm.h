@@ -17,7 +17,10 @@
 #include "proto.h"
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
-#define NMM_REKEY_TIMEOUT	30	/* s: activate without the missing ACKs */
+#define NMM_REKEY_TIMEOUT	30	/* s: an online member that does not ACK stops blocking */
+#define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
+#define NMM_RETRY_MAX		60	/* ... up to this */
+#define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
 #define NMM_HANDSHAKE_TIMEOUT	10	/* s */
 #define NMM_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)
 #define NMM_FAIL_WINDOW		60	/* s */
@@ -25,6 +28,10 @@
 #define NMM_FAIL_SLOTS		64
 #define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
 #define NMM_ADMIN_REQ_MAX	8192
+/* a credential and a provisioning ASR per node in the NMM's kernel */
+#define NMM_NODES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
+#define NMM_PENDING_MAX		256	/* connections before AUTH, all addresses */
+#define NMM_PENDING_PER_ADDR	8	/* ... from one address */
 
 /* Admin socket: frames as protocol.md (be32 length | u8 type | TLVs). */
 enum {
@@ -41,11 +48,19 @@ enum {
 };
 
 enum conn_kind { CONN_NODE, CONN_ADMIN };
-enum conn_state { CS_HELLO, CS_AUTH, CS_UP, CS_CLOSING };
+/* CS_WELCOMED: a bootstrap connection that got WELCOME, until the node closes it */
+enum conn_state { CS_HELLO, CS_AUTH, CS_UP, CS_WELCOMED, CS_CLOSING };
 
 struct outstanding {
 	uint32_t asr, epoch;
 	uint8_t type;			/* AKMP_ASR_CONFIG or AKMP_ACTIVATE */
+	int64_t stale;			/* ASR_CONFIG: the delivery's stale count it answers */
+	int64_t sent;			/* nmm_now() */
+};
+
+/* An epoch an admin request waits for (every online member switched). */
+struct wait {
+	uint32_t asr, epoch;
 };
 
 struct conn {
@@ -54,23 +69,27 @@ struct conn {
 	enum conn_state state;
 	int fd;
 	struct akm_addr peer;
-	time_t opened, last_rx;
+	int64_t opened, last_rx;	/* nmm_now() */
 	struct akmp_reader rd;
 	struct akmp_outq out;
 	/* node connections */
 	uint32_t node;			/* after HELLO */
-	uint8_t nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
-	uint32_t flags;			/* of the HELLO */
-	uint32_t last;			/* of the HELLO: the node's last session epoch */
-	uint64_t instance;		/* of the HELLO: its kernel's AKM instance */
+	struct akmp_hs hs;		/* the handshake */
+	const char *decoy;		/* HELLO refused: why, told only after AUTH */
 	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
+	bool closed_by_node;		/* ... and the node closed it after reading it */
 	bool up;			/* a session connection that got WELCOME */
 	bool dead;			/* write failed: close without flushing */
 	unsigned int nout;
 	struct outstanding outq[NMM_OUTSTANDING_MAX];
+	int64_t retry_at, retry_delay;	/* failed deliveries: when to try again */
 	/* admin connections */
 	bool watch;
 	enum akm_out_mode mode;
+	struct wait *waits;		/* a membership change waiting for its epochs */
+	size_t nwaits;
+	int64_t wait_until;		/* nmm_now() */
+	struct timespec wait_start;
 };
 
 /* Where a node's provisioning ASR is in this kernel (protocol.md). */
@@ -80,13 +99,14 @@ struct nodest {
 	struct nodest *next;
 	uint32_t id;
 	enum node_mode mode;
-	time_t since;
+	uint32_t epoch;			/* NODE_SESSION(_WAIT): the session epoch */
+	int64_t since;			/* nmm_now() */
 	struct conn *session;		/* NODE_SESSION: its connection */
 };
 
 struct fail_slot {
 	struct akm_addr addr;
-	time_t since;
+	int64_t since;			/* nmm_now() */
 	unsigned int count;
 };
 
@@ -103,11 +123,13 @@ struct nmm {
 	struct conn *conns;
 	struct nodest *nodes;
 	struct fail_slot fails[NMM_FAIL_SLOTS];
-	time_t last_tick;
+	int64_t last_tick;
+	int64_t accept_paused;		/* nmm_now() until which nothing is accepted */
 	bool stop;
 };
 
 /* main.c */
+int64_t nmm_now(void);		/* seconds, CLOCK_MONOTONIC: for every timeout */
 void nmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An event for the log and every "akmctl nmm watch": kind, then "key value" text. */
 void nmm_event(struct nmm *n, const char *kind, const char *fmt, ...)
@@ -153,11 +175,13 @@ int kern_sync(struct nmm *n);
 int kern_node_cred(struct nmm *n, uint32_t node);	/* (re)install a node's credential */
 int kern_bootstrap(struct nmm *n, uint32_t node);	/* provisioning ASR: bootstrap */
 int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);
+int kern_node_addrs(struct nmm *n, uint32_t node);	/* its addresses changed */
 int64_t kern_session_last(struct nmm *n, uint32_t node);	/* or -errno */	/* ... session */
 void kern_node_del(struct nmm *n, uint32_t node);
 
 /* peer.c: node connections. */
 void peer_accept(struct nmm *n);
+void accept_failed(struct nmm *n, const char *what);
 int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
 struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
@@ -169,18 +193,27 @@ void fail_record(struct nmm *n, const struct akm_addr *a);
 
 /* rekey.c: membership changes and key delivery. */
 int rekey_new_epoch(struct nmm *n, uint32_t asr);	/* inside a transaction */
-void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr);
 void rekey_catch_up(struct nmm *n, struct conn *c);
-void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint32_t status);
+void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m);
 void rekey_tick(struct nmm *n);
-void rekey_kick(struct nmm *n, uint32_t asr);	/* send to every connected member */
+void rekey_kick(struct nmm *n);		/* send what is owed to every online node */
 int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k);
 int rekey_node_asrs(struct nmm *n, uint32_t node);	/* new epoch for each ASR of node */
+/*
+ * Inside a transaction: the member lists other ASRs hold of the pairs in
+ * asr (node: only the pairs with it; 0: all) may place addresses
+ * differently now: send them again (rekey_kick() after the commit).
+ */
+int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node);
+/* ... of every ASR node is in, to every other member (its addresses changed) */
+int rekey_restale_node(struct nmm *n, uint32_t node);
+bool node_online(struct nmm *n, uint32_t node);
 
 /* admin.c */
 void admin_accept(struct nmm *n);
 int admin_input(struct nmm *n, struct conn *c);
 void admin_broadcast(struct nmm *n, const char *kind, const char *text);
+void admin_wait_check(struct nmm *n);	/* answer requests whose epochs are done */
 
 /* main.c */
 struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind);

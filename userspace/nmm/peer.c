@@ -14,35 +14,54 @@
 
 #include "nmm.h"
 
-static void put_be32(uint8_t *p, uint32_t v)
+static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
 {
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
+	if (a->family != b->family)
+		return false;
+	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
+	       !memcmp(&a->v6, &b->v6, sizeof(a->v6));
+}
+
+/* Is a one of the node's addresses (as the store has them)? */
+static bool node_has_addr(struct nmm *n, uint32_t node, const struct akm_addr *a)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", node);
+	char *copy = NULL, *tok, *save;
+	struct akm_addr x;
+	bool found = false;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		copy = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && !found;
+	     tok = strtok_r(NULL, " ", &save))
+		found = !akm_addr_parse(tok, &x) && addr_eq(&x, a);
+	free(copy);
+	return found;
 }
 
 /* ---- failed handshakes per source address ---- */
 
 static struct fail_slot *fail_slot(struct nmm *n, const struct akm_addr *a, bool make)
 {
-	struct fail_slot *s, *oldest = &n->fails[0];
-	time_t now = time(NULL);
+	struct fail_slot *s, *victim = NULL;
+	int64_t now = nmm_now();
 
 	for (s = n->fails; s < n->fails + NMM_FAIL_SLOTS; s++) {
 		if (s->count && now - s->since >= NMM_FAIL_WINDOW)
 			s->count = 0;
-		if (s->count && !memcmp(&s->addr, a, sizeof(*a)))
+		if (s->count && addr_eq(&s->addr, a))
 			return s;
-		if (s->since < oldest->since || !s->count)
-			oldest = s->count ? oldest : s;
+		/* a free slot, else the one whose window started first */
+		if (!victim || (victim->count && (!s->count || s->since < victim->since)))
+			victim = s;
 	}
 	if (!make)
 		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	oldest->addr = *a;
-	oldest->since = now;
-	return oldest;
+	memset(victim, 0, sizeof(*victim));
+	victim->addr = *a;
+	victim->since = now;
+	return victim;
 }
 
 bool fail_limited(struct nmm *n, const struct akm_addr *a)
@@ -95,7 +114,8 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 		return;
 	if (s) {
 		s->mode = NODE_BOOTSTRAP;
-		s->since = time(NULL);
+		s->since = nmm_now();
+		s->epoch = 0;
 		s->session = NULL;
 	}
 	if (node_live(n, node))
@@ -128,6 +148,29 @@ int conn_send(struct nmm *n, struct conn *c, struct akmp_buf *b)
 	return err;
 }
 
+/* accept(2) failed: without descriptors or memory, pause instead of spinning. */
+void accept_failed(struct nmm *n, const char *what)
+{
+	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+		return;
+	nmm_log("%s: %s; not accepting connections for a second", what, strerror(errno));
+	n->accept_paused = nmm_now() + 1;
+}
+
+/* Too many handshakes under way, overall or from this address? */
+static bool pending_full(struct nmm *n, const struct akm_addr *a)
+{
+	unsigned int all = 0, here = 0;
+	struct conn *c;
+
+	for (c = n->conns; c; c = c->next)
+		if (c->kind == CONN_NODE && (c->state == CS_HELLO || c->state == CS_AUTH)) {
+			all++;
+			here += addr_eq(&c->peer, a);
+		}
+	return all >= NMM_PENDING_MAX || here >= NMM_PENDING_PER_ADDR;
+}
+
 void peer_accept(struct nmm *n)
 {
 	struct sockaddr_storage ss;
@@ -137,8 +180,10 @@ void peer_accept(struct nmm *n)
 	int fd;
 
 	fd = accept4(n->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		accept_failed(n, "accepting a node connection");
 		return;
+	}
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
@@ -147,7 +192,7 @@ void peer_accept(struct nmm *n)
 		a.family = AF_INET;
 		a.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
 	}
-	if (fail_limited(n, &a)) {
+	if (fail_limited(n, &a) || pending_full(n, &a)) {
 		close(fd);
 		return;
 	}
@@ -184,21 +229,22 @@ static int refuse(struct nmm *n, struct conn *c, const char *why)
 	return 0;
 }
 
-/* proof = CRED_PROVE(node, label || T [|| be32 epoch]), label at most 7 bytes */
+/* A proven node whose connection does not fit its state: told why, then closed. */
+static int turn_away(struct nmm *n, struct conn *c, uint32_t status, const char *msg)
+{
+	welcome(n, c, status, msg, 0, NULL);
+	c->state = CS_CLOSING;
+	return 0;
+}
+
+/* proof = CRED_PROVE(node, label || T [|| be32 epoch]) */
 static int prove(struct nmm *n, struct conn *c, const char *label, uint32_t epoch,
 		 uint8_t proof[32])
 {
-	uint8_t data[8 + AKMP_TRANSCRIPT_LEN + 4];
-	size_t l = strlen(label);
+	uint8_t data[AKMP_PROOF_INPUT_MAX];
+	size_t len = akmp_proof_input(data, label, &c->hs, epoch);
 
-	memcpy(data, label, l);
-	l += akmp_transcript(data + l, c->node, n->id, c->nn, c->nm, c->flags, c->last,
-			     c->instance);
-	if (epoch) {
-		put_be32(data + l, epoch);
-		l += 4;
-	}
-	return akm_cred_prove(n->nl, c->node, data, l, proof);
+	return akm_cred_prove(n->nl, c->node, data, len, proof);
 }
 
 static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
@@ -206,30 +252,32 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	uint8_t pm[AKMP_PROOF_LEN];
 	struct akmp_buf b = { 0 };
 	struct akm_cred cred;
-	int64_t known;
-	int err;
 
-	c->node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
-	c->flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
-	c->last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
-	c->instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
-	memcpy(c->nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+	c->node = c->hs.node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
+	c->hs.nmm = n->id;
+	c->hs.flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
+	c->hs.last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
+	c->hs.instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
+	c->hs.session = akmp_u32(&m->tb[AKMP_T_SESSION]);
+	memcpy(c->hs.nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+	randombytes_buf(c->hs.nm, sizeof(c->hs.nm));
 	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != n->id)
 		return refuse(n, c, "wrong-nmm-id");
-	known = db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed'",
-		       "u", c->node);
-	if (!known)
-		return refuse(n, c, "unknown-node");
+	/*
+	 * An unknown node gets a CHALLENGE that looks like any other, and is
+	 * refused after AUTH: the answers do not tell which node ids exist.
+	 */
+	if (!db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed'",
+		    "u", c->node))
+		c->decoy = "unknown-node";
 	/* the credential goes into this kernel when the node first shows up */
-	if (!n->nl || (akm_cred_get(n->nl, c->node, &cred) == -ENOENT &&
-			kern_node_cred(n, c->node)))
-		return refuse(n, c, "no-credential");
-	randombytes_buf(c->nm, sizeof(c->nm));
-	err = prove(n, c, "nmm", 0, pm);
-	if (err)
-		return refuse(n, c, "no-credential");
+	else if (!n->nl || (akm_cred_get(n->nl, c->node, &cred) == -ENOENT &&
+			    kern_node_cred(n, c->node)) || prove(n, c, "nmm", 0, pm))
+		c->decoy = "no-credential";
+	if (c->decoy)
+		randombytes_buf(pm, sizeof(pm));
 	akmp_begin(&b, AKMP_CHALLENGE);
-	akmp_put(&b, AKMP_T_NONCE, c->nm, AKMP_NONCE_LEN);
+	akmp_put(&b, AKMP_T_NONCE, c->hs.nm, AKMP_NONCE_LEN);
 	akmp_put(&b, AKMP_T_PROOF, pm, AKMP_PROOF_LEN);
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
@@ -237,76 +285,84 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	return 0;
 }
 
-static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
+/*
+ * A bootstrap connection: a fresh session epoch, stored first, above every
+ * one either kernel had (each refuses those again: a store restored from a
+ * backup, a node id provisioned again; the node's last one is in T), and
+ * proven to the node with T. The NMM switches when the node has closed the
+ * connection after reading WELCOME (peer_input(), peer_closed()).
+ */
+static int bootstrap_welcome(struct nmm *n, struct conn *c, struct nodest *s)
 {
-	uint8_t pn[AKMP_PROOF_LEN];
-	struct nodest *s;
-	time_t now = time(NULL);
-	bool first;
-	int64_t session;
+	char buf[AKM_ADDRSTRLEN];
+	uint8_t pw[AKMP_PROOF_LEN];
+	int64_t last, session;
 
-	if (prove(n, c, "node", 0, pn) ||
-	    sodium_memcmp(pn, m->tb[AKMP_T_PROOF].v, AKMP_PROOF_LEN))
-		return refuse(n, c, "bad-proof");
-	s = nodest(n, c->node, true);
-	if (!s)
-		return -ENOMEM;
-	first = db_exec(n, "UPDATE nodes SET state = 'active' WHERE id = ? AND "
-			"state = 'provisioned'", "u", c->node) > 0;
-	db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu", (int64_t)now,
-		c->node);
-	if (first)
-		nmm_event(n, "node-activated", "node %u", c->node);
-
-	if (s->mode == NODE_BOOTSTRAP) {
+	if (s->mode == NODE_SESSION && s->session && s->session->state == CS_UP) {
 		/*
-		 * Bootstrap connection: a fresh session epoch, stored first, above
-		 * every one either kernel had (each refuses those again: a store
-		 * restored from a backup, a node id provisioned again; the node's
-		 * last one is in T), and proven to the node with T.
+		 * Its kernel drops the node's plain packets while a session is
+		 * up: this one came from elsewhere (a second machine with the
+		 * node's credential, or a relay). The session stays.
 		 */
-		uint8_t pw[AKMP_PROOF_LEN];
+		fail_record(n, &c->peer);
+		nmm_event(n, "node-conflict", "node %u addr %s reason bootstrap-during-session",
+			  c->node, addr_str(&c->peer, buf, sizeof(buf)));
+		return turn_away(n, c, EBUSY, "this node has a session from another place");
+	}
+	if (s->mode != NODE_BOOTSTRAP)
+		node_bootstrap(n, c->node, "bootstrap-connection");
+	last = kern_session_last(n, c->node);
+	session = db_int(n, -1, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
+	if (session < 0 || last < 0)
+		return -EIO;
+	if (last > session)
+		session = last;
+	if (c->hs.last > session)
+		session = c->hs.last;
+	if (++session > UINT32_MAX)
+		return -ERANGE;
+	if (db_exec(n, "UPDATE nodes SET session = ? WHERE id = ?", "iu", session,
+		    c->node) != 1 || prove(n, c, "welcome", session, pw))
+		return -EIO;
+	c->session_epoch = session;
+	welcome(n, c, 0, "welcome", session, pw);
+	c->state = CS_WELCOMED;
+	return 0;
+}
 
-		int64_t last = kern_session_last(n, c->node);
+/* A session connection: only from the node's own address, for its session epoch. */
+static int session_welcome(struct nmm *n, struct conn *c, struct nodest *s)
+{
+	char buf[AKM_ADDRSTRLEN];
 
-		session = db_int(n, -1, "SELECT session FROM nodes WHERE id = ?", "u", c->node);
-		if (session < 0 || last < 0)
-			return -EIO;
-		if (last > session)
-			session = last;
-		if (c->last > session)
-			session = c->last;
-		if (++session > UINT32_MAX)
-			return -ERANGE;
-		if (db_exec(n, "UPDATE nodes SET session = ? WHERE id = ?", "iu", session,
-			    c->node) != 1 || prove(n, c, "welcome", session, pw))
-			return -EIO;
-		c->session_epoch = session;
-		welcome(n, c, 0, "welcome", session, pw);
-		c->state = CS_CLOSING;		/* the node closes; then we switch */
-		return 0;
+	if ((s->mode != NODE_SESSION_WAIT && s->mode != NODE_SESSION) ||
+	    s->epoch != c->hs.session)
+		return turn_away(n, c, ESTALE, "no such session: start with a bootstrap connection");
+	if (!node_has_addr(n, c->node, &c->peer)) {
+		/* not one the NMM's kernel authenticates: a relay, or a copy */
+		fail_record(n, &c->peer);
+		nmm_event(n, "node-conflict", "node %u addr %s reason session-from-foreign-address",
+			  c->node, addr_str(&c->peer, buf, sizeof(buf)));
+		return turn_away(n, c, EACCES, "access denied");
 	}
 	/*
 	 * A kernel that lost its state (another instance than the one we last
-	 * served: a reboot, a module reload, the node's first session; 0:
-	 * unknown) gets no epoch it may have sent under: every ASR of the node
-	 * is re-keyed first, then the instance stored, before anything is
-	 * delivered. A crash or failure in between re-keys again next time.
+	 * served: a reboot, a module reload, the node's first session) gets
+	 * no epoch it may have sent under: every ASR of the node is re-keyed
+	 * first, then the instance stored, before anything is delivered. A
+	 * crash or failure in between re-keys again next time.
 	 */
-	if (!c->instance ||
-	    (uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
-	    c->instance) {
+	if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
+	    c->hs.instance) {
 		if (rekey_node_asrs(n, c->node) ||
-		    (c->instance && db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
-					    (int64_t)c->instance, c->node) != 1)) {
+		    db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
+			    (int64_t)c->hs.instance, c->node) != 1) {
 			nmm_log("node %u: cannot re-key its ASRs for its new kernel; it will "
 				"come again", c->node);
-			welcome(n, c, EAGAIN, "try again", 0, NULL);
-			c->state = CS_CLOSING;
-			return 0;
+			return turn_away(n, c, EAGAIN, "try again");
 		}
 	}
-	/* session connection: it replaces any older one of this node */
+	/* it replaces any older session connection of this node */
 	if (s->session && s->session != c)
 		s->session->state = CS_CLOSING;
 	s->mode = NODE_SESSION;
@@ -314,50 +370,93 @@ static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	c->state = CS_UP;
 	c->up = true;
 	welcome(n, c, 0, "welcome", 0, NULL);
-	nmm_event(n, "node-online", "node %u session %lld", c->node,
-		  (long long)db_int(n, 0, "SELECT session FROM nodes WHERE id = ?", "u", c->node));
+	nmm_event(n, "node-online", "node %u session %u", c->node, s->epoch);
 	rekey_catch_up(n, c);
 	return 0;
 }
 
+static int on_auth(struct nmm *n, struct conn *c, const struct akmp_msg *m)
+{
+	uint8_t pn[AKMP_PROOF_LEN];
+	struct nodest *s;
+
+	if (c->decoy)
+		return refuse(n, c, c->decoy);
+	if (prove(n, c, "node", 0, pn) ||
+	    sodium_memcmp(pn, m->tb[AKMP_T_PROOF].v, AKMP_PROOF_LEN))
+		return refuse(n, c, "bad-proof");
+	s = nodest(n, c->node, true);
+	if (!s)
+		return -ENOMEM;
+	if (!c->hs.instance)	/* the agent never sends 0 */
+		return refuse(n, c, "no-instance");
+	if (db_exec(n, "UPDATE nodes SET state = 'active' WHERE id = ? AND "
+		    "state = 'provisioned'", "u", c->node) > 0)
+		nmm_event(n, "node-activated", "node %u", c->node);
+	db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu", (int64_t)time(NULL),
+		c->node);
+	return c->hs.session ? session_welcome(n, c, s) : bootstrap_welcome(n, c, s);
+}
+
+/* One COUNTER of a HEARTBEAT: the ASR's old counters go when its first one comes. */
+struct counters {
+	struct nmm *n;
+	uint32_t node;
+	int64_t asr;			/* the ASR whose counters were cleared last */
+};
+
 static int counter_cb(uint32_t asr, const char *name, uint64_t value, void *arg)
 {
-	struct conn *c = ((void **)arg)[1];
-	struct nmm *n = ((void **)arg)[0];
+	struct counters *k = arg;
 
-	return db_exec(n, "INSERT INTO counters (node, asr, name, value) VALUES (?, ?, ?, ?) "
+	if (k->asr != asr &&
+	    db_exec(k->n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", k->node,
+		    asr) < 0)
+		return -EIO;
+	k->asr = asr;
+	return db_exec(k->n, "INSERT INTO counters (node, asr, name, value) VALUES (?, ?, ?, ?) "
 		       "ON CONFLICT (node, asr, name) DO UPDATE SET value = excluded.value",
-		       "uuti", c->node, asr, name, (int64_t)value) < 0 ? -EIO : 0;
+		       "uuti", k->node, asr, name, (int64_t)value) < 0 ? -EIO : 0;
+}
+
+/*
+ * HEARTBEAT: the counters it carries replace those of the same ASRs (a node
+ * in many ASRs splits them over several HEARTBEATs), all or nothing.
+ */
+static int on_heartbeat(struct nmm *n, struct conn *c, const struct akmp_msg *m)
+{
+	struct counters k = { .n = n, .node = c->node, .asr = -1 };
+	struct akmp_buf b = { 0 };
+	int err;
+
+	if (store_begin(n))
+		return -EIO;
+	err = akmp_counters_parse(m, counter_cb, &k);
+	if (!err && db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu",
+			    (int64_t)time(NULL), c->node) < 0)
+		err = -EIO;
+	if (!err && store_commit(n))
+		err = -EIO;
+	if (err) {
+		store_rollback(n);
+		return err;
+	}
+	akmp_begin(&b, AKMP_HEARTBEAT);
+	conn_send(n, c, &b);
+	akmp_buf_free(&b);
+	return 0;
 }
 
 static int on_session_msg(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
-	struct akmp_buf b = { 0 };
-	void *arg[2] = { n, c };
 	char name[64];
-	int err = 0;
 
 	switch (m->type) {
 	case AKMP_ACK:
-		rekey_ack(n, c, akmp_u32(&m->tb[AKMP_T_ASR_ID]), akmp_u32(&m->tb[AKMP_T_EPOCH]),
-			  akmp_u32(&m->tb[AKMP_T_STATUS]));
+		rekey_ack(n, c, m);
 		return 0;
 	case AKMP_HEARTBEAT:
-		if (store_begin(n))
-			return -EIO;
-		db_exec(n, "DELETE FROM counters WHERE node = ?", "u", c->node);
-		err = akmp_counters_parse(m, counter_cb, arg);
-		if (err) {
-			store_rollback(n);
-			return err;
-		}
-		db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu",
-			(int64_t)time(NULL), c->node);
-		store_commit(n);
-		akmp_begin(&b, AKMP_HEARTBEAT);
-		conn_send(n, c, &b);
-		akmp_buf_free(&b);
-		return 0;
+		return on_heartbeat(n, c, m);
 	case AKMP_EVENT:
 		if (akmp_str(&m->tb[AKMP_T_NAME], name, sizeof(name)))
 			return -EBADMSG;
@@ -381,6 +480,8 @@ static int on_msg(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		return m->type == AKMP_AUTH ? on_auth(n, c, m) : -EBADMSG;
 	case CS_UP:
 		return on_session_msg(n, c, m);
+	case CS_WELCOMED:
+		return -EBADMSG;	/* the node has nothing to say after AUTH */
 	case CS_CLOSING:
 		return 0;	/* whatever comes after our last word */
 	}
@@ -394,7 +495,7 @@ int peer_input(struct nmm *n, struct conn *c)
 	int ret;
 
 	while ((ret = akmp_read(c->fd, &c->rd)) == 1) {
-		c->last_rx = time(NULL);
+		c->last_rx = nmm_now();
 		ret = akmp_parse(c->rd.buf, c->rd.len, &m);
 		if (!ret)
 			ret = on_msg(n, c, &m);
@@ -409,8 +510,11 @@ int peer_input(struct nmm *n, struct conn *c)
 			return ret;
 		}
 	}
-	if (ret == -EPIPE || ret == -ECONNRESET)
-		return -EPIPE;		/* closed by the node */
+	if (ret == -EPIPE || ret == -ECONNRESET) {
+		/* a bootstrap connection ends so once the node has WELCOME */
+		c->closed_by_node = c->state == CS_WELCOMED && !akmp_pending(&c->out);
+		return -EPIPE;
+	}
 	if (ret < 0) {
 		nmm_log("node %u from %s: %s", c->node, addr_str(&c->peer, buf, sizeof(buf)),
 			strerror(-ret));
@@ -426,11 +530,19 @@ void peer_closed(struct nmm *n, struct conn *c)
 	struct nodest *s;
 
 	if (c->session_epoch) {
-		/* the bootstrap connection ended after WELCOME: switch to the session */
-		s = nodest(n, c->node, true);
-		if (s && node_live(n, c->node) && !kern_session(n, c->node, c->session_epoch)) {
+		/*
+		 * A bootstrap connection after WELCOME: switch to the session
+		 * once the node closed it, having read WELCOME (a segment of it
+		 * retransmitted after the switch would go out tagged, and be
+		 * dropped by a node still in bootstrap mode). Closed otherwise
+		 * (a timeout, a failed write), the node starts over.
+		 */
+		s = c->closed_by_node ? nodest(n, c->node, true) : NULL;
+		if (s && s->mode == NODE_BOOTSTRAP && node_live(n, c->node) &&
+		    !kern_session(n, c->node, c->session_epoch)) {
 			s->mode = NODE_SESSION_WAIT;
-			s->since = time(NULL);
+			s->epoch = c->session_epoch;
+			s->since = nmm_now();
 			s->session = NULL;
 		}
 		return;

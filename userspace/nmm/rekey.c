@@ -2,11 +2,16 @@
 /*
  * Membership changes and key delivery (protocol.md, steps 4-5). All state
  * is in the store, written before anything is sent: an epoch is 'pending'
- * until every member installed it (delivery 'installed') or the timeout
- * passed, then 'active' (ACTIVATE sent to each member that installed it,
- * delivery 'activated' on its ACK), then 'retired' after the grace period.
- * A restarted NMM finds the same state and carries on: members get
- * ASR_CONFIG for the latest epoch whenever their session starts.
+ * until every online member installed it (delivery 'installed'), then
+ * 'active' (ACTIVATE sent to each member that installed it, delivery
+ * 'activated' on its ACK), then 'retired' after the grace period. Members
+ * that are offline, or whose delivery failed, do not hold anyone up: they
+ * get what they are owed when they come back, or when it is tried again.
+ *
+ * A delivery is owed while it is 'pending', or 'stale' (the member list the
+ * node holds for that epoch is out of date: an address moved, a pair's
+ * addresses went to another ASR). A restarted NMM finds the same state in
+ * the store and carries on.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,60 +39,90 @@ static int parse_ids(const char *s, uint32_t *ids, unsigned int max)
 	return n;
 }
 
-static bool outstanding(struct conn *c, uint32_t asr, uint32_t epoch, uint8_t type)
+static struct outstanding *outstanding(struct conn *c, uint32_t asr, uint32_t epoch,
+				       uint8_t type)
 {
 	unsigned int i;
 
 	for (i = 0; i < c->nout; i++)
 		if (c->outq[i].asr == asr && c->outq[i].epoch == epoch && c->outq[i].type == type)
-			return true;
-	return false;
+			return &c->outq[i];
+	return NULL;
 }
 
-static int expect_ack(struct conn *c, uint32_t asr, uint32_t epoch, uint8_t type)
+static void expect_ack(struct conn *c, uint32_t asr, uint32_t epoch, uint8_t type, int64_t stale)
 {
-	if (c->nout == NMM_OUTSTANDING_MAX)
-		return -ENOBUFS;
-	c->outq[c->nout++] = (struct outstanding){ asr, epoch, type };
-	return 0;
+	c->outq[c->nout++] = (struct outstanding){ asr, epoch, type, stale, nmm_now() };
 }
 
-/* One MEMBER entry for id; the receiver's own entry without addresses. */
-static int member_entry(struct nmm *n, uint32_t id, uint32_t receiver, struct akmp_member *mb)
+bool node_online(struct nmm *n, uint32_t node)
 {
-	sqlite3_stmt *st = db_prep(n, "SELECT state, addrs FROM nodes WHERE id = ?", "u", id);
+	struct conn *c = peer_find(n, node);
+
+	return c && c->state == CS_UP;
+}
+
+/*
+ * The ASR where receiver holds the addresses of peer: an address has one
+ * owner per namespace, and names the ASR of its packets. The lowest ASR both
+ * are live members of; with none, the lowest where the receiver is live and
+ * the peer revoked (so that its packets are dropped). Both ends of a pair
+ * choose the same. 0: none.
+ */
+static uint32_t carrier(struct nmm *n, uint32_t receiver, uint32_t peer, bool *live)
+{
+	static const char sql[] =
+		"SELECT min(m1.asr) FROM members m1 JOIN members m2 ON m2.asr = m1.asr "
+		"WHERE m1.node = ? AND m1.revoked = 0 AND m2.node = ? AND m2.revoked = ?";
+	uint32_t asr = db_int(n, 0, sql, "uui", receiver, peer, (int64_t)0);
+
+	*live = asr != 0;
+	return asr ? asr : db_int(n, 0, sql, "uui", receiver, peer, (int64_t)1);
+}
+
+/* One MEMBER entry of asr for receiver: node id, state, addresses where they belong. */
+static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
+			uint32_t receiver, struct akmp_member *mb)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
 	char *copy = NULL, *tok, *save;
 	struct akm_addr a;
+	bool live;
 	int err = -ENOENT;
 
 	memset(mb, 0, sizeof(*mb));
 	mb->node_id = id;
+	mb->state = revoked ? AKM_MEMBER_REVOKED : AKM_MEMBER_ACTIVE;
 	if (!st)
 		return -EIO;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 0);
-
-		mb->state = !strcmp(state, "active") ? AKM_MEMBER_ACTIVE :
-			    !strcmp(state, "removed") ? AKM_MEMBER_REVOKED :
-			    AKM_MEMBER_PROVISIONED;
-		copy = strdup((const char *)sqlite3_column_text(st, 1));
+		copy = strdup((const char *)sqlite3_column_text(st, 0));
 		err = copy ? 0 : -ENOMEM;
 	}
 	sqlite3_finalize(st);
-	if (id != receiver)
-		for (tok = copy ? strtok_r(copy, " ", &save) : NULL;
-		     tok && mb->naddrs < AKM_ADDRS_MAX; tok = strtok_r(NULL, " ", &save))
-			if (!akm_addr_parse(tok, &a))
-				akmp_addr_put(&a, mb->addrs[mb->naddrs++]);
+	if (err || id == receiver || carrier(n, receiver, id, &live) != asr || live == revoked) {
+		free(copy);
+		return err;
+	}
+	for (tok = strtok_r(copy, " ", &save); tok && mb->naddrs < AKM_ADDRS_MAX;
+	     tok = strtok_r(NULL, " ", &save)) {
+		/* a removed node's address that a node of today has is that node's */
+		if (revoked && db_int(n, 0, "SELECT count(*) FROM nodes WHERE id != ? AND "
+				      "state != 'removed' AND ' ' || addrs || ' ' LIKE "
+				      "'% ' || ? || ' %'", "ut", id, tok))
+			continue;
+		if (!akm_addr_parse(tok, &a))
+			akmp_addr_put(&a, mb->addrs[mb->naddrs++]);
+	}
 	free(copy);
-	return err;
+	return 0;
 }
 
 /* The revoked members of asr, ascending, at most max. */
 static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 1 "
-				   "ORDER BY node", "u", asr);
+				   "ORDER BY added DESC", "u", asr);
 	int k = 0;
 
 	if (!st)
@@ -98,8 +133,11 @@ static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
 	return k;
 }
 
-/* Send ASR_CONFIG for the latest epoch of asr to c, if c's node is in it. */
-void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
+/*
+ * Send ASR_CONFIG for the latest epoch of asr to c, if c's node is in it and
+ * nothing for that epoch is outstanding; 0 if sent or nothing to send.
+ */
+static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 {
 	struct akmp_asr_config cfg = { .asr_id = asr };
 	uint32_t ids[AKM_MEMBERS_MAX], rids[AKM_MEMBERS_MAX];
@@ -107,13 +145,14 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	uint8_t *key = NULL, *cred = NULL;
 	sqlite3_stmt *st;
 	char ad[48], *members = NULL;
-	int i, nids = -1, revoked, err = -ENOENT;
+	int i, nids = -1, revoked, err = 0;
+	int64_t stale;
 
 	st = db_prep(n, "SELECT a.alg, a.policy, a.grace, e.epoch, e.members FROM asrs a "
 		     "JOIN epochs e ON e.asr = a.id AND e.epoch = a.epoch WHERE a.id = ?",
 		     "u", asr);
 	if (!st)
-		return;
+		return -EIO;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		cfg.alg = sqlite3_column_int(st, 0);
 		cfg.policy = sqlite3_column_int(st, 1);
@@ -127,26 +166,32 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	free(members);
 	for (i = 0; i < nids && ids[i] != c->node; i++)
 		;
-	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG) ||
-	    c->nout >= NMM_OUTSTANDING_MAX)	/* refill() sends it later */
-		return;
+	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG))
+		return 0;
+	if (c->nout == NMM_OUTSTANDING_MAX)
+		return -ENOBUFS;	/* refill() sends it when ACKs come */
+	stale = db_int(n, 0, "SELECT stale FROM deliveries WHERE asr = ? AND epoch = ? AND "
+		       "node = ?", "uuu", asr, cfg.epoch, c->node);
 
+	/* removed members stay, revoked, the newest first, as far as room goes */
 	revoked = revoked_ids(n, asr, rids, AKM_MEMBERS_MAX - nids);
 	cfg.members = calloc(nids + (revoked > 0 ? revoked : 0), sizeof(*cfg.members));
 	key = secure_alloc(32);
 	cred = secure_alloc(32);
-	if (!cfg.members || !key || !cred)
+	err = revoked < 0 ? revoked : -ENOMEM;
+	if (revoked < 0 || !cfg.members || !key || !cred)
 		goto out;
-	for (i = 0; i < nids; i++)
-		if (member_entry(n, ids[i], c->node, &cfg.members[i]))
+	for (i = 0; i < nids; i++) {
+		err = member_entry(n, asr, ids[i], false, c->node, &cfg.members[i]);
+		if (err)
 			goto out;
-	/* removed members stay, revoked, and out of the wrapping's member set */
-	for (i = 0; i < revoked; i++) {
-		if (member_entry(n, rids[i], c->node, &cfg.members[nids + i]))
-			goto out;
-		cfg.members[nids + i].state = AKM_MEMBER_REVOKED;
 	}
-	cfg.nmembers = nids + (revoked > 0 ? revoked : 0);
+	for (i = 0; i < revoked; i++) {
+		err = member_entry(n, asr, rids[i], true, c->node, &cfg.members[nids + i]);
+		if (err)
+			goto out;
+	}
+	cfg.nmembers = nids + revoked;
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
 	err = load_secret(n, ad, key, db_prep(n, "SELECT key FROM epochs WHERE asr = ? AND "
 					      "epoch = ?", "uu", asr, cfg.epoch));
@@ -156,8 +201,9 @@ void rekey_deliver(struct nmm *n, struct conn *c, uint32_t asr)
 		goto out;
 	wrap_key(cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
 	akmp_asr_config(&b, &cfg);
-	if (!conn_send(n, c, &b))
-		expect_ack(c, asr, cfg.epoch, AKMP_ASR_CONFIG);
+	err = conn_send(n, c, &b);
+	if (!err)
+		expect_ack(c, asr, cfg.epoch, AKMP_ASR_CONFIG, stale);
 out:
 	if (err)
 		nmm_log("asr %u: cannot deliver epoch %u to node %u: %s", asr, cfg.epoch,
@@ -166,35 +212,26 @@ out:
 	secure_free(key);
 	secure_free(cred);
 	free(cfg.members);
+	return err;
 }
 
-static void send_activate(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch)
+static int send_activate(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch)
 {
 	struct akmp_buf b = { 0 };
+	int err;
 
-	if (outstanding(c, asr, epoch, AKMP_ACTIVATE) || c->nout >= NMM_OUTSTANDING_MAX)
-		return;
+	if (outstanding(c, asr, epoch, AKMP_ACTIVATE))
+		return 0;
+	if (c->nout == NMM_OUTSTANDING_MAX)
+		return -ENOBUFS;
 	akmp_begin(&b, AKMP_ACTIVATE);
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
-	if (!conn_send(n, c, &b))
-		expect_ack(c, asr, epoch, AKMP_ACTIVATE);
+	err = conn_send(n, c, &b);
+	if (!err)
+		expect_ack(c, asr, epoch, AKMP_ACTIVATE, 0);
 	akmp_buf_free(&b);
-}
-
-/* ACTIVATE to c for every active epoch it installed but did not activate. */
-static void push_activates(struct nmm *n, struct conn *c)
-{
-	sqlite3_stmt *st = db_prep(n, "SELECT d.asr, d.epoch FROM deliveries d JOIN epochs e "
-				   "ON e.asr = d.asr AND e.epoch = d.epoch JOIN asrs a "
-				   "ON a.id = d.asr AND a.epoch = d.epoch WHERE d.node = ? AND "
-				   "d.state = 'installed' AND e.state = 'active'", "u", c->node);
-
-	if (!st)
-		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		send_activate(n, c, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-	sqlite3_finalize(st);
+	return err;
 }
 
 static void send_leave(struct nmm *n, struct conn *c, uint32_t asr)
@@ -205,6 +242,36 @@ static void send_leave(struct nmm *n, struct conn *c, uint32_t asr)
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
+	db_exec(n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", c->node, asr);
+}
+
+/*
+ * What c's node is owed, as far as its outstanding slots go (a node in
+ * more ASRs than NMM_OUTSTANDING_MAX gets the rest as ACKs come in): the
+ * latest epoch of each ASR whose delivery is pending or stale and has not
+ * failed, then ACTIVATE for each active one it installed.
+ */
+static void refill(struct nmm *n, struct conn *c)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	if (c->state != CS_UP)
+		return;
+	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
+		     "a.epoch = d.epoch WHERE d.node = ? AND d.failed = 0 AND "
+		     "(d.state = 'pending' OR d.stale != 0) ORDER BY d.asr", "u", c->node);
+	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
+		err = deliver(n, c, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	st = db_prep(n, "SELECT d.asr, d.epoch FROM deliveries d JOIN epochs e "
+		     "ON e.asr = d.asr AND e.epoch = d.epoch JOIN asrs a "
+		     "ON a.id = d.asr AND a.epoch = d.epoch WHERE d.node = ? AND "
+		     "d.state = 'installed' AND e.state = 'active'", "u", c->node);
+	err = 0;
+	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
+		err = send_activate(n, c, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
 }
 
 int rekey_new_epoch(struct nmm *n, uint32_t asr)
@@ -223,7 +290,7 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 		     "u", asr);
 	if (epoch <= 0 || epoch > UINT32_MAX || !st)
 		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW)
+	while (len < sizeof(members) - 11 && sqlite3_step(st) == SQLITE_ROW)
 		len += snprintf(members + len, sizeof(members) - len, "%s%lld", len ? " " : "",
 				(long long)sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
@@ -239,57 +306,76 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
 	    db_exec(n, "INSERT INTO deliveries (asr, epoch, node, state, updated) "
 		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ? AND revoked = 0",
-		    "iiu",
-		    epoch, (int64_t)time(NULL), asr) < 0 ||
+		    "iiu", epoch, (int64_t)time(NULL), asr) < 0 ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "iu", epoch, asr) != 1)
 		goto out;
 	err = 0;
+	for (len = 0; members[len]; len++)	/* one word in the event */
+		if (members[len] == ' ')
+			members[len] = ',';
 	nmm_event(n, "epoch-created", "asr %u epoch %u members %s", asr, (uint32_t)epoch,
-		  members);
+		  *members ? members : "none");
 out:
 	secure_free(key);
 	sodium_memzero(sealed, sizeof(sealed));
 	return err;
 }
 
-void rekey_kick(struct nmm *n, uint32_t asr)
+int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node)
 {
-	struct conn *c;
+	return db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr != ?1 AND "
+		       "epoch = (SELECT epoch FROM asrs WHERE id = deliveries.asr) AND "
+		       "node IN (SELECT node FROM members WHERE asr = ?1) AND EXISTS "
+		       "(SELECT 1 FROM members q WHERE q.asr = deliveries.asr AND "
+		       "q.node != deliveries.node AND q.node IN "
+		       "(SELECT node FROM members WHERE asr = ?1) AND "
+		       "(?2 = 0 OR q.node = ?2 OR deliveries.node = ?2))", "uu", asr, node) < 0 ?
+	       -EIO : 0;
+}
+
+int rekey_restale_node(struct nmm *n, uint32_t node)
+{
+	return db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE node != ?1 AND "
+		       "epoch = (SELECT epoch FROM asrs WHERE id = deliveries.asr) AND "
+		       "asr IN (SELECT asr FROM members WHERE node = ?1)", "u", node) < 0 ?
+	       -EIO : 0;
+}
+
+void rekey_kick(struct nmm *n)
+{
 	struct nodest *s;
 
-	for (s = n->nodes; s; s = s->next) {
-		c = s->mode == NODE_SESSION ? s->session : NULL;
-		if (c && c->state == CS_UP)
-			rekey_deliver(n, c, asr);
-	}
+	for (s = n->nodes; s; s = s->next)
+		if (s->mode == NODE_SESSION && s->session)
+			refill(n, s->session);
 }
 
 void rekey_catch_up(struct nmm *n, struct conn *c)
 {
+	static const char left[] = "FROM deliveries WHERE node = ?1 AND asr NOT IN "
+				   "(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)";
+	char sql[256];
 	sqlite3_stmt *st;
 
-	/* ASRs it was in but left while away: LEAVE, once */
-	st = db_prep(n, "SELECT DISTINCT asr FROM deliveries WHERE node = ?1 AND asr NOT IN "
-		     "(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)", "u", c->node);
-	if (st) {
-		while (sqlite3_step(st) == SQLITE_ROW)
-			send_leave(n, c, sqlite3_column_int64(st, 0));
-		sqlite3_finalize(st);
-		db_exec(n, "DELETE FROM deliveries WHERE node = ?1 AND asr NOT IN "
-			"(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)", "u", c->node);
-	}
-	st = db_prep(n, "SELECT asr FROM members WHERE node = ? AND revoked = 0 ORDER BY asr",
-		     "u", c->node);
-	if (!st)
-		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		rekey_deliver(n, c, sqlite3_column_int64(st, 0));
+	/* ASRs it was in but left (or that were deleted) while away: LEAVE, once */
+	snprintf(sql, sizeof(sql), "SELECT DISTINCT asr %s UNION SELECT asr FROM leaves "
+		 "WHERE node = ?1", left);
+	st = db_prep(n, sql, "u", c->node);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		send_leave(n, c, sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
+	snprintf(sql, sizeof(sql), "DELETE %s", left);
+	db_exec(n, sql, "u", c->node);
+	db_exec(n, "DELETE FROM leaves WHERE node = ?", "u", c->node);
+	/* a new session: what failed is tried again now */
+	db_exec(n, "UPDATE deliveries SET failed = 0 WHERE node = ?", "u", c->node);
+	refill(n, c);
 }
 
 static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
-	struct nodest *s;
+	sqlite3_stmt *st;
+	struct conn *c;
 
 	if (db_exec(n, "UPDATE epochs SET state = 'active', activated = ? WHERE asr = ? AND "
 		    "epoch = ? AND state = 'pending'", "iuu", (int64_t)time(NULL), asr,
@@ -300,33 +386,104 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 				    "epoch = ? AND state != 'pending'", "uu", asr, epoch),
 		  (long long)db_int(n, 0, "SELECT count(*) FROM deliveries WHERE asr = ? AND "
 				    "epoch = ?", "uu", asr, epoch));
-	for (s = n->nodes; s; s = s->next)
-		if (s->mode == NODE_SESSION && s->session && s->session->state == CS_UP)
-			push_activates(n, s->session);
+	st = db_prep(n, "SELECT node FROM deliveries WHERE asr = ? AND epoch = ? AND "
+		     "state = 'installed'", "uu", asr, epoch);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		c = peer_find(n, sqlite3_column_int64(st, 0));
+		if (c && c->state == CS_UP)
+			send_activate(n, c, asr, epoch);
+	}
+	sqlite3_finalize(st);
 }
 
 /*
- * What c's node is still owed, as far as its outstanding slots go: a node
- * in more ASRs than NMM_OUTSTANDING_MAX gets the rest as ACKs come in.
+ * Does an online member hold up the activation of asr's pending epoch?
+ * One that has it outstanding, or still to be sent, unless its delivery
+ * failed or it left something unanswered for NMM_REKEY_TIMEOUT.
  */
-static void refill(struct nmm *n, struct conn *c)
+static bool holds_up(struct nmm *n, uint32_t node)
 {
-	sqlite3_stmt *st;
+	struct conn *c = peer_find(n, node);
+	int64_t now = nmm_now();
+	unsigned int i;
 
-	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
-		     "a.epoch = d.epoch WHERE d.node = ? AND d.state = 'pending'", "u", c->node);
-	if (!st)
-		return;
-	while (c->nout < NMM_OUTSTANDING_MAX && sqlite3_step(st) == SQLITE_ROW)
-		rekey_deliver(n, c, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
-	push_activates(n, c);
+	if (!c || c->state != CS_UP)
+		return false;
+	for (i = 0; i < c->nout; i++)
+		if (now - c->outq[i].sent >= NMM_REKEY_TIMEOUT)
+			return false;
+	return true;
 }
 
-void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint32_t status)
+/* Activate the pending epoch of asr once no online member holds it up. */
+static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
+	sqlite3_stmt *st;
+	bool ready = true;
+
+	st = db_prep(n, "SELECT d.node FROM deliveries d JOIN epochs e ON e.asr = d.asr AND "
+		     "e.epoch = d.epoch JOIN asrs a ON a.id = e.asr AND a.epoch = e.epoch "
+		     "WHERE d.asr = ? AND d.epoch = ? AND e.state = 'pending' AND "
+		     "d.state = 'pending' AND d.failed = 0", "uu", asr, epoch);
+	if (!st)
+		return;
+	while (ready && sqlite3_step(st) == SQLITE_ROW)
+		ready = !holds_up(n, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	if (ready)
+		activate_epoch(n, asr, epoch);
+}
+
+/*
+ * The node's kernel had an epoch at or above the one sent (a store restored
+ * from a backup, an ASR id deleted and made again): one new epoch above it.
+ */
+static void epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t last,
+			uint32_t node)
+{
+	/* a compromised node must not exhaust the epochs of the ASR */
+	if (last < epoch || last >= UINT32_MAX - (1u << 20)) {
+		nmm_log("asr %u: node %u says its last epoch is %u: ignored", asr, node, last);
+		return;
+	}
+	if (store_begin(n))
+		return;
+	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch ||
+	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", last, asr) != 1 ||
+	    rekey_new_epoch(n, asr) || store_commit(n)) {
+		store_rollback(n);
+		return;
+	}
+	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, node, last);
+	rekey_kick(n);
+}
+
+static void ack_failed(struct nmm *n, struct conn *c, const struct outstanding *o,
+		       uint32_t status)
+{
+	int64_t now = nmm_now();
+
+	db_exec(n, "UPDATE deliveries SET failed = 1, error = ?, updated = ? WHERE asr = ? AND "
+		"epoch = ? AND node = ?", "tiuuu", strerror(status), (int64_t)time(NULL), o->asr,
+		o->epoch, c->node);
+	nmm_event(n, "delivery-failed", "asr %u epoch %u node %u step %s error %s", o->asr,
+		  o->epoch, c->node, o->type == AKMP_ACTIVATE ? "activate" : "install",
+		  strerrorname_np(status) ?: "unknown");
+	/* tried again after a backoff, doubling to NMM_RETRY_MAX */
+	c->retry_delay = c->retry_delay ? c->retry_delay * 2 : NMM_RETRY_MIN;
+	if (c->retry_delay > NMM_RETRY_MAX)
+		c->retry_delay = NMM_RETRY_MAX;
+	if (!c->retry_at)
+		c->retry_at = now + c->retry_delay;
+	epoch_check(n, o->asr, o->epoch);	/* it holds nobody up */
+}
+
+void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
+{
+	uint32_t asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]), epoch = akmp_u32(&m->tb[AKMP_T_EPOCH]);
+	uint32_t status = akmp_u32(&m->tb[AKMP_T_STATUS]);
+	struct outstanding o;
 	unsigned int i;
-	uint8_t type;
 
 	for (i = 0; i < c->nout; i++)
 		if (c->outq[i].asr == asr && c->outq[i].epoch == epoch)
@@ -336,58 +493,78 @@ void rekey_ack(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch, uint
 			asr, epoch);
 		return;
 	}
-	type = c->outq[i].type;
+	o = c->outq[i];
 	memmove(&c->outq[i], &c->outq[i + 1], (c->nout - i - 1) * sizeof(c->outq[0]));
 	c->nout--;
-	if (status) {
-		nmm_event(n, "delivery-failed", "asr %u epoch %u node %u step %s error %s", asr,
-			  epoch, c->node, type == AKMP_ACTIVATE ? "activate" : "install",
-			  strerror(status));
-		return;
-	}
-	if (type == AKMP_ASR_CONFIG) {
+	if (status == ESTALE && o.type == AKMP_ASR_CONFIG && m->tb[AKMP_T_LAST].v)
+		epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node);
+	else if (status)
+		ack_failed(n, c, &o, status);
+	else if (o.type == AKMP_ASR_CONFIG) {
 		if (db_exec(n, "UPDATE deliveries SET state = 'installed', updated = ? WHERE "
 			    "asr = ? AND epoch = ? AND node = ? AND state = 'pending'", "iuuu",
 			    (int64_t)time(NULL), asr, epoch, c->node) == 1)
 			nmm_event(n, "key-delivered", "asr %u epoch %u node %u", asr, epoch,
 				  c->node);
-		push_activates(n, c);
-		rekey_tick(n);
-	} else if (db_exec(n, "UPDATE deliveries SET state = 'activated', updated = ? WHERE "
-			   "asr = ? AND epoch = ? AND node = ? AND state != 'activated'", "iuuu",
-			   (int64_t)time(NULL), asr, epoch, c->node) == 1) {
+		/* the member list it answers is current unless it changed since */
+		db_exec(n, "UPDATE deliveries SET stale = CASE WHEN stale = ? THEN 0 ELSE "
+			"stale END, failed = 0, error = '' WHERE asr = ? AND epoch = ? AND "
+			"node = ?", "iuuu", o.stale, asr, epoch, c->node);
+		epoch_check(n, asr, epoch);
+	} else if (db_exec(n, "UPDATE deliveries SET state = 'activated', failed = 0, "
+			   "error = '', updated = ? WHERE asr = ? AND epoch = ? AND node = ? AND "
+			   "state != 'activated'", "iuuu", (int64_t)time(NULL), asr, epoch,
+			   c->node) == 1) {
 		nmm_event(n, "key-switched", "asr %u epoch %u node %u", asr, epoch, c->node);
 	}
+	if (!status)
+		c->retry_delay = 0;
 	refill(n, c);
+	admin_wait_check(n);
 }
 
 void rekey_tick(struct nmm *n)
 {
-	time_t now = time(NULL);
+	int64_t now = nmm_now();
+	uint32_t (*todo)[2] = NULL, (*grown)[2];
+	size_t k = 0, cap = 0, i;
+	struct nodest *s;
 	sqlite3_stmt *st;
 
-	/* pending latest epochs: every member has it, or the time is up */
+	/* pending latest epochs: activated once no online member holds them up */
 	st = db_prep(n, "SELECT e.asr, e.epoch FROM epochs e JOIN asrs a ON a.id = e.asr AND "
-		     "a.epoch = e.epoch WHERE e.state = 'pending' AND (e.created <= ? OR NOT "
-		     "EXISTS (SELECT 1 FROM deliveries d WHERE d.asr = e.asr AND d.epoch = "
-		     "e.epoch AND d.state = 'pending'))", "i", (int64_t)(now - NMM_REKEY_TIMEOUT));
-	if (st) {
-		uint32_t todo[64][2];
-		int k = 0, i;
-
-		while (k < 64 && sqlite3_step(st) == SQLITE_ROW) {
-			todo[k][0] = sqlite3_column_int64(st, 0);
-			todo[k++][1] = sqlite3_column_int64(st, 1);
+		     "a.epoch = e.epoch WHERE e.state = 'pending'", "");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		if (k == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(todo, cap * sizeof(*todo));
+			if (!grown)
+				break;
+			todo = grown;
 		}
-		sqlite3_finalize(st);
-		for (i = 0; i < k; i++)
-			activate_epoch(n, todo[i][0], todo[i][1]);
+		todo[k][0] = sqlite3_column_int64(st, 0);
+		todo[k++][1] = sqlite3_column_int64(st, 1);
 	}
+	sqlite3_finalize(st);
+	for (i = 0; i < k; i++)
+		epoch_check(n, todo[i][0], todo[i][1]);
+	free(todo);
 	/* active epochs with a newer active one, past the grace period */
 	db_exec(n, "UPDATE epochs SET state = 'retired' WHERE state = 'active' AND EXISTS "
 		"(SELECT 1 FROM epochs e2 JOIN asrs a ON a.id = e2.asr WHERE e2.asr = "
 		"epochs.asr AND e2.epoch > epochs.epoch AND e2.state != 'pending' AND "
-		"e2.activated > 0 AND e2.activated + a.grace <= ?)", "i", (int64_t)now);
+		"e2.activated > 0 AND e2.activated + a.grace <= ?)", "i", (int64_t)time(NULL));
+	/* failed deliveries of online nodes: again, after their backoff */
+	for (s = n->nodes; s; s = s->next) {
+		struct conn *c = s->mode == NODE_SESSION ? s->session : NULL;
+
+		if (!c || c->state != CS_UP || !c->retry_at || now < c->retry_at)
+			continue;
+		c->retry_at = 0;
+		db_exec(n, "UPDATE deliveries SET failed = 0 WHERE node = ?", "u", c->node);
+		refill(n, c);
+	}
+	admin_wait_check(n);
 }
 
 /* The ASRs node is a member of (not revoked), however many; free *asrs. */
@@ -451,8 +628,7 @@ int rekey_node_asrs(struct nmm *n, uint32_t node)
 		goto out;
 	}
 	nmm_event(n, "node-fresh", "node %u asrs %zu rekeyed", node, k);
-	for (i = 0; i < k; i++)
-		rekey_kick(n, asrs[i]);
+	rekey_kick(n);
 out:
 	free(asrs);
 	return err;

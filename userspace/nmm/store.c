@@ -66,6 +66,16 @@ static const char *const migrations[] = {
 	"  CHECK (revoked IN (0, 1));",
 	/* 2 -> 3: the node kernel's AKM instance we last re-keyed for */
 	"ALTER TABLE nodes ADD COLUMN kernel INTEGER NOT NULL DEFAULT 0;",
+	/*
+	 * 3 -> 4: a delivery's member list out of date (stale: a counter, 0 =
+	 * up to date), its last failure; LEAVEs owed to nodes of deleted ASRs
+	 */
+	"ALTER TABLE deliveries ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deliveries ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE deliveries ADD COLUMN error TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE leaves (node INTEGER NOT NULL, asr INTEGER NOT NULL,"
+	"  PRIMARY KEY (node, asr));"
+	"CREATE INDEX members_node ON members(node, asr);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

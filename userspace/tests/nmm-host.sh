@@ -52,8 +52,8 @@ ok $? "daemon starts" "$(cat "$T/log")"
 [ "$(stat -c %a "$T/s/admin.sock")" = 600 ] && [ "$(stat -c %a "$T/s/master.key")" = 600 ] &&
 	[ "$(stat -c %s "$T/s/master.key")" = 32 ] && [ "$(stat -c %a "$T/s")" = 700 ]
 ok $? "state dir 0700, admin.sock and master.key 0600"
-[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "3 wal " ]
-ok $? "schema version 3 (migrated from 0), WAL"
+[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "4 wal " ]
+ok $? "schema version 4 (migrated from 0), WAL"
 
 nmm node add A id 2 addr 10.0.0.2 addr fd00::2 >"$T/out" 2>&1
 ok $? "node add" "$(cat "$T/out")"
@@ -95,17 +95,20 @@ a = json.load(sys.stdin)
 assert a["id"] == 1 and a["name"] == "ASR1" and a["epoch"] == 2, a
 assert [m["name"] for m in a["members"]] == ["A", "B"], a
 assert all(m["delivery"] == "pending" and m["link"] == "offline" for m in a["members"]), a
-assert a["epochs"][0]["members"] == "2 3" and a["epochs"][0]["state"] == "pending", a' 2>"$T/out"
-ok $? "asr show -j: epoch 2, members A B pending" "$(cat "$T/out")"
+assert a["epochs"][0]["members"] == "2 3" and a["epochs"][0]["state"] == "active", a
+assert a["epochs"][1]["epoch"] == 1 and a["epochs"][1]["state"] in ("previous", "retired"), a
+' 2>"$T/out"
+ok $? "asr show -j: epoch 2 active at once (no member online to wait for), A B pending" \
+	"$(cat "$T/out")"
 nmm asr show 1 | grep -q "^asr 1 name ASR1 epoch 2 alg hmac-sha256 policy drop grace 5$"
 ok $? "asr show text"
 
-# epochs without a member's ACK activate after the timeout; the old one retires
-sqlite3 "$T/s/nmm.db" "UPDATE epochs SET created = created - 31"
+# the superseded epoch retires after the grace period (5 s)
+sqlite3 "$T/s/nmm.db" "UPDATE epochs SET activated = activated - 6"
 sleep 2
 [ "$(sqlite3 "$T/s/nmm.db" "SELECT epoch || state FROM epochs ORDER BY epoch" | tr '\n' ' ')" = \
 	"1retired 2active " ]
-ok $? "timeout: latest epoch active, superseded one retired" \
+ok $? "grace: latest epoch active, superseded one retired" \
 	"$(sqlite3 "$T/s/nmm.db" "SELECT * FROM epochs")"
 
 # watch
@@ -127,33 +130,51 @@ port = int(sys.argv[1])
 def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
 def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
 def hello(node):
-    return frame(1, tlv(1, b"\2") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
+    return frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
                  tlv(4, os.urandom(32)) + tlv(20, struct.pack(">I", 0)) +
-                 tlv(12, struct.pack(">I", 0)) + tlv(21, struct.pack(">Q", 1)))
-def talk(data):
+                 tlv(12, struct.pack(">I", 0)) + tlv(21, struct.pack(">Q", 1)) +
+                 tlv(22, struct.pack(">I", 0)))
+def recv_frame(s):
+    hdr = b""
+    while len(hdr) < 4:
+        d = s.recv(4 - len(hdr))
+        if not d: return b""
+        hdr += d
+    n = struct.unpack(">I", hdr)[0]
+    body = b""
+    while len(body) < n:
+        d = s.recv(n - len(body))
+        if not d: break
+        body += d
+    return body
+def handshake(node):
+    """HELLO, then AUTH with a made-up proof: (CHALLENGE, WELCOME) as received."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(data)
-    out = b""
     try:
-        while True:
-            d = s.recv(4096)
-            if not d: break
-            out += d
+        s.sendall(hello(node))
+        ch = recv_frame(s)
+        if not ch: return b"", b""
+        s.sendall(frame(3, tlv(5, os.urandom(32))))
+        return ch, recv_frame(s)
     except (ConnectionResetError, socket.timeout):
-        pass
-    s.close()
-    return out
-r = talk(hello(99))
-# WELCOME (4) with STATUS EACCES (13)
-assert r[4] == 4 and tlv(6, struct.pack(">I", 13)) in r, r
-print("unknown node refused")
-for i in range(5):
-    talk(hello(99))
-r = talk(hello(2))
-assert r == b"", r
+        return b"", b""
+    finally:
+        s.close()
+shapes = []
+for node in (99, 2):	# unknown, and known (no credential in a kernel: --no-kernel)
+    ch, w = handshake(node)
+    # CHALLENGE (2) with NONCE and PROOF; after AUTH, WELCOME (4) with STATUS EACCES (13)
+    assert ch[0] == 2 and len(ch) == 1 + 2 * 36, ch
+    assert w[0] == 4 and tlv(6, struct.pack(">I", 13)) in w, w
+    shapes.append((len(ch), w))
+assert shapes[0] == shapes[1], shapes
+print("unknown and known node ids get the same answers")
+for i in range(3):
+    handshake(99)
+assert handshake(2) == (b"", b"")
 print("rate limited")
 EOF
-ok $? "unknown node gets EACCES; then the address is rate limited" "$(cat "$T/py")"
+ok $? "unknown node: CHALLENGE as a known one gets, EACCES after AUTH; then rate limited" "$(cat "$T/py")"
 
 python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
@@ -183,16 +204,19 @@ ok $? "SIGTERM: clean exit, no leaks" "$(tail -n 30 "$T/log")"
 
 # back to schema version 1 (no members.revoked, no nodes.kernel), to be
 # migrated on start
-sqlite3 "$T/s/nmm.db" "ALTER TABLE members DROP COLUMN revoked; ALTER TABLE nodes DROP COLUMN kernel;
+sqlite3 "$T/s/nmm.db" "DROP INDEX members_node; DROP TABLE leaves;
+	ALTER TABLE deliveries DROP COLUMN stale; ALTER TABLE deliveries DROP COLUMN failed;
+	ALTER TABLE deliveries DROP COLUMN error;
+	ALTER TABLE members DROP COLUMN revoked; ALTER TABLE nodes DROP COLUMN kernel;
 	PRAGMA user_version = 1" &&
 	[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version")" = 1 ]
 ok $? "store downgraded to schema version 1"
 start
 nmm node export A file "$T/a2.bundle" >/dev/null 2>&1 && nmmj node list | grep -q '"name":"A"'
 ok $? "restart: store and master key reused"
-[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '3\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
-	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 3" "$T/log"
-ok $? "restart: schema migrated from version 1 to 3" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
+[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '4\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
+	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 4" "$T/log"
+ok $? "restart: schema migrated from version 1 to 4" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
 stop
 
 "$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1

@@ -66,6 +66,7 @@ static void test_handshake(void)
 	akmp_put_u32(&b, AKMP_T_FLAGS, AKMP_FLAG_FRESH);
 	akmp_put_u32(&b, AKMP_T_EPOCH, 5);
 	akmp_put_u64(&b, AKMP_T_INSTANCE, 0x0123456789abcdefULL);
+	akmp_put_u32(&b, AKMP_T_SESSION, 9);
 	is_int(parse_frame(&b, &m), 0, "HELLO parses");
 	is_int(m.type, AKMP_HELLO, "HELLO type");
 	is_int(akmp_u32(&m.tb[AKMP_T_NODE_ID]), 7, "HELLO node id");
@@ -74,6 +75,28 @@ static void test_handshake(void)
 	is_int(akmp_u32(&m.tb[AKMP_T_FLAGS]), AKMP_FLAG_FRESH, "HELLO flags");
 	is_int(akmp_u32(&m.tb[AKMP_T_EPOCH]), 5, "HELLO last session epoch");
 	ok(akmp_u64(&m.tb[AKMP_T_INSTANCE]) == 0x0123456789abcdefULL, "HELLO instance");
+	is_int(akmp_u32(&m.tb[AKMP_T_SESSION]), 9, "HELLO session epoch");
+
+	/* version 2 (a transcript that does not say which connection it is for) */
+	akmp_begin(&b, AKMP_HELLO);
+	akmp_put_u8(&b, AKMP_T_VERSION, 2);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
+	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
+	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
+	akmp_put_u32(&b, AKMP_T_FLAGS, 0);
+	akmp_put_u32(&b, AKMP_T_EPOCH, 0);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, 1);
+	is_int(parse_frame(&b, &m), -EPROTONOSUPPORT, "HELLO version 2 refused");
+
+	akmp_begin(&b, AKMP_HELLO);
+	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, 7);
+	akmp_put_u32(&b, AKMP_T_NMM_ID, 1);
+	akmp_put(&b, AKMP_T_NONCE, nonce, sizeof(nonce));
+	akmp_put_u32(&b, AKMP_T_FLAGS, 0);
+	akmp_put_u32(&b, AKMP_T_EPOCH, 0);
+	akmp_put_u64(&b, AKMP_T_INSTANCE, 1);
+	is_int(parse_frame(&b, &m), -EBADMSG, "HELLO without SESSION refused");
 
 	/* version 1 (a transcript without FLAGS, EPOCH, INSTANCE): refused as such */
 	akmp_begin(&b, AKMP_HELLO);
@@ -140,22 +163,34 @@ static void test_handshake(void)
 	akmp_buf_free(&b);
 }
 
-/* T: ids, nonces, then what HELLO said of the kernel (protocol.md). */
+/* T: ids, nonces, then what HELLO said of the kernel and the connection (protocol.md). */
 static void test_transcript(void)
 {
-	uint8_t t[AKMP_TRANSCRIPT_LEN + 1], nn[AKMP_NONCE_LEN], nm[AKMP_NONCE_LEN];
-	const uint8_t tail[16] = { 0, 0, 0, 1, 0, 0, 0x12, 0x34,
-				   0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+	uint8_t t[AKMP_TRANSCRIPT_LEN + 1], in[AKMP_PROOF_INPUT_MAX];
+	struct akmp_hs h = {
+		.node = 2, .nmm = 0x01000001, .flags = AKMP_FLAG_FRESH, .last = 0x1234,
+		.instance = 0x0123456789abcdefULL, .session = 0x01020304,
+	};
+	const uint8_t tail[20] = { 0, 0, 0, 1, 0, 0, 0x12, 0x34,
+				   0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+				   0x01, 0x02, 0x03, 0x04 };
 
-	memset(nn, 0xaa, sizeof(nn));
-	memset(nm, 0xbb, sizeof(nm));
+	memset(h.nn, 0xaa, sizeof(h.nn));
+	memset(h.nm, 0xbb, sizeof(h.nm));
 	t[AKMP_TRANSCRIPT_LEN] = 0x5a;
-	is_int(akmp_transcript(t, 2, 0x01000001, nn, nm, AKMP_FLAG_FRESH, 0x1234,
-			       0x0123456789abcdefULL), 88, "transcript: 88 bytes");
+	is_int(akmp_transcript(t, &h), 92, "transcript: 92 bytes");
 	ok(!memcmp(t, "\0\0\0\2\1\0\0\1", 8) && t[8] == 0xaa && t[39] == 0xaa &&
-	   t[40] == 0xbb && t[71] == 0xbb && !memcmp(t + 72, tail, 16) &&
+	   t[40] == 0xbb && t[71] == 0xbb && !memcmp(t + 72, tail, 20) &&
 	   t[AKMP_TRANSCRIPT_LEN] == 0x5a,
-	   "transcript: ids, Nn, Nm, FLAGS, last epoch, instance, big endian");
+	   "transcript: ids, Nn, Nm, FLAGS, last epoch, instance, session, big endian");
+	is_int(akmp_proof_input(in, "welcome", &h, 0x0a0b0c0d), 7 + 92 + 4,
+	       "proof input: label, T, epoch");
+	ok(!memcmp(in, "welcome", 7) && !memcmp(in + 7, t, 92) &&
+	   !memcmp(in + 99, "\x0a\x0b\x0c\x0d", 4), "proof input: bytes");
+	is_int(akmp_proof_input(in, "node", &h, 0), 4 + 92, "proof input without epoch");
+	h.session = 0;
+	akmp_transcript(t, &h);
+	ok(!memcmp(t + 88, "\0\0\0\0", 4), "transcript: a bootstrap connection says 0");
 }
 
 static void test_asr_config(void)
