@@ -209,7 +209,10 @@ static void tick(struct nmm *n)
 			continue;
 		if ((c->state == CS_HELLO || c->state == CS_AUTH) &&
 		    now - c->opened >= NMM_HANDSHAKE_TIMEOUT) {
-			fail_record(n, &c->peer);	/* a handshake left hanging */
+			if (c->state == CS_AUTH)
+				peer_gave_up(n, c);
+			else
+				fail_record(n, &c->peer);	/* a handshake left hanging */
 			c->state = CS_CLOSING;
 		} else if (c->state == CS_UP && now - c->last_rx >= NMM_OFFLINE_AFTER) {
 			c->state = CS_CLOSING;

@@ -184,6 +184,7 @@ void peer_accept(struct nmm *n);
 void accept_failed(struct nmm *n, const char *what);
 int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
+void peer_gave_up(struct nmm *n, struct conn *c);	/* no AUTH after CHALLENGE */
 struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
 struct nodest *nodest(struct nmm *n, uint32_t node, bool make);
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why);

@@ -217,16 +217,31 @@ static void welcome(struct nmm *n, struct conn *c, uint32_t status, const char *
 	akmp_buf_free(&b);
 }
 
-static int refuse(struct nmm *n, struct conn *c, const char *why)
+static void auth_failure(struct nmm *n, struct conn *c, const char *why)
 {
 	char buf[AKM_ADDRSTRLEN];
 
 	fail_record(n, &c->peer);
 	nmm_event(n, "auth-failure", "node %u addr %s reason %s", c->node,
 		  addr_str(&c->peer, buf, sizeof(buf)), why);
+}
+
+static int refuse(struct nmm *n, struct conn *c, const char *why)
+{
+	auth_failure(n, c, why);
 	welcome(n, c, EACCES, "access denied", 0, NULL);
 	c->state = CS_CLOSING;
 	return 0;
+}
+
+/*
+ * The handshake ended after CHALLENGE, by the node or by the timeout: a
+ * node refuses a CHALLENGE whose proof fails (so does a removed node, told
+ * nothing else).
+ */
+void peer_gave_up(struct nmm *n, struct conn *c)
+{
+	auth_failure(n, c, c->decoy ? c->decoy : "no-auth");
 }
 
 /* A proven node whose connection does not fit its state: told why, then closed. */
@@ -513,6 +528,8 @@ int peer_input(struct nmm *n, struct conn *c)
 	if (ret == -EPIPE || ret == -ECONNRESET) {
 		/* a bootstrap connection ends so once the node has WELCOME */
 		c->closed_by_node = c->state == CS_WELCOMED && !akmp_pending(&c->out);
+		if (c->state == CS_AUTH)
+			peer_gave_up(n, c);
 		return -EPIPE;
 	}
 	if (ret < 0) {
