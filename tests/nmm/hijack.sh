@@ -9,7 +9,9 @@
 #   1. a relay that passes the node's connections on to the NMM from its own
 #      address: the NMM must never take a session from it (before protocol
 #      version 3 the relayed session connection became the node's session);
-#   2. a fake NMM that answers HELLO with WELCOME at once, and one that sends
+#   2. a second machine with a copy of the node's credential, at another
+#      address, while the node has its session: refused, and an alarm;
+#   3. a fake NMM that answers HELLO with WELCOME at once, and one that sends
 #      a CHALLENGE it cannot prove: the node must key nothing.
 #
 # Each runs once without the attacker first (a direct endpoint), so that a
@@ -104,15 +106,73 @@ EVIL_PID=$!
 sleep 0.5
 mark=$(wc -l <"$W/nmm.log")
 run_agent "${ADDR[m]}:4790"
-wait_for 60 grep -q "node-conflict node 2 addr ${ADDR[m]} reason session-from-foreign-address" \
-	"$W/nmm.log"
-ok $? "a session through a relay is refused, and said so" "$(tail -n 8 "$W/nmm.log")"
+# A's session connection goes to the relay's address tagged, and never gets
+# through; A starts over, and the relay carries its bootstrap handshake to
+# the NMM while the NMM waits for A's session (protocol version 2 took
+# that handshake for the session connection)
+wait_for 60 sh -c "tail -n +$mark $W/nmm.log | grep -q 'node-offline node 2 reason bootstrap-connection'"
+ok $? "a bootstrap handshake relayed while the NMM waits for A's session is a bootstrap" \
+	"$(tail -n +"$mark" "$W/nmm.log" | grep 'node 2' | tail -n 5)"
 sleep 3
 ! online && ! tail -n +"$mark" "$W/nmm.log" | grep -q "node-online node 2"
 ok $? "the relay never holds A's session" "$(tail -n +"$mark" "$W/nmm.log" | grep 'node 2')"
 kill "$EVIL_PID"; wait "$EVIL_PID" 2>/dev/null; EVIL_PID=
 
-# ---- 2: a fake NMM ----
+# ---- 2: A's credential on another machine ----
+# a client with a copy of A's credential, at the attacker's address, while A
+# has its session: a session connection for A's session epoch, and a
+# bootstrap one; the NMM refuses both, says so, and A's session stays
+run_agent "${ADDR[nmm]}:4790"
+wait_for 40 online
+ok $? "A has its session again" "$(tail -n 3 "$W/agent.log")"
+session=$(nmmj node list A | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["session"])')
+copy() {	# SESSION: WELCOME's STATUS (or "none")
+	ip netns exec "${P}m" python3 - "$W/a/cred" "${ADDR[nmm]}" "$1" <<'EOF'
+import hashlib, hmac, os, socket, struct, sys
+cred = open(sys.argv[1], "rb").read()
+k_auth = hmac.new(cred, b"AKM v1 auth", hashlib.sha256).digest()
+session = int(sys.argv[3])
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
+def recv(s):
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    body = s.recv(n, socket.MSG_WAITALL)
+    tlvs, i = {}, 1
+    while i < len(body):
+        t, l = struct.unpack(">HH", body[i:i + 4])
+        tlvs[t] = body[i + 4:i + 4 + l]
+        i += 4 + l
+    return body[0], tlvs
+nn, inst = os.urandom(32), 0x1234567
+s = socket.create_connection((sys.argv[2], 4790), timeout=10)
+s.sendall(frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", 2)) + tlv(3, struct.pack(">I", 1)) +
+                tlv(4, nn) + tlv(20, struct.pack(">I", 0)) + tlv(12, struct.pack(">I", 0)) +
+                tlv(21, struct.pack(">Q", inst)) + tlv(22, struct.pack(">I", session))))
+typ, t = recv(s)
+tr = (struct.pack(">II", 2, 1) + nn + t[4] + struct.pack(">IIQI", 0, 0, inst, session))
+assert hmac.compare_digest(t[5], hmac.new(k_auth, b"nmm" + tr, hashlib.sha256).digest())
+s.sendall(frame(3, tlv(5, hmac.new(k_auth, b"node" + tr, hashlib.sha256).digest())))
+typ, t = recv(s)
+print(struct.unpack(">I", t[6])[0] if typ == 4 else "none")
+EOF
+}
+mark=$(wc -l <"$W/nmm.log")
+st=$(copy "$session")
+[ "$st" = 13 ] &&
+	grep -q "node-conflict node 2 addr ${ADDR[m]} reason session-from-foreign-address" "$W/nmm.log"
+ok $? "a copy's session connection from another address: EACCES, node-conflict" \
+	"status $st; $(tail -n +"$mark" "$W/nmm.log" | grep 'node 2')"
+st=$(copy 0)
+[ "$st" = 16 ] &&
+	grep -q "node-conflict node 2 addr ${ADDR[m]} reason bootstrap-during-session" "$W/nmm.log"
+ok $? "a copy's bootstrap connection while A has its session: EBUSY, node-conflict" \
+	"status $st; $(tail -n +"$mark" "$W/nmm.log" | grep 'node 2')"
+sleep 2
+online && [ "$(nmmj node list A | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["session"])')" = "$session" ] &&
+	! tail -n +"$mark" "$W/nmm.log" | grep -q "node-offline node 2"
+ok $? "A's session is untouched (session epoch $session)" "$(tail -n +"$mark" "$W/nmm.log")"
+
+# ---- 3: a fake NMM ----
 # answers HELLO with WELCOME STATUS 0, session epoch 77 and a made-up proof;
 # or (cheat=challenge) with a CHALLENGE whose proof it cannot make
 fake_nmm() {	# mode

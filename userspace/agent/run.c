@@ -503,8 +503,13 @@ static int on_event(const struct akm_msg *msg, void *arg)
 	name = akm_enum_name(AKM_ENUM_STATS, reason);
 	agent_debug("kernel: %u authentication failures, last %s, ASR %u", count,
 		    name ? name : "?", asr);
-	if (a->st != ST_SESSION)
-		return 0;	/* the next heartbeat's counters carry them */
+	/*
+	 * Not for the provisioning ASR: its drops follow every switch between
+	 * bootstrap and session mode on either side (a restart, a reconnect),
+	 * and the heartbeat's counters carry them. Not outside a session either.
+	 */
+	if (a->st != ST_SESSION || asr == kern_prov_asr(&a->c))
+		return 0;
 	akmp_begin(&b, AKMP_EVENT);
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	akmp_put_str(&b, AKMP_T_NAME, name ? name : "unknown");

@@ -378,27 +378,43 @@ static void print_time(struct akm_out *o, const char *key, const char *label, in
 		akm_out_str(o, NULL, label, buf);
 }
 
+/*
+ * The counters the node last reported, of one ASR (asr >= 0) or all: in
+ * text one line per ASR ("node" for the node's own, "provisioning" for
+ * the provisioning ASR), only counters that are not zero; in JSON each one.
+ */
 static void print_counters(struct nmm *n, struct akm_out *o, uint32_t node, int64_t asr,
 			   const char *indent)
 {
+	int64_t last = -1;
 	sqlite3_stmt *st;
-	bool any = false;
 
-	st = asr < 0 ? db_prep(n, "SELECT asr, name, value FROM counters WHERE node = ? "
-			       "ORDER BY asr, name", "u", node) :
-		       db_prep(n, "SELECT asr, name, value FROM counters WHERE node = ? AND "
-			       "asr = ? ORDER BY name", "ui", node, asr);
+	st = db_prep(n, "SELECT asr, name, value FROM counters WHERE node = ?1 AND "
+		     "(?2 < 0 OR asr = ?2) ORDER BY asr, name", "ui", node, asr);
 	akm_out_arr_open(o, "counters");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		if (!any)
-			akm_out_text(o, "\n%scounters", indent);
-		any = true;
-		akm_out_obj_open(o, NULL);
-		if (asr < 0)
-			akm_out_uint(o, "asr", "asr", sqlite3_column_int64(st, 0));
-		akm_out_str(o, "name", NULL, (const char *)sqlite3_column_text(st, 1));
-		akm_out_uint(o, "value", NULL, sqlite3_column_int64(st, 2));
-		akm_out_obj_close(o);
+		int64_t id = sqlite3_column_int64(st, 0), value = sqlite3_column_int64(st, 2);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		if (akm_out_json(o)) {
+			akm_out_obj_open(o, NULL);
+			akm_out_uint(o, "asr", NULL, id);
+			akm_out_str(o, "name", NULL, name);
+			akm_out_uint(o, "value", NULL, value);
+			akm_out_obj_close(o);
+			continue;
+		}
+		if (!value)
+			continue;
+		if (id != last && asr < 0)
+			akm_out_text(o, "\n%s%s", indent, !id ? "node:" :
+				     id >= AKMP_PROV_ASR(0) ? "provisioning:" : "");
+		if (id != last && asr < 0 && id && id < AKMP_PROV_ASR(0))
+			akm_out_text(o, "asr %lld:", (long long)id);
+		if (id != last && asr >= 0)
+			akm_out_text(o, "\n%scounters:", indent);
+		last = id;
+		akm_out_text(o, " %s %lld", name, (long long)value);
 	}
 	akm_out_arr_close(o);
 	sqlite3_finalize(st);

@@ -193,6 +193,32 @@ void kern_node_del(struct nmm *n, uint32_t node)
 		nl_err(n, err, "delete credential", node);
 }
 
+/*
+ * Credentials and provisioning ASRs of removed nodes (a crash after 'node
+ * del' committed, before the kernel was cleaned up). Only those: the
+ * kernel may hold credentials that are not this NMM's.
+ */
+static void kern_prune(struct nmm *n)
+{
+	struct akm_cred *creds = NULL;
+	struct akm_asr *asrs = NULL;
+	size_t k = 0, i;
+
+	if (!akm_cred_dump(n->nl, &creds, &k))
+		for (i = 0; i < k; i++)
+			if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND "
+				    "state = 'removed'", "u", creds[i].id))
+				kern_node_del(n, creds[i].id);
+	free(creds);
+	if (!akm_asr_dump(n->nl, &asrs, &k))
+		for (i = 0; i < k; i++)
+			if (asrs[i].id >= AKMP_PROV_ASR(0) &&
+			    db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND "
+				   "state = 'removed'", "u", asrs[i].id & ~AKMP_PROV_ASR(0)))
+				kern_node_del(n, asrs[i].id & ~AKMP_PROV_ASR(0));
+	free(asrs);
+}
+
 int kern_sync(struct nmm *n)
 {
 	struct akm_node self;
@@ -206,6 +232,7 @@ int kern_sync(struct nmm *n)
 		err = akm_node_set_id(n->nl, n->id);
 	if (nl_err(n, err, "set node id", n->id))
 		return err;
+	kern_prune(n);
 	st = db_prep(n, "SELECT id, state FROM nodes WHERE state != 'removed' ORDER BY id", "");
 	if (!st)
 		return -EIO;

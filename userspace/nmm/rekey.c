@@ -437,25 +437,27 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 /*
  * The node's kernel had an epoch at or above the one sent (a store restored
  * from a backup, an ASR id deleted and made again): one new epoch above it.
+ * false if that cannot be done.
  */
-static void epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t last,
+static bool epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t last,
 			uint32_t node)
 {
 	/* a compromised node must not exhaust the epochs of the ASR */
 	if (last < epoch || last >= UINT32_MAX - (1u << 20)) {
 		nmm_log("asr %u: node %u says its last epoch is %u: ignored", asr, node, last);
-		return;
+		return false;
 	}
-	if (store_begin(n))
-		return;
-	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch ||
+	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch)
+		return true;	/* superseded already: the newer one goes to the node */
+	if (store_begin(n) ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", last, asr) != 1 ||
 	    rekey_new_epoch(n, asr) || store_commit(n)) {
 		store_rollback(n);
-		return;
+		return false;
 	}
 	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, node, last);
 	rekey_kick(n);
+	return true;
 }
 
 static void ack_failed(struct nmm *n, struct conn *c, const struct outstanding *o,
@@ -496,11 +498,12 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	o = c->outq[i];
 	memmove(&c->outq[i], &c->outq[i + 1], (c->nout - i - 1) * sizeof(c->outq[0]));
 	c->nout--;
-	if (status == ESTALE && o.type == AKMP_ASR_CONFIG && m->tb[AKMP_T_LAST].v)
-		epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node);
-	else if (status)
-		ack_failed(n, c, &o, status);
-	else if (o.type == AKMP_ASR_CONFIG) {
+	if (status) {
+		/* ESTALE: the node's kernel had it; a newer epoch goes there instead */
+		if (status != ESTALE || o.type != AKMP_ASR_CONFIG || !m->tb[AKMP_T_LAST].v ||
+		    !epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node))
+			ack_failed(n, c, &o, status);
+	} else if (o.type == AKMP_ASR_CONFIG) {
 		if (db_exec(n, "UPDATE deliveries SET state = 'installed', updated = ? WHERE "
 			    "asr = ? AND epoch = ? AND node = ? AND state = 'pending'", "iuuu",
 			    (int64_t)time(NULL), asr, epoch, c->node) == 1)
