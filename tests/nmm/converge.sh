@@ -195,8 +195,9 @@ ok $? "D back: it gets ASR 2's epoch and talks to A" "$(tail -n 5 "$W/agent-d.lo
 # ---- a failed delivery: reported, shown, tried again ----
 # an address of C taken in B's kernel by a stranger's member: B cannot take C
 ctl b asr add 77 alg hmac-sha256 >/dev/null
-nmm asr del-member 2 node C >/dev/null
-ctl b member add asr 77 node 99 addr "$(addr c)" >/dev/null
+nmm asr del-member 2 node C >/dev/null && nmm asr purge 2 >/dev/null &&
+	wait_for 20 ctl b member add asr 77 node 99 addr "$(addr c)"
+ok $? "B's kernel: C's address under a member of another ASR" "$(ctl b member show)"
 nmm asr add-member 2 node C >"$W/out" 2>&1
 st=$?
 [ "$st" = 1 ] && grep -q "node 'B' did not take epoch" "$W/out"
@@ -222,6 +223,7 @@ ok $? "ASR 4: A's kernel refused epochs up to 40; the NMM went above ($(nmm_epoc
 	"$(grep 'epoch-stale' "$W/nmm.log" | tail -n 2)"
 
 # ---- node set: a new address ----
+in_ns d sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
 in_ns d ip addr add "$NET.55/24" dev eth0
 nmm node set D addr "$NET.55" >"$W/out" 2>&1
 ok $? "node set D addr $NET.55" "$(cat "$W/out")"
@@ -231,7 +233,8 @@ wait_for 60 online d && wait_for 30 converged 2 && wait_for 20 talks a d
 ok $? "D on its new address: online again, talks to A" "$(tail -n 5 "$W/agent-d.log")"
 
 # ---- asr purge, asr del ----
-nmm asr purge 2 >/dev/null && wait_for 30 sh -c "! $AKMCTL -n ${P}a -j member show asr 2 | grep -q revoked"
+nmm asr del-member 2 node C >/dev/null && wait_for 30 sh -c "$AKMCTL -n ${P}a -j member show asr 2 | grep -q revoked" &&
+	nmm asr purge 2 >/dev/null && wait_for 30 sh -c "! $AKMCTL -n ${P}a -j member show asr 2 | grep -q revoked"
 ok $? "asr purge 2: the revoked members leave A's kernel" "$(ctl a member show asr 2)"
 stop_agent b
 nmm asr del 2 >"$W/out" 2>&1 && wait_for 30 sh -c "! $AKMCTL -n ${P}a asr show 2"
