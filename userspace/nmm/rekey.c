@@ -134,6 +134,25 @@ static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
 }
 
 /*
+ * A delivery to c's node failed with errno status: shown, an event, tried
+ * again after a backoff doubling to NMM_RETRY_MAX; it holds nobody up.
+ */
+static void mark_failed(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch,
+			uint32_t status)
+{
+	db_exec(n, "UPDATE deliveries SET failed = 1, error = ?, updated = ? WHERE asr = ? AND "
+		"epoch = ? AND node = ?", "tiuuu", strerror(status), (int64_t)time(NULL), asr,
+		epoch, c->node);
+	nmm_event(n, "delivery-failed", "asr %u epoch %u node %u error %s", asr, epoch, c->node,
+		  strerrorname_np(status) ?: "unknown");
+	c->retry_delay = c->retry_delay ? c->retry_delay * 2 : NMM_RETRY_MIN;
+	if (c->retry_delay > NMM_RETRY_MAX)
+		c->retry_delay = NMM_RETRY_MAX;
+	if (!c->retry_at)
+		c->retry_at = nmm_now() + c->retry_delay;
+}
+
+/*
  * Send ASR_CONFIG for the latest epoch of asr to c, if c's node is in it and
  * nothing for that epoch is outstanding; 0 if sent or nothing to send.
  */
@@ -205,9 +224,12 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	if (!err)
 		expect_ack(c, asr, cfg.epoch, AKMP_ASR_CONFIG, stale);
 out:
-	if (err)
+	if (err && c->state == CS_UP) {
+		/* as if the node had failed it: shown, tried again, holds nobody up */
 		nmm_log("asr %u: cannot deliver epoch %u to node %u: %s", asr, cfg.epoch,
 			c->node, strerror(-err));
+		mark_failed(n, c, asr, cfg.epoch, -err);
+	}
 	akmp_buf_free(&b);
 	secure_free(key);
 	secure_free(cred);
@@ -460,25 +482,6 @@ static bool epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t la
 	return true;
 }
 
-static void ack_failed(struct nmm *n, struct conn *c, const struct outstanding *o,
-		       uint32_t status)
-{
-	int64_t now = nmm_now();
-
-	db_exec(n, "UPDATE deliveries SET failed = 1, error = ?, updated = ? WHERE asr = ? AND "
-		"epoch = ? AND node = ?", "tiuuu", strerror(status), (int64_t)time(NULL), o->asr,
-		o->epoch, c->node);
-	nmm_event(n, "delivery-failed", "asr %u epoch %u node %u step %s error %s", o->asr,
-		  o->epoch, c->node, o->type == AKMP_ACTIVATE ? "activate" : "install",
-		  strerrorname_np(status) ?: "unknown");
-	/* tried again after a backoff, doubling to NMM_RETRY_MAX */
-	c->retry_delay = c->retry_delay ? c->retry_delay * 2 : NMM_RETRY_MIN;
-	if (c->retry_delay > NMM_RETRY_MAX)
-		c->retry_delay = NMM_RETRY_MAX;
-	if (!c->retry_at)
-		c->retry_at = now + c->retry_delay;
-	epoch_check(n, o->asr, o->epoch);	/* it holds nobody up */
-}
 
 void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
@@ -501,8 +504,10 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	if (status) {
 		/* ESTALE: the node's kernel had it; a newer epoch goes there instead */
 		if (status != ESTALE || o.type != AKMP_ASR_CONFIG || !m->tb[AKMP_T_LAST].v ||
-		    !epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node))
-			ack_failed(n, c, &o, status);
+		    !epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node)) {
+			mark_failed(n, c, asr, epoch, status);
+			epoch_check(n, asr, epoch);
+		}
 	} else if (o.type == AKMP_ASR_CONFIG) {
 		if (db_exec(n, "UPDATE deliveries SET state = 'installed', updated = ? WHERE "
 			    "asr = ? AND epoch = ? AND node = ? AND state = 'pending'", "iuuu",
