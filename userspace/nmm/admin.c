@@ -561,6 +561,7 @@ static int node_set(struct req *r)
 	struct nmm *n = r->n;
 	const char *name = next(r);
 	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)];
+	struct conn *c;
 	uint32_t id;
 
 	if (!name)
@@ -579,6 +580,10 @@ static int node_set(struct req *r)
 		return fail(r, 1, "cannot change node '%s' (see the daemon's log)", name);
 	}
 	kern_node_addrs(n, id);
+	/* its session must come from a new address now: it starts over */
+	c = peer_find(n, id);
+	if (c)
+		c->state = CS_CLOSING;
 	nmm_event(n, "node-changed", "node %u name %s", id, name);
 	rekey_kick(n);
 	return 0;

@@ -17,7 +17,7 @@
 #include "proto.h"
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
-#define NMM_REKEY_TIMEOUT	30	/* s: an online member that does not ACK stops blocking */
+#define NMM_REKEY_TIMEOUT	5	/* s: an online member that does not ACK stops blocking */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
