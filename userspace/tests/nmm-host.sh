@@ -120,8 +120,12 @@ sleep 0.5
 kill $WPID
 wait $WPID 2>/dev/null
 grep -q '"event":"member-removed","asr":1,"node":3' "$T/watch" &&
-	grep -q '"event":"epoch-created","asr":1,"epoch":3' "$T/watch"
-ok $? "watch streams events as JSON" "$(cat "$T/watch")"
+	grep -q '"event":"epoch-created","asr":1,"epoch":3,"members":2}' "$T/watch" &&
+	! grep -q '^$' "$T/watch" && python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    json.loads(line)' "$T/watch"
+ok $? "watch streams events as JSON, one object a line" "$(cat "$T/watch")"
 
 # unknown node, rate limit, malformed frames
 python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
