@@ -185,5 +185,6 @@ int main(void)
 	test_round_trip();
 	test_refusals();
 	test_files();
+	test_agent();
 	return tap_failed ? 1 : 0;
 }
