@@ -61,6 +61,46 @@ int akm_addr_parse(const char *s, struct akm_addr *a)
 	return 0;
 }
 
+/*
+ * ADDR, [ADDR], [ADDR]:PORT or a.b.c.d:PORT. An IPv6 address without
+ * brackets has no port. *port changes only if a port (1 to 65535) is given.
+ */
+int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port)
+{
+	const char *host = s, *colon = NULL, *end;
+	uint32_t p = 0;
+	size_t len;
+	char *h;
+	int err;
+
+	if (*s == '[') {
+		host = s + 1;
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		len = end - host;
+		if (end[1])
+			colon = end + 1;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;		/* IPv6: all of it is the address */
+		len = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (colon && (akm_parse_u32(colon + 1, &p) || !p || p > 65535))
+		return -EINVAL;
+	h = strndup(host, len);
+	if (!h)
+		return -ENOMEM;
+	err = akm_addr_parse(h, a);
+	free(h);
+	if (err)
+		return err;
+	if (colon)
+		*port = p;
+	return 0;
+}
+
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len)
 {
 	if (!inet_ntop(a->family, &a->v4, buf, len))

@@ -170,6 +170,24 @@ PY
 fi
 TAG=nmm
 
+# endpoint forms: the address and port the bundle carries (offset 16, 32)
+endpoint() {	# ENDPOINT -> "ADDR PORT" from the bundle, or the error
+	nmm node export A file "$T/ep.bundle" endpoint "$1" >"$T/out" 2>&1 ||
+		{ cat "$T/out"; return; }
+	python3 -c 'import ipaddress, sys; b = open(sys.argv[1], "rb").read()
+a = ipaddress.IPv6Address(b[16:32]); a = a.ipv4_mapped or a
+print(a, int.from_bytes(b[32:34], "big"))' "$T/ep.bundle"
+}
+for e in "10.0.0.1=10.0.0.1 $PORT" "10.0.0.1:5000=10.0.0.1 5000" "fd00::1=fd00::1 $PORT" \
+	"[fd00::1]=fd00::1 $PORT" "[fd00::1]:6000=fd00::1 6000"; do
+	got=$(endpoint "${e%%=*}")
+	[ "$got" = "${e#*=}" ]
+	ok $? "node export endpoint ${e%%=*}: bundle says ${e#*=}" "$got"
+done
+nmm node export A file "$T/ep.bundle" endpoint "[fd00::1]:0" >"$T/out" 2>&1
+[ $? = 2 ] && grep -q "invalid endpoint '\[fd00::1\]:0': give ADDR, \[ADDR\]" "$T/out"
+ok $? "node export endpoint [fd00::1]:0: usage error" "$(cat "$T/out")"
+
 nmm asr add 1 alg hmac-sha256 name ASR1 grace 5 >/dev/null &&
 	nmm asr add-member 1 node A >/dev/null && nmm asr add-member 1 node B >/dev/null
 ok $? "asr add, add-member x2"

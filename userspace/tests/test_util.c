@@ -89,6 +89,53 @@ static void test_addrs(void)
 	}
 }
 
+static void test_endpoints(void)
+{
+	static const struct {
+		const char *in, *addr;
+		uint16_t port;
+	} good[] = {
+		{ "10.0.0.1", "10.0.0.1", 4790 },
+		{ "10.0.0.1:5000", "10.0.0.1", 5000 },
+		{ "10.0.0.1:65535", "10.0.0.1", 65535 },
+		{ "[10.0.0.1]:1", "10.0.0.1", 1 },
+		{ "fd00::1", "fd00::1", 4790 },
+		{ "fd00::1:80", "fd00::1:80", 4790 },	/* no brackets: all address */
+		{ "::1", "::1", 4790 },
+		{ "[fd00::1]", "fd00::1", 4790 },
+		{ "[fd00::1]:5000", "fd00::1", 5000 },
+		{ "[::ffff:1.2.3.4]:7", "::ffff:1.2.3.4", 7 },
+	};
+	static const char *const bad[] = {
+		"", "[]", "[]:1", ":1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
+		"10.0.0.1:-1", "10.0.0.1:1x", "10.0.0.1: 1", "[fd00::1", "fd00::1]",
+		"[fd00::1]:", "[fd00::1]:0", "[fd00::1]5000", "[fd00::1]:5000x", "[fd00::1]]",
+		"[[fd00::1]]", "host.example:1", "fd00:::1", "[fd00::1%eth0]", "10.0.0.1:1:2",
+		"[10.0.0.1:1]",
+	};
+	char buf[AKM_ADDRSTRLEN], name[80];
+	struct akm_addr a;
+	uint16_t port;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		port = 4790;
+		snprintf(name, sizeof(name), "endpoint '%s'", good[i].in);
+		ok(!akm_endpoint_parse(good[i].in, &a, &port), name);
+		snprintf(name, sizeof(name), "endpoint '%s': address %s", good[i].in, good[i].addr);
+		is_str(akm_addr_str(&a, buf, sizeof(buf)), good[i].addr, name);
+		snprintf(name, sizeof(name), "endpoint '%s': port %u", good[i].in, good[i].port);
+		is_int(port, good[i].port, name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		port = 4790;
+		snprintf(name, sizeof(name), "bad endpoint '%s'", bad[i]);
+		is_int(akm_endpoint_parse(bad[i], &a, &port), -EINVAL, name);
+		snprintf(name, sizeof(name), "bad endpoint '%s': port unchanged", bad[i]);
+		is_int(port, 4790, name);
+	}
+}
+
 static char dir[] = "/tmp/akm-unit-XXXXXX";
 
 /* Write len bytes to a file and read it back as a key. */
@@ -284,6 +331,7 @@ void test_util(void)
 {
 	test_numbers();
 	test_addrs();
+	test_endpoints();
 	test_key_files();
 	test_file_write();
 }
