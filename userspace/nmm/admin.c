@@ -231,6 +231,9 @@ static int node_export(struct req *r)
 	}
 	if (!path)
 		return usage(r, "missing 'file'");
+	/* the daemon's current directory is / once detached: akmctl sends absolute paths */
+	if (path[0] != '/')
+		return usage(r, "'file %s' is a relative path: give an absolute one", path);
 	if (endpoint) {
 		err = akm_endpoint_parse(endpoint, &a, &b.nmm_port);
 		if (err == -ENOMEM)

@@ -188,6 +188,28 @@ nmm node export A file "$T/ep.bundle" endpoint "[fd00::1]:0" >"$T/out" 2>&1
 [ $? = 2 ] && grep -q "invalid endpoint '\[fd00::1\]:0': give ADDR, \[ADDR\]" "$T/out"
 ok $? "node export endpoint [fd00::1]:0: usage error" "$(cat "$T/out")"
 
+# a relative 'file' is made absolute by akmctl; the daemon refuses one
+mkdir "$T/cwd"
+(cd "$T/cwd" && nmm node export A file rel.bundle >"$T/out" 2>&1) &&
+	[ "$(stat -c %s "$T/cwd/rel.bundle")" = 164 ] && grep -q "file $T/cwd/rel.bundle" "$T/out"
+ok $? "node export file REL: written relative to akmctl's directory" "$(cat "$T/out")"
+python3 - "$T/s/admin.sock" >"$T/py" 2>&1 <<'EOF'
+import socket, struct, sys
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+words = [b"node", b"export", b"A", b"file", b"rel.bundle"]
+body = tlv(1, b"\0") + b"".join(tlv(2, w) for w in words)
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">IB", len(body) + 1, 100) + body)
+out = b""
+while (d := s.recv(4096)):
+    out += d
+assert b"'file rel.bundle' is a relative path: give an absolute one" in out, out
+assert tlv(4, struct.pack(">I", 2)) in out, out
+print("refused")
+EOF
+ok $? "node export: the daemon refuses a relative path" "$(cat "$T/py")"
+
 nmm asr add 1 alg hmac-sha256 name ASR1 grace 5 >/dev/null &&
 	nmm asr add-member 1 node A >/dev/null && nmm asr add-member 1 node B >/dev/null
 ok $? "asr add, add-member x2"
@@ -313,6 +335,10 @@ for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && break; sleep 0.1; done
 DPID=$(pgrep -n -f "akm-nmmd --id 1 --listen 127.0.0.1:$PORT --state s")
 nmm node list A >/dev/null 2>&1 && [ -n "$DPID" ] && grep -q "listening" "$T/s/nmmd.log"
 ok $? "detached daemon, relative --state, log in nmmd.log" "$(cat "$T/s/nmmd.log" 2>&1)"
+(cd "$T/cwd" && nmm node export A file detached.bundle >"$T/out" 2>&1) &&
+	[ -s "$T/cwd/detached.bundle" ] && [ ! -e /detached.bundle ]
+ok $? "detached daemon: node export file REL lands in akmctl's directory, not in /" \
+	"$(cat "$T/out")"
 [ -z "$DPID" ] || { kill "$DPID"; for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done; }
 
 head -c 32 /dev/urandom >"$T/s/master.key"
