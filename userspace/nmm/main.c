@@ -360,13 +360,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	err = master_load(&n);
-	if (!err)
-		err = store_open(&n);
+	/* the store first: a master key is made only for a store without secrets */
+	err = store_open(&n);
 	if (!err && !store_meta_get(&n, "nmm_id", &stored) && stored != n.id) {
 		nmm_log("this store belongs to NMM %lld, not %u", (long long)stored, n.id);
 		err = -EINVAL;
 	}
+	if (!err)
+		err = master_load(&n);
 	if (!err)
 		err = store_meta_set(&n, "nmm_id", n.id);
 	if (!err && !no_kernel) {

@@ -341,6 +341,17 @@ ok $? "detached daemon: node export file REL lands in akmctl's directory, not in
 	"$(cat "$T/out")"
 [ -z "$DPID" ] || { kill "$DPID"; for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done; }
 
+# a store with secrets and no master key: refused, no second key
+mv "$T/s/master.key" "$T/master.key.bak"
+timeout 10 "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel \
+	>"$T/out" 2>&1
+st=$?
+want="master key: $T/s/master.key is missing, but $T/s/nmm.db holds secrets sealed under it:"
+want="$want restore $T/s/master.key from a backup; a new master key would not open them"
+[ $st = 1 ] && [ ! -e "$T/s/master.key" ] && grep -qF "$want" "$T/out"
+ok $? "master.key missing with secrets in the store: refused, none made" "exit $st: $(cat "$T/out")"
+mv "$T/master.key.bak" "$T/s/master.key"
+
 head -c 32 /dev/urandom >"$T/s/master.key"
 start
 nmm node export A file "$T/a3.bundle" >"$T/out" 2>&1
@@ -376,6 +387,15 @@ else
 	start --tpm && nmm node export A file "$T/t.bundle" >/dev/null 2>&1
 	ok $? "--tpm: unsealed again after a restart; secrets decrypt" "$(tail -n 5 "$T/log")"
 	stop
+	mkdir "$T/tpm-bak" && mv "$T/s/master.tpm.pub" "$T/s/master.tpm.priv" "$T/tpm-bak/"
+	timeout 10 "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground \
+		--no-kernel --tpm >"$T/out" 2>&1
+	[ $? = 1 ] && [ ! -e "$T/s/master.tpm.pub" ] &&
+		grep -q "master.tpm.pub is missing, .* restore master.tpm.pub and master.tpm.priv" \
+			"$T/out"
+	ok $? "--tpm: sealed master key missing with secrets in the store: refused" \
+		"$(cat "$T/out")"
+	mv "$T/tpm-bak/"* "$T/s/"
 	"$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel \
 		>>"$T/log" 2>&1
 	ok $(($? != 1)) "a TPM-sealed store is refused without --tpm"
