@@ -40,12 +40,12 @@ provision() {	# node: add, export, import, run
 	nmm node add "$N" id "${IP[$n]}" addr "$NET.${IP[$n]}" >/dev/null || die "node add $N"
 	code=$("$AKMCTL" -j nmm socket "$W/nmm/admin.sock" node export "$N" file "$W/usb/$N.akmb" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])') || die "export $N"
-	echo "$code" >"$W/usb/$N.code"
+	echo "$code" >"$W/$N.code"
 }
 import() {	# node [extra args]
 	local n=$1 N=${1^^}
 	shift
-	ip netns exec "$n" "$AGENT" import "$W/usb/$N.akmb" --code "$(cat "$W/usb/$N.code")" \
+	ip netns exec "$n" "$AGENT" import "$W/usb/$N.akmb" --code-file "$W/$N.code" \
 		--state "$W/$n" "$@"
 }
 start_agent() {
@@ -105,11 +105,11 @@ run nmm node list A
 
 step "Step 2a: save the credential to a USB drive, import it on A"
 run nmm node export A file "$W/usb/A.akmb" | tee "$W/export.txt" || die "export A"
-awk '/transfer code/ { print $NF }' "$W/export.txt" >"$W/usb/A.code"
-[ -s "$W/usb/A.code" ] || die "no transfer code in the export output"
+awk '/transfer code/ { print $NF }' "$W/export.txt" >"$W/A.code"
+[ -s "$W/A.code" ] || die "no transfer code in the export output"
 run ls -l "$W/usb/A.akmb"
 echo "(the transfer code travels separately from the drive)"
-run ip netns exec a "$AGENT" import "$W/usb/A.akmb" --code "$(cat "$W/usb/A.code")" \
+run ip netns exec a "$AGENT" import "$W/usb/A.akmb" --code-file "$W/A.code" \
 	--state "$W/a" || die "import A"
 echo "A's kernel keyring holds the credential; keyctl shows what it is, never the bytes:"
 kr=$("$AKMCTL" -n a -j node show | python3 -c 'import json,sys; print(json.load(sys.stdin)["keyring"])')

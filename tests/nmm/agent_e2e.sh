@@ -116,7 +116,8 @@ code_b=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])' <"$W/
 
 # ---- refused imports: nothing reaches the kernel or the state directory ----
 refused() {	# name pattern file code
-	in_ns a "$AGENT" import "$3" --code "$4" --state "$W/a" >"$W/out" 2>&1
+	printf '%s\n' "$4" | in_ns a "$AGENT" import "$3" --code-file - --state "$W/a" \
+		>"$W/out" 2>&1
 	local st=$?
 	[ $st = 1 ] && grep -q -- "$2" "$W/out" && ! has_cred a && [ ! -e "$W/a/agent.conf" ]
 	ok $? "import refused: $1" "exit $st: $(cat "$W/out")"
@@ -131,9 +132,14 @@ head -c 100 "$W/a.bundle" >"$W/bad"
 refused "truncated file" "bundle has 100 bytes" "$W/bad" "$code_a"
 refused "missing file" "cannot open" "$W/none" "$code_a"
 refused "malformed code" "transfer code is 20 characters" "$W/a.bundle" "not-a-code"
+in_ns a "$AGENT" import "$W/a.bundle" --code "$code_a" --state "$W/a" >"$W/out" 2>&1
+st=$?
+[ $st = 2 ] && grep -q -- "--code-file" "$W/out" && ! has_cred a && [ ! -e "$W/a/agent.conf" ]
+ok $? "import refused: --code CODE on the command line (exit 2)" "exit $st: $(cat "$W/out")"
 
 # ---- 2a: file storage on A ----
-in_ns a "$AGENT" import "$W/a.bundle" --code "${code_a,,}" --state "$W/a" >"$W/out" 2>&1
+printf '%s\n' "${code_a,,}" >"$W/code-a"
+in_ns a "$AGENT" import "$W/a.bundle" --code-file "$W/code-a" --state "$W/a" >"$W/out" 2>&1
 ok $? "A: import (code in lower case)" "$(cat "$W/out")"
 [ "$(stat -c %a "$W/a/cred")" = 600 ] && [ "$(stat -c %a "$W/a")" = 700 ] &&
 	[ "$(stat -c %s "$W/a/cred")" = 32 ]
@@ -147,8 +153,8 @@ ok $? "A: the keyring shows the credential, never its bytes"
 if command -v swtpm >/dev/null; then
 	start_tpm b "$W/tpm-b" 2321
 	ok $? "swtpm for B starts" "$(tail -n 5 "$W/swtpm.log")"
-	in_ns b env AKM_TPM_TCTI="$TCTI_B" "$AGENT" import "$W/b.bundle" --code "$code_b" --tpm \
-		--state "$W/b" >"$W/out" 2>&1
+	printf '%s\n' "$code_b" | in_ns b env AKM_TPM_TCTI="$TCTI_B" "$AGENT" import "$W/b.bundle" \
+		--code-file - --tpm --state "$W/b" >"$W/out" 2>&1
 	ok $? "B: import --tpm" "$(cat "$W/out")"
 	cred_b=$($SECRETS cred "$W/b.bundle" "$code_b")
 	[ -s "$W/b/cred.tpm" ] && [ ! -e "$W/b/cred" ] && [ "$(stat -c %a "$W/b/cred.tpm")" = 600 ] &&
@@ -157,7 +163,8 @@ if command -v swtpm >/dev/null; then
 	TPM_OK=1
 else
 	skip "B: import --tpm" "swtpm not installed"
-	in_ns b "$AGENT" import "$W/b.bundle" --code "$code_b" --state "$W/b" >/dev/null 2>&1
+	printf '%s\n' "$code_b" | in_ns b "$AGENT" import "$W/b.bundle" --code-file - \
+		--state "$W/b" >/dev/null 2>&1
 	TPM_OK=
 fi
 

@@ -114,8 +114,8 @@ for node in $NODES; do
 		nmm node export "$name" file "$W/$node.bundle" >"$W/$node.export"
 	ok $? "node $name: add and export" "$(cat "$W/$node.export")"
 	code=$(sed -n 's/^transfer code //p' "$W/$node.export")
-	in_ns "$node" "$AGENT" import "$W/$node.bundle" --code "$code" --state "$W/$node" \
-		>"$W/$node.import" 2>&1
+	printf '%s\n' "$code" | in_ns "$node" "$AGENT" import "$W/$node.bundle" --code-file - \
+		--state "$W/$node" >"$W/$node.import" 2>&1
 	ok $? "node $name: import" "$(cat "$W/$node.import")"
 	i=$((i + 1))
 done
@@ -241,8 +241,9 @@ for node in $EXTRA; do
 	in_ns "$node" ip link set eth0 up
 	nmm node add "${node^^}" id "$i" addr "10.9.0.$i" >/dev/null &&
 		nmm node export "${node^^}" file "$W/$node.bundle" >"$W/$node.export" &&
+		sed -n 's/^transfer code //p' "$W/$node.export" |
 		in_ns "$node" "$AGENT" import "$W/$node.bundle" --state "$W/$node" \
-			--code "$(sed -n 's/^transfer code //p' "$W/$node.export")" >/dev/null 2>&1 &&
+			--code-file - >/dev/null 2>&1 &&
 		start_agent "$node" || echo "# $node: setup failed"
 	i=$((i + 1))
 done

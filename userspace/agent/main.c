@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * akm-agent import FILE --code CODE [--tpm] [--state DIR]
+ * akm-agent import FILE [--code-file PATH] [--tpm] [--state DIR]
  * akm-agent run [--state DIR] [-v]
  * akm-agent status [-j|-p] [--state DIR]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -57,14 +59,17 @@ void agent_debug(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: akm-agent import FILE --code CODE [--tpm] [--state DIR]\n"
+		"Usage: akm-agent import FILE [--code-file PATH] [--tpm] [--state DIR]\n"
 		"       akm-agent run [--state DIR] [-v]\n"
 		"       akm-agent status [-j | -p] [--state DIR]\n"
 		"\n"
 		"import  open a credential bundle exported by the NMM with its transfer code,\n"
 		"        set this node's id, install the credential into the kernel keyring\n"
 		"        and keep it for restarts: sealed to this machine's TPM 2.0 (--tpm;\n"
-		"        the bundle may then be destroyed) or in DIR/cred (mode 0600)\n"
+		"        the bundle may then be destroyed) or in DIR/cred (mode 0600).\n"
+		"        The code is read from PATH (- for standard input), one line; else\n"
+		"        asked for when standard input is a terminal (not echoed); else read\n"
+		"        from standard input. It is never an argument.\n"
 		"run     the daemon: activation, sessions with the NMM, re-keys, heartbeats\n"
 		"status  what was imported, what the kernel holds, what the daemon does\n"
 		"\n"
@@ -89,6 +94,85 @@ static int fail(const char *fmt, ...)
 static const char *kmsg(struct akm_sock *s)
 {
 	return s && *akm_errmsg(s) ? akm_errmsg(s) : "";
+}
+
+/* The terminal whose echo prompt_code() turned off, for the signal handler. */
+static volatile sig_atomic_t tty_fd = -1;
+static struct termios tty_saved;
+
+static void tty_signal(int sig)
+{
+	if (tty_fd >= 0)
+		tcsetattr(tty_fd, TCSANOW, &tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Ask for the code on the terminal fd, with echo off; the terminal is always restored. */
+static int prompt_code(int fd, const char *file, char code[AKM_CODE_LEN + 1], char *msg,
+		       size_t msglen)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = tty_signal }, old[4];
+	struct termios t;
+	unsigned int i;
+	int err;
+
+	if (tcgetattr(fd, &tty_saved)) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot read the terminal's settings: %s", strerror(errno));
+		return err;
+	}
+	t = tty_saved;
+	t.c_lflag &= ~(ECHO | ECHOE | ECHOK);
+	t.c_lflag |= ECHONL | ICANON;	/* one line; its newline is still shown */
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	tty_fd = fd;
+	fprintf(stderr, "transfer code for %s: ", file);
+	fflush(stderr);
+	if (tcsetattr(fd, TCSAFLUSH, &t)) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot turn off the terminal's echo: %s", strerror(errno));
+	} else {
+		err = akm_code_read(fd, code, msg, msglen);
+	}
+	tcsetattr(fd, TCSANOW, &tty_saved);
+	tty_fd = -1;
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	return err;
+}
+
+/*
+ * The transfer code for the bundle file: from code_file ("-": standard
+ * input), else standard input; from a terminal, asked for without echo.
+ */
+static int get_code(const char *code_file, const char *file, char code[AKM_CODE_LEN + 1])
+{
+	bool named = code_file && strcmp(code_file, "-");
+	int fd = STDIN_FILENO, err;
+	char msg[256];
+
+	if (named) {
+		fd = open(code_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			fail("cannot open the code file %s: %s", code_file, strerror(errno));
+			return err;
+		}
+	}
+	if (isatty(fd))
+		err = prompt_code(fd, file, code, msg, sizeof(msg));
+	else
+		err = akm_code_read(fd, code, msg, sizeof(msg));
+	if (named)
+		close(fd);
+	if (err)
+		fail("%s: %s%s", named ? code_file : "standard input", msg,
+		     err == -ENODATA && !code_file ? "; give the code on standard input or with "
+		     "--code-file PATH, or run import on a terminal to be asked for it" : "");
+	return err;
 }
 
 /* Make the file that keeps the credential (DIR/cred or DIR/cred.tpm), as .new. */
@@ -149,9 +233,9 @@ out:
 	return err;
 }
 
-static int cmd_import(const char *dir, const char *file, const char *code, bool tpm)
+static int cmd_import(const char *dir, const char *file, const char *code_file, bool tpm)
 {
-	char msg[256], tmp[4096], path[4096], addr[AKM_ADDRSTRLEN];
+	char msg[256], tmp[4096], path[4096], addr[AKM_ADDRSTRLEN], code[AKM_CODE_LEN + 1];
 	struct agent_conf c = { .tpm = tpm };
 	struct akm_bundle b;
 	uint8_t *cred;
@@ -159,10 +243,15 @@ static int cmd_import(const char *dir, const char *file, const char *code, bool 
 
 	if (sodium_init() < 0)
 		return fail("cannot initialise libsodium");
+	if (get_code(code_file, file, code))
+		return 1;
 	cred = sodium_malloc(AKM_CRED_LEN);	/* guarded, locked, wiped on free */
-	if (!cred)
+	if (!cred) {
+		sodium_memzero(code, sizeof(code));
 		return fail("out of memory");
+	}
 	err = akm_bundle_import(file, code, &b, cred, msg, sizeof(msg));
+	sodium_memzero(code, sizeof(code));
 	if (err) {
 		fail("%s: %s", file, msg);
 		goto out;
@@ -354,7 +443,8 @@ static int cmd_status(const char *dir, enum akm_out_mode mode)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "code", required_argument, NULL, 'c' },
+		{ "code", required_argument, NULL, 'c' },	/* refused: kept so that */
+		{ "code-file", required_argument, NULL, 'f' },	/* it is no abbreviation */
 		{ "tpm", no_argument, NULL, 't' },
 		{ "state", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
@@ -364,7 +454,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum akm_out_mode mode = AKM_OUT_TEXT;
-	const char *dir = AGENT_STATE_DIR, *code = NULL, *cmd;
+	const char *dir = AGENT_STATE_DIR, *code_file = NULL, *cmd;
 	bool tpm = false;
 	int opt;
 
@@ -375,7 +465,13 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:ts:jpvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			code = optarg;
+			sodium_memzero(optarg, strlen(optarg));	/* off /proc/PID/cmdline */
+			fail("--code is refused: a code on the command line is visible to other "
+			     "processes and stays in the shell's history; give it with "
+			     "--code-file PATH (- for standard input) or type it at the prompt");
+			return 2;
+		case 'f':
+			code_file = optarg;
 			break;
 		case 't':
 			tpm = true;
@@ -406,11 +502,11 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	if (!strcmp(cmd, "import")) {
-		if (optind != argc - 1 || !code) {
-			fail("import needs FILE and --code CODE");
+		if (optind != argc - 1) {
+			fail("import needs FILE, and only FILE; try 'akm-agent help'");
 			return 2;
 		}
-		return cmd_import(dir, argv[optind], code, tpm);
+		return cmd_import(dir, argv[optind], code_file, tpm);
 	}
 	if (optind != argc) {
 		fail("unexpected argument '%s'", argv[optind]);

@@ -175,20 +175,32 @@ int cred_load(const char *dir, const struct agent_conf *c, uint8_t *cred,
 	return 0;
 }
 
+/*
+ * run.status has one "key value" per line, and the error text may come from
+ * the NMM (the MESSAGE of a WELCOME): control characters become spaces so
+ * that it cannot add lines.
+ */
 int status_save(const char *dir, const struct agent_status *st)
 {
-	char path[4096], buf[1024];
+	char path[4096], buf[1024], error[sizeof(st->error)];
+	size_t i;
 	int n, err;
 
 	err = state_path(path, sizeof(path), dir, "run.status");
 	if (err)
 		return err;
+	for (i = 0; i < sizeof(error) - 1 && st->error[i]; i++) {
+		unsigned char ch = st->error[i];
+
+		error[i] = ch < 0x20 || ch == 0x7f ? ' ' : ch;
+	}
+	error[i] = '\0';
 	n = snprintf(buf, sizeof(buf),
 		     "pid %ld\nstate %s\nconn %s\nepoch %" PRIu32 "\nsince %" PRId64 "\n"
 		     "last_contact %" PRId64 "\nconnects %" PRIu64 "\nsessions %" PRIu64 "\n"
 		     "configs %" PRIu64 "\nevents %" PRIu64 "\nerror %s\n",
 		     st->pid, st->state, st->conn, st->epoch, st->since, st->last_contact,
-		     st->connects, st->sessions, st->configs, st->events, st->error);
+		     st->connects, st->sessions, st->configs, st->events, error);
 	return akm_file_write(path, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1, 0600);
 }
 

@@ -5,6 +5,8 @@
  * runs the command and sends back stdout, stderr and the exit status.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -71,13 +73,45 @@ static int answer(const uint8_t *data, size_t len)
 	return data[0] == ADMIN_EXIT ? (status < 0 ? 1 : status) : -1;
 }
 
+/* In 'node export NAME ... file PATH ...', the index of a relative PATH, or -1. */
+static int relative_file(int argc, char **argv)
+{
+	int i;
+
+	if (argc < 3 || strcmp(argv[0], "node") || strcmp(argv[1], "export"))
+		return -1;
+	for (i = 3; i + 1 < argc; i += 2)	/* NAME, then keyword-value pairs */
+		if (!strcmp(argv[i], "file") && argv[i + 1][0] != '/')
+			return i + 1;
+	return -1;
+}
+
+/* path against our current directory, allocated; NULL after an error message. */
+static char *absolute(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *abs = NULL;
+
+	if (!cwd) {
+		fprintf(stderr, "akmctl nmm: cannot find the current directory (%s): give an "
+			"absolute path after 'file'\n", strerror(errno));
+		return NULL;
+	}
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path) < 0) {
+		fprintf(stderr, "akmctl nmm: out of memory\n");
+		abs = NULL;
+	}
+	free(cwd);
+	return abs;
+}
+
 int do_nmm(struct cmdline *c)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const char *path = NMM_SOCKET;
 	struct akmp_reader rd = { 0 };
 	struct akmp_buf b = { 0 };
-	int fd, ret, status = -1, i;
+	char *abs_path = NULL;
+	int fd, ret, status = -1, i, rel;
 
 	if (c->argc >= 1 && !strcmp(c->argv[0], "socket")) {
 		arg_next(c);
@@ -92,11 +126,19 @@ int do_nmm(struct cmdline *c)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		usage_error(c, "socket path too long");
 	strcpy(sun.sun_path, path);
+	/* the daemon's current directory is / once detached: send an absolute path */
+	rel = relative_file(c->argc, c->argv);
+	if (rel >= 0 && !(abs_path = absolute(c->argv[rel])))
+		return 1;
 
 	akmp_begin(&b, ADMIN_RUN);
 	akmp_put_u8(&b, ADMIN_T_MODE, out.mode);
-	for (i = 0; i < c->argc; i++)
-		akmp_put(&b, ADMIN_T_ARG, c->argv[i], strlen(c->argv[i]));
+	for (i = 0; i < c->argc; i++) {
+		const char *w = i == rel ? abs_path : c->argv[i];
+
+		akmp_put(&b, ADMIN_T_ARG, w, strlen(w));
+	}
+	free(abs_path);
 	if (akmp_end(&b)) {
 		akmp_buf_free(&b);
 		usage_error(c, "arguments too long");

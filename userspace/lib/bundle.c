@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,6 +113,74 @@ int akm_code_normalize(const char *in, char out[AKM_CODE_LEN + 1])
 bad:
 	sodium_memzero(out, AKM_CODE_LEN + 1);
 	return -EINVAL;
+}
+
+int akm_code_read(int fd, char out[AKM_CODE_LEN + 1], char *msg, size_t msglen)
+{
+	char *buf, scratch[64];
+	bool tty = isatty(fd), over = false;
+	size_t len = 0;
+	int err = 0;
+
+	sodium_memzero(out, AKM_CODE_LEN + 1);
+	if (sodium_init() < 0) {
+		set_msg(msg, msglen, "cannot initialise libsodium");
+		return -EIO;
+	}
+	/* a line of the longest input, its newline and a NUL */
+	buf = sodium_malloc(AKM_CODE_INPUT_MAX + 2);	/* locked, wiped on free */
+	if (!buf) {
+		set_msg(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	for (;;) {
+		/* once buf is full, read on (and drop) to the end of the line or file */
+		bool full = len == AKM_CODE_INPUT_MAX + 1;
+		char *p = full ? scratch : buf + len;
+		size_t room = full ? sizeof(scratch) : AKM_CODE_INPUT_MAX + 1 - len;
+		ssize_t n = read(fd, p, room);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			set_msg(msg, msglen, "cannot read the transfer code: %s", strerror(errno));
+			break;
+		}
+		if (!n)
+			break;
+		if (full)
+			over = true;
+		else
+			len += n;
+		/* a terminal (in canonical mode) gives one line per read */
+		if (tty && memchr(p, '\n', n))
+			break;
+	}
+	sodium_memzero(scratch, sizeof(scratch));
+	if (err)
+		goto out;
+	if (len && buf[len - 1] == '\n')
+		len--;
+	buf[len] = '\0';
+	err = -EINVAL;
+	if (over || len > AKM_CODE_INPUT_MAX)
+		set_msg(msg, msglen, "the transfer code is longer than %d characters: not a code",
+			AKM_CODE_INPUT_MAX);
+	else if (!len)
+		err = -ENODATA;
+	else if (memchr(buf, '\n', len))
+		set_msg(msg, msglen, "more than one line: give the transfer code alone");
+	else if (memchr(buf, '\0', len) || akm_code_normalize(buf, out))
+		set_msg(msg, msglen, "a transfer code is %d characters of A-Z and 2-7 "
+			"(spaces and dashes are ignored)", AKM_CODE_LEN);
+	else
+		err = 0;
+	if (err == -ENODATA)
+		set_msg(msg, msglen, "no transfer code (empty input)");
+out:
+	sodium_free(buf);
+	return err;
 }
 
 /* The transfer key from the code and the bundle's salt. */

@@ -19,6 +19,7 @@
 #define AKM_CRED_LEN		32	/* the provisioning credential C */
 #define AKM_CODE_LEN		20	/* characters of a transfer code */
 #define AKM_CODE_BYTES		12	/* random bytes behind them */
+#define AKM_CODE_INPUT_MAX	256	/* characters read for one, spaces and dashes included */
 #define AKM_NMM_PORT		4790	/* default TCP port of the NMM */
 
 struct akm_bundle {
@@ -36,6 +37,16 @@ int akm_code_new(char code[AKM_CODE_LEN + 1]);
  * spaces and dashes that may group it. -EINVAL if it is not a code.
  */
 int akm_code_normalize(const char *in, char out[AKM_CODE_LEN + 1]);
+
+/*
+ * Read a transfer code from fd and put its canonical form in out: one line,
+ * a trailing newline dropped, at most AKM_CODE_INPUT_MAX characters. Reads
+ * to the end of the file, or of the first line if fd is a terminal. The raw
+ * input is only ever in a locked buffer, wiped before return. -ENODATA for
+ * an empty input, -EINVAL if it is not one line holding a code, -errno if
+ * fd cannot be read.
+ */
+int akm_code_read(int fd, char out[AKM_CODE_LEN + 1], char *msg, size_t msglen);
 
 /* Encrypt cred into a bundle opened by code (canonical form). */
 int akm_bundle_seal(const struct akm_bundle *b, const uint8_t cred[AKM_CRED_LEN],

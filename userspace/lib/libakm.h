@@ -187,6 +187,8 @@ int akm_parse_u32(const char *s, uint32_t *v);	/* decimal, strict */
 int akm_parse_id(const char *s, uint32_t *v);	/* as above, and not 0 */
 int akm_parse_mark(const char *s, uint32_t *v);	/* decimal, 0x hex or 0 octal */
 int akm_addr_parse(const char *s, struct akm_addr *a);
+/* ADDR, [ADDR], [ADDR]:PORT, a.b.c.d:PORT; *port is set only if given */
+int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +58,46 @@ int akm_addr_parse(const char *s, struct akm_addr *a)
 		a->family = AF_INET6;
 	else
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * ADDR, [ADDR], [ADDR]:PORT or a.b.c.d:PORT. An IPv6 address without
+ * brackets has no port. *port changes only if a port (1 to 65535) is given.
+ */
+int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port)
+{
+	const char *host = s, *colon = NULL, *end;
+	uint32_t p = 0;
+	size_t len;
+	char *h;
+	int err;
+
+	if (*s == '[') {
+		host = s + 1;
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		len = end - host;
+		if (end[1])
+			colon = end + 1;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;		/* IPv6: all of it is the address */
+		len = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (colon && (akm_parse_u32(colon + 1, &p) || !p || p > 65535))
+		return -EINVAL;
+	h = strndup(host, len);
+	if (!h)
+		return -ENOMEM;
+	err = akm_addr_parse(h, a);
+	free(h);
+	if (err)
+		return err;
+	if (colon)
+		*port = p;
 	return 0;
 }
 
@@ -147,22 +188,52 @@ int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN])
 	return akm_secret_read(path, key, AKM_KEY_LEN);
 }
 
+/* Open the directory that holds path, for fsync() after a rename. */
+static int open_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (!slash)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (slash == path)
+		return open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = strndup(path, slash - path);
+	if (!dir) {
+		errno = ENOMEM;
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	return fd;
+}
+
 /*
- * Write a whole file with @mode through a temporary file in the same
- * directory, synced and renamed into place: readers see the old or the new
- * content, never a part.
+ * Write a whole file with @mode through a new temporary file in the same
+ * directory (PATH.tmp.XXXXXX, created exclusively, never through a link),
+ * synced, renamed into place and the directory synced: readers see the old
+ * or the new content, never a part, and the new one survives a crash.
  */
 int akm_file_write(const char *path, const void *buf, size_t len, int mode)
 {
-	char tmp[4096];
+	char *tmp = NULL;
 	size_t off = 0;
-	int fd, err = 0;
+	int fd, dfd, err = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
+	dfd = open_parent(path);
+	if (dfd < 0)
 		return -errno;
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	/* mkostemp adds O_RDWR | O_CREAT | O_EXCL and a random suffix */
+	fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
 	if (fchmod(fd, mode))
 		err = -errno;
 	while (off < len && !err) {
@@ -179,7 +250,15 @@ int akm_file_write(const char *path, const void *buf, size_t len, int mode)
 		err = -errno;
 	if (!err && rename(tmp, path))
 		err = -errno;
-	if (err)
+	if (err) {
 		unlink(tmp);
+		goto out;
+	}
+	/* the rename is durable once the directory is; EINVAL: cannot be synced */
+	if (fsync(dfd) && errno != EINVAL)
+		err = -errno;
+out:
+	free(tmp);
+	close(dfd);
 	return err;
 }

@@ -286,7 +286,7 @@ static int node_export(struct req *r)
 	struct nmm *n = r->n;
 	const char *name = next(r), *w, *path = NULL, *endpoint = NULL;
 	struct akm_bundle b = { .nmm_id = n->id, .nmm_port = n->port };
-	char code[AKM_CODE_LEN + 1], msg[256] = "", host[INET6_ADDRSTRLEN + 8];
+	char code[AKM_CODE_LEN + 1], msg[256] = "";
 	struct akm_addr a = n->listen_addr;
 	uint8_t *cred;
 	int err;
@@ -307,25 +307,16 @@ static int node_export(struct req *r)
 	}
 	if (!path)
 		return usage(r, "missing 'file'");
+	/* the daemon's current directory is / once detached: akmctl sends absolute paths */
+	if (path[0] != '/')
+		return usage(r, "'file %s' is a relative path: give an absolute one", path);
 	if (endpoint) {
-		char *colon;
-
-		snprintf(host, sizeof(host), "%s", endpoint);
-		colon = strrchr(host, ':');
-		if (colon && (strchr(host, '.') || host[0] == '[')) {
-			uint32_t port;
-
-			*colon = 0;
-			if (akm_parse_u32(colon + 1, &port) || !port || port > 65535)
-				return usage(r, "invalid endpoint '%s'", endpoint);
-			b.nmm_port = port;
-		}
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host));
-			host[strlen(host) - 1] = 0;
-		}
-		if (akm_addr_parse(host, &a))
-			return usage(r, "invalid endpoint '%s'", endpoint);
+		err = akm_endpoint_parse(endpoint, &a, &b.nmm_port);
+		if (err == -ENOMEM)
+			return fail(r, 1, "out of memory");
+		if (err)
+			return usage(r, "invalid endpoint '%s': give ADDR, [ADDR], [ADDR]:PORT or "
+				     "a.b.c.d:PORT", endpoint);
 	}
 	if ((a.family == AF_INET && !a.v4.s_addr) ||
 	    (a.family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6)))

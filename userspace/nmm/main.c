@@ -108,32 +108,8 @@ void conn_close(struct nmm *n, struct conn *c)
 
 static int parse_listen(struct nmm *n, const char *s)
 {
-	char host[INET6_ADDRSTRLEN + 8], *colon;
-	uint32_t port = AKMP_PORT;
-
-	if (strlen(s) >= sizeof(host))
-		return -EINVAL;
-	strcpy(host, s);
-	if (host[0] == '[') {
-		char *end = strchr(host, ']');
-
-		if (!end)
-			return -EINVAL;
-		*end = 0;
-		if (end[1] == ':' && (akm_parse_u32(end + 2, &port) || !port || port > 65535))
-			return -EINVAL;
-		else if (end[1] && end[1] != ':')
-			return -EINVAL;
-		memmove(host, host + 1, strlen(host));
-	} else if ((colon = strchr(host, ':')) && !strchr(colon + 1, ':')) {
-		*colon = 0;
-		if (akm_parse_u32(colon + 1, &port) || !port || port > 65535)
-			return -EINVAL;
-	}
-	if (akm_addr_parse(host, &n->listen_addr))
-		return -EINVAL;
-	n->port = port;
-	return 0;
+	n->port = AKMP_PORT;
+	return akm_endpoint_parse(s, &n->listen_addr, &n->port);
 }
 
 static int open_listener(struct nmm *n)
@@ -411,13 +387,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	err = master_load(&n);
-	if (!err)
-		err = store_open(&n);
+	/* the store first: a master key is made only for a store without secrets */
+	err = store_open(&n);
 	if (!err && !store_meta_get(&n, "nmm_id", &stored) && stored != n.id) {
 		nmm_log("this store belongs to NMM %lld, not %u", (long long)stored, n.id);
 		err = -EINVAL;
 	}
+	if (!err)
+		err = master_load(&n);
 	if (!err)
 		err = store_meta_set(&n, "nmm_id", n.id);
 	if (!err && !no_kernel) {

@@ -9,6 +9,7 @@
  * with --tpm, sealed to the TPM 2.0 as STATE/master.tpm.pub and .priv (a
  * sealed data object under the owner hierarchy's primary key, via
  * tpm2-tools; the TCTI comes from TPM2TOOLS_TCTI as for any tpm2 tool).
+ * A new master key is made only while the store holds no sealed secret.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +149,17 @@ static int tpm_primary(const char *ctx)
 	return tpm_run(argv, NULL, 0, NULL, 0);
 }
 
+/*
+ * A master key is made only for a store without secrets: one that holds
+ * any (a node's credential, an epoch's key) was sealed under a key that
+ * must be restored, not replaced. Errors count as secrets.
+ */
+static bool store_has_secrets(struct nmm *n)
+{
+	return db_int(n, 1, "SELECT EXISTS (SELECT 1 FROM nodes) OR EXISTS (SELECT 1 FROM epochs)",
+		      "") != 0;
+}
+
 /* Unseal (or, the first time, create and seal) the master key with the TPM. */
 static int master_tpm(struct nmm *n, uint8_t *key)
 {
@@ -158,6 +170,13 @@ static int master_tpm(struct nmm *n, uint8_t *key)
 	snprintf(priv, sizeof(priv), "%s/master.tpm.priv", n->state_dir);
 	snprintf(prim, sizeof(prim), "%s/.primary.ctx", n->state_dir);
 	snprintf(obj, sizeof(obj), "%s/.master.ctx", n->state_dir);
+	if (access(pub, F_OK) && errno == ENOENT && store_has_secrets(n)) {
+		nmm_log("master key: %s is missing, but %s/nmm.db holds secrets sealed under it: "
+			"restore master.tpm.pub and master.tpm.priv from a backup (they open only "
+			"with this machine's TPM); a new master key would not open them",
+			pub, n->state_dir);
+		return -ENOENT;
+	}
 	tpm_flush();
 	err = tpm_primary(prim);
 	if (err)
@@ -216,6 +235,12 @@ static int master_file(struct nmm *n, uint8_t *key)
 	if (errno != ENOENT) {
 		nmm_log("master key: %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	if (store_has_secrets(n)) {
+		nmm_log("master key: %s is missing, but %s/nmm.db holds secrets sealed under it: "
+			"restore %s from a backup; a new master key would not open them",
+			path, n->state_dir, path);
+		return -ENOENT;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {

@@ -3,7 +3,8 @@
 #
 # akm-nmmd on the host, without the kernel module (--no-kernel), built with
 # ASan and UBSan: store, master key, admin commands through akmctl nmm,
-# restart, refusal of unknown nodes, rate limit, malformed input, leaks.
+# restart, refusal of unknown nodes, rate limit, malformed input, leaks;
+# and how 'akm-agent import' reads the transfer code of an exported bundle.
 # Prints "ok - NAME" / "not ok - NAME" lines for run.sh.
 #
 #   userspace/tests/nmm-host.sh [USERSPACE-BUILD-DIR]   (default ../asan)
@@ -12,13 +13,15 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 B=${1:-$(dirname "$HERE")/asan}
 NMMD=$B/nmm/akm-nmmd
+AGENT=$B/agent/akm-agent
 AKMCTL=$B/akmctl/akmctl
 T=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
 PID=
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
 
-ok() { if [ "$1" = 0 ]; then echo "ok - nmm: $2"; else echo "not ok - nmm: $2"; [ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"; fi; }
+TAG=nmm
+ok() { if [ "$1" = 0 ]; then echo "ok - $TAG: $2"; else echo "not ok - $TAG: $2"; [ -z "${3:-}" ] || sed 's/^/#   /' <<<"$3"; fi; }
 nmm() { "$AKMCTL" nmm socket "$T/s/admin.sock" "$@"; }
 nmmj() { "$AKMCTL" -j nmm socket "$T/s/admin.sock" "$@"; }
 start() {
@@ -78,6 +81,134 @@ nmm node export A file "$T/a.bundle" >"$T/out" 2>&1 &&
 ok $? "node export: 164-byte bundle (0600) and a transfer code" "$(cat "$T/out")"
 nmm node export Z file "$T/z.bundle" >/dev/null 2>&1
 ok $(($? != 1)) "node export: unknown node"
+
+# akm-agent import: how the transfer code is read. Without akm.ko the import
+# stops at the kernel, after the code opened the bundle.
+code=$(sed -n 's/^transfer code //p' "$T/out")
+TAG=agent
+if [ -d /sys/module/akm ]; then
+	echo "ok - agent: transfer code input # SKIP akm is loaded: import would change the host"
+else
+	import() {	# expected-status pattern name [args...] (stdin from the caller)
+		local want=$1 pattern=$2 name=$3
+		shift 3
+		"$AGENT" import "$T/a.bundle" --state "$T/agent" "$@" >"$T/aout" 2>&1
+		local st=$?
+		[ $st = "$want" ] && grep -q -- "$pattern" "$T/aout"
+		ok $? "import: $name" "exit $st, want $want: $(cat "$T/aout")"
+	}
+	nokern="generic netlink family not found"
+	import 2 "use --code-file\|give it with --code-file PATH" "--code CODE refused" \
+		--code "$code" </dev/null
+	[ ! -e "$T/agent" ]
+	ok $? "import: --code refused before anything is done"
+	printf '%s\n' "$code" >"$T/code"
+	import 1 "$nokern" "--code-file PATH opens the bundle" --code-file "$T/code" </dev/null
+	printf '%s\n' "${code,,}" | sed 's/..../&-/g; s/-$//' |
+		import 1 "$nokern" "--code-file -: one line, lower case with dashes" --code-file -
+	printf '%s' "$code" | import 1 "$nokern" "standard input without --code-file"
+	printf '%s\n' "$code" | tr 'A-Z2-7' 'B-Z2-7A' |
+		import 1 "wrong transfer code, or the bundle was modified" "wrong code refused"
+	import 1 "no transfer code (empty input); give the code on standard input" \
+		"empty standard input" </dev/null
+	printf '%s\n\n' "$code" | import 1 "more than one line" "two lines refused" --code-file -
+	printf '%s\r\n' "$code" | import 1 "transfer code is 20 characters" "CRLF refused"
+	head -c 300 /dev/zero | tr '\0' A |
+		import 1 "longer than 256 characters" "long input refused"
+	import 1 "cannot open the code file $T/none" "missing code file" --code-file "$T/none" \
+		</dev/null
+	# a terminal: prompt, no echo, the terminal restored after a code and after SIGINT
+	python3 - "$AGENT" "$T/a.bundle" "$T/agent" "$code" "$nokern" >"$T/py" 2>&1 <<'PY'
+import os, pty, select, signal, subprocess, sys, termios, time
+agent, bundle, state, code, nokern = sys.argv[1:]
+
+def run(typed):
+    m, s = pty.openpty()
+    p = subprocess.Popen([agent, "import", bundle, "--state", state], stdin=s, stdout=s,
+                         stderr=s, start_new_session=True)
+    out, deadline = b"", time.time() + 30
+    def read(until):
+        nonlocal out
+        while until not in out and time.time() < deadline:
+            if select.select([m], [], [], 0.2)[0]:
+                try:
+                    out += os.read(m, 4096)
+                except OSError:
+                    break
+            elif p.poll() is not None and until != b"":
+                break
+    read(b"transfer code for " + bundle.encode() + b": ")
+    assert b"transfer code for" in out, out
+    for _ in range(50):         # echo goes off right after the prompt
+        if not termios.tcgetattr(s)[3] & termios.ECHO:
+            break
+        time.sleep(0.1)
+    assert not termios.tcgetattr(s)[3] & termios.ECHO, "echo still on at the prompt"
+    if typed is None:
+        p.send_signal(signal.SIGINT)
+    else:
+        os.write(m, typed.encode() + b"\n")
+    st = p.wait(timeout=60)
+    read(b"\0")
+    echo = termios.tcgetattr(s)[3] & termios.ECHO
+    os.close(m)
+    os.close(s)
+    return st, out.decode(errors="replace"), echo
+
+st, out, echo = run(code.lower())
+assert st == 1 and nokern in out, (st, out)
+assert code.lower() not in out and code not in out, "the code was echoed: " + out
+assert echo, "echo not restored after the code"
+print("prompt: code read without echo, terminal restored")
+st, out, echo = run(None)
+assert st == -signal.SIGINT, (st, out)
+assert echo, "echo not restored after SIGINT"
+print("prompt: SIGINT restores the terminal")
+PY
+	ok $? "import: a prompt on a terminal without echo, restored after the code and SIGINT" \
+		"$(cat "$T/py")"
+fi
+TAG=nmm
+
+# endpoint forms: the address and port the bundle carries (offset 16, 32)
+endpoint() {	# ENDPOINT -> "ADDR PORT" from the bundle, or the error
+	nmm node export A file "$T/ep.bundle" endpoint "$1" >"$T/out" 2>&1 ||
+		{ cat "$T/out"; return; }
+	python3 -c 'import ipaddress, sys; b = open(sys.argv[1], "rb").read()
+a = ipaddress.IPv6Address(b[16:32]); a = a.ipv4_mapped or a
+print(a, int.from_bytes(b[32:34], "big"))' "$T/ep.bundle"
+}
+for e in "10.0.0.1=10.0.0.1 $PORT" "10.0.0.1:5000=10.0.0.1 5000" "fd00::1=fd00::1 $PORT" \
+	"[fd00::1]=fd00::1 $PORT" "[fd00::1]:6000=fd00::1 6000"; do
+	got=$(endpoint "${e%%=*}")
+	[ "$got" = "${e#*=}" ]
+	ok $? "node export endpoint ${e%%=*}: bundle says ${e#*=}" "$got"
+done
+nmm node export A file "$T/ep.bundle" endpoint "[fd00::1]:0" >"$T/out" 2>&1
+[ $? = 2 ] && grep -q "invalid endpoint '\[fd00::1\]:0': give ADDR, \[ADDR\]" "$T/out"
+ok $? "node export endpoint [fd00::1]:0: usage error" "$(cat "$T/out")"
+
+# a relative 'file' is made absolute by akmctl; the daemon refuses one
+mkdir "$T/cwd"
+(cd "$T/cwd" && nmm node export A file rel.bundle >"$T/out" 2>&1) &&
+	[ "$(stat -c %s "$T/cwd/rel.bundle")" = 164 ] && grep -q "file $T/cwd/rel.bundle" "$T/out"
+ok $? "node export file REL: written relative to akmctl's directory" "$(cat "$T/out")"
+python3 - "$T/s/admin.sock" >"$T/py" 2>&1 <<'EOF'
+import socket, struct, sys
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+words = [b"node", b"export", b"A", b"file", b"rel.bundle"]
+body = tlv(1, b"\0") + b"".join(tlv(2, w) for w in words)
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">IB", len(body) + 1, 100) + body)
+out = b""
+while (d := s.recv(4096)):
+    out += d
+assert b"'file rel.bundle' is a relative path: give an absolute one" in out, out
+assert tlv(4, struct.pack(">I", 2)) in out, out
+print("refused")
+EOF
+ok $? "node export: the daemon refuses a relative path" "$(cat "$T/py")"
 
 nmm asr add 1 alg hmac-sha256 name ASR1 grace 5 >/dev/null &&
 	nmm asr add-member 1 node A >/dev/null && nmm asr add-member 1 node B >/dev/null
@@ -232,7 +363,22 @@ for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && break; sleep 0.1; done
 DPID=$(pgrep -n -f "akm-nmmd --id 1 --listen 127.0.0.1:$PORT --state s")
 nmm node list A >/dev/null 2>&1 && [ -n "$DPID" ] && grep -q "listening" "$T/s/nmmd.log"
 ok $? "detached daemon, relative --state, log in nmmd.log" "$(cat "$T/s/nmmd.log" 2>&1)"
+(cd "$T/cwd" && nmm node export A file detached.bundle >"$T/out" 2>&1) &&
+	[ -s "$T/cwd/detached.bundle" ] && [ ! -e /detached.bundle ]
+ok $? "detached daemon: node export file REL lands in akmctl's directory, not in /" \
+	"$(cat "$T/out")"
 [ -z "$DPID" ] || { kill "$DPID"; for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done; }
+
+# a store with secrets and no master key: refused, no second key
+mv "$T/s/master.key" "$T/master.key.bak"
+timeout 10 "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel \
+	>"$T/out" 2>&1
+st=$?
+want="master key: $T/s/master.key is missing, but $T/s/nmm.db holds secrets sealed under it:"
+want="$want restore $T/s/master.key from a backup; a new master key would not open them"
+[ $st = 1 ] && [ ! -e "$T/s/master.key" ] && grep -qF "$want" "$T/out"
+ok $? "master.key missing with secrets in the store: refused, none made" "exit $st: $(cat "$T/out")"
+mv "$T/master.key.bak" "$T/s/master.key"
 
 head -c 32 /dev/urandom >"$T/s/master.key"
 start
@@ -269,6 +415,15 @@ else
 	start --tpm && nmm node export A file "$T/t.bundle" >/dev/null 2>&1
 	ok $? "--tpm: unsealed again after a restart; secrets decrypt" "$(tail -n 5 "$T/log")"
 	stop
+	mkdir "$T/tpm-bak" && mv "$T/s/master.tpm.pub" "$T/s/master.tpm.priv" "$T/tpm-bak/"
+	timeout 10 "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground \
+		--no-kernel --tpm >"$T/out" 2>&1
+	[ $? = 1 ] && [ ! -e "$T/s/master.tpm.pub" ] &&
+		grep -q "master.tpm.pub is missing, .* restore master.tpm.pub and master.tpm.priv" \
+			"$T/out"
+	ok $? "--tpm: sealed master key missing with secrets in the store: refused" \
+		"$(cat "$T/out")"
+	mv "$T/tpm-bak/"* "$T/s/"
 	"$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel \
 		>>"$T/log" 2>&1
 	ok $(($? != 1)) "a TPM-sealed store is refused without --tpm"

@@ -41,5 +41,6 @@ void test_names(void);
 void test_out(void);
 void test_parse(void);
 void test_print(void);
+void test_agent(void);	/* agent_unit */
 
 #endif /* TAP_H */

@@ -177,13 +177,70 @@ static void test_files(void)
 	rmdir(dir);
 }
 
+/* akm_code_read() on a pipe holding in (len bytes). */
+static int code_read(const char *in, size_t len, char out[AKM_CODE_LEN + 1], char *msg,
+		     size_t msglen)
+{
+	int p[2], err;
+
+	if (pipe(p) || write(p[1], in, len) != (ssize_t)len) {
+		perror("pipe");
+		exit(1);
+	}
+	close(p[1]);
+	err = akm_code_read(p[0], out, msg, msglen);
+	close(p[0]);
+	return err;
+}
+
+static void test_code_read(void)
+{
+	char out[AKM_CODE_LEN + 1], msg[160], big[300];
+	static const char bad[] = "a transfer code is 20 characters of A-Z and 2-7 "
+				  "(spaces and dashes are ignored)";
+
+	is_int(code_read("ABCDEFGHIJKLMNOPQRST\n", 21, out, msg, sizeof(msg)), 0,
+	       "code read: one line");
+	is_str(out, "ABCDEFGHIJKLMNOPQRST", "code read: the code");
+	is_int(code_read("abcd-efgh ijkl-mnop-qrst", 24, out, msg, sizeof(msg)), 0,
+	       "code read: no newline, lower case, dashes and spaces");
+	is_str(out, "ABCDEFGHIJKLMNOPQRST", "code read: canonical form");
+	is_int(code_read("", 0, out, msg, sizeof(msg)), -ENODATA, "code read: empty");
+	is_str(msg, "no transfer code (empty input)", "code read: empty: message");
+	is_int(code_read("\n", 1, out, msg, sizeof(msg)), -ENODATA, "code read: an empty line");
+	is_int(code_read("ABCDEFGHIJKLMNOPQRST\n\n", 22, out, msg, sizeof(msg)), -EINVAL,
+	       "code read: two lines");
+	is_str(msg, "more than one line: give the transfer code alone",
+	       "code read: two lines: message");
+	is_int(code_read("ABCDEFGHIJKLMNOPQRST\r\n", 22, out, msg, sizeof(msg)), -EINVAL,
+	       "code read: CRLF");
+	is_str(msg, bad, "code read: CRLF: message");
+	is_int(code_read("ABCDEFGHIJ\0KLMNOPQRST", 21, out, msg, sizeof(msg)), -EINVAL,
+	       "code read: a NUL byte");
+	ok(!out[0], "code read: nothing left in out after a refusal");
+	memset(big, '-', sizeof(big));
+	big[AKM_CODE_INPUT_MAX] = '\n';
+	is_int(code_read(big, AKM_CODE_INPUT_MAX + 1, out, msg, sizeof(msg)), -EINVAL,
+	       "code read: 256 characters and a newline are read whole");
+	is_str(msg, bad, "code read: 256 characters: not a code");
+	is_int(code_read(big, AKM_CODE_INPUT_MAX + 2, out, msg, sizeof(msg)), -EINVAL,
+	       "code read: 257 characters");
+	is_str(msg, "the transfer code is longer than 256 characters: not a code",
+	       "code read: 257 characters: message");
+	is_int(code_read(big, sizeof(big), out, msg, sizeof(msg)), -EINVAL,
+	       "code read: 300 characters");
+	is_int(akm_code_read(-1, out, msg, sizeof(msg)), -EBADF, "code read: a bad descriptor");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_code();
+	test_code_read();
 	test_layout();
 	test_round_trip();
 	test_refusals();
 	test_files();
+	test_agent();
 	return tap_failed ? 1 : 0;
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Numbers, addresses and key files. */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libakm.h"
@@ -84,6 +86,53 @@ static void test_addrs(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(name, sizeof(name), "bad address '%s'", bad[i]);
 		is_int(akm_addr_parse(bad[i], &a), -EINVAL, name);
+	}
+}
+
+static void test_endpoints(void)
+{
+	static const struct {
+		const char *in, *addr;
+		uint16_t port;
+	} good[] = {
+		{ "10.0.0.1", "10.0.0.1", 4790 },
+		{ "10.0.0.1:5000", "10.0.0.1", 5000 },
+		{ "10.0.0.1:65535", "10.0.0.1", 65535 },
+		{ "[10.0.0.1]:1", "10.0.0.1", 1 },
+		{ "fd00::1", "fd00::1", 4790 },
+		{ "fd00::1:80", "fd00::1:80", 4790 },	/* no brackets: all address */
+		{ "::1", "::1", 4790 },
+		{ "[fd00::1]", "fd00::1", 4790 },
+		{ "[fd00::1]:5000", "fd00::1", 5000 },
+		{ "[::ffff:1.2.3.4]:7", "::ffff:1.2.3.4", 7 },
+	};
+	static const char *const bad[] = {
+		"", "[]", "[]:1", ":1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
+		"10.0.0.1:-1", "10.0.0.1:1x", "10.0.0.1: 1", "[fd00::1", "fd00::1]",
+		"[fd00::1]:", "[fd00::1]:0", "[fd00::1]5000", "[fd00::1]:5000x", "[fd00::1]]",
+		"[[fd00::1]]", "host.example:1", "fd00:::1", "[fd00::1%eth0]", "10.0.0.1:1:2",
+		"[10.0.0.1:1]",
+	};
+	char buf[AKM_ADDRSTRLEN], name[80];
+	struct akm_addr a;
+	uint16_t port;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		port = 4790;
+		snprintf(name, sizeof(name), "endpoint '%s'", good[i].in);
+		ok(!akm_endpoint_parse(good[i].in, &a, &port), name);
+		snprintf(name, sizeof(name), "endpoint '%s': address %s", good[i].in, good[i].addr);
+		is_str(akm_addr_str(&a, buf, sizeof(buf)), good[i].addr, name);
+		snprintf(name, sizeof(name), "endpoint '%s': port %u", good[i].in, good[i].port);
+		is_int(port, good[i].port, name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		port = 4790;
+		snprintf(name, sizeof(name), "bad endpoint '%s'", bad[i]);
+		is_int(akm_endpoint_parse(bad[i], &a, &port), -EINVAL, name);
+		snprintf(name, sizeof(name), "bad endpoint '%s': port unchanged", bad[i]);
+		is_int(port, 4790, name);
 	}
 }
 
@@ -206,9 +255,83 @@ static void test_wrapped_file(void)
 	unlink(path);
 }
 
+/* Entries of dir besides . and .. */
+static int dir_entries(const char *path)
+{
+	struct dirent *e;
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void test_file_write(void)
+{
+	char fdir[] = "/tmp/akm-unit-XXXXXX", path[64], tmp[80], victim[64], sub[64], buf[32];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (!mkdtemp(fdir)) {
+		perror(fdir);
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/f", fdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(victim, sizeof(victim), "%s/victim", fdir);
+	snprintf(sub, sizeof(sub), "%s/sub", fdir);
+
+	is_int(akm_file_write(path, "one", 3, 0640), 0, "file write: new file");
+	ok(!stat(path, &st) && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640 &&
+	   st.st_size == 3, "file write: mode 0640 as asked, umask or not");
+	is_int(akm_file_write(path, "second", 6, 0600), 0, "file write: replace");
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	if (fd >= 0)
+		close(fd);
+	ok(n == 6 && !memcmp(buf, "second", 6), "file write: the new content, whole");
+	ok(!stat(path, &st) && (st.st_mode & 07777) == 0600, "file write: the new mode");
+	is_int(dir_entries(fdir), 1, "file write: no temporary file left");
+
+	/* someone who can write the directory plants PATH.tmp -> another file */
+	fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || write(fd, "victim", 6) != 6 || symlink(victim, tmp)) {
+		perror(victim);
+		exit(1);
+	}
+	close(fd);
+	is_int(akm_file_write(path, "third", 5, 0600), 0, "file write: beside a planted PATH.tmp");
+	ok(!stat(victim, &st) && st.st_size == 6 && !lstat(tmp, &st) && S_ISLNK(st.st_mode),
+	   "file write: the symlink at PATH.tmp is not followed");
+	ok(!lstat(path, &st) && S_ISREG(st.st_mode) && st.st_size == 5,
+	   "file write: PATH is the new regular file");
+	unlink(tmp);
+	unlink(victim);
+
+	/* a failed rename (onto a directory) leaves no temporary file */
+	if (mkdir(sub, 0700)) {
+		perror(sub);
+		exit(1);
+	}
+	is_int(akm_file_write(sub, "x", 1, 0600), -EISDIR, "file write: onto a directory");
+	is_int(dir_entries(fdir), 2, "file write: a failure leaves no temporary file");
+	rmdir(sub);
+	is_int(akm_file_write("/nonexistent/dir/f", "x", 1, 0600), -ENOENT,
+	       "file write: a missing directory");
+	unlink(path);
+	rmdir(fdir);
+}
+
 void test_util(void)
 {
 	test_numbers();
 	test_addrs();
+	test_endpoints();
 	test_key_files();
+	test_file_write();
 }
