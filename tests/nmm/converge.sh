@@ -128,8 +128,8 @@ wait_for 10 test -S "$W/nmm/admin.sock"
 for x in $NODES; do
 	nmm node add "${x^^}" id "${ID[$x]}" addr "$(addr "$x")" >/dev/null &&
 		nmm node export "${x^^}" file "$W/$x.bundle" >"$W/$x.export" &&
-		in_ns "$x" "$AGENT" import "$W/$x.bundle" --state "$W/$x" \
-			--code "$(sed -n 's/^transfer code //p' "$W/$x.export")" >/dev/null ||
+		sed -n 's/^transfer code //p' "$W/$x.export" |
+			in_ns "$x" "$AGENT" import "$W/$x.bundle" --state "$W/$x" --code-file - >/dev/null ||
 		echo "# $x: provisioning failed"
 done
 for x in a b c d; do start_agent "$x"; done

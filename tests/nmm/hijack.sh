@@ -78,8 +78,8 @@ run_agent() {
 	[ -z "$AGENT_PID" ] || { kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; }
 	rm -rf "$W/a"
 	nmm node export A file "$W/a.bundle" endpoint "$1" >"$W/a.export" &&
-		in_ns a "$AGENT" import "$W/a.bundle" --state "$W/a" \
-			--code "$(sed -n 's/^transfer code //p' "$W/a.export")" >/dev/null ||
+		sed -n 's/^transfer code //p' "$W/a.export" |
+			in_ns a "$AGENT" import "$W/a.bundle" --state "$W/a" --code-file - >/dev/null ||
 		echo "# import with endpoint $1 failed"
 	ip netns exec "${P}a" "$AGENT" run --state "$W/a" -v >>"$W/agent.log" 2>&1 &
 	AGENT_PID=$!

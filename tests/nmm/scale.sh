@@ -77,8 +77,8 @@ good=0
 for i in $(seq 1 $((MEMBERS + 1))); do
 	nmm node add "n$i" id $((i + 1)) addr "$(addr "$i")" >/dev/null &&
 		nmm node export "n$i" file "$W/$i.bundle" >"$W/$i.export" &&
-		in_ns "$i" "$AGENT" import "$W/$i.bundle" --state "$W/$i" \
-			--code "$(sed -n 's/^transfer code //p' "$W/$i.export")" >/dev/null || good=1
+		sed -n 's/^transfer code //p' "$W/$i.export" |
+			in_ns "$i" "$AGENT" import "$W/$i.bundle" --state "$W/$i" --code-file - >/dev/null || good=1
 done
 ok $good "$((MEMBERS + 1)) nodes provisioned ($(( ($(now_ms) - t0) / 1000 )) s)"
 
