@@ -779,6 +779,8 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 	uint32_t id = sqlite3_column_int64(a, 0), epoch = sqlite3_column_int64(a, 5);
 	int64_t current = db_int(n, 0, "SELECT max(epoch) FROM epochs WHERE asr = ? AND "
 				 "state = 'active'", "u", id);
+	int64_t previous = db_int(n, 0, "SELECT max(epoch) FROM epochs WHERE asr = ? AND "
+				  "state = 'active' AND epoch < ?", "ui", id, current);
 	sqlite3_stmt *st;
 
 	akm_out_obj_open(o, NULL);
@@ -796,7 +798,13 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 1);
 
-		/* an active epoch with a newer active one is in its grace period */
+		/*
+		 * An active epoch with a newer active one is in its grace period;
+		 * the kernels keep one such, the newest, until the NMM's tick
+		 * records it retired.
+		 */
+		if (!strcmp(state, "active") && sqlite3_column_int64(st, 0) < previous)
+			continue;	/* gone from the kernels: retired */
 		if (!strcmp(state, "active") && sqlite3_column_int64(st, 0) < current)
 			state = "previous";
 		akm_out_text(o, "\n    ");
