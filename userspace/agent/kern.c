@@ -344,7 +344,8 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 	if (!err && cfg->epoch <= cur.last_epoch) {
 		for (i = 0; i < cur.nkeys; i++)
 			installed |= cur.keys[i].epoch == cfg->epoch;
-		if (!installed || cur.alg != cfg->alg) {
+		/* the member list of an older epoch than ours is no news either */
+		if (!installed || cfg->epoch < cur.last_epoch || cur.alg != cfg->alg) {
 			*last = cur.last_epoch;
 			return -ESTALE;
 		}

@@ -310,10 +310,14 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 	const struct akmp_tlv *ep = &m->tb[AKMP_T_EPOCH];
 	uint32_t status = akmp_u32(&m->tb[AKMP_T_STATUS]);
 	char text[AKMP_TEXT_MAX + 1] = "";
+	size_t i;
 	int err;
 
 	if (m->tb[AKMP_T_MESSAGE].v && akmp_str(&m->tb[AKMP_T_MESSAGE], text, sizeof(text)))
 		text[0] = '\0';
+	for (i = 0; text[i]; i++)	/* the NMM's words go to the log: one line */
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			text[i] = ' ';
 	if (status) {
 		fail(a, "the NMM refused this node: %s%s%s", strerror(status), text[0] ? ": " : "",
 		     text);

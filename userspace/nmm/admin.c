@@ -484,6 +484,7 @@ static void send_leave(struct nmm *n, uint32_t node, uint32_t asr)
 	struct conn *c = peer_find(n, node);
 	struct akmp_buf b = { 0 };
 
+	db_exec(n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", node, asr);
 	if (!c || c->state != CS_UP)
 		return;
 	akmp_begin(&b, AKMP_LEAVE);
@@ -514,8 +515,15 @@ static int node_del(struct req *r)
 	err = store_begin(n);
 	if (!err && db_exec(n, "UPDATE members SET revoked = 1 WHERE node = ?", "u", id) < 0)
 		err = -EIO;
-	for (i = 0; i < k && !err; i++)
+	for (i = 0; i < k && !err; i++) {
+		/* an ASR out of epochs does not keep the node in: it is named below */
 		err = rekey_new_epoch(n, asrs[i]);
+		if (err == -ERANGE) {
+			fail(r, 1, "ASR %u is out of epochs and still has the removed node's "
+			     "key: delete it (asr del %u) and make a new one", asrs[i], asrs[i]);
+			err = 0;
+		}
+	}
 	if (!err && db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ?",
 			    "u", id) != 1)
 		err = -EIO;
@@ -570,7 +578,9 @@ static int node_set(struct req *r)
 		store_rollback(n);
 		return fail(r, 1, "cannot change node '%s' (see the daemon's log)", name);
 	}
-	kern_node_addrs(n, id);
+	if (kern_node_addrs(n, id))
+		fail(r, 1, "the NMM's kernel keeps the old addresses of '%s' (see the daemon's log)",
+		     name);
 	/* its session must come from a new address now: it starts over */
 	c = peer_find(n, id);
 	if (c)
@@ -1014,6 +1024,8 @@ out:
 		fclose(r.out);
 	if (r.err)
 		fclose(r.err);
+	if (r.outbuf)	/* it may hold a transfer code */
+		sodium_memzero(r.outbuf, r.outlen);
 	free(r.outbuf);
 	free(r.errbuf);
 	for (i = 0; i < r.argc; i++)
@@ -1180,7 +1192,7 @@ void admin_accept(struct nmm *n)
 
 	fd = accept4(n->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		accept_failed(n, "accepting an admin connection");
+		accept_failed(&n->admin_paused, "accepting an admin connection");
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||

@@ -102,6 +102,7 @@ void conn_close(struct nmm *n, struct conn *c)
 	akmp_reader_free(&c->rd);
 	akmp_outq_free(&c->out);
 	free(c->waits);
+	free(c->jumped);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 }
@@ -200,8 +201,10 @@ static void tick(struct nmm *n)
 	for (s = n->nodes; s; s = s->next)
 		if (s->mode == NODE_SESSION_WAIT && now - s->since >= NMM_OFFLINE_AFTER)
 			node_bootstrap(n, s->id, "no-session-connection");
-	if (n->accept_paused && now >= n->accept_paused)
-		n->accept_paused = 0;
+	if (n->listen_paused && now >= n->listen_paused)
+		n->listen_paused = 0;
+	if (n->admin_paused && now >= n->admin_paused)
+		n->admin_paused = 0;
 	rekey_tick(n);
 }
 
@@ -227,9 +230,9 @@ static void loop(struct nmm *n)
 			}
 		}
 		/* out of descriptors: stop accepting for a second, not spin */
-		pfd[0] = (struct pollfd){ .fd = n->accept_paused ? -1 : n->listen_fd,
+		pfd[0] = (struct pollfd){ .fd = n->listen_paused ? -1 : n->listen_fd,
 					  .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = n->accept_paused ? -1 : n->admin_fd,
+		pfd[1] = (struct pollfd){ .fd = n->admin_paused ? -1 : n->admin_fd,
 					  .events = POLLIN };
 		k = 2;
 		for (c = n->conns; c; c = c->next) {
@@ -435,6 +438,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/admin.sock", n.state_dir);
 		unlink(path);
 	}
+	free(n.pending);
 	akm_close(n.nl);
 	store_close(&n);
 	master_free(&n);

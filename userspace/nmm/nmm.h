@@ -17,7 +17,9 @@
 #include "proto.h"
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
-#define NMM_REKEY_TIMEOUT	5	/* s: an online member that does not ACK stops blocking */
+#define NMM_REKEY_TIMEOUT	5	/* s: a pending epoch activates at the latest after this */
+#define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip */
+#define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
@@ -25,7 +27,7 @@
 #define NMM_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)
 #define NMM_FAIL_WINDOW		60	/* s */
 #define NMM_FAIL_MAX		5	/* failed handshakes per address per window */
-#define NMM_FAIL_SLOTS		64
+#define NMM_FAIL_SLOTS		1024
 #define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
 #define NMM_ADMIN_REQ_MAX	8192
 /* a credential and a provisioning ASR per node in the NMM's kernel */
@@ -58,6 +60,12 @@ struct outstanding {
 	int64_t sent;			/* nmm_now() */
 };
 
+/* A pending epoch and since when (nmm_now()): it activates at the latest NMM_REKEY_TIMEOUT on. */
+struct pending {
+	uint32_t asr, epoch;
+	int64_t since;
+};
+
 /* An epoch an admin request waits for (every online member switched). */
 struct wait {
 	uint32_t asr, epoch;
@@ -80,9 +88,12 @@ struct conn {
 	bool closed_by_node;		/* ... and the node closed it after reading it */
 	bool up;			/* a session connection that got WELCOME */
 	bool dead;			/* write failed: close without flushing */
+	bool noisy;			/* logged an unexpected message already */
 	unsigned int nout;
 	struct outstanding outq[NMM_OUTSTANDING_MAX];
 	int64_t retry_at, retry_delay;	/* failed deliveries: when to try again */
+	uint32_t *jumped;		/* ASRs an ESTALE ACK moved up in this session */
+	size_t njumped;
 	/* admin connections */
 	bool watch;
 	enum akm_out_mode mode;
@@ -101,6 +112,7 @@ struct nodest {
 	enum node_mode mode;
 	uint32_t epoch;			/* NODE_SESSION(_WAIT): the session epoch */
 	int64_t since;			/* nmm_now() */
+	int64_t fresh_at;		/* nmm_now() of the last re-key for a new kernel */
 	struct conn *session;		/* NODE_SESSION: its connection */
 };
 
@@ -123,8 +135,11 @@ struct nmm {
 	struct conn *conns;
 	struct nodest *nodes;
 	struct fail_slot fails[NMM_FAIL_SLOTS];
+	struct pending *pending;	/* the pending epoch of each ASR, since when */
+	size_t npending;
 	int64_t last_tick;
-	int64_t accept_paused;		/* nmm_now() until which nothing is accepted */
+	int64_t listen_paused, admin_paused;	/* nmm_now() until which none is accepted */
+	int64_t fails_full;		/* nmm_now() until which strangers are not served */
 	bool stop;
 };
 
@@ -181,7 +196,7 @@ void kern_node_del(struct nmm *n, uint32_t node);
 
 /* peer.c: node connections. */
 void peer_accept(struct nmm *n);
-void accept_failed(struct nmm *n, const char *what);
+void accept_failed(int64_t *paused, const char *what);
 int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
 void peer_gave_up(struct nmm *n, struct conn *c);	/* no AUTH after CHALLENGE */

@@ -40,26 +40,62 @@ static bool node_has_addr(struct nmm *n, uint32_t node, const struct akm_addr *a
 	return found;
 }
 
+/*
+ * A connection from an address of a node whose provisioning ASR is in
+ * session mode: the NMM's kernel drops plain packets from there, so it is
+ * the node's (limits for strangers do not apply to it).
+ */
+static bool session_addr(struct nmm *n, const struct akm_addr *a)
+{
+	struct nodest *s;
+
+	for (s = n->nodes; s; s = s->next)
+		if ((s->mode == NODE_SESSION || s->mode == NODE_SESSION_WAIT) &&
+		    node_has_addr(n, s->id, a))
+			return true;
+	return false;
+}
+
 /* ---- failed handshakes per source address ---- */
 
+/* Failures count per address, per /64 for IPv6 (one host has them all). */
+static struct akm_addr fail_key(const struct akm_addr *a)
+{
+	struct akm_addr k = *a;
+
+	if (k.family == AF_INET6)
+		memset(&k.v6.s6_addr[8], 0, 8);
+	return k;
+}
+
+/*
+ * The slot of a's failures. A new one takes a free slot, else the one with
+ * the fewest failures that is not at the limit: a limited address is
+ * never forgotten before its window ends, however many others fail.
+ * With every slot at the limit there is none (NULL): the table is full of
+ * addresses that failed, and a new one is not served (n->fails_full).
+ */
 static struct fail_slot *fail_slot(struct nmm *n, const struct akm_addr *a, bool make)
 {
+	struct akm_addr key = fail_key(a);
 	struct fail_slot *s, *victim = NULL;
 	int64_t now = nmm_now();
 
 	for (s = n->fails; s < n->fails + NMM_FAIL_SLOTS; s++) {
 		if (s->count && now - s->since >= NMM_FAIL_WINDOW)
 			s->count = 0;
-		if (s->count && addr_eq(&s->addr, a))
+		if (s->count && addr_eq(&s->addr, &key))
 			return s;
-		/* a free slot, else the one whose window started first */
-		if (!victim || (victim->count && (!s->count || s->since < victim->since)))
+		if (s->count >= NMM_FAIL_MAX)
+			continue;
+		if (!victim || s->count < victim->count ||
+		    (s->count == victim->count && s->since < victim->since))
 			victim = s;
 	}
-	if (!make)
+	if (!make || !victim)
 		return NULL;
 	memset(victim, 0, sizeof(*victim));
-	victim->addr = *a;
+	victim->addr = key;
 	victim->since = now;
 	return victim;
 }
@@ -68,14 +104,19 @@ bool fail_limited(struct nmm *n, const struct akm_addr *a)
 {
 	struct fail_slot *s = fail_slot(n, a, false);
 
-	return s && s->count >= NMM_FAIL_MAX;
+	if (s ? s->count < NMM_FAIL_MAX : nmm_now() >= n->fails_full)
+		return false;
+	return !session_addr(n, a);
 }
 
 void fail_record(struct nmm *n, const struct akm_addr *a)
 {
 	struct fail_slot *s = fail_slot(n, a, true);
 
-	s->count++;
+	if (s)
+		s->count++;
+	else	/* no room to count it: strangers wait a window */
+		n->fails_full = nmm_now() + NMM_FAIL_WINDOW;
 }
 
 /* ---- node modes ---- */
@@ -149,12 +190,12 @@ int conn_send(struct nmm *n, struct conn *c, struct akmp_buf *b)
 }
 
 /* accept(2) failed: without descriptors or memory, pause instead of spinning. */
-void accept_failed(struct nmm *n, const char *what)
+void accept_failed(int64_t *paused, const char *what)
 {
 	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
 		return;
 	nmm_log("%s: %s; not accepting connections for a second", what, strerror(errno));
-	n->accept_paused = nmm_now() + 1;
+	*paused = nmm_now() + 1;
 }
 
 /* Too many handshakes under way, overall or from this address? */
@@ -168,7 +209,7 @@ static bool pending_full(struct nmm *n, const struct akm_addr *a)
 			all++;
 			here += addr_eq(&c->peer, a);
 		}
-	return all >= NMM_PENDING_MAX || here >= NMM_PENDING_PER_ADDR;
+	return (all >= NMM_PENDING_MAX || here >= NMM_PENDING_PER_ADDR) && !session_addr(n, a);
 }
 
 void peer_accept(struct nmm *n)
@@ -181,7 +222,7 @@ void peer_accept(struct nmm *n)
 
 	fd = accept4(n->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		accept_failed(n, "accepting a node connection");
+		accept_failed(&n->listen_paused, "accepting a node connection");
 		return;
 	}
 	if (ss.ss_family == AF_INET6) {
@@ -369,6 +410,13 @@ static int session_welcome(struct nmm *n, struct conn *c, struct nodest *s)
 	 */
 	if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
 	    c->hs.instance) {
+		/* a node whose kernel changes every few seconds re-keys no faster */
+		if (s->fresh_at && nmm_now() - s->fresh_at < NMM_FRESH_MIN) {
+			nmm_event(n, "node-conflict", "node %u addr %s reason kernel-churn",
+				  c->node, addr_str(&c->peer, buf, sizeof(buf)));
+			return turn_away(n, c, EAGAIN, "try again");
+		}
+		s->fresh_at = nmm_now();
 		if (rekey_node_asrs(n, c->node) ||
 		    db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
 			    (int64_t)c->hs.instance, c->node) != 1) {
@@ -424,6 +472,15 @@ static int counter_cb(uint32_t asr, const char *name, uint64_t value, void *arg)
 {
 	struct counters *k = arg;
 
+	/*
+	 * Only the kernel's counters, of the node itself, its provisioning
+	 * ASR and the ASRs it is a member of: nothing else grows the store.
+	 */
+	if (akm_enum_value(AKM_ENUM_STATS, name) < 0 ||
+	    (asr && asr != AKMP_PROV_ASR(k->node) &&
+	     !db_int(k->n, 0, "SELECT count(*) FROM members WHERE asr = ? AND node = ? AND "
+		     "revoked = 0", "uu", asr, k->node)))
+		return 0;
 	if (k->asr != asr &&
 	    db_exec(k->n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", k->node,
 		    asr) < 0)
@@ -473,8 +530,9 @@ static int on_session_msg(struct nmm *n, struct conn *c, const struct akmp_msg *
 	case AKMP_HEARTBEAT:
 		return on_heartbeat(n, c, m);
 	case AKMP_EVENT:
-		if (akmp_str(&m->tb[AKMP_T_NAME], name, sizeof(name)))
-			return -EBADMSG;
+		if (akmp_str(&m->tb[AKMP_T_NAME], name, sizeof(name)) ||
+		    (akm_enum_value(AKM_ENUM_STATS, name) < 0 && strcmp(name, "unknown")))
+			return -EBADMSG;	/* a counter's name, nothing else goes to the log */
 		db_exec(n, "UPDATE nodes SET auth_failures = auth_failures + ?, "
 			"last_contact = ? WHERE id = ?", "iiu",
 			(int64_t)akmp_u64(&m->tb[AKMP_T_VALUE]), (int64_t)time(NULL), c->node);

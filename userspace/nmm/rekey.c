@@ -308,9 +308,14 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 	if (!key)
 		return -ENOMEM;
 	epoch = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) + 1;
+	if (epoch > UINT32_MAX) {
+		nmm_log("asr %u: out of epochs: delete it and make a new one", asr);
+		err = -ERANGE;
+		goto out;
+	}
 	st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 0 ORDER BY node",
 		     "u", asr);
-	if (epoch <= 0 || epoch > UINT32_MAX || !st)
+	if (epoch <= 0 || !st)
 		goto out;
 	while (len < sizeof(members) - 11 && sqlite3_step(st) == SQLITE_ROW)
 		len += snprintf(members + len, sizeof(members) - len, "%s%lld", len ? " " : "",
@@ -320,9 +325,9 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 	randombytes_buf(key, 32);
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
 	seal(n, ad, key, 32, sealed);
-	/* an epoch never activated is superseded */
-	if (db_exec(n, "UPDATE epochs SET state = 'retired' WHERE asr = ? AND state = 'pending'",
-		    "u", asr) < 0 ||
+	/* an epoch never activated is superseded; no key is kept that is not needed */
+	if (db_exec(n, "UPDATE epochs SET state = 'retired', key = x'' WHERE asr = ? AND "
+		    "state = 'pending'", "u", asr) < 0 ||
 	    db_exec(n, "INSERT INTO epochs (asr, epoch, key, members, state, created) "
 		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uibti", asr, epoch, sealed,
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
@@ -418,30 +423,49 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 	sqlite3_finalize(st);
 }
 
-/*
- * Does an online member hold up the activation of asr's pending epoch?
- * One that has it outstanding, or still to be sent, unless its delivery
- * failed or it left something unanswered for NMM_REKEY_TIMEOUT.
- */
-static bool holds_up(struct nmm *n, uint32_t node)
+/* Since when asr's pending epoch is pending (in this process: a restart counts anew). */
+static int64_t pending_since(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
-	struct conn *c = peer_find(n, node);
-	int64_t now = nmm_now();
-	unsigned int i;
+	struct pending *p, *grown;
+	size_t i;
 
-	if (!c || c->state != CS_UP)
-		return false;
-	for (i = 0; i < c->nout; i++)
-		if (now - c->outq[i].sent >= NMM_REKEY_TIMEOUT)
-			return false;
-	return true;
+	for (i = 0; i < n->npending; i++) {
+		p = &n->pending[i];
+		if (p->asr != asr)
+			continue;
+		if (p->epoch != epoch)
+			*p = (struct pending){ asr, epoch, nmm_now() };
+		return p->since;
+	}
+	grown = realloc(n->pending, (n->npending + 1) * sizeof(*grown));
+	if (!grown)
+		return 0;	/* due at once */
+	n->pending = grown;
+	grown[n->npending++] = (struct pending){ asr, epoch, nmm_now() };
+	return grown[n->npending - 1].since;
 }
 
-/* Activate the pending epoch of asr once no online member holds it up. */
+static void pending_done(struct nmm *n, uint32_t asr)
+{
+	size_t i;
+
+	for (i = 0; i < n->npending; i++)
+		if (n->pending[i].asr == asr) {
+			n->pending[i] = n->pending[--n->npending];
+			return;
+		}
+}
+
+/*
+ * Activate the pending epoch of asr once every online member installed it,
+ * or NMM_REKEY_TIMEOUT after it was made: a member that is offline, failed
+ * it, or does not answer (however often it reconnects) holds nobody up
+ * longer than that.
+ */
 static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
+	bool ready = nmm_now() - pending_since(n, asr, epoch) >= NMM_REKEY_TIMEOUT;
 	sqlite3_stmt *st;
-	bool ready = true;
 
 	st = db_prep(n, "SELECT d.node FROM deliveries d JOIN epochs e ON e.asr = d.asr AND "
 		     "e.epoch = d.epoch JOIN asrs a ON a.id = e.asr AND a.epoch = e.epoch "
@@ -449,11 +473,14 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 		     "d.state = 'pending' AND d.failed = 0", "uu", asr, epoch);
 	if (!st)
 		return;
-	while (ready && sqlite3_step(st) == SQLITE_ROW)
-		ready = !holds_up(n, sqlite3_column_int64(st, 0));
+	if (!ready)
+		for (ready = true; ready && sqlite3_step(st) == SQLITE_ROW;)
+			ready = !node_online(n, sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
-	if (ready)
+	if (ready) {
+		pending_done(n, asr);
 		activate_epoch(n, asr, epoch);
+	}
 }
 
 /*
@@ -461,14 +488,28 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
  * from a backup, an ASR id deleted and made again): one new epoch above it.
  * false if that cannot be done.
  */
-static bool epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t last,
-			uint32_t node)
+static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch,
+			uint32_t last)
 {
-	/* a compromised node must not exhaust the epochs of the ASR */
-	if (last < epoch || last >= UINT32_MAX - (1u << 20)) {
-		nmm_log("asr %u: node %u says its last epoch is %u: ignored", asr, node, last);
+	uint32_t *grown;
+	size_t i;
+
+	/*
+	 * A compromised node must not use up the ASR's epochs: one jump per
+	 * ASR and session, of at most NMM_STALE_JUMP_MAX.
+	 */
+	for (i = 0; i < c->njumped && c->jumped[i] != asr; i++)
+		;
+	if (last < epoch || last - epoch > NMM_STALE_JUMP_MAX || i < c->njumped) {
+		nmm_log("asr %u: node %u says its last epoch is %u (sent %u): not followed",
+			asr, c->node, last, epoch);
 		return false;
 	}
+	grown = realloc(c->jumped, (c->njumped + 1) * sizeof(*grown));
+	if (!grown)
+		return false;
+	c->jumped = grown;
+	grown[c->njumped++] = asr;
 	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch)
 		return true;	/* superseded already: the newer one goes to the node */
 	if (store_begin(n) ||
@@ -477,7 +518,7 @@ static bool epoch_above(struct nmm *n, uint32_t asr, uint32_t epoch, uint32_t la
 		store_rollback(n);
 		return false;
 	}
-	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, node, last);
+	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, c->node, last);
 	rekey_kick(n);
 	return true;
 }
@@ -494,8 +535,10 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		if (c->outq[i].asr == asr && c->outq[i].epoch == epoch)
 			break;
 	if (i == c->nout) {
-		nmm_log("node %u: ACK for asr %u epoch %u that was not asked for", c->node,
-			asr, epoch);
+		if (!c->noisy)	/* once a connection: the log is not the node's */
+			nmm_log("node %u: ACK for asr %u epoch %u that was not asked for", c->node,
+				asr, epoch);
+		c->noisy = true;
 		return;
 	}
 	o = c->outq[i];
@@ -504,7 +547,7 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	if (status) {
 		/* ESTALE: the node's kernel had it; a newer epoch goes there instead */
 		if (status != ESTALE || o.type != AKMP_ASR_CONFIG || !m->tb[AKMP_T_LAST].v ||
-		    !epoch_above(n, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]), c->node)) {
+		    !epoch_above(n, c, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]))) {
 			mark_failed(n, c, asr, epoch, status);
 			epoch_check(n, asr, epoch);
 		}
@@ -558,7 +601,7 @@ void rekey_tick(struct nmm *n)
 		epoch_check(n, todo[i][0], todo[i][1]);
 	free(todo);
 	/* active epochs with a newer active one, past the grace period */
-	db_exec(n, "UPDATE epochs SET state = 'retired' WHERE state = 'active' AND EXISTS "
+	db_exec(n, "UPDATE epochs SET state = 'retired', key = x'' WHERE state = 'active' AND EXISTS "
 		"(SELECT 1 FROM epochs e2 JOIN asrs a ON a.id = e2.asr WHERE e2.asr = "
 		"epochs.asr AND e2.epoch > epochs.epoch AND e2.state != 'pending' AND "
 		"e2.activated > 0 AND e2.activated + a.grace <= ?)", "i", (int64_t)time(NULL));

@@ -311,6 +311,40 @@ print("rate limited")
 EOF
 ok $? "unknown node: CHALLENGE as a known one gets, EACCES after AUTH; then rate limited" "$(cat "$T/py")"
 
+# 100 addresses that fail 5 times each do not make the NMM forget the first
+python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+import os, socket, struct, sys
+port = int(sys.argv[1])
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
+def attempt(src):
+    """HELLO for an unknown node, AUTH with a made-up proof: True if served."""
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src, 0))
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", 99)) +
+                        tlv(3, struct.pack(">I", 1)) + tlv(4, os.urandom(32)) +
+                        tlv(20, b"\0" * 4) + tlv(12, b"\0" * 4) + tlv(21, struct.pack(">Q", 1)) +
+                        tlv(22, b"\0" * 4)))
+        if not s.recv(4096):
+            return False
+        s.sendall(frame(3, tlv(5, os.urandom(32))))
+        s.recv(4096)
+        return True
+    except (ConnectionResetError, socket.timeout, BrokenPipeError):
+        return False
+    finally:
+        s.close()
+for i in range(1, 101):
+    for _ in range(5):
+        attempt("127.0.3.%d" % i)
+assert not attempt("127.0.3.1"), "the first address was forgotten"
+print("the first of 100 failing addresses is still limited")
+EOF
+ok $? "failure table: a limited address is not evicted by 100 others" "$(cat "$T/py")"
+
 python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
 port = int(sys.argv[1])
