@@ -243,6 +243,25 @@ start_agent b
 wait_for 60 online b && wait_for 30 sh -c "! $AKMCTL -n ${P}b asr show 2"
 ok $? "... and B, offline then, when it comes back" "$(tail -n 5 "$W/agent-b.log")"
 
+# ---- from review: sequences that once left a pair wrong ----
+# A and E in ASRs 5 and 6; E leaves 5, then E is deleted: A drops E's packets
+for id in 5 6; do nmm asr add $id alg chacha20-poly1305 >/dev/null; done
+nmm asr add-member 5 node A >/dev/null && nmm asr add-member 5 node E >/dev/null &&
+	nmm asr add-member 6 node A >/dev/null && nmm asr add-member 6 node E >/dev/null &&
+	wait_for 20 talks a e && nmm asr del-member 5 node E >/dev/null &&
+	nmm node del E >/dev/null && wait_for 20 dropped a e
+ok $? "E out of ASR 5, then deleted: A drops E's packets (its revoked entry has them)" \
+	"$(ctl a member show)"
+nmm node add Y id 9 addr "::ffff:$(addr a)" >"$W/out" 2>&1
+[ $? = 1 ] && grep -q "belongs to node 'A'" "$W/out"
+ok $? "node add with ::ffff:A's address: refused as A's" "$(cat "$W/out")"
+# C leaves ASR 3 while offline, then ASR 3 is deleted: C leaves it when back
+stop_agent c
+nmm asr del-member 3 node C >/dev/null && nmm asr del 3 >/dev/null
+start_agent c
+wait_for 60 online c && wait_for 30 sh -c "! $AKMCTL -n ${P}c asr show 3"
+ok $? "C, revoked in ASR 3 while offline, leaves it after asr del" "$(ctl c asr show)"
+
 nmmj asr show | python3 -c '
 import json, sys
 bad = [(a["id"], m["name"]) for a in json.load(sys.stdin) for m in a["members"]

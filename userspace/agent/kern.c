@@ -220,15 +220,17 @@ static int make_room(struct akm_sock *s, struct akm_member *m)
 			}
 			if (!clash)
 				continue;
-			if (m->state == AKM_MEMBER_REVOKED) {
+			if (h->node_id == m->node_id ||
+			    (h->state == AKM_MEMBER_REVOKED && m->state != AKM_MEMBER_REVOKED)) {
+				/* the same node's entry elsewhere, or a revoked one: it gives way */
+				err = akm_member_set(s, &keep, AKM_BIT(AKM_A_MEMBER_ADDRS));
+			} else if (m->state == AKM_MEMBER_REVOKED) {
 				/* a revoked m keeps none of those */
 				keep = *m;
 				m->naddrs = 0;
 				for (a = 0; a < keep.naddrs; a++)
 					if (!has_addr(h, &keep.addrs[a]))
 						m->addrs[m->naddrs++] = keep.addrs[a];
-			} else if (h->state == AKM_MEMBER_REVOKED || h->node_id == m->node_id) {
-				err = akm_member_set(s, &keep, AKM_BIT(AKM_A_MEMBER_ADDRS));
 			} else {
 				agent_log("ASR %u member %u: an address of it belongs to node %u "
 					  "in ASR %u", m->asr_id, m->node_id, h->node_id,
@@ -371,6 +373,9 @@ int kern_asr_config(struct akm_sock *s, const struct agent_conf *c,
 			err = akm_key_retire(s, cfg->asr_id, cur.keys[i].epoch);
 	if (!err)
 		err = akm_key_install_wrapped(s, cfg->asr_id, cfg->epoch, c->nmm_id, cfg->wrapped);
+	/* the ASR was made anew here, but the namespace had the epoch: say its last */
+	if (err == -ESTALE && !akm_asr_get(s, cfg->asr_id, &cur))
+		*last = cur.last_epoch;
 	return err;
 }
 

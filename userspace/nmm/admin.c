@@ -183,6 +183,11 @@ static int parse_addrs(struct req *r, char *addrs, size_t size)
 			return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
 		if (akm_addr_parse(v, &a))
 			return usage(r, "invalid address '%s'", v);
+		if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {
+			/* one spelling of an address: ::ffff:a.b.c.d is a.b.c.d */
+			a.family = AF_INET;
+			memcpy(&a.v4, &a.v6.s6_addr[12], 4);
+		}
 		akm_addr_str(&a, buf, sizeof(buf));
 		if (addr_in(addrs, buf))
 			return usage(r, "address '%s' given twice", v);
@@ -201,6 +206,7 @@ static int node_add(struct req *r)
 	const char *name = next(r), *w;
 	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "";
 	uint8_t *cred, sealed[SEALED_LEN(32)];
+	sqlite3_stmt *st;
 	uint32_t id = 0;
 	char ad[32];
 	int err;
@@ -245,7 +251,12 @@ static int node_add(struct req *r)
 	seal(n, ad, cred, 32, sealed);
 	secure_free(cred);
 	err = store_begin(n);
-	/* a removed node of that id or name leaves for good */
+	/* a removed node of that id or name leaves for good, and the lists with it */
+	st = err ? NULL : db_prep(n, "SELECT id FROM nodes WHERE (id = ? OR name = ?) AND "
+				  "state = 'removed'", "ut", id, name);
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
+		err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
 	if (!err && db_exec(n, "DELETE FROM counters WHERE node IN (SELECT id FROM nodes "
 			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
 		err = -EIO;
@@ -527,6 +538,11 @@ static int node_del(struct req *r)
 	if (!err && db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ?",
 			    "u", id) != 1)
 		err = -EIO;
+	/* its addresses move to the revoked entries: every list with it goes again */
+	if (!err && (rekey_restale_node(n, id) ||
+		     db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM "
+			     "members WHERE node = ?", "u", id) < 0))
+		err = -EIO;
 	if (err || store_commit(n)) {
 		store_rollback(n);
 		free(asrs);
@@ -559,9 +575,11 @@ static int node_set(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r);
-	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)];
+	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)], *old = NULL;
 	struct conn *c;
+	sqlite3_stmt *st;
 	uint32_t id;
+	int err;
 
 	if (!name)
 		return usage(r, "missing NAME");
@@ -572,9 +590,17 @@ static int node_set(struct req *r)
 		return fail(r, 1, "no node named '%s'", name);
 	if (addr_taken(r, addrs, id))
 		return r->status;
-	if (store_begin(n) ||
-	    db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ?", "tu", addrs, id) != 1 ||
-	    rekey_restale_node(n, id) || restale_removed(n, addrs) || store_commit(n)) {
+	/* the addresses it gives up may go back to a removed node that had them */
+	st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		old = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	err = !old || store_begin(n) ||
+	      db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ?", "tu", addrs, id) != 1 ||
+	      rekey_restale_node(n, id) || restale_removed(n, addrs) || restale_removed(n, old) ||
+	      store_commit(n);
+	free(old);
+	if (err) {
 		store_rollback(n);
 		return fail(r, 1, "cannot change node '%s' (see the daemon's log)", name);
 	}
@@ -690,7 +716,8 @@ static int asr_member(struct req *r, bool add)
 			    id);
 	}
 	if (rows < 0 || rekey_new_epoch(n, id) || rekey_restale_pairs(n, id, node) ||
-	    db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu", node, id) < 0 ||
+	    db_exec(n, add ? "DELETE FROM leaves WHERE node = ? AND asr = ?" :
+		    "INSERT OR IGNORE INTO leaves (node, asr) VALUES (?, ?)", "uu", node, id) < 0 ||
 	    store_commit(n)) {
 		store_rollback(n);
 		return fail(r, 1, "cannot change ASR %u (see the daemon's log)", id);
@@ -720,7 +747,8 @@ static int asr_del(struct req *r)
 		return fail(r, 1, "no ASR %u", id);
 	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
 	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
-		    "WHERE asr = ? AND revoked = 0", "u", id) < 0 ||
+		    "WHERE asr = ?1 UNION SELECT node, asr FROM deliveries WHERE asr = ?1", "u",
+		    id) < 0 ||
 	    db_exec(n, "DELETE FROM deliveries WHERE asr = ?", "u", id) < 0 ||
 	    db_exec(n, "DELETE FROM counters WHERE asr = ?", "u", id) < 0 ||
 	    db_exec(n, "DELETE FROM asrs WHERE id = ?", "u", id) != 1 || store_commit(n)) {
@@ -728,15 +756,10 @@ static int asr_del(struct req *r)
 		return fail(r, 1, "cannot delete ASR %u (see the daemon's log)", id);
 	}
 	st = db_prep(n, "SELECT node FROM leaves WHERE asr = ?", "u", id);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		uint32_t node = sqlite3_column_int64(st, 0);
-
-		if (node_online(n, node)) {
-			send_leave(n, node, id);
-			db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu", node, id);
-		}
-	}
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		send_leave(n, sqlite3_column_int64(st, 0), id);
 	sqlite3_finalize(st);
+	rekey_forget_asr(n, id);
 	nmm_event(n, "asr-deleted", "asr %u", id);
 	rekey_kick(n);
 	return 0;

@@ -224,6 +224,7 @@ int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node);
 /* ... of every ASR node is in, to every other member (its addresses changed) */
 int rekey_restale_node(struct nmm *n, uint32_t node);
 bool node_online(struct nmm *n, uint32_t node);
+void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
 
 /* admin.c */
 void admin_accept(struct nmm *n);

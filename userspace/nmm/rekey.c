@@ -106,10 +106,15 @@ static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
 	}
 	for (tok = strtok_r(copy, " ", &save); tok && mb->naddrs < AKM_ADDRS_MAX;
 	     tok = strtok_r(NULL, " ", &save)) {
-		/* a removed node's address that a node of today has is that node's */
-		if (revoked && db_int(n, 0, "SELECT count(*) FROM nodes WHERE id != ? AND "
-				      "state != 'removed' AND ' ' || addrs || ' ' LIKE "
-				      "'% ' || ? || ' %'", "ut", id, tok))
+		/*
+		 * A removed node's address belongs to a node of today that has
+		 * it, else to the newest removed node that had it: one owner.
+		 */
+		if (revoked && db_int(n, 0, "SELECT count(*) FROM nodes o, nodes p WHERE "
+				      "p.id = ?1 AND o.id != ?1 AND (o.state != 'removed' OR "
+				      "o.created > p.created OR (o.created = p.created AND "
+				      "o.id > p.id)) AND ' ' || o.addrs || ' ' LIKE "
+				      "'% ' || ?2 || ' %'", "ut", id, tok))
 			continue;
 		if (!akm_addr_parse(tok, &a))
 			akmp_addr_put(&a, mb->addrs[mb->naddrs++]);
@@ -282,13 +287,14 @@ static void refill(struct nmm *n, struct conn *c)
 		return;
 	st = db_prep(n, "SELECT d.asr FROM deliveries d JOIN asrs a ON a.id = d.asr AND "
 		     "a.epoch = d.epoch WHERE d.node = ? AND d.failed = 0 AND "
-		     "(d.state = 'pending' OR d.stale != 0) ORDER BY d.asr", "u", c->node);
+		     "(d.state = 'pending' OR d.stale != 0) ORDER BY d.state != 'pending', d.asr",
+		     "u", c->node);
 	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
 		err = deliver(n, c, sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
 	st = db_prep(n, "SELECT d.asr, d.epoch FROM deliveries d JOIN epochs e "
 		     "ON e.asr = d.asr AND e.epoch = d.epoch JOIN asrs a "
-		     "ON a.id = d.asr AND a.epoch = d.epoch WHERE d.node = ? AND "
+		     "ON a.id = d.asr AND a.epoch = d.epoch WHERE d.node = ? AND d.failed = 0 AND "
 		     "d.state = 'installed' AND e.state = 'active'", "u", c->node);
 	err = 0;
 	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
@@ -350,14 +356,36 @@ out:
 
 int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node)
 {
-	return db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr != ?1 AND "
-		       "epoch = (SELECT epoch FROM asrs WHERE id = deliveries.asr) AND "
-		       "node IN (SELECT node FROM members WHERE asr = ?1) AND EXISTS "
-		       "(SELECT 1 FROM members q WHERE q.asr = deliveries.asr AND "
-		       "q.node != deliveries.node AND q.node IN "
-		       "(SELECT node FROM members WHERE asr = ?1) AND "
-		       "(?2 = 0 OR q.node = ?2 OR deliveries.node = ?2))", "uu", asr, node) < 0 ?
-	       -EIO : 0;
+	/*
+	 * A pair's addresses are in x or in the lowest other ASR that would
+	 * carry them (live, or revoked on one side): only that list changes,
+	 * at each end. Every pair of x (node 0: an ASR deleted or purged).
+	 */
+	static const char one[] =
+		"WITH pr AS (SELECT p.node AS q, "
+		"(SELECT min(a.asr) FROM members a JOIN members b ON b.asr = a.asr WHERE "
+		"a.node = p.node AND b.node = ?2 AND a.revoked = 0 AND b.revoked = 0 AND "
+		"a.asr != ?1) AS live, "
+		"(SELECT min(a.asr) FROM members a JOIN members b ON b.asr = a.asr WHERE "
+		"a.node = p.node AND b.node = ?2 AND a.revoked = 0 AND b.revoked = 1 AND "
+		"a.asr != ?1) AS revq, "
+		"(SELECT min(a.asr) FROM members a JOIN members b ON b.asr = a.asr WHERE "
+		"a.node = ?2 AND b.node = p.node AND a.revoked = 0 AND b.revoked = 1 AND "
+		"a.asr != ?1) AS revn "
+		"FROM members p WHERE p.asr = ?1 AND p.node != ?2) "
+		"UPDATE deliveries SET stale = stale + 1 WHERE epoch = "
+		"(SELECT epoch FROM asrs WHERE id = deliveries.asr) AND (asr, node) IN "
+		"(SELECT live, q FROM pr UNION SELECT live, ?2 FROM pr UNION "
+		"SELECT revq, q FROM pr UNION SELECT revn, ?2 FROM pr)";
+	static const char all[] =
+		"UPDATE deliveries SET stale = stale + 1 WHERE asr != ?1 AND "
+		"epoch = (SELECT epoch FROM asrs WHERE id = deliveries.asr) AND "
+		"node IN (SELECT node FROM members WHERE asr = ?1) AND EXISTS "
+		"(SELECT 1 FROM members q WHERE q.asr = deliveries.asr AND "
+		"q.node != deliveries.node AND q.node IN "
+		"(SELECT node FROM members WHERE asr = ?1))";
+
+	return db_exec(n, node ? one : all, node ? "uu" : "u", asr, node) < 0 ? -EIO : 0;
 }
 
 int rekey_restale_node(struct nmm *n, uint32_t node)
@@ -379,21 +407,17 @@ void rekey_kick(struct nmm *n)
 
 void rekey_catch_up(struct nmm *n, struct conn *c)
 {
-	static const char left[] = "FROM deliveries WHERE node = ?1 AND asr NOT IN "
-				   "(SELECT asr FROM members WHERE node = ?1 AND revoked = 0)";
-	char sql[256];
 	sqlite3_stmt *st;
 
-	/* ASRs it was in but left (or that were deleted) while away: LEAVE, once */
-	snprintf(sql, sizeof(sql), "SELECT DISTINCT asr %s UNION SELECT asr FROM leaves "
-		 "WHERE node = ?1", left);
-	st = db_prep(n, sql, "u", c->node);
+	/*
+	 * ASRs it left (or that were deleted): LEAVE at every session start,
+	 * until it is in that ASR again (nothing acknowledges a LEAVE, and
+	 * one the node never read would leave it a stale ASR for good).
+	 */
+	st = db_prep(n, "SELECT asr FROM leaves WHERE node = ?", "u", c->node);
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		send_leave(n, c, sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
-	snprintf(sql, sizeof(sql), "DELETE %s", left);
-	db_exec(n, sql, "u", c->node);
-	db_exec(n, "DELETE FROM leaves WHERE node = ?", "u", c->node);
 	/* a new session: what failed is tried again now */
 	db_exec(n, "UPDATE deliveries SET failed = 0 WHERE node = ?", "u", c->node);
 	refill(n, c);
@@ -454,6 +478,27 @@ static void pending_done(struct nmm *n, uint32_t asr)
 			n->pending[i] = n->pending[--n->npending];
 			return;
 		}
+}
+
+void rekey_forget_asr(struct nmm *n, uint32_t asr)
+{
+	struct conn *c;
+	unsigned int i;
+	size_t j;
+
+	pending_done(n, asr);
+	for (c = n->conns; c; c = c->next) {
+		/* an ACK still to come for it answers nothing of an ASR of that id made anew */
+		for (i = 0; i < c->nout; i++)
+			if (c->outq[i].asr == asr)
+				c->outq[i].type = 0;
+		for (j = 0; j < c->njumped;) {
+			if (c->jumped[j] == asr)
+				c->jumped[j] = c->jumped[--c->njumped];
+			else
+				j++;
+		}
+	}
 }
 
 /*
@@ -544,6 +589,8 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	o = c->outq[i];
 	memmove(&c->outq[i], &c->outq[i + 1], (c->nout - i - 1) * sizeof(c->outq[0]));
 	c->nout--;
+	if (!o.type)
+		return;	/* for an ASR deleted since */
 	if (status) {
 		/* ESTALE: the node's kernel had it; a newer epoch goes there instead */
 		if (status != ESTALE || o.type != AKMP_ASR_CONFIG || !m->tb[AKMP_T_LAST].v ||
@@ -600,6 +647,10 @@ void rekey_tick(struct nmm *n)
 	for (i = 0; i < k; i++)
 		epoch_check(n, todo[i][0], todo[i][1]);
 	free(todo);
+	/* retired epochs before the latest go, with their deliveries */
+	if (now % 60 == 0)
+		db_exec(n, "DELETE FROM epochs WHERE state = 'retired' AND epoch < "
+			"(SELECT epoch FROM asrs WHERE id = epochs.asr)", "");
 	/* active epochs with a newer active one, past the grace period */
 	db_exec(n, "UPDATE epochs SET state = 'retired', key = x'' WHERE state = 'active' AND EXISTS "
 		"(SELECT 1 FROM epochs e2 JOIN asrs a ON a.id = e2.asr WHERE e2.asr = "

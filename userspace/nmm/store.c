@@ -75,7 +75,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE deliveries ADD COLUMN error TEXT NOT NULL DEFAULT '';"
 	"CREATE TABLE leaves (node INTEGER NOT NULL, asr INTEGER NOT NULL,"
 	"  PRIMARY KEY (node, asr));"
-	"CREATE INDEX members_node ON members(node, asr);",
+	"CREATE INDEX members_node ON members(node, asr);"
+	/* LEAVEs owed so far (deliveries of ASRs a node is no longer in) */
+	"INSERT OR IGNORE INTO leaves (node, asr) SELECT DISTINCT node, asr FROM deliveries d "
+	"  WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.asr = d.asr AND "
+	"  m.node = d.node AND m.revoked = 0);"
+	/* lists made before addresses were placed per pair: sent again */
+	"UPDATE deliveries SET stale = 1 WHERE epoch = "
+	"  (SELECT epoch FROM asrs WHERE id = deliveries.asr);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
