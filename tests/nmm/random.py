@@ -277,24 +277,28 @@ class Lab:
 		self.agents = []	# every Node whose agent this run started
 
 	def network(self):
+		# left over by a killed run
+		links = re.findall(r"^\d+: ([^:@]+)", sh("ip", "-o", "link", "show")[1], re.M)
+		for name in [n for n in links if n.startswith(PREFIX)] + [BRIDGE]:
+			sh("ip", "link", "del", name)
 		left = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
-		for ns in sorted(n for n in left if n.startswith(PREFIX)):
-			sh("ip", "netns", "del", ns)	# left over by a killed run
-		sh("ip", "link", "del", BRIDGE)
+		for ns in [n for n in left if n.startswith(PREFIX)]:
+			sh("ip", "netns", "del", ns)
 		for cmd in (("ip", "link", "add", BRIDGE, "type", "bridge"),
 			    ("ip", "link", "set", BRIDGE, "up")):
 			rc, _, err = sh(*cmd)
 			if rc:
 				return f"{' '.join(cmd)}: {err.strip()}"
-		return self.add_namespace(NMM_NS, PREFIX + "nmm", NMM_ADDR)
+		return self.add_namespace(NMM_NS, NMM_ADDR)
 
-	def add_namespace(self, ns, veth, addr):
-		"""None, or what failed."""
+	def add_namespace(self, ns, addr):
+		"""A namespace with eth0 at addr, its peer (named ns too) on the bridge;
+		None, or what failed."""
 		self.namespaces.append(ns)
 		for cmd in (("ip", "netns", "add", ns),
-			    ("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+			    ("ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0",
 			     "netns", ns),
-			    ("ip", "link", "set", veth, "master", BRIDGE, "up"),
+			    ("ip", "link", "set", ns, "master", BRIDGE, "up"),
 			    ns_exec(ns, "ip", "addr", "add", addr + "/16", "dev", "eth0"),
 			    ns_exec(ns, "ip", "link", "set", "eth0", "up"),
 			    ns_exec(ns, "ip", "link", "set", "lo", "up")):
@@ -304,6 +308,7 @@ class Lab:
 		return None
 
 	def del_namespace(self, ns):
+		sh("ip", "link", "del", ns)	# at once; after netns del it goes in the background
 		sh("ip", "netns", "del", ns)
 		self.namespaces.remove(ns)
 
@@ -453,7 +458,7 @@ class Run:
 			return self.new_node()
 		node = Node(nid)
 		self.model.nodes[node.name] = node
-		why = self.lab.add_namespace(node.ns, node.ns, node.addr)
+		why = self.lab.add_namespace(node.ns, node.addr)
 		if why:
 			self.op_errors.append(f"step {self.step}: namespace of {node.name}: {why}")
 			return None
@@ -596,8 +601,8 @@ class Run:
 			return
 		node = self.model.nodes[n]
 		self.note(f"node add {n} id {node.id} addr {node.addr} again, import, agent start")
-		for node in self.provision([node]):
-			self.lab.start_agent(node)
+		for x in self.provision([node]):
+			self.lab.start_agent(x)
 
 	def do_agent_kill(self, n):
 		self.note(f"agent of {n}: kill -9")
@@ -958,25 +963,31 @@ class Run:
 				break
 
 	def summary(self, elapsed):
+		t = self.conv_times
 		print(f"# summary: seed {self.seed}, {self.step} operations in {elapsed:.0f} s, "
 		      f"{self.args.nodes} nodes at the start, {self.next_id - 2} node ids used")
 		print("# operations: " + ", ".join(f"{k} {self.counts[k]}" for k in WEIGHTS))
-		qps = len(self.conv_times) + len(self.unconverged)
-		print(f"# quiet points: {qps}, converged {len(self.conv_times)}, not converged "
-		      f"{len(self.unconverged)}" + (f" (steps {self.unconverged})" if self.unconverged else ""))
-		if self.conv_times:
-			t = self.conv_times
+		print(f"# quiet points: {len(t) + len(self.unconverged)}, converged {len(t)}" +
+		      (", not converged at steps " + " ".join(map(str, self.unconverged))
+		       if self.unconverged else ""))
+		if t:
 			print(f"# convergence: min {min(t):.1f} s, median {statistics.median(t):.1f} s, "
 			      f"max {max(t):.1f} s")
-		fams = collections.Counter(re.search(r"\[(\d)\]|(refused)", name).group(0)
-					   for _, name in self.tap.failures if name.startswith("step"))
-		print(f"# failures: {self.tap.failed}" + (
-			" (" + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())) + "; steps " +
-			" ".join(str(s) for s in sorted({s for s, _ in self.tap.failures})) + ")"
-			if self.tap.failed else ""))
-		if self.tap.failed:
-			print(f"# reproduce: tests/nmm/random.py --seed {self.seed} --ops {self.args.ops} "
-			      f"--nodes {self.args.nodes}")
+		if not self.tap.failures:
+			print("# failures: 0")
+			return
+		kinds = collections.Counter(failure_kind(name) for _, name in self.tap.failures)
+		print(f"# failures: {self.tap.failed} (" +
+		      ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + "; steps " +
+		      " ".join(str(x) for x in sorted({x for x, _ in self.tap.failures})) + ")")
+		print(f"# reproduce: tests/nmm/random.py --seed {self.seed} --ops {self.args.ops} "
+		      f"--nodes {self.args.nodes}")
+
+
+def failure_kind(name):
+	"""[N] for an invariant family, else bad input or setup."""
+	m = re.search(r"\[\d\]", name)
+	return m.group(0) if m else "bad input" if "refused" in name else "setup"
 
 
 def skip_reason():
