@@ -22,27 +22,12 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-US=$REPO/userspace
-NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
-AGENT=${AKM_AGENT:-$US/agent/akm-agent}
-AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
 W=$(mktemp -d /tmp/akm-hijack.XXXXXX)
 P=akmhj-
 NMM_PID= AGENT_PID= EVIL_PID=
 . "$HERE/../lib.sh"
-
-for bin in "$NMMD" "$AGENT" "$AKMCTL"; do
-	if [ ! -x "$bin" ]; then
-		echo "ok 1 - nmm hijack # SKIP $bin not built (make -C userspace)"
-		echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-		exit 4
-	fi
-done
-[ -d /sys/module/akm ] || { echo "ok 1 - nmm hijack # SKIP akm.ko not loaded"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"; exit 4; }
-nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
-nmmj() { "$AKMCTL" -j nmm socket "$W/nmm/admin.sock" "$@"; }
-in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
+NAME="nmm hijack"
+. "$HERE/lib.sh"
 
 cleanup() {
 	local p

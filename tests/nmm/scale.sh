@@ -13,10 +13,6 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-US=$REPO/userspace
-NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
-AGENT=${AKM_AGENT:-$US/agent/akm-agent}
-AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
 MEMBERS=256 ASRS=1000
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -30,12 +26,8 @@ P=akmsc-
 declare -a AGENT_PIDS=()
 NMM_PID=
 . "$HERE/../lib.sh"
-
-[ -d /sys/module/akm ] || { echo "ok 1 - nmm scale # SKIP akm.ko not loaded"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"; exit 4; }
-nmm() { "$AKMCTL" nmm socket "$W/nmm/admin.sock" "$@"; }
-nmmj() { "$AKMCTL" -j nmm socket "$W/nmm/admin.sock" "$@"; }
-in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
+NAME="nmm scale"
+. "$HERE/lib.sh"
 now_ms() { date +%s%3N; }
 
 cleanup() {

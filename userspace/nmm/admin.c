@@ -729,22 +729,31 @@ static int asr_member(struct req *r, bool add)
 	return wait_for(r, id);
 }
 
+/* "ASR_ID" and nothing more, of an ASR that exists; r->status on failure */
+static int asr_arg(struct req *r, uint32_t *id)
+{
+	const char *idstr = next(r);
+
+	if (!idstr)
+		return usage(r, "missing ASR_ID");
+	if (akm_parse_id(idstr, id))
+		return usage(r, "invalid ASR_ID '%s'", idstr);
+	if (next(r))
+		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+	if (!db_int(r->n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", *id))
+		return fail(r, 1, "no ASR %u", *id);
+	return 0;
+}
+
 /* asr del ASR_ID: its members leave it (offline ones when they come back) */
 static int asr_del(struct req *r)
 {
 	struct nmm *n = r->n;
-	const char *idstr = next(r);
 	sqlite3_stmt *st;
 	uint32_t id;
 
-	if (!idstr)
-		return usage(r, "missing ASR_ID");
-	if (akm_parse_id(idstr, &id))
-		return usage(r, "invalid ASR_ID '%s'", idstr);
-	if (next(r))
-		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
-	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
-		return fail(r, 1, "no ASR %u", id);
+	if (asr_arg(r, &id))
+		return r->status;
 	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
 	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
 		    "WHERE asr = ?1 UNION SELECT node, asr FROM deliveries WHERE asr = ?1", "u",
@@ -769,18 +778,11 @@ static int asr_del(struct req *r)
 static int asr_purge(struct req *r)
 {
 	struct nmm *n = r->n;
-	const char *idstr = next(r);
 	uint32_t id;
 	int rows = 0;
 
-	if (!idstr)
-		return usage(r, "missing ASR_ID");
-	if (akm_parse_id(idstr, &id))
-		return usage(r, "invalid ASR_ID '%s'", idstr);
-	if (next(r))
-		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
-	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
-		return fail(r, 1, "no ASR %u", id);
+	if (asr_arg(r, &id))
+		return r->status;
 	/* pairs with them may move their addresses to another ASR: all of x's pairs */
 	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
 	    db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND epoch = "
