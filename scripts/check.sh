@@ -68,7 +68,7 @@ tap() { # NAME LOGFILE -> adds the counts of the TAP in LOGFILE; sets TAP_N
 section() { echo; echo "==== $* ===="; }
 
 KERNELS=${AKM_KERNELS:-$(scripts/kernels.sh)}
-TIMEOUT=${AKM_CHECK_TIMEOUT:-1200}
+TIMEOUT=${AKM_CHECK_TIMEOUT:-2700}
 t0=$SECONDS
 
 section "build (make -k modules userspace tests)"
