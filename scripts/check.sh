@@ -27,7 +27,7 @@
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
 # build/check-build.log, build/check-<suite>.log for the host suites.
 #
-# Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1200),
+# Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1500),
 # AKM_KERNELS (space-separated list instead of scripts/kernels.sh),
 # AKM_CHECK_NO_DEBUG (skip the debug kernel even when it is cached).
 set -uo pipefail
@@ -68,7 +68,7 @@ tap() { # NAME LOGFILE -> adds the counts of the TAP in LOGFILE; sets TAP_N
 section() { echo; echo "==== $* ===="; }
 
 KERNELS=${AKM_KERNELS:-$(scripts/kernels.sh)}
-TIMEOUT=${AKM_CHECK_TIMEOUT:-1200}
+TIMEOUT=${AKM_CHECK_TIMEOUT:-1500}
 t0=$SECONDS
 
 section "build (make -k modules userspace tests)"
