@@ -917,6 +917,7 @@ class Run:
 				0, self.op_errors)
 		if len(done) != len(nodes):
 			return False
+		self.op_errors = []
 		for node in nodes:
 			self.lab.start_agent(node)
 		end = time.monotonic() + SETUP_DEADLINE
@@ -941,7 +942,6 @@ class Run:
 				self.do_add_member(a, n)
 		self.note("initial memberships: " + "; ".join(
 			f"ASR {a} {sorted(self.model.members[a])}" for a in ASRS))
-		self.op_errors = []
 		self.quiet_point()
 		return True
 
