@@ -27,7 +27,7 @@
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
 # build/check-build.log, build/check-<suite>.log for the host suites.
 #
-# Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 1500),
+# Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 2700),
 # AKM_KERNELS (space-separated list instead of scripts/kernels.sh),
 # AKM_CHECK_NO_DEBUG (skip the debug kernel even when it is cached).
 set -uo pipefail
