@@ -1083,8 +1083,16 @@ static void standing(struct nmm *n, const struct wait *w, bool final, struct sta
 
 	st->switched = 0;
 	st->done = true;
-	if (!epoch)	/* deleted meanwhile */
+	if (!epoch) {	/* deleted meanwhile */
+		if (final) {
+			akm_out_obj_open(o, NULL);
+			akm_out_uint(o, "asr", "asr", w->asr);
+			akm_out_str(o, "state", NULL, "deleted");
+			akm_out_text(o, "\n");
+			akm_out_obj_close(o);
+		}
 		return;
+	}
 	state = db_int(n, 0, "SELECT count(*) FROM epochs WHERE asr = ? AND epoch = ? AND "
 		       "state = 'pending'", "ui", w->asr, epoch) ? "pending" : "active";
 	if (!strcmp(state, "pending"))
