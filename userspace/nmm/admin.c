@@ -1130,6 +1130,8 @@ static void standing(struct nmm *n, const struct wait *w, bool final, struct sta
 			if (!pass) {
 				st->switched += !strcmp(how, "switched");
 				st->done &= strcmp(how, "switching") != 0;
+				if (!st->done && !final)
+					break;	/* still waiting: no need to count */
 				continue;
 			}
 			if (!strcmp(how, "switched"))

@@ -63,47 +63,100 @@ bool node_online(struct nmm *n, uint32_t node)
 }
 
 /*
- * The ASR where receiver holds the addresses of peer: an address has one
- * owner per namespace, and names the ASR of its packets. The lowest ASR both
- * are live members of; with none, the lowest where the receiver is live and
- * the peer revoked (so that its packets are dropped). Both ends of a pair
- * choose the same. 0: none.
+ * What a receiver is told of each member of an ASR: its addresses go where
+ * the receiver holds them. An address has one owner per namespace and names
+ * the ASR of its packets, so a pair's addresses are carried by one ASR: the
+ * lowest both are live members of; with none, the lowest where the
+ * receiver is live and the peer revoked (so that its packets are dropped).
+ * Both ends of a pair choose the same. Read in one query per delivery.
  */
-static uint32_t carrier(struct nmm *n, uint32_t receiver, uint32_t peer, bool *live)
+struct peer_row {
+	uint32_t id;
+	uint32_t live;		/* lowest ASR both are live in, 0: none */
+	uint32_t dead;		/* lowest where the peer is revoked, 0: none */
+	char *addrs;
+};
+
+struct peers {
+	struct peer_row *row;
+	size_t n;
+};
+
+static void peers_free(struct peers *p)
+{
+	while (p->n)
+		free(p->row[--p->n].addrs);
+	free(p->row);
+	p->row = NULL;
+}
+
+/* asr's members and those of its epoch's member list (epm), by id */
+static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, const char *epm,
+		      struct peers *p)
 {
 	static const char sql[] =
-		"SELECT min(m1.asr) FROM members m1 JOIN members m2 ON m2.asr = m1.asr "
-		"WHERE m1.node = ? AND m1.revoked = 0 AND m2.node = ? AND m2.revoked = ?";
-	uint32_t asr = db_int(n, 0, sql, "uui", receiver, peer, (int64_t)0);
+		"SELECT o.id, o.addrs, (SELECT min(r.asr) FROM members r JOIN members q "
+		"ON q.asr = r.asr WHERE r.node = ?2 AND r.revoked = 0 AND q.node = o.id AND "
+		"q.revoked = 0), (SELECT min(r.asr) FROM members r JOIN members q "
+		"ON q.asr = r.asr WHERE r.node = ?2 AND r.revoked = 0 AND q.node = o.id AND "
+		"q.revoked = 1) FROM nodes o WHERE o.id IN (SELECT node FROM members "
+		"WHERE asr = ?1) OR instr(' ' || ?3 || ' ', ' ' || o.id || ' ') ORDER BY o.id";
+	sqlite3_stmt *st = db_prep(n, sql, "uut", asr, receiver, epm);
+	size_t cap = 0;
+	int rc = SQLITE_ERROR;
 
-	*live = asr != 0;
-	return asr ? asr : db_int(n, 0, sql, "uui", receiver, peer, (int64_t)1);
+	memset(p, 0, sizeof(*p));
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct peer_row *r;
+
+		if (p->n == cap) {
+			cap = cap ? 2 * cap : 64;
+			r = reallocarray(p->row, cap, sizeof(*r));
+			if (!r)
+				break;
+			p->row = r;
+		}
+		r = &p->row[p->n];
+		r->id = sqlite3_column_int64(st, 0);
+		r->addrs = strdup((const char *)sqlite3_column_text(st, 1));
+		r->live = sqlite3_column_int64(st, 2);
+		r->dead = sqlite3_column_int64(st, 3);
+		if (!r->addrs)
+			break;
+		p->n++;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	peers_free(p);
+	return rc == SQLITE_ROW ? -ENOMEM : -EIO;
+}
+
+static int peer_cmp(const void *key, const void *elem)
+{
+	uint32_t id = *(const uint32_t *)key, e = ((const struct peer_row *)elem)->id;
+
+	return id < e ? -1 : id > e;
 }
 
 /* One MEMBER entry of asr for receiver: node id, state, addresses where they belong. */
 static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
-			uint32_t receiver, struct akmp_member *mb)
+			uint32_t receiver, const struct peers *p, struct akmp_member *mb)
 {
-	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
-	char *copy = NULL, *tok, *save;
+	const struct peer_row *r = bsearch(&id, p->row, p->n, sizeof(*p->row), peer_cmp);
+	char *copy, *tok, *save;
 	struct akm_addr a;
-	bool live;
-	int err = -ENOENT;
 
 	memset(mb, 0, sizeof(*mb));
 	mb->node_id = id;
 	mb->state = revoked ? AKM_MEMBER_REVOKED : AKM_MEMBER_ACTIVE;
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		copy = strdup((const char *)sqlite3_column_text(st, 0));
-		err = copy ? 0 : -ENOMEM;
-	}
-	sqlite3_finalize(st);
-	if (err || id == receiver || carrier(n, receiver, id, &live) != asr || live == revoked) {
-		free(copy);
-		return err;
-	}
+	if (!r)
+		return -ENOENT;
+	if (id == receiver || (revoked ? r->live || r->dead != asr : r->live != asr))
+		return 0;
+	copy = strdup(r->addrs);
+	if (!copy)
+		return -ENOMEM;
 	for (tok = strtok_r(copy, " ", &save); tok && mb->naddrs < AKM_ADDRS_MAX;
 	     tok = strtok_r(NULL, " ", &save)) {
 		/*
@@ -167,6 +220,7 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	uint32_t ids[AKM_MEMBERS_MAX], rids[AKM_MEMBERS_MAX];
 	struct akmp_buf b = { 0 };
 	uint8_t *key = NULL, *cred = NULL;
+	struct peers peers = { 0 };
 	sqlite3_stmt *st;
 	char ad[48], *members = NULL;
 	int i, nids = -1, revoked, err = 0;
@@ -187,13 +241,16 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	sqlite3_finalize(st);
 	if (members)
 		nids = parse_ids(members, ids, AKM_MEMBERS_MAX);
-	free(members);
 	for (i = 0; i < nids && ids[i] != c->node; i++)
 		;
-	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG))
+	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG)) {
+		free(members);
 		return 0;
-	if (c->nout == NMM_OUTSTANDING_MAX)
+	}
+	if (c->nout == NMM_OUTSTANDING_MAX) {
+		free(members);
 		return -ENOBUFS;	/* refill() sends it when ACKs come */
+	}
 	stale = db_int(n, 0, "SELECT stale FROM deliveries WHERE asr = ? AND epoch = ? AND "
 		       "node = ?", "uuu", asr, cfg.epoch, c->node);
 
@@ -205,16 +262,14 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	err = revoked < 0 ? revoked : -ENOMEM;
 	if (revoked < 0 || !cfg.members || !key || !cred)
 		goto out;
-	for (i = 0; i < nids; i++) {
-		err = member_entry(n, asr, ids[i], false, c->node, &cfg.members[i]);
-		if (err)
-			goto out;
-	}
-	for (i = 0; i < revoked; i++) {
-		err = member_entry(n, asr, rids[i], true, c->node, &cfg.members[nids + i]);
-		if (err)
-			goto out;
-	}
+	err = peers_load(n, asr, c->node, members, &peers);
+	for (i = 0; !err && i < nids; i++)
+		err = member_entry(n, asr, ids[i], false, c->node, &peers, &cfg.members[i]);
+	for (i = 0; !err && i < revoked; i++)
+		err = member_entry(n, asr, rids[i], true, c->node, &peers,
+				   &cfg.members[nids + i]);
+	if (err)
+		goto out;
 	cfg.nmembers = nids + revoked;
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
 	err = load_secret(n, ad, key, db_prep(n, "SELECT key FROM epochs WHERE asr = ? AND "
@@ -238,6 +293,8 @@ out:
 	akmp_buf_free(&b);
 	secure_free(key);
 	secure_free(cred);
+	peers_free(&peers);
+	free(members);
 	free(cfg.members);
 	return err;
 }
