@@ -265,6 +265,12 @@ static int member_put(struct akm_sock *s, struct akm_member *m)
 	return err;
 }
 
+static void first_err(int *err, int e)
+{
+	if (!*err)
+		*err = e;
+}
+
 /*
  * Make the ASR's member list equal to the configuration's: removals first,
  * then addresses that leave a member, then the rest, so that an address
@@ -274,7 +280,7 @@ static int members_sync(struct akm_sock *s, const struct agent_conf *c,
 			const struct akmp_asr_config *cfg)
 {
 	struct akm_member *cur = NULL, *want;
-	unsigned int i, j, k;
+	unsigned int i, j, k, pass;
 	size_t n = 0;
 	int err;
 
@@ -293,14 +299,18 @@ static int members_sync(struct akm_sock *s, const struct agent_conf *c,
 				akmp_addr_get(src->addrs[j], &want[i].addrs[j]);
 		}
 	}
+	/*
+	 * Past a failure, the rest is still done (the first error is told):
+	 * a member that cannot be put locks no removed one in.
+	 */
 	err = akm_member_dump(s, cfg->asr_id, &cur, &n);
-	for (k = 0; !err && k < n; k++) {
+	for (k = 0; k < n; k++) {
 		struct akm_member shrunk = cur[k];
 
 		for (i = 0; i < cfg->nmembers && want[i].node_id != cur[k].node_id; i++)
 			;
 		if (i == cfg->nmembers) {
-			err = akm_member_del(s, cfg->asr_id, cur[k].node_id);
+			first_err(&err, akm_member_del(s, cfg->asr_id, cur[k].node_id));
 			continue;
 		}
 		if (member_same(&cur[k], &want[i])) {
@@ -312,12 +322,14 @@ static int members_sync(struct akm_sock *s, const struct agent_conf *c,
 			if (has_addr(&want[i], &cur[k].addrs[j]))
 				shrunk.addrs[shrunk.naddrs++] = cur[k].addrs[j];
 		if (shrunk.naddrs != cur[k].naddrs)
-			err = akm_member_set(s, &shrunk, AKM_BIT(AKM_A_MEMBER_ADDRS));
+			first_err(&err, akm_member_set(s, &shrunk, AKM_BIT(AKM_A_MEMBER_ADDRS)));
 	}
 	free(cur);
-	for (i = 0; !err && i < cfg->nmembers; i++)
-		if (want[i].asr_id)
-			err = member_put(s, &want[i]);
+	/* revocations before the others */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < cfg->nmembers; i++)
+			if (want[i].asr_id && (want[i].state == AKM_MEMBER_REVOKED) == !pass)
+				first_err(&err, member_put(s, &want[i]));
 	free(want);
 	return err;
 }

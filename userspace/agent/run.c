@@ -319,8 +319,12 @@ static void on_welcome(struct agent *a, const struct akmp_msg *m)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
 			text[i] = ' ';
 	if (status) {
+		/* EAGAIN on a session connection: the session stands, come again so */
+		bool again = a->session_conn && status == EAGAIN && a->st == ST_AUTH;
+
 		fail(a, "the NMM refused this node: %s%s%s", strerror(status), text[0] ? ": " : "",
 		     text);
+		a->session_conn = again;
 		return;
 	}
 	/* only after CHALLENGE, our check of Pm and AUTH: a WELCOME before says nothing */

@@ -148,6 +148,18 @@ static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 }
 
 /* Removed nodes with one of addrs: the lists that hold them revoked go again. */
+/* The node's addresses as stored ("a b"), to be freed; NULL if none. */
+static char *node_addrs_text(struct nmm *n, uint32_t id)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
+	char *addrs = NULL;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		addrs = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return addrs;
+}
+
 static int restale_removed(struct nmm *n, const char *addrs)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT id, addrs FROM nodes WHERE state = 'removed'", "");
@@ -508,6 +520,7 @@ static int node_del(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r);
+	char *addrs;
 	uint32_t id, *asrs;
 	struct conn *c;
 	size_t k, i;
@@ -523,8 +536,11 @@ static int node_del(struct req *r)
 	/* every ASR of the node gets a new epoch, however many */
 	if (node_asrs(n, id, &asrs, &k))
 		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
-	err = store_begin(n);
-	if (!err && db_exec(n, "UPDATE members SET revoked = 1 WHERE node = ?", "u", id) < 0)
+	addrs = node_addrs_text(n, id);
+	err = addrs ? store_begin(n) : -EIO;
+	/* revoked now: the member lists keep the most recently removed first */
+	if (!err && db_exec(n, "UPDATE members SET revoked = 1, added = ? WHERE node = ? AND "
+			    "revoked = 0", "iu", (int64_t)time(NULL), id) < 0)
 		err = -EIO;
 	for (i = 0; i < k && !err; i++) {
 		/* an ASR out of epochs does not keep the node in: it is named below */
@@ -538,11 +554,15 @@ static int node_del(struct req *r)
 	if (!err && db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ?",
 			    "u", id) != 1)
 		err = -EIO;
-	/* its addresses move to the revoked entries: every list with it goes again */
-	if (!err && (rekey_restale_node(n, id) ||
+	/*
+	 * Its addresses move to the revoked entries (from those of an older
+	 * removed node that had them): every list with them goes again.
+	 */
+	if (!err && (rekey_restale_node(n, id) || restale_removed(n, addrs) ||
 		     db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM "
 			     "members WHERE node = ?", "u", id) < 0))
 		err = -EIO;
+	free(addrs);
 	if (err || store_commit(n)) {
 		store_rollback(n);
 		free(asrs);
@@ -576,8 +596,8 @@ static int node_set(struct req *r)
 	struct nmm *n = r->n;
 	const char *name = next(r);
 	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)], *old = NULL;
+	struct nodest *s;
 	struct conn *c;
-	sqlite3_stmt *st;
 	uint32_t id;
 	int err;
 
@@ -591,22 +611,21 @@ static int node_set(struct req *r)
 	if (addr_taken(r, addrs, id))
 		return r->status;
 	/* the addresses it gives up may go back to a removed node that had them */
-	st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		old = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	old = node_addrs_text(n, id);
+	/* the NMM's kernel authenticates the node's session by them: both or neither */
 	err = !old || store_begin(n) ||
 	      db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ?", "tu", addrs, id) != 1 ||
 	      rekey_restale_node(n, id) || restale_removed(n, addrs) || restale_removed(n, old) ||
-	      store_commit(n);
+	      kern_node_addrs(n, id) || store_commit(n);
 	free(old);
 	if (err) {
 		store_rollback(n);
+		kern_node_addrs(n, id);		/* the old ones back */
 		return fail(r, 1, "cannot change node '%s' (see the daemon's log)", name);
 	}
-	if (kern_node_addrs(n, id))
-		fail(r, 1, "the NMM's kernel keeps the old addresses of '%s' (see the daemon's log)",
-		     name);
+	s = nodest(n, id, false);
+	if (s)
+		nodest_addrs(n, s);
 	/* its session must come from a new address now: it starts over */
 	c = peer_find(n, id);
 	if (c)

@@ -66,7 +66,7 @@ static int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
 	return err;
 }
 
-/* Create the provisioning ASR in bootstrap mode unless it exists. */
+/* Create the provisioning ASR in bootstrap mode, or set its node's addresses. */
 static int prov_asr_make(struct nmm *n, uint32_t node)
 {
 	uint32_t id = AKMP_PROV_ASR(node);
@@ -81,7 +81,7 @@ static int prov_asr_make(struct nmm *n, uint32_t node)
 	if (!n->nl)
 		return -ENOTCONN;
 	if (!akm_asr_get(n->nl, id, &cur))
-		return 0;
+		return kern_node_addrs(n, node);	/* as the store has them */
 	snprintf(asr.name, sizeof(asr.name), "prov-%u", node);
 	err = node_addrs(n, node, &peer);
 	if (!err)

@@ -48,16 +48,52 @@ void nmm_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+static void event_emit(struct nmm *n, const char *kind, const char *text)
+{
+	nmm_log("event %s %s", kind, text);
+	admin_broadcast(n, kind, text);
+}
+
+/*
+ * An event raised inside a transaction is held until it commits: a change
+ * rolled back raised none. (Held as "kind text"; kinds have no space.)
+ */
 void nmm_event(struct nmm *n, const char *kind, const char *fmt, ...)
 {
-	char text[512];
+	char text[512], *e, **grown;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	nmm_log("event %s %s", kind, text);
-	admin_broadcast(n, kind, text);
+	if (n->db && !sqlite3_get_autocommit(n->db)) {
+		grown = realloc(n->held, (n->nheld + 1) * sizeof(*grown));
+		if (grown)
+			n->held = grown;
+		if (grown && asprintf(&e, "%s %s", kind, text) >= 0) {
+			n->held[n->nheld++] = e;
+			return;
+		}
+	}
+	event_emit(n, kind, text);
+}
+
+void nmm_events_release(struct nmm *n, bool emit)
+{
+	char *sp;
+	size_t i;
+
+	for (i = 0; i < n->nheld; i++) {
+		sp = strchr(n->held[i], ' ');
+		if (emit && sp) {
+			*sp = '\0';
+			event_emit(n, n->held[i], sp + 1);
+		}
+		free(n->held[i]);
+	}
+	free(n->held);
+	n->held = NULL;
+	n->nheld = 0;
 }
 
 const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
@@ -102,7 +138,6 @@ void conn_close(struct nmm *n, struct conn *c)
 	akmp_reader_free(&c->rd);
 	akmp_outq_free(&c->out);
 	free(c->waits);
-	free(c->jumped);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 }
@@ -236,7 +271,9 @@ static void loop(struct nmm *n)
 					  .events = POLLIN };
 		k = 2;
 		for (c = n->conns; c; c = c->next) {
-			pfd[k] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+			/* a closing connection is not read: what it sends is dropped */
+			pfd[k] = (struct pollfd){ .fd = c->fd,
+						  .events = c->state == CS_CLOSING ? 0 : POLLIN };
 			if (akmp_pending(&c->out))
 				pfd[k].events |= POLLOUT;
 			who[k++] = c;
@@ -418,6 +455,7 @@ int main(int argc, char **argv)
 		nmm_log("NMM %u listening on %s port %u, state %s, master key %s", n.id,
 			addr_str(&n.listen_addr, buf, sizeof(buf)), n.port, n.state_dir,
 			n.tpm ? "sealed to the TPM" : "in master.key");
+		rekey_start(&n);
 		loop(&n);
 		nmm_log("stopping");
 	}
@@ -427,8 +465,10 @@ int main(int argc, char **argv)
 		struct nodest *s = n.nodes;
 
 		n.nodes = s->next;
+		free(s->jumps);
 		free(s);
 	}
+	nmm_events_release(&n, false);
 	if (n.listen_fd >= 0)
 		close(n.listen_fd);
 	if (n.admin_fd >= 0) {

@@ -18,7 +18,8 @@
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
 #define NMM_REKEY_TIMEOUT	5	/* s: a pending epoch activates at the latest after this */
-#define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip */
+#define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip, ... */
+#define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
@@ -30,6 +31,8 @@
 #define NMM_FAIL_SLOTS		1024
 #define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
 #define NMM_ADMIN_REQ_MAX	8192
+#define NMM_FRAMES_PER_PASS	16	/* read from one connection per poll pass */
+#define NMM_EVENTS_PER_SEC	10	/* EVENTs of one session stored per second */
 /* a credential and a provisioning ASR per node in the NMM's kernel */
 #define NMM_NODES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
 #define NMM_PENDING_MAX		256	/* connections before AUTH, all addresses */
@@ -64,6 +67,7 @@ struct outstanding {
 struct pending {
 	uint32_t asr, epoch;
 	int64_t since;
+	bool inherited;			/* pending when the NMM started */
 };
 
 /* An epoch an admin request waits for (every online member switched). */
@@ -89,11 +93,11 @@ struct conn {
 	bool up;			/* a session connection that got WELCOME */
 	bool dead;			/* write failed: close without flushing */
 	bool noisy;			/* logged an unexpected message already */
+	int64_t events_at;		/* nmm_now() of the EVENTs counted in events */
+	unsigned int events;
 	unsigned int nout;
 	struct outstanding outq[NMM_OUTSTANDING_MAX];
 	int64_t retry_at, retry_delay;	/* failed deliveries: when to try again */
-	uint32_t *jumped;		/* ASRs an ESTALE ACK moved up in this session */
-	size_t njumped;
 	/* admin connections */
 	bool watch;
 	enum akm_out_mode mode;
@@ -114,6 +118,13 @@ struct nodest {
 	int64_t since;			/* nmm_now() */
 	int64_t fresh_at;		/* nmm_now() of the last re-key for a new kernel */
 	struct conn *session;		/* NODE_SESSION: its connection */
+	struct akm_addr addrs[AKM_ADDRS_MAX];	/* session modes: its addresses */
+	unsigned int naddrs;
+	struct jump {			/* ESTALE jumps of its ASRs (rekey.c) */
+		uint32_t asr;
+		int64_t at;		/* nmm_now() */
+	} *jumps;
+	size_t njumps;
 };
 
 struct fail_slot {
@@ -140,6 +151,8 @@ struct nmm {
 	int64_t last_tick;
 	int64_t listen_paused, admin_paused;	/* nmm_now() until which none is accepted */
 	int64_t fails_full;		/* nmm_now() until which strangers are not served */
+	char **held;			/* events of the open transaction */
+	size_t nheld;
 	bool stop;
 };
 
@@ -149,6 +162,8 @@ void nmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An event for the log and every "akmctl nmm watch": kind, then "key value" text. */
 void nmm_event(struct nmm *n, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The events held by a transaction: emitted (commit) or dropped (rollback). */
+void nmm_events_release(struct nmm *n, bool emit);
 
 /* store.c: the database. Every function returns 0 or a negative errno. */
 int store_open(struct nmm *n);
@@ -201,6 +216,7 @@ int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
 void peer_gave_up(struct nmm *n, struct conn *c);	/* no AUTH after CHALLENGE */
 struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
+void nodest_addrs(struct nmm *n, struct nodest *s);	/* s->addrs from the store */
 struct nodest *nodest(struct nmm *n, uint32_t node, bool make);
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why);
 int conn_send(struct nmm *n, struct conn *c, struct akmp_buf *b);
@@ -212,6 +228,7 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr);	/* inside a transaction */
 void rekey_catch_up(struct nmm *n, struct conn *c);
 void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m);
 void rekey_tick(struct nmm *n);
+void rekey_start(struct nmm *n);	/* before the loop */
 void rekey_kick(struct nmm *n);		/* send what is owed to every online node */
 int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k);
 int rekey_node_asrs(struct nmm *n, uint32_t node);	/* new epoch for each ASR of node */

@@ -22,28 +22,50 @@ static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
 	       !memcmp(&a->v6, &b->v6, sizeof(a->v6));
 }
 
-/* Is a one of the node's addresses (as the store has them)? */
-static bool node_has_addr(struct nmm *n, uint32_t node, const struct akm_addr *a)
+/* The node's addresses as the store has them; how many. */
+static unsigned int node_addrs_get(struct nmm *n, uint32_t node,
+				   struct akm_addr addrs[AKM_ADDRS_MAX])
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", node);
 	char *copy = NULL, *tok, *save;
-	struct akm_addr x;
-	bool found = false;
+	unsigned int k = 0;
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		copy = strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
-	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && !found;
+	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && k < AKM_ADDRS_MAX;
 	     tok = strtok_r(NULL, " ", &save))
-		found = !akm_addr_parse(tok, &x) && addr_eq(&x, a);
+		k += !akm_addr_parse(tok, &addrs[k]);
 	free(copy);
-	return found;
+	return k;
+}
+
+static bool addr_in(const struct akm_addr *a, const struct akm_addr *set, unsigned int k)
+{
+	while (k--)
+		if (addr_eq(a, &set[k]))
+			return true;
+	return false;
+}
+
+/* Is a one of the node's addresses (as the store has them)? */
+static bool node_has_addr(struct nmm *n, uint32_t node, const struct akm_addr *a)
+{
+	struct akm_addr addrs[AKM_ADDRS_MAX];
+
+	return addr_in(a, addrs, node_addrs_get(n, node, addrs));
+}
+
+void nodest_addrs(struct nmm *n, struct nodest *s)
+{
+	s->naddrs = node_addrs_get(n, s->id, s->addrs);
 }
 
 /*
  * A connection from an address of a node whose provisioning ASR is in
  * session mode: the NMM's kernel drops plain packets from there, so it is
- * the node's (limits for strangers do not apply to it).
+ * the node's (limits for strangers do not apply to it). From memory: it
+ * is asked for every connection from a limited address.
  */
 static bool session_addr(struct nmm *n, const struct akm_addr *a)
 {
@@ -51,7 +73,7 @@ static bool session_addr(struct nmm *n, const struct akm_addr *a)
 
 	for (s = n->nodes; s; s = s->next)
 		if ((s->mode == NODE_SESSION || s->mode == NODE_SESSION_WAIT) &&
-		    node_has_addr(n, s->id, a))
+		    addr_in(a, s->addrs, s->naddrs))
 			return true;
 	return false;
 }
@@ -519,9 +541,42 @@ static int on_heartbeat(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	return 0;
 }
 
+/*
+ * EVENT: the kernel's count of authentication failures, for one of the
+ * node's ASRs or for the node (ASR 0). More than NMM_EVENTS_PER_SEC from
+ * one session are read but not stored: each is a write to the store.
+ */
+static int on_event(struct nmm *n, struct conn *c, const struct akmp_msg *m)
+{
+	uint32_t asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]);
+	uint64_t value = akmp_u64(&m->tb[AKMP_T_VALUE]);
+	int64_t now = nmm_now();
+	char name[64];
+
+	if (akmp_str(&m->tb[AKMP_T_NAME], name, sizeof(name)) ||
+	    (akm_enum_value(AKM_ENUM_STATS, name) < 0 && strcmp(name, "unknown")))
+		return -EBADMSG;	/* a counter's name, nothing else goes to the log */
+	if (now != c->events_at) {
+		c->events_at = now;
+		c->events = 0;
+	}
+	if (++c->events > NMM_EVENTS_PER_SEC)
+		return 0;
+	/* not one of its ASRs (packets for an unknown one): the node's own */
+	if (asr && !db_int(n, 0, "SELECT count(*) FROM members WHERE asr = ? AND node = ?",
+			   "uu", asr, c->node))
+		asr = 0;
+	if (value > UINT32_MAX)	/* the kernel counts in 32 bits */
+		value = UINT32_MAX;
+	db_exec(n, "UPDATE nodes SET auth_failures = auth_failures + ?, last_contact = ? "
+		"WHERE id = ?", "iiu", (int64_t)value, (int64_t)time(NULL), c->node);
+	nmm_event(n, "auth-failure", "node %u asr %u reason %s count %llu", c->node, asr, name,
+		  (unsigned long long)value);
+	return 0;
+}
+
 static int on_session_msg(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
-	char name[64];
 
 	switch (m->type) {
 	case AKMP_ACK:
@@ -530,16 +585,7 @@ static int on_session_msg(struct nmm *n, struct conn *c, const struct akmp_msg *
 	case AKMP_HEARTBEAT:
 		return on_heartbeat(n, c, m);
 	case AKMP_EVENT:
-		if (akmp_str(&m->tb[AKMP_T_NAME], name, sizeof(name)) ||
-		    (akm_enum_value(AKM_ENUM_STATS, name) < 0 && strcmp(name, "unknown")))
-			return -EBADMSG;	/* a counter's name, nothing else goes to the log */
-		db_exec(n, "UPDATE nodes SET auth_failures = auth_failures + ?, "
-			"last_contact = ? WHERE id = ?", "iiu",
-			(int64_t)akmp_u64(&m->tb[AKMP_T_VALUE]), (int64_t)time(NULL), c->node);
-		nmm_event(n, "auth-failure", "node %u asr %u reason %s count %llu", c->node,
-			  akmp_u32(&m->tb[AKMP_T_ASR_ID]), name,
-			  (unsigned long long)akmp_u64(&m->tb[AKMP_T_VALUE]));
-		return 0;
+		return on_event(n, c, m);
 	}
 	return -EBADMSG;
 }
@@ -564,10 +610,16 @@ static int on_msg(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 int peer_input(struct nmm *n, struct conn *c)
 {
 	char buf[AKM_ADDRSTRLEN];
+	unsigned int frames;
 	struct akmp_msg m;
-	int ret;
+	int ret = 0;
 
-	while ((ret = akmp_read(c->fd, &c->rd)) == 1) {
+	/*
+	 * A few frames a pass, none once closing: a peer that keeps sending
+	 * holds up neither the other connections nor the timers.
+	 */
+	for (frames = 0; frames < NMM_FRAMES_PER_PASS && c->state != CS_CLOSING &&
+	     (ret = akmp_read(c->fd, &c->rd)) == 1; frames++) {
 		c->last_rx = nmm_now();
 		ret = akmp_parse(c->rd.buf, c->rd.len, &m);
 		if (!ret)
@@ -619,6 +671,7 @@ void peer_closed(struct nmm *n, struct conn *c)
 			s->epoch = c->session_epoch;
 			s->since = nmm_now();
 			s->session = NULL;
+			nodest_addrs(n, s);
 		}
 		return;
 	}

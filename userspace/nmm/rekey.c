@@ -90,9 +90,8 @@ static void peers_free(struct peers *p)
 	p->row = NULL;
 }
 
-/* asr's members and those of its epoch's member list (epm), by id */
-static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, const char *epm,
-		      struct peers *p)
+/* asr's members (live and revoked), by id */
+static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, struct peers *p)
 {
 	static const char sql[] =
 		"SELECT o.id, o.addrs, (SELECT min(r.asr) FROM members r JOIN members q "
@@ -100,8 +99,8 @@ static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, const char
 		"q.revoked = 0), (SELECT min(r.asr) FROM members r JOIN members q "
 		"ON q.asr = r.asr WHERE r.node = ?2 AND r.revoked = 0 AND q.node = o.id AND "
 		"q.revoked = 1) FROM nodes o WHERE o.id IN (SELECT node FROM members "
-		"WHERE asr = ?1) OR instr(' ' || ?3 || ' ', ' ' || o.id || ' ') ORDER BY o.id";
-	sqlite3_stmt *st = db_prep(n, sql, "uut", asr, receiver, epm);
+		"WHERE asr = ?1) ORDER BY o.id";
+	sqlite3_stmt *st = db_prep(n, sql, "uu", asr, receiver);
 	size_t cap = 0;
 	int rc = SQLITE_ERROR;
 
@@ -162,9 +161,11 @@ static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
 		/*
 		 * A removed node's address belongs to a node of today that has
 		 * it, else to the newest removed node that had it: one owner.
+		 * (A node of today revoked here keeps its own.)
 		 */
 		if (revoked && db_int(n, 0, "SELECT count(*) FROM nodes o, nodes p WHERE "
-				      "p.id = ?1 AND o.id != ?1 AND (o.state != 'removed' OR "
+				      "p.id = ?1 AND p.state = 'removed' AND o.id != ?1 AND "
+				      "(o.state != 'removed' OR "
 				      "o.created > p.created OR (o.created = p.created AND "
 				      "o.id > p.id)) AND ' ' || o.addrs || ' ' LIKE "
 				      "'% ' || ?2 || ' %'", "ut", id, tok))
@@ -241,16 +242,13 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	sqlite3_finalize(st);
 	if (members)
 		nids = parse_ids(members, ids, AKM_MEMBERS_MAX);
+	free(members);
 	for (i = 0; i < nids && ids[i] != c->node; i++)
 		;
-	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG)) {
-		free(members);
+	if (nids <= 0 || i == nids || outstanding(c, asr, cfg.epoch, AKMP_ASR_CONFIG))
 		return 0;
-	}
-	if (c->nout == NMM_OUTSTANDING_MAX) {
-		free(members);
+	if (c->nout == NMM_OUTSTANDING_MAX)
 		return -ENOBUFS;	/* refill() sends it when ACKs come */
-	}
 	stale = db_int(n, 0, "SELECT stale FROM deliveries WHERE asr = ? AND epoch = ? AND "
 		       "node = ?", "uuu", asr, cfg.epoch, c->node);
 
@@ -262,7 +260,7 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	err = revoked < 0 ? revoked : -ENOMEM;
 	if (revoked < 0 || !cfg.members || !key || !cred)
 		goto out;
-	err = peers_load(n, asr, c->node, members, &peers);
+	err = peers_load(n, asr, c->node, &peers);
 	for (i = 0; !err && i < nids; i++)
 		err = member_entry(n, asr, ids[i], false, c->node, &peers, &cfg.members[i]);
 	for (i = 0; !err && i < revoked; i++)
@@ -294,7 +292,6 @@ out:
 	secure_free(key);
 	secure_free(cred);
 	peers_free(&peers);
-	free(members);
 	free(cfg.members);
 	return err;
 }
@@ -504,8 +501,11 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 	sqlite3_finalize(st);
 }
 
-/* Since when asr's pending epoch is pending (in this process: a restart counts anew). */
-static int64_t pending_since(struct nmm *n, uint32_t asr, uint32_t epoch)
+/*
+ * asr's pending epoch and since when it is (in this process: a restart
+ * counts anew); NULL without memory (then it is due at once).
+ */
+static struct pending *pending(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
 	struct pending *p, *grown;
 	size_t i;
@@ -515,15 +515,31 @@ static int64_t pending_since(struct nmm *n, uint32_t asr, uint32_t epoch)
 		if (p->asr != asr)
 			continue;
 		if (p->epoch != epoch)
-			*p = (struct pending){ asr, epoch, nmm_now() };
-		return p->since;
+			*p = (struct pending){ asr, epoch, nmm_now(), false };
+		return p;
 	}
 	grown = realloc(n->pending, (n->npending + 1) * sizeof(*grown));
 	if (!grown)
-		return 0;	/* due at once */
+		return NULL;
 	n->pending = grown;
-	grown[n->npending++] = (struct pending){ asr, epoch, nmm_now() };
-	return grown[n->npending - 1].since;
+	grown[n->npending] = (struct pending){ asr, epoch, nmm_now(), false };
+	return &grown[n->npending++];
+}
+
+/* At start: the epochs pending then wait for their deadline (their members reconnect). */
+void rekey_start(struct nmm *n)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT e.asr, e.epoch FROM epochs e JOIN asrs a ON "
+				   "a.id = e.asr AND a.epoch = e.epoch WHERE e.state = 'pending'",
+				   "");
+	struct pending *p;
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		p = pending(n, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+		if (p)
+			p->inherited = true;
+	}
+	sqlite3_finalize(st);
 }
 
 static void pending_done(struct nmm *n, uint32_t asr)
@@ -539,36 +555,44 @@ static void pending_done(struct nmm *n, uint32_t asr)
 
 void rekey_forget_asr(struct nmm *n, uint32_t asr)
 {
+	struct nodest *s;
 	struct conn *c;
 	unsigned int i;
 	size_t j;
 
 	pending_done(n, asr);
-	for (c = n->conns; c; c = c->next) {
-		/* an ACK still to come for it answers nothing of an ASR of that id made anew */
+	/* an ACK still to come for it answers nothing of an ASR of that id made anew */
+	for (c = n->conns; c; c = c->next)
 		for (i = 0; i < c->nout; i++)
 			if (c->outq[i].asr == asr)
 				c->outq[i].type = 0;
-		for (j = 0; j < c->njumped;) {
-			if (c->jumped[j] == asr)
-				c->jumped[j] = c->jumped[--c->njumped];
-			else
-				j++;
-		}
-	}
+	/* an ASR of that id made anew may need a jump at once */
+	for (s = n->nodes; s; s = s->next)
+		for (j = 0; j < s->njumps; j++)
+			if (s->jumps[j].asr == asr)
+				s->jumps[j] = s->jumps[--s->njumps];
 }
 
 /*
  * Activate the pending epoch of asr once every online member installed it,
  * or NMM_REKEY_TIMEOUT after it was made: a member that is offline, failed
  * it, or does not answer (however often it reconnects) holds nobody up
- * longer than that.
+ * longer than that. For an epoch pending when the NMM started, whose
+ * members are still coming back, only the deadline counts. Only the latest
+ * epoch is activated (an ACK for an older one changes nothing).
  */
 static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
-	bool ready = nmm_now() - pending_since(n, asr, epoch) >= NMM_REKEY_TIMEOUT;
+	struct pending *p;
 	sqlite3_stmt *st;
+	bool ready;
 
+	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch)
+		return;
+	p = pending(n, asr, epoch);
+	ready = !p || nmm_now() - p->since >= NMM_REKEY_TIMEOUT;
+	if (!ready && p->inherited)
+		return;
 	st = db_prep(n, "SELECT d.node FROM deliveries d JOIN epochs e ON e.asr = d.asr AND "
 		     "e.epoch = d.epoch JOIN asrs a ON a.id = e.asr AND a.epoch = e.epoch "
 		     "WHERE d.asr = ? AND d.epoch = ? AND e.state = 'pending' AND "
@@ -593,38 +617,48 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch,
 			uint32_t last)
 {
-	uint32_t *grown;
+	struct nodest *s = nodest(n, c->node, true);
+	struct jump *j = NULL, *grown;
+	int64_t now = nmm_now();
 	size_t i;
 
+	if (!s || last < epoch || last - epoch > NMM_STALE_JUMP_MAX)
+		goto refuse;
+	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) > last)
+		return true;	/* one above it exists already: it goes to the node */
 	/*
 	 * A compromised node must not use up the ASR's epochs: one jump per
-	 * ASR and session, of at most NMM_STALE_JUMP_MAX.
+	 * node and ASR in NMM_STALE_JUMP_EVERY, of at most NMM_STALE_JUMP_MAX.
 	 */
-	for (i = 0; i < c->njumped && c->jumped[i] != asr; i++)
-		;
-	if (last < epoch || last - epoch > NMM_STALE_JUMP_MAX || i < c->njumped) {
-		nmm_log("asr %u: node %u says its last epoch is %u (sent %u): not followed",
-			asr, c->node, last, epoch);
-		return false;
+	for (i = 0; i < s->njumps && !j; i++)
+		if (s->jumps[i].asr == asr)
+			j = &s->jumps[i];
+	if (j && now - j->at < NMM_STALE_JUMP_EVERY)
+		goto refuse;
+	if (!j) {
+		grown = realloc(s->jumps, (s->njumps + 1) * sizeof(*grown));
+		if (!grown)
+			return false;
+		s->jumps = grown;
+		j = &grown[s->njumps];
+		*j = (struct jump){ asr, now - NMM_STALE_JUMP_EVERY };
+		s->njumps++;
 	}
-	grown = realloc(c->jumped, (c->njumped + 1) * sizeof(*grown));
-	if (!grown)
-		return false;
-	c->jumped = grown;
-	grown[c->njumped++] = asr;
-	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch)
-		return true;	/* superseded already: the newer one goes to the node */
 	if (store_begin(n) ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", last, asr) != 1 ||
 	    rekey_new_epoch(n, asr) || store_commit(n)) {
 		store_rollback(n);
 		return false;
 	}
+	j->at = now;
 	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, c->node, last);
 	rekey_kick(n);
 	return true;
+refuse:
+	nmm_log("asr %u: node %u says its last epoch is %u (sent %u): not followed", asr,
+		c->node, last, epoch);
+	return false;
 }
-
 
 void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
@@ -646,9 +680,9 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	o = c->outq[i];
 	memmove(&c->outq[i], &c->outq[i + 1], (c->nout - i - 1) * sizeof(c->outq[0]));
 	c->nout--;
-	if (!o.type)
-		return;	/* for an ASR deleted since */
-	if (status) {
+	if (!o.type) {
+		/* for an ASR deleted since */
+	} else if (status) {
 		/* ESTALE: the node's kernel had it; a newer epoch goes there instead */
 		if (status != ESTALE || o.type != AKMP_ASR_CONFIG || !m->tb[AKMP_T_LAST].v ||
 		    !epoch_above(n, c, asr, epoch, akmp_u32(&m->tb[AKMP_T_LAST]))) {
@@ -656,15 +690,19 @@ void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 			epoch_check(n, asr, epoch);
 		}
 	} else if (o.type == AKMP_ASR_CONFIG) {
-		if (db_exec(n, "UPDATE deliveries SET state = 'installed', updated = ? WHERE "
-			    "asr = ? AND epoch = ? AND node = ? AND state = 'pending'", "iuuu",
-			    (int64_t)time(NULL), asr, epoch, c->node) == 1)
+		bool was_pending = db_int(n, 0, "SELECT count(*) FROM deliveries WHERE asr = ? AND "
+					  "epoch = ? AND node = ? AND state = 'pending'", "uuu",
+					  asr, epoch, c->node);
+
+		/* installed; the member list it answers is current unless it changed since */
+		db_exec(n, "UPDATE deliveries SET state = CASE WHEN state = 'pending' THEN "
+			"'installed' ELSE state END, stale = CASE WHEN stale = ? THEN 0 ELSE "
+			"stale END, failed = 0, error = '', updated = ? WHERE asr = ? AND "
+			"epoch = ? AND node = ?", "iiuuu", o.stale, (int64_t)time(NULL), asr, epoch,
+			c->node);
+		if (was_pending)
 			nmm_event(n, "key-delivered", "asr %u epoch %u node %u", asr, epoch,
 				  c->node);
-		/* the member list it answers is current unless it changed since */
-		db_exec(n, "UPDATE deliveries SET stale = CASE WHEN stale = ? THEN 0 ELSE "
-			"stale END, failed = 0, error = '' WHERE asr = ? AND epoch = ? AND "
-			"node = ?", "iuuu", o.stale, asr, epoch, c->node);
 		epoch_check(n, asr, epoch);
 	} else if (db_exec(n, "UPDATE deliveries SET state = 'activated', failed = 0, "
 			   "error = '', updated = ? WHERE asr = ? AND epoch = ? AND node = ? AND "

@@ -202,13 +202,18 @@ int store_begin(struct nmm *n)
 
 int store_commit(struct nmm *n)
 {
-	return exec_plain(n, "COMMIT");
+	int err = exec_plain(n, "COMMIT");
+
+	if (!err)
+		nmm_events_release(n, true);
+	return err;
 }
 
 void store_rollback(struct nmm *n)
 {
 	if (!sqlite3_get_autocommit(n->db))
 		exec_plain(n, "ROLLBACK");
+	nmm_events_release(n, false);
 }
 
 static int migrate(struct nmm *n)

@@ -345,6 +345,45 @@ print("the first of 100 failing addresses is still limited")
 EOF
 ok $? "failure table: a limited address is not evicted by 100 others" "$(cat "$T/py")"
 
+# a peer that keeps sending after it was refused holds nobody up
+python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+import os, socket, struct, sys, threading, time
+port = int(sys.argv[1])
+def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
+def hello(node, nmm):
+    return frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", nmm)) +
+                 tlv(4, os.urandom(32)) + tlv(20, b"\0" * 4) + tlv(12, b"\0" * 4) +
+                 tlv(21, struct.pack(">Q", 1)) + tlv(22, b"\0" * 4))
+stop = time.monotonic() + 4
+def flood():
+    s = socket.socket()
+    s.bind(("127.0.9.1", 0))
+    s.connect(("127.0.0.1", port))
+    junk = frame(9, b"") * 4096
+    try:
+        s.sendall(hello(99, 5) + junk)	# another NMM's id: refused, closing
+        while time.monotonic() < stop:
+            s.sendall(junk)
+    except OSError:
+        pass				# closed on us: as it should be
+t = threading.Thread(target=flood)
+t.start()
+time.sleep(1)
+s = socket.socket()
+s.settimeout(10)
+s.bind(("127.0.9.2", 0))
+t0 = time.monotonic()
+s.connect(("127.0.0.1", port))
+s.sendall(hello(99, 1))
+ch = s.recv(4096)
+dt = time.monotonic() - t0
+t.join()
+print("CHALLENGE after %.2f s during the flood" % dt)
+assert ch and ch[4] == 2 and dt < 1, (ch[:8], dt)
+EOF
+ok $? "a refused peer that keeps sending holds up no other connection" "$(cat "$T/py")"
+
 python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
 port = int(sys.argv[1])
