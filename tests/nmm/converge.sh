@@ -12,9 +12,11 @@
 #   - a node added to an ASR before its first handshake;
 #   - a member offline: a removal switches every online member at once
 #     (the lock-out latency is measured), the offline one catches up;
-#   - a failed delivery is reported, shown and tried again;
+#   - a failed delivery is reported, shown and tried again; a removal
+#     meanwhile is applied by the failing member all the same;
 #   - a kernel ahead of the NMM (ESTALE): the NMM goes above it;
-#   - node set (new address), asr purge, asr del.
+#   - node set (an address the NMM's kernel refuses; a new address), asr
+#     purge, asr del.
 #
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/nmm/converge.sh
 set -uo pipefail
@@ -191,7 +193,15 @@ import json, sys
 m = [x for x in json.load(sys.stdin)["members"] if x["name"] == "B"][0]
 assert m["delivery"] == "failed" and "in use" in m["error"], m'
 ok $? "asr show: B's delivery failed, with the error" "$(nmm asr show 2)"
+# a removal while B's list fails: B revokes D all the same
+nmm asr del-member 2 node D >/dev/null 2>&1
+wait_for 20 sh -c "$AKMCTL -n ${P}b -j member show asr 2 | python3 -c '
+import json, sys
+sys.exit(0 if any(m[\"node\"] == ${ID[d]} and m[\"state\"] == \"revoked\"
+                  for m in json.load(sys.stdin)) else 1)'"
+ok $? "del-member D while B fails ASR 2's list: B's kernel revokes D" "$(ctl b member show asr 2)"
 ctl b asr del 77 >/dev/null
+nmm asr add-member 2 node D >/dev/null 2>&1
 wait_for 30 converged 2 && wait_for 20 talks b c
 ok $? "the conflict gone, the NMM tried again: B and C talk" "$(nmm asr show 2)"
 
@@ -205,6 +215,17 @@ nmm asr add 4 alg chacha20-poly1305 >/dev/null && nmm asr add-member 4 node A >/
 wait_for 30 converged 4 && [ "$(nmm_epoch 4)" -gt 40 ] && wait_for 20 talks a b
 ok $? "ASR 4: A's kernel refused epochs up to 40; the NMM went above ($(nmm_epoch 4))" \
 	"$(grep 'epoch-stale' "$W/nmm.log" | tail -n 2)"
+
+# ---- node set: an address the NMM's kernel refuses changes nothing ----
+ctl nmm asr add 77 alg hmac-sha256 >/dev/null &&
+	ctl nmm member add asr 77 node 99 addr "$NET.56" >/dev/null
+d_addrs() { nmmj node list D | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["addrs"])'; }
+before=$(d_addrs)
+! nmm node set D addr "$NET.56" >"$W/out" 2>&1 && [ "$(d_addrs)" = "$before" ] &&
+	ctl nmm member show asr $((0x80000000 + ${ID[d]})) | grep -q "$(addr d)"
+ok $? "node set to an address the NMM's kernel holds elsewhere: refused, nothing changed" \
+	"$(cat "$W/out"; nmmj node list D)"
+ctl nmm asr del 77 >/dev/null
 
 # ---- node set: a new address ----
 in_ns d sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
