@@ -80,8 +80,11 @@ static int prov_asr_make(struct nmm *n, uint32_t node)
 
 	if (!n->nl)
 		return -ENOTCONN;
-	if (!akm_asr_get(n->nl, id, &cur))
-		return kern_node_addrs(n, node);	/* as the store has them */
+	if (!akm_asr_get(n->nl, id, &cur)) {
+		/* as the store has them; the mode is set all the same */
+		kern_node_addrs(n, node);
+		return 0;
+	}
 	snprintf(asr.name, sizeof(asr.name), "prov-%u", node);
 	err = node_addrs(n, node, &peer);
 	if (!err)

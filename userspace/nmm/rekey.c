@@ -93,14 +93,16 @@ static void peers_free(struct peers *p)
 /* asr's members (live and revoked), by id */
 static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, struct peers *p)
 {
+	/* the live carrier, else minus the revoked one (asked only then) */
 	static const char sql[] =
-		"SELECT o.id, o.addrs, (SELECT min(r.asr) FROM members r JOIN members q "
+		"SELECT o.id, o.addrs, coalesce((SELECT min(r.asr) FROM members r JOIN members q "
 		"ON q.asr = r.asr WHERE r.node = ?2 AND r.revoked = 0 AND q.node = o.id AND "
-		"q.revoked = 0), (SELECT min(r.asr) FROM members r JOIN members q "
+		"q.revoked = 0), -(SELECT min(r.asr) FROM members r JOIN members q "
 		"ON q.asr = r.asr WHERE r.node = ?2 AND r.revoked = 0 AND q.node = o.id AND "
-		"q.revoked = 1) FROM nodes o WHERE o.id IN (SELECT node FROM members "
+		"q.revoked = 1), 0) FROM nodes o WHERE o.id IN (SELECT node FROM members "
 		"WHERE asr = ?1) ORDER BY o.id";
 	sqlite3_stmt *st = db_prep(n, sql, "uu", asr, receiver);
+	int64_t carrier;
 	size_t cap = 0;
 	int rc = SQLITE_ERROR;
 
@@ -118,8 +120,9 @@ static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, struct pee
 		r = &p->row[p->n];
 		r->id = sqlite3_column_int64(st, 0);
 		r->addrs = strdup((const char *)sqlite3_column_text(st, 1));
-		r->live = sqlite3_column_int64(st, 2);
-		r->dead = sqlite3_column_int64(st, 3);
+		carrier = sqlite3_column_int64(st, 2);
+		r->live = carrier > 0 ? carrier : 0;
+		r->dead = carrier < 0 ? -carrier : 0;
 		if (!r->addrs)
 			break;
 		p->n++;
@@ -149,9 +152,8 @@ static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
 	memset(mb, 0, sizeof(*mb));
 	mb->node_id = id;
 	mb->state = revoked ? AKM_MEMBER_REVOKED : AKM_MEMBER_ACTIVE;
-	if (!r)
-		return -ENOENT;
-	if (id == receiver || (revoked ? r->live || r->dead != asr : r->live != asr))
+	/* not a member any more (an epoch that could not be replaced): no address */
+	if (!r || id == receiver || (revoked ? r->live || r->dead != asr : r->live != asr))
 		return 0;
 	copy = strdup(r->addrs);
 	if (!copy)
