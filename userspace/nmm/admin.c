@@ -142,7 +142,7 @@ static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 				     (long long)sqlite3_column_int64(st, 0));
 				taken = true;
 			}
-	sqlite3_finalize(st);
+	db_done(r->n, st);
 	free(copy);
 	return taken;
 }
@@ -156,7 +156,7 @@ static char *node_addrs_text(struct nmm *n, uint32_t id)
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		addrs = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	return addrs;
 }
 
@@ -171,7 +171,7 @@ static int restale_removed(struct nmm *n, const char *addrs)
 		     tok = strtok_r(NULL, " ", &save))
 			if (addr_in((const char *)sqlite3_column_text(st, 1), tok))
 				err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	free(copy);
 	return err;
 }
@@ -268,7 +268,7 @@ static int node_add(struct req *r)
 				  "state = 'removed'", "ut", id, name);
 	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
 		err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (!err && db_exec(n, "DELETE FROM counters WHERE node IN (SELECT id FROM nodes "
 			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
 		err = -EIO;
@@ -431,7 +431,7 @@ static void print_counters(struct nmm *n, struct akm_out *o, uint32_t node, int6
 		akm_out_text(o, " %s %lld", name, (long long)value);
 	}
 	akm_out_arr_close(o);
-	sqlite3_finalize(st);
+	db_done(n, st);
 }
 
 static void print_addrs(struct akm_out *o, const char *addrs)
@@ -483,7 +483,7 @@ static int node_list(struct req *r)
 		akm_out_obj_close(o);
 	}
 	akm_out_arr_close(o);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (name && !count)
 		return fail(r, 1, "no node named '%s'", name);
 	return 0;
@@ -786,7 +786,7 @@ static int asr_del(struct req *r)
 	st = db_prep(n, "SELECT node FROM leaves WHERE asr = ?", "u", id);
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		send_leave(n, sqlite3_column_int64(st, 0), id);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	rekey_forget_asr(n, id);
 	nmm_event(n, "asr-deleted", "asr %u", id);
 	rekey_kick(n);
@@ -870,7 +870,7 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 		akm_out_str(o, "members", "members", (const char *)sqlite3_column_text(st, 4));
 		akm_out_obj_close(o);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	akm_out_arr_close(o);
 
 	akm_out_arr_open(o, "members");
@@ -901,7 +901,7 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 		print_counters(n, o, node, id, "      ");
 		akm_out_obj_close(o);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	akm_out_arr_close(o);
 	akm_out_text(o, "\n");
 	akm_out_obj_close(o);
@@ -931,7 +931,7 @@ static int asr_show(struct req *r)
 	}
 	if (!id)
 		akm_out_arr_close(&r->o);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (id && !count)
 		return fail(r, 1, "no ASR %u", id);
 	return 0;
@@ -1177,7 +1177,7 @@ static void standing(struct nmm *n, const struct wait *w, bool final, struct sta
 			}
 			akm_out_obj_close(o);
 		}
-		sqlite3_finalize(q);
+		db_done(n, q);
 		if (pass) {
 			akm_out_arr_close(o);
 			akm_out_text(o, "\n");

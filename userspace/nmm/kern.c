@@ -54,7 +54,7 @@ static int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
 		copy = strdup((const char *)sqlite3_column_text(st, 0));
 		err = copy ? 0 : -ENOMEM;
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && !err;
 	     tok = strtok_r(NULL, " ", &save)) {
 		if (m->naddrs == AKM_ADDRS_MAX || akm_addr_parse(tok, &m->addrs[m->naddrs]))
@@ -247,6 +247,6 @@ int kern_sync(struct nmm *n)
 		if (active && !kern_node_cred(n, node))
 			kern_bootstrap(n, node);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	return 0;
 }

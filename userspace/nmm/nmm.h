@@ -31,6 +31,7 @@
 #define NMM_FAIL_SLOTS		1024
 #define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
 #define NMM_ADMIN_REQ_MAX	8192
+#define NMM_STMT_CACHE		251	/* prepared statements kept */
 #define NMM_FRAMES_PER_PASS	16	/* read from one connection per poll pass */
 #define NMM_EVENTS_PER_SEC	10	/* EVENTs of one session stored per second */
 /* a credential and a provisioning ASR per node in the NMM's kernel */
@@ -151,6 +152,8 @@ struct nmm {
 	int64_t last_tick;
 	int64_t listen_paused, admin_paused;	/* nmm_now() until which none is accepted */
 	int64_t fails_full;		/* nmm_now() until which strangers are not served */
+	sqlite3_stmt *stmts[NMM_STMT_CACHE];	/* prepared, by the hash of their text */
+	bool stmt_out[NMM_STMT_CACHE];		/* ... and handed out */
 	char **held;			/* events of the open transaction */
 	size_t nheld;
 	bool stop;
@@ -176,6 +179,7 @@ void store_rollback(struct nmm *n);
  * 'b' blob (pointer, size_t). NULL on error (logged).
  */
 sqlite3_stmt *db_prep(struct nmm *n, const char *sql, const char *types, ...);
+void db_done(struct nmm *n, sqlite3_stmt *st);	/* instead of sqlite3_finalize() */
 int db_exec(struct nmm *n, const char *sql, const char *types, ...);	/* changes, or <0 */
 int64_t db_int(struct nmm *n, int64_t dflt, const char *sql, const char *types, ...);
 int store_meta_get(struct nmm *n, const char *k, int64_t *v);

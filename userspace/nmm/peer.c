@@ -32,7 +32,7 @@ static unsigned int node_addrs_get(struct nmm *n, uint32_t node,
 
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		copy = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && k < AKM_ADDRS_MAX;
 	     tok = strtok_r(NULL, " ", &save))
 		k += !akm_addr_parse(tok, &addrs[k]);

@@ -127,7 +127,7 @@ static int peers_load(struct nmm *n, uint32_t asr, uint32_t receiver, struct pee
 			break;
 		p->n++;
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	peers_free(p);
@@ -190,7 +190,7 @@ static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
 		return -EIO;
 	while (k < max && sqlite3_step(st) == SQLITE_ROW)
 		ids[k++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	return k;
 }
 
@@ -241,7 +241,7 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 		cfg.epoch = sqlite3_column_int64(st, 3);
 		members = strdup((const char *)sqlite3_column_text(st, 4));
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (members)
 		nids = parse_ids(members, ids, AKM_MEMBERS_MAX);
 	free(members);
@@ -347,7 +347,7 @@ static void refill(struct nmm *n, struct conn *c)
 		     "u", c->node);
 	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
 		err = deliver(n, c, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	st = db_prep(n, "SELECT d.asr, d.epoch FROM deliveries d JOIN epochs e "
 		     "ON e.asr = d.asr AND e.epoch = d.epoch JOIN asrs a "
 		     "ON a.id = d.asr AND a.epoch = d.epoch WHERE d.node = ? AND d.failed = 0 AND "
@@ -355,7 +355,7 @@ static void refill(struct nmm *n, struct conn *c)
 	err = 0;
 	while (st && err != -ENOBUFS && c->state == CS_UP && sqlite3_step(st) == SQLITE_ROW)
 		err = send_activate(n, c, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-	sqlite3_finalize(st);
+	db_done(n, st);
 }
 
 int rekey_new_epoch(struct nmm *n, uint32_t asr)
@@ -382,7 +382,7 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 	while (len < sizeof(members) - 11 && sqlite3_step(st) == SQLITE_ROW)
 		len += snprintf(members + len, sizeof(members) - len, "%s%lld", len ? " " : "",
 				(long long)sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 
 	randombytes_buf(key, 32);
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
@@ -473,7 +473,7 @@ void rekey_catch_up(struct nmm *n, struct conn *c)
 	st = db_prep(n, "SELECT asr FROM leaves WHERE node = ?", "u", c->node);
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		send_leave(n, c, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	/* a new session: what failed is tried again now */
 	db_exec(n, "UPDATE deliveries SET failed = 0 WHERE node = ?", "u", c->node);
 	refill(n, c);
@@ -500,7 +500,7 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 		if (c && c->state == CS_UP)
 			send_activate(n, c, asr, epoch);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 }
 
 /*
@@ -541,7 +541,7 @@ void rekey_start(struct nmm *n)
 		if (p)
 			p->inherited = true;
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 }
 
 static void pending_done(struct nmm *n, uint32_t asr)
@@ -604,7 +604,7 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 	if (!ready)
 		for (ready = true; ready && sqlite3_step(st) == SQLITE_ROW;)
 			ready = !node_online(n, sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (ready) {
 		pending_done(n, asr);
 		activate_epoch(n, asr, epoch);
@@ -740,7 +740,7 @@ void rekey_tick(struct nmm *n)
 		todo[k][0] = sqlite3_column_int64(st, 0);
 		todo[k++][1] = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	for (i = 0; i < k; i++)
 		epoch_check(n, todo[i][0], todo[i][1]);
 	free(todo);
@@ -791,7 +791,7 @@ int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k)
 		}
 		(*asrs)[(*k)++] = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (!err && rc != SQLITE_DONE)	/* a short list is no list */
 		err = -EIO;
 	if (err) {

@@ -318,7 +318,7 @@ int load_secret(struct nmm *n, const char *ad, uint8_t *out, sqlite3_stmt *st)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		err = unseal(n, ad, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0),
 			     out, 32);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (err == -EBADMSG)
 		nmm_log("store: %s does not decrypt under the master key", ad);
 	return err;

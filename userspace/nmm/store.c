@@ -119,19 +119,61 @@ static int bind_args(struct nmm *n, sqlite3_stmt *st, const char *types, va_list
 	return rc;
 }
 
+/*
+ * Prepared statements are kept, one per slot of a small table by the hash
+ * of their text: a re-key runs the same few thousand times. One handed out
+ * already (a query inside the loop over another of the same text) or whose
+ * slot another holds is prepared anew, and finalized by db_done().
+ */
+static size_t slot(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	while (*sql)
+		h = (h ^ (uint8_t)*sql++) * 16777619u;
+	return h % NMM_STMT_CACHE;
+}
+
 static sqlite3_stmt *prep_v(struct nmm *n, const char *sql, const char *types, va_list ap)
 {
-	sqlite3_stmt *st;
+	size_t i = slot(sql);
+	sqlite3_stmt *st = n->stmts[i];
 
-	if (sqlite3_prepare_v2(n->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
-		return NULL;
+	if (st && !n->stmt_out[i] && !strcmp(sqlite3_sql(st), sql)) {
+		n->stmt_out[i] = true;
+	} else {
+		if (sqlite3_prepare_v3(n->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+				       NULL) != SQLITE_OK) {
+			nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
+			return NULL;
+		}
+		if (!n->stmt_out[i]) {
+			sqlite3_finalize(n->stmts[i]);
+			n->stmts[i] = st;
+			n->stmt_out[i] = true;
+		}
 	}
 	if (bind_args(n, st, types, ap) != SQLITE_OK) {
-		sqlite3_finalize(st);
+		db_done(n, st);
 		return NULL;
 	}
 	return st;
+}
+
+void db_done(struct nmm *n, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	i = slot(sqlite3_sql(st));
+	if (n->stmts[i] != st) {
+		sqlite3_finalize(st);
+		return;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	n->stmt_out[i] = false;
 }
 
 sqlite3_stmt *db_prep(struct nmm *n, const char *sql, const char *types, ...)
@@ -158,7 +200,7 @@ int db_exec(struct nmm *n, const char *sql, const char *types, ...)
 		return -EIO;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
-	sqlite3_finalize(st);
+	db_done(n, st);
 	if (rc != SQLITE_DONE) {
 		nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
 		return rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
@@ -179,7 +221,7 @@ int64_t db_int(struct nmm *n, int64_t dflt, const char *sql, const char *types, 
 		return dflt;
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	return v;
 }
 
@@ -269,6 +311,12 @@ int store_open(struct nmm *n)
 
 void store_close(struct nmm *n)
 {
+	size_t i;
+
+	for (i = 0; i < NMM_STMT_CACHE; i++) {
+		sqlite3_finalize(n->stmts[i]);
+		n->stmts[i] = NULL;
+	}
 	if (n->db)
 		sqlite3_close(n->db);
 	n->db = NULL;
@@ -284,7 +332,7 @@ int store_meta_get(struct nmm *n, const char *k, int64_t *v)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(n, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
