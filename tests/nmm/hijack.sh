@@ -112,22 +112,13 @@ wait_for 40 online
 ok $? "A has its session again" "$(tail -n 3 "$W/agent.log")"
 session=$(nmmj node list A | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["session"])')
 copy() {	# SESSION: WELCOME's STATUS (or "none")
-	ip netns exec "${P}m" python3 - "$W/a/cred" "${ADDR[nmm]}" "$1" <<'EOF'
+	ip netns exec "${P}m" env PYTHONPATH="$REPO/userspace/tests" python3 - "$W/a/cred" "${ADDR[nmm]}" "$1" <<'EOF'
 import hashlib, hmac, os, socket, struct, sys
 cred = open(sys.argv[1], "rb").read()
 k_auth = hmac.new(cred, b"AKM v1 auth", hashlib.sha256).digest()
 session = int(sys.argv[3])
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
-def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
-def recv(s):
-    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
-    body = s.recv(n, socket.MSG_WAITALL)
-    tlvs, i = {}, 1
-    while i < len(body):
-        t, l = struct.unpack(">HH", body[i:i + 4])
-        tlvs[t] = body[i + 4:i + 4 + l]
-        i += 4 + l
-    return body[0], tlvs
+from akmp import frame, parse, recv_frame, tlv
+def recv(s): return parse(recv_frame(s))
 nn, inst = os.urandom(32), 0x1234567
 s = socket.create_connection((sys.argv[2], 4790), timeout=10)
 s.sendall(frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", 2)) + tlv(3, struct.pack(">I", 1)) +
@@ -161,11 +152,10 @@ ok $? "A's session is untouched (session epoch $session)" "$(tail -n +"$mark" "$
 # answers HELLO with WELCOME STATUS 0, session epoch 77 and a made-up proof;
 # or (cheat=challenge) with a CHALLENGE whose proof it cannot make
 fake_nmm() {	# mode
-	ip netns exec "${P}m" python3 - "$1" "${ADDR[m]}" <<'EOF' 2>>"$W/fake.log" &
+	ip netns exec "${P}m" env PYTHONPATH="$REPO/userspace/tests" python3 - "$1" "${ADDR[m]}" <<'EOF' 2>>"$W/fake.log" &
 import os, socket, struct, sys
 mode, addr = sys.argv[1], sys.argv[2]
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
-def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
+from akmp import frame, tlv
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind((addr, 4790))

@@ -375,9 +375,11 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 		err = -ERANGE;
 		goto out;
 	}
+	if (epoch <= 0)
+		goto out;
 	st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 0 ORDER BY node",
 		     "u", asr);
-	if (epoch <= 0 || !st)
+	if (!st)
 		goto out;
 	while (len < sizeof(members) - 11 && sqlite3_step(st) == SQLITE_ROW)
 		len += snprintf(members + len, sizeof(members) - len, "%s%lld", len ? " " : "",

@@ -120,37 +120,50 @@ static int bind_args(struct nmm *n, sqlite3_stmt *st, const char *types, va_list
 }
 
 /*
- * Prepared statements are kept, one per slot of a small table by the hash
- * of their text: a re-key runs the same few thousand times. One handed out
- * already (a query inside the loop over another of the same text) or whose
- * slot another holds is prepared anew, and finalized by db_done().
+ * Prepared statements are kept in a small table, by the hash of their text
+ * (a few slots from there): a re-key runs the same few thousand times. One
+ * handed out already (a query inside the loop over another of the same
+ * text), or without a free slot, is prepared anew and finalized by
+ * db_done().
  */
-static size_t slot(const char *sql)
+#define STMT_PROBES 4
+
+static sqlite3_stmt **stmt_slot(struct nmm *n, const char *sql)
 {
 	uint32_t h = 2166136261u;
+	sqlite3_stmt **free_slot = NULL;
+	size_t i, k;
 
-	while (*sql)
-		h = (h ^ (uint8_t)*sql++) * 16777619u;
-	return h % NMM_STMT_CACHE;
+	for (k = 0; sql[k]; k++)
+		h = (h ^ (uint8_t)sql[k]) * 16777619u;
+	for (k = 0; k < STMT_PROBES; k++) {
+		i = (h + k) % NMM_STMT_CACHE;
+		if (!n->stmts[i]) {
+			free_slot = free_slot ?: &n->stmts[i];
+		} else if (!n->stmt_out[i] && !strcmp(sqlite3_sql(n->stmts[i]), sql)) {
+			n->stmt_out[i] = true;
+			return &n->stmts[i];
+		}
+	}
+	return free_slot;
 }
 
 static sqlite3_stmt *prep_v(struct nmm *n, const char *sql, const char *types, va_list ap)
 {
-	size_t i = slot(sql);
-	sqlite3_stmt *st = n->stmts[i];
+	sqlite3_stmt **s = stmt_slot(n, sql), *st = s ? *s : NULL;
+	const char *tail = "";
 
-	if (st && !n->stmt_out[i] && !strcmp(sqlite3_sql(st), sql)) {
-		n->stmt_out[i] = true;
-	} else {
+	if (!st) {
 		if (sqlite3_prepare_v3(n->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-				       NULL) != SQLITE_OK) {
-			nmm_log("store: %s: %s", sql, sqlite3_errmsg(n->db));
+				       &tail) != SQLITE_OK || !st || *tail) {
+			nmm_log("store: %s: %s", sql, *tail ? "one statement only" :
+				sqlite3_errmsg(n->db));
+			sqlite3_finalize(st);
 			return NULL;
 		}
-		if (!n->stmt_out[i]) {
-			sqlite3_finalize(n->stmts[i]);
-			n->stmts[i] = st;
-			n->stmt_out[i] = true;
+		if (s) {
+			*s = st;
+			n->stmt_out[s - n->stmts] = true;
 		}
 	}
 	if (bind_args(n, st, types, ap) != SQLITE_OK) {
@@ -164,10 +177,9 @@ void db_done(struct nmm *n, sqlite3_stmt *st)
 {
 	size_t i;
 
-	if (!st)
-		return;
-	i = slot(sqlite3_sql(st));
-	if (n->stmts[i] != st) {
+	for (i = 0; i < NMM_STMT_CACHE && n->stmts[i] != st; i++)
+		;
+	if (!st || i == NMM_STMT_CACHE) {
 		sqlite3_finalize(st);
 		return;
 	}
@@ -316,6 +328,7 @@ void store_close(struct nmm *n)
 	for (i = 0; i < NMM_STMT_CACHE; i++) {
 		sqlite3_finalize(n->stmts[i]);
 		n->stmts[i] = NULL;
+		n->stmt_out[i] = false;
 	}
 	if (n->db)
 		sqlite3_close(n->db);

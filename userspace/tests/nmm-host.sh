@@ -118,7 +118,7 @@ else
 	import 1 "cannot open the code file $T/none" "missing code file" --code-file "$T/none" \
 		</dev/null
 	# a terminal: prompt, no echo, the terminal restored after a code and after SIGINT
-	python3 - "$AGENT" "$T/a.bundle" "$T/agent" "$code" "$nokern" >"$T/py" 2>&1 <<'PY'
+	PYTHONPATH=$HERE python3 - "$AGENT" "$T/a.bundle" "$T/agent" "$code" "$nokern" >"$T/py" 2>&1 <<'PY'
 import os, pty, select, signal, subprocess, sys, termios, time
 agent, bundle, state, code, nokern = sys.argv[1:]
 
@@ -193,9 +193,9 @@ mkdir "$T/cwd"
 (cd "$T/cwd" && nmm node export A file rel.bundle >"$T/out" 2>&1) &&
 	[ "$(stat -c %s "$T/cwd/rel.bundle")" = 164 ] && grep -q "file $T/cwd/rel.bundle" "$T/out"
 ok $? "node export file REL: written relative to akmctl's directory" "$(cat "$T/out")"
-python3 - "$T/s/admin.sock" >"$T/py" 2>&1 <<'EOF'
+PYTHONPATH=$HERE python3 - "$T/s/admin.sock" >"$T/py" 2>&1 <<'EOF'
 import socket, struct, sys
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
+from akmp import tlv
 words = [b"node", b"export", b"A", b"file", b"rel.bundle"]
 body = tlv(1, b"\0") + b"".join(tlv(2, w) for w in words)
 s = socket.socket(socket.AF_UNIX)
@@ -259,29 +259,10 @@ for line in open(sys.argv[1]):
 ok $? "watch streams events as JSON, one object a line" "$(cat "$T/watch")"
 
 # unknown node, rate limit, malformed frames
-python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+PYTHONPATH=$HERE python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
+from akmp import frame, hello, recv_frame, tlv
 port = int(sys.argv[1])
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
-def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
-def hello(node):
-    return frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", 1)) +
-                 tlv(4, os.urandom(32)) + tlv(20, struct.pack(">I", 0)) +
-                 tlv(12, struct.pack(">I", 0)) + tlv(21, struct.pack(">Q", 1)) +
-                 tlv(22, struct.pack(">I", 0)))
-def recv_frame(s):
-    hdr = b""
-    while len(hdr) < 4:
-        d = s.recv(4 - len(hdr))
-        if not d: return b""
-        hdr += d
-    n = struct.unpack(">I", hdr)[0]
-    body = b""
-    while len(body) < n:
-        d = s.recv(n - len(body))
-        if not d: break
-        body += d
-    return body
 def handshake(node):
     """HELLO, then AUTH with a made-up proof: (CHALLENGE, WELCOME) as received."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -312,11 +293,10 @@ EOF
 ok $? "unknown node: CHALLENGE as a known one gets, EACCES after AUTH; then rate limited" "$(cat "$T/py")"
 
 # 100 addresses that fail 5 times each do not make the NMM forget the first
-python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+PYTHONPATH=$HERE python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
+from akmp import frame, hello, tlv
 port = int(sys.argv[1])
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
-def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
 def attempt(src):
     """HELLO for an unknown node, AUTH with a made-up proof: True if served."""
     s = socket.socket()
@@ -324,10 +304,7 @@ def attempt(src):
     s.bind((src, 0))
     try:
         s.connect(("127.0.0.1", port))
-        s.sendall(frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", 99)) +
-                        tlv(3, struct.pack(">I", 1)) + tlv(4, os.urandom(32)) +
-                        tlv(20, b"\0" * 4) + tlv(12, b"\0" * 4) + tlv(21, struct.pack(">Q", 1)) +
-                        tlv(22, b"\0" * 4)))
+        s.sendall(hello(99))
         if not s.recv(4096):
             return False
         s.sendall(frame(3, tlv(5, os.urandom(32))))
@@ -346,15 +323,10 @@ EOF
 ok $? "failure table: a limited address is not evicted by 100 others" "$(cat "$T/py")"
 
 # a peer that keeps sending after it was refused holds nobody up
-python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
-import os, socket, struct, sys, threading, time
+PYTHONPATH=$HERE python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+import socket, sys, threading, time
+from akmp import frame, hello
 port = int(sys.argv[1])
-def tlv(t, v): return struct.pack(">HH", t, len(v)) + v
-def frame(typ, body): return struct.pack(">IB", len(body) + 1, typ) + body
-def hello(node, nmm):
-    return frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", node)) + tlv(3, struct.pack(">I", nmm)) +
-                 tlv(4, os.urandom(32)) + tlv(20, b"\0" * 4) + tlv(12, b"\0" * 4) +
-                 tlv(21, struct.pack(">Q", 1)) + tlv(22, b"\0" * 4))
 stop = time.monotonic() + 4
 def flood():
     s = socket.socket()
@@ -384,7 +356,7 @@ assert ch and ch[4] == 2 and dt < 1, (ch[:8], dt)
 EOF
 ok $? "a refused peer that keeps sending holds up no other connection" "$(cat "$T/py")"
 
-python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
+PYTHONPATH=$HERE python3 - "$PORT" >"$T/py" 2>&1 <<'EOF'
 import os, socket, struct, sys
 port = int(sys.argv[1])
 for data in [b"\0\0\0\0", b"\xff\xff\xff\xff", struct.pack(">I", 65537), b"\0\0\0\5\1\0\1\0",
