@@ -577,7 +577,6 @@ static int on_event(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 
 static int on_session_msg(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
-
 	switch (m->type) {
 	case AKMP_ACK:
 		rekey_ack(n, c, m);
