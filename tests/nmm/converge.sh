@@ -12,6 +12,8 @@
 #   - a node added to an ASR before its first handshake;
 #   - a member offline: a removal switches every online member at once
 #     (the lock-out latency is measured), the offline one catches up;
+#   - an agent killed between WELCOME and its session connection: back
+#     within the NMM's session wait (10 s), not locked out for 30 s;
 #   - a failed delivery is reported, shown and tried again; a removal
 #     meanwhile is applied by the failing member all the same;
 #   - a kernel ahead of the NMM (ESTALE): the NMM goes above it;
@@ -177,6 +179,26 @@ ok $? "E is locked out: A and E drop each other's packets"
 start_agent d
 wait_for 60 online d && wait_for 30 converged 2 && wait_for 20 talks d a
 ok $? "D back: it gets ASR 2's epoch and talks to A" "$(tail -n 5 "$W/agent-d.log")"
+
+# ---- an agent killed between its bootstrap WELCOME and its session connection ----
+# (the NMM's kernel drops the node's plain packets while it waits for the session)
+stop_agent d
+lines=$(wc -l <"$W/agent-d.log")
+ups=$(grep -c "node-online node ${ID[d]} " "$W/nmm.log")
+start_agent d
+for _ in $(seq 1000); do
+	tail -n "+$((lines + 1))" "$W/agent-d.log" | grep -q "reconnecting authenticated" && break
+	sleep 0.01
+done
+kill -9 "${AGENT_PID[d]}"
+wait "${AGENT_PID[d]}" 2>/dev/null
+caught=yes
+[ "$(grep -c "node-online node ${ID[d]} " "$W/nmm.log")" = "$ups" ] || caught="no (it was faster)"
+t0=$(date +%s)
+start_agent d
+wait_for 25 online d
+ok $? "D's agent killed after WELCOME, before its session (caught: $caught): online again in $(($(date +%s) - t0)) s" \
+	"$(tail -n 8 "$W/agent-d.log"; grep "node ${ID[d]} " "$W/nmm.log" | tail -n 5)"
 
 # ---- a failed delivery: reported, shown, tried again ----
 # an address of C taken in B's kernel by a stranger's member: B cannot take C

@@ -203,6 +203,18 @@ static int open_admin(struct nmm *n)
 	return 0;
 }
 
+/* Is a session connection of the node in its handshake? */
+static bool session_handshake(struct nmm *n, uint32_t node)
+{
+	struct conn *c;
+
+	for (c = n->conns; c; c = c->next)
+		if (c->kind == CONN_NODE && c->state == CS_AUTH && c->node == node &&
+		    c->hs.session)
+			return true;
+	return false;
+}
+
 /* Once a second: handshake and silence timeouts, session waits, re-keys. */
 static void tick(struct nmm *n)
 {
@@ -233,8 +245,14 @@ static void tick(struct nmm *n)
 			c->dead = true;		/* it does not read, or never closed */
 		}
 	}
+	/*
+	 * A node comes with its session connection within a second of the
+	 * switch; one that does not (its agent died in between) must not find
+	 * its bootstrap connections dropped for long.
+	 */
 	for (s = n->nodes; s; s = s->next)
-		if (s->mode == NODE_SESSION_WAIT && now - s->since >= NMM_OFFLINE_AFTER)
+		if (s->mode == NODE_SESSION_WAIT && now - s->since >= NMM_SESSION_WAIT &&
+		    !session_handshake(n, s->id))
 			node_bootstrap(n, s->id, "no-session-connection");
 	if (n->listen_paused && now >= n->listen_paused)
 		n->listen_paused = 0;

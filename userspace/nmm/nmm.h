@@ -26,6 +26,7 @@
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
 #define NMM_HANDSHAKE_TIMEOUT	10	/* s */
 #define NMM_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)
+#define NMM_SESSION_WAIT	10	/* s: for the session connection after the switch */
 #define NMM_FAIL_WINDOW		60	/* s */
 #define NMM_FAIL_MAX		5	/* failed handshakes per address per window */
 #define NMM_FAIL_SLOTS		1024
