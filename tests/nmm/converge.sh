@@ -186,10 +186,8 @@ stop_agent d
 lines=$(wc -l <"$W/agent-d.log")
 ups=$(grep -c "node-online node ${ID[d]} " "$W/nmm.log")
 start_agent d
-for _ in $(seq 1000); do
-	tail -n "+$((lines + 1))" "$W/agent-d.log" | grep -q "reconnecting authenticated" && break
-	sleep 0.01
-done
+# the agent waits 200 ms after WELCOME: tail -f wakes on the write (inotify)
+timeout 60 tail -n "+$((lines + 1))" -f "$W/agent-d.log" | grep -q -m 1 "reconnecting authenticated"
 kill -9 "${AGENT_PID[d]}"
 wait "${AGENT_PID[d]}" 2>/dev/null
 caught=yes
