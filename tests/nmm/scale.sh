@@ -73,13 +73,18 @@ import_node() {	# i
 		echo "$1" >>"$W/import-failed"
 }
 good=0
+imports=()
 for i in $(seq 1 $((MEMBERS + 1))); do
 	nmm node add "n$i" id $((i + 1)) addr "$(addr "$i")" >/dev/null &&
 		nmm node export "n$i" file "$W/$i.bundle" >"$W/$i.export" || good=1
-	while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
+	if [ ${#imports[@]} -ge 2 ]; then
+		wait "${imports[0]}"
+		imports=("${imports[@]:1}")
+	fi
 	import_node "$i" &
+	imports+=($!)
 done
-wait
+for p in "${imports[@]}"; do wait "$p"; done
 [ ! -e "$W/import-failed" ] || good=1
 ok $good "$((MEMBERS + 1)) nodes provisioned ($(( ($(now_ms) - t0) / 1000 )) s)"
 
