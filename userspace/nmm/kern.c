@@ -42,7 +42,7 @@ int kern_node_cred(struct nmm *n, uint32_t node)
 }
 
 /* The node's addresses from the store into m. */
-static int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
+int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", node);
 	char *copy = NULL, *tok, *save;

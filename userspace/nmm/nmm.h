@@ -211,6 +211,7 @@ int kern_node_cred(struct nmm *n, uint32_t node);	/* (re)install a node's creden
 int kern_bootstrap(struct nmm *n, uint32_t node);	/* provisioning ASR: bootstrap */
 int kern_session(struct nmm *n, uint32_t node, uint32_t epoch);
 int kern_node_addrs(struct nmm *n, uint32_t node);	/* its addresses changed */
+int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m);	/* from the store */
 int64_t kern_session_last(struct nmm *n, uint32_t node);	/* or -errno */	/* ... session */
 void kern_node_del(struct nmm *n, uint32_t node);
 

@@ -22,24 +22,6 @@ static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
 	       !memcmp(&a->v6, &b->v6, sizeof(a->v6));
 }
 
-/* The node's addresses as the store has them; how many. */
-static unsigned int node_addrs_get(struct nmm *n, uint32_t node,
-				   struct akm_addr addrs[AKM_ADDRS_MAX])
-{
-	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", node);
-	char *copy = NULL, *tok, *save;
-	unsigned int k = 0;
-
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		copy = strdup((const char *)sqlite3_column_text(st, 0));
-	db_done(n, st);
-	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && k < AKM_ADDRS_MAX;
-	     tok = strtok_r(NULL, " ", &save))
-		k += !akm_addr_parse(tok, &addrs[k]);
-	free(copy);
-	return k;
-}
-
 static bool addr_in(const struct akm_addr *a, const struct akm_addr *set, unsigned int k)
 {
 	while (k--)
@@ -51,14 +33,17 @@ static bool addr_in(const struct akm_addr *a, const struct akm_addr *set, unsign
 /* Is a one of the node's addresses (as the store has them)? */
 static bool node_has_addr(struct nmm *n, uint32_t node, const struct akm_addr *a)
 {
-	struct akm_addr addrs[AKM_ADDRS_MAX];
+	struct akm_member m = { 0 };
 
-	return addr_in(a, addrs, node_addrs_get(n, node, addrs));
+	return !node_addrs(n, node, &m) && addr_in(a, m.addrs, m.naddrs);
 }
 
 void nodest_addrs(struct nmm *n, struct nodest *s)
 {
-	s->naddrs = node_addrs_get(n, s->id, s->addrs);
+	struct akm_member m = { 0 };
+
+	s->naddrs = node_addrs(n, s->id, &m) ? 0 : m.naddrs;
+	memcpy(s->addrs, m.addrs, sizeof(s->addrs));
 }
 
 /*
