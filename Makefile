@@ -30,7 +30,7 @@ KVER ?= $(if $(call headers,$(running)),$(running),$(lastword $(KERNELS)))
 KDIR_OF = $(patsubst %/Makefile,%,$(call headers,$(1)))
 
 CHECKPATCH ?= /var/cache/akm/linux-source-6.1/scripts/checkpatch.pl
-MODULE_SRC := Kbuild kernel uapi
+MODULE_SRC := Kbuild VERSION kernel uapi
 KERNEL_FILES = $(sort $(wildcard $(TOP)/kernel/*.[ch] $(TOP)/uapi/*/*.h $(TOP)/uapi/*.h))
 # Copy the module sources into $(1); only changed files are rewritten (and
 # so rebuilt), files deleted from the tree disappear from the copy.

@@ -27,6 +27,7 @@ PKGS=(
 	iproute2 iputils-ping iperf3 tcpdump procps util-linux python3-yaml python3-jsonschema
 	wireguard-tools nftables iptables conntrack socat
 	clang libclang-rt-14-dev
+	libsystemd-dev dpkg-dev debhelper dh-dkms dkms lintian mmdebstrap qemu-utils e2fsprogs
 )
 
 missing=()

@@ -20,7 +20,9 @@
 #include "libakm.h"
 #include "proto.h"
 
-#define AGENT_STATE_DIR		"/var/lib/akm-agent"
+#define AGENT_STATE_DIR		"/var/lib/akm/agent"
+#define AGENT_CONFIG		"/etc/akm/agent.conf"
+#define AGENT_UNIT		"akm-agent.service"
 #define AGENT_PROV_NAME		"provisioning"
 
 /* STATE/agent.conf: what the import learnt from the bundle. */
@@ -73,8 +75,9 @@ int kern_heartbeats(struct akm_sock *s, struct akmp_outq *q);
 /* run.c */
 int agent_run(const char *dir);
 
-/* log.c-like helpers in main.c */
+/* main.c: logging, and SIGHUP's re-read of the configuration file */
 extern int agent_verbose;
+void agent_reload(void);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -15,13 +15,28 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 #include "agent.h"
 #include "bundle.h"
+#include "config.h"
 #include "tpm.h"
 
 int agent_verbose;
+static bool journal;	/* stderr is the journal, which keeps its own time */
+
+/* What the configuration file may set (--config). */
+static const struct option file_opts[] = {
+	{ "state", required_argument, NULL, 's' },
+	{ "tpm", no_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char *conf_path = AGENT_CONFIG;
+static int conf_must, cmdline_verbose;
 
 static void vlog(const char *fmt, va_list ap)
 {
@@ -30,8 +45,9 @@ static void vlog(const char *fmt, va_list ap)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	fprintf(stderr, "%02d:%02d:%02d.%03ld akm-agent[%ld]: ", tm.tm_hour, tm.tm_min,
-		tm.tm_sec, ts.tv_nsec / 1000000, (long)getpid());
+	if (!journal)
+		fprintf(stderr, "%02d:%02d:%02d.%03ld akm-agent[%ld]: ", tm.tm_hour, tm.tm_min,
+			tm.tm_sec, ts.tv_nsec / 1000000, (long)getpid());
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -59,9 +75,10 @@ void agent_debug(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: akm-agent import FILE [--code-file PATH] [--tpm] [--state DIR]\n"
+		"Usage: akm-agent import FILE [--code-file PATH] [--tpm] [--no-start] [--state DIR]\n"
 		"       akm-agent run [--state DIR] [-v]\n"
 		"       akm-agent status [-j | -p] [--state DIR]\n"
+		"       akm-agent --version\n"
 		"\n"
 		"import  open a credential bundle exported by the NMM with its transfer code,\n"
 		"        set this node's id, install the credential into the kernel keyring\n"
@@ -69,12 +86,16 @@ static void usage(FILE *f)
 		"        the bundle may then be destroyed) or in DIR/cred (mode 0600).\n"
 		"        The code is read from PATH (- for standard input), one line; else\n"
 		"        asked for when standard input is a terminal (not echoed); else read\n"
-		"        from standard input. It is never an argument.\n"
+		"        from standard input. It is never an argument. Where systemd runs\n"
+		"        and " AGENT_UNIT " is installed, the import enables and\n"
+		"        (re)starts it, unless --no-start or --state DIR is given.\n"
 		"run     the daemon: activation, sessions with the NMM, re-keys, heartbeats\n"
 		"status  what was imported, what the kernel holds, what the daemon does\n"
 		"\n"
-		"DIR defaults to " AGENT_STATE_DIR ". The TPM is reached through the TCTI\n"
-		"in $AKM_TPM_TCTI, $TPM2TOOLS_TCTI or $TCTI, else the tss2 default.\n");
+		"DIR defaults to " AGENT_STATE_DIR ". --config FILE (else " AGENT_CONFIG ",\n"
+		"if it exists) sets state, tpm and verbose as KEY = VALUE lines; flags\n"
+		"override it. The TPM is reached through the TCTI in $AKM_TPM_TCTI,\n"
+		"$TPM2TOOLS_TCTI or $TCTI, else the tss2 default.\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -233,7 +254,67 @@ out:
 	return err;
 }
 
-static int cmd_import(const char *dir, const char *file, const char *code_file, bool tpm)
+/* mkdir -p: the parents 0755, DIR itself 0700 */
+static int mkdir_parents(const char *dir)
+{
+	char path[4096], *p;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return state_mkdir(dir);
+}
+
+static int systemctl(const char *verb)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		execlp("systemctl", "systemctl", "--quiet", verb, AGENT_UNIT, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+}
+
+/* After an import: the service takes the new credential and starts at boot. */
+static int start_service(void)
+{
+	static const char *const units[] = {
+		"/etc/systemd/system/" AGENT_UNIT,
+		"/usr/lib/systemd/system/" AGENT_UNIT,
+		"/lib/systemd/system/" AGENT_UNIT,
+	};
+	size_t i;
+
+	if (sd_booted() <= 0)
+		return 0;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!access(units[i], F_OK))
+			break;
+	if (i == sizeof(units) / sizeof(units[0]))
+		return 0;
+	if (systemctl("enable") || systemctl("restart"))
+		return fail("imported, but " AGENT_UNIT " did not start: see "
+			    "'systemctl status " AGENT_UNIT "' and 'journalctl -u " AGENT_UNIT "'");
+	printf(AGENT_UNIT " enabled and started\n");
+	return 0;
+}
+
+static int cmd_import(const char *dir, const char *file, const char *code_file, bool tpm,
+		      bool start)
 {
 	char msg[256], tmp[4096], path[4096], addr[AKM_ADDRSTRLEN], code[AKM_CODE_LEN + 1];
 	struct agent_conf c = { .tpm = tpm };
@@ -267,7 +348,7 @@ static int cmd_import(const char *dir, const char *file, const char *code_file, 
 	c.nmm_port = b.nmm_port;
 	c.created = b.created;
 
-	err = state_mkdir(dir);
+	err = mkdir_parents(dir);
 	if (err) {
 		fail("cannot create the state directory %s: %s", dir, strerror(-err));
 		goto out;
@@ -298,6 +379,8 @@ static int cmd_import(const char *dir, const char *file, const char *code_file, 
 	printf(tpm ? "kept sealed to this machine's TPM in %s/cred.tpm; the bundle file may be "
 		     "destroyed\n"
 		   : "kept in %s/cred (root only); destroy the bundle file\n", dir);
+	if (start)
+		err = start_service();
 out:
 	sodium_free(cred);
 	return err ? 1 : 0;
@@ -440,32 +523,69 @@ static int cmd_status(const char *dir, enum akm_out_mode mode)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static const struct option opts[] = {
+	{ "code", required_argument, NULL, 'c' },	/* refused: kept so that */
+	{ "code-file", required_argument, NULL, 'f' },	/* it is no abbreviation */
+	{ "tpm", no_argument, NULL, 't' },
+	{ "state", required_argument, NULL, 's' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "pretty", no_argument, NULL, 'p' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "no-start", no_argument, NULL, 'N' },
+	{ "config", required_argument, NULL, 'C' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* SIGHUP of 'run': verbose from the configuration file, unless -v was given. */
+void agent_reload(void)
 {
-	static const struct option opts[] = {
-		{ "code", required_argument, NULL, 'c' },	/* refused: kept so that */
-		{ "code-file", required_argument, NULL, 'f' },	/* it is no abbreviation */
-		{ "tpm", no_argument, NULL, 't' },
-		{ "state", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "pretty", no_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	static char *const argv0[] = { "akm-agent", NULL };
+	struct akm_args args;
+	char msg[512];
+	int opt, verbose = 0;
+
+	if (akm_config_args(conf_path, conf_must, file_opts, 1, (char **)argv0, &args, msg,
+			    sizeof(msg))) {
+		agent_log("reload: %s; settings kept", msg);
+		return;
+	}
+	optind = 0;
+	while ((opt = getopt_long(args.argc, args.argv, "", file_opts, NULL)) != -1)
+		verbose |= opt == 'v';
+	akm_config_free(&args);
+	agent_verbose = cmdline_verbose || verbose;
+}
+
+/* Off /proc/PID/cmdline: the value in argv that optarg was copied from. */
+static void wipe_arg(int argc, char **argv, const char *value)
+{
+	size_t n = strlen(value), len;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		len = strlen(argv[i]);
+		if (len >= n && !strcmp(argv[i] + len - n, value))
+			sodium_memzero(argv[i] + len - n, n);
+	}
+}
+
+static int run_args(struct akm_args *args, int argc, char **argv)
+{
 	enum akm_out_mode mode = AKM_OUT_TEXT;
 	const char *dir = AGENT_STATE_DIR, *code_file = NULL, *cmd;
-	bool tpm = false;
-	int opt;
+	int opt, seen = 0, from_file = args->argc - argc;
+	bool tpm = false, start = true;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!getenv("AKM_DEBUG"))	/* the TSS logs every failed probe to stderr */
-		setenv("TSS2_LOG", "all+NONE", 0);
 	/* GNU getopt: options may come before or after the command */
-	while ((opt = getopt_long(argc, argv, "c:ts:jpvh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(args->argc, args->argv, "c:ts:jpvh", opts, NULL)) != -1) {
+		bool cmdline = seen++ >= from_file;	/* the file's "--KEY=VALUE" come first */
+
 		switch (opt) {
 		case 'c':
-			sodium_memzero(optarg, strlen(optarg));	/* off /proc/PID/cmdline */
+			wipe_arg(argc, argv, optarg);
+			sodium_memzero(optarg, strlen(optarg));
 			fail("--code is refused: a code on the command line is visible to other "
 			     "processes and stays in the shell's history; give it with "
 			     "--code-file PATH (- for standard input) or type it at the prompt");
@@ -478,7 +598,16 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			dir = optarg;
+			start = start && !cmdline;	/* not the service's directory */
 			break;
+		case 'N':
+			start = false;
+			break;
+		case 'C':
+			break;
+		case 'V':
+			printf("akm-agent " AKM_VERSION "\n");
+			return 0;
 		case 'j':
 			mode = AKM_OUT_JSON;
 			break;
@@ -487,6 +616,7 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			agent_verbose = 1;
+			cmdline_verbose |= cmdline;
 			break;
 		case 'h':
 			usage(stdout);
@@ -496,6 +626,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	argc = args->argc;
+	argv = args->argv;
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
@@ -506,12 +638,13 @@ int main(int argc, char **argv)
 			fail("import needs FILE, and only FILE; try 'akm-agent help'");
 			return 2;
 		}
-		return cmd_import(dir, argv[optind], code_file, tpm);
+		return cmd_import(dir, argv[optind], code_file, tpm, start);
 	}
 	if (optind != argc) {
 		fail("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	journal = !strcmp(cmd, "run") && getenv("JOURNAL_STREAM");
 	if (!strcmp(cmd, "run"))
 		return agent_run(dir) ? 1 : 0;
 	if (!strcmp(cmd, "status"))
@@ -522,4 +655,23 @@ int main(int argc, char **argv)
 	}
 	fail("unknown command '%s'; try 'akm-agent help'", cmd);
 	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static struct akm_args args;	/* optarg points into it */
+	char msg[512];
+	int ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!getenv("AKM_DEBUG"))	/* the TSS logs every failed probe to stderr */
+		setenv("TSS2_LOG", "all+NONE", 0);
+	conf_path = akm_config_path(argc, argv, AGENT_CONFIG, &conf_must);
+	if (akm_config_args(conf_path, conf_must, file_opts, argc, argv, &args, msg, sizeof(msg))) {
+		fail("%s", msg);
+		return 2;
+	}
+	ret = run_args(&args, argc, argv);
+	akm_config_free(&args);
+	return ret;
 }

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <netlink/attr.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
 #include "agent.h"
 
@@ -56,6 +57,7 @@ struct agent {
 	int64_t next_hb;
 	unsigned int backoff;
 	struct agent_status status;
+	bool ready;			/* READY=1 sent to systemd */
 	bool stop;
 };
 
@@ -82,6 +84,8 @@ static void save_status(struct agent *a, const char *state)
 		 a->session_conn ? "session" : "bootstrap");
 	a->status.epoch = a->epoch;
 	status_save(a->dir, &a->status);
+	sd_notifyf(0, "STATUS=node %u, NMM %u: %s (%s connection)", a->c.node_id, a->c.nmm_id,
+		   a->status.state, a->status.conn);
 }
 
 static void conn_close(struct agent *a, bool reset)
@@ -188,6 +192,10 @@ static void attempt(struct agent *a)
 		fail(a, "preparing the kernel: %s%s%s", strerror(-err), *kmsg(a) ? ": " : "",
 		     kmsg(a));
 		return;
+	}
+	if (!a->ready) {	/* the kernel holds the credential and node id again */
+		sd_notify(0, "READY=1");
+		a->ready = true;
 	}
 
 	if (a->c.nmm_addr.family == AF_INET) {
@@ -596,10 +604,35 @@ static int setup(struct agent *a, const char *dir, int *lock)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	a->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	return a->sig < 0 ? -errno : 0;
+}
+
+/* SIGHUP: the configuration again, and the NMM now if waiting. True: stop. */
+static bool on_signal(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	if (read(a->sig, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGHUP) {
+		agent_log("stopping; keys and membership stay in the kernel");
+		sd_notify(0, "STOPPING=1");
+		a->stop = true;
+		return true;
+	}
+	sd_notify(0, "RELOADING=1");
+	agent_reload();
+	agent_log("reloaded; %s", a->st == ST_IDLE ? "connecting to the NMM now"
+		  : "the connection to the NMM stays");
+	if (a->st == ST_IDLE) {
+		a->wake = now_ms();
+		a->backoff = BACKOFF_MIN_MS;
+	}
+	if (a->ready)
+		sd_notify(0, "READY=1");
+	return false;
 }
 
 int agent_run(const char *dir)
@@ -633,11 +666,8 @@ int agent_run(const char *dir)
 			err = -errno;
 			break;
 		}
-		if (p[0].revents) {
-			agent_log("stopping; keys and membership stay in the kernel");
-			a.stop = true;
+		if (p[0].revents && on_signal(&a))
 			break;
-		}
 		if (p[1].revents && a.ev)
 			on_events(&a);
 		if (p[2].revents && a.fd >= 0) {

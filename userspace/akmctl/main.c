@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("akmctl (akm generic netlink version %d)\n", AKM_GENL_VERSION);
+			printf("akmctl " AKM_VERSION " (akm generic netlink version %d)\n", AKM_GENL_VERSION);
 			return 0;
 		default:
 			if (optopt == 'n')

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * akm-nmmd --id N --listen ADDR[:PORT] [--state DIR] [--tpm] [--foreground]
+ *          [--config FILE]
  *
  * One thread, one poll() loop over the TCP listener, the admin socket and
  * every connection; a tick each second for timeouts and re-key progress.
@@ -20,10 +21,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 
+#include "config.h"
 #include "nmm.h"
 
 static volatile sig_atomic_t stop;
+static bool journal;	/* stderr is the journal, which keeps its own time */
 
 int64_t nmm_now(void)
 {
@@ -41,7 +45,8 @@ void nmm_log(const char *fmt, ...)
 	va_list ap;
 
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	fprintf(stderr, "%s akm-nmmd: ", ts);
+	if (!journal)
+		fprintf(stderr, "%s akm-nmmd: ", ts);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -338,12 +343,16 @@ static void usage(FILE *f)
 {
 	fputs("Usage: akm-nmmd --id NODE_ID --listen ADDR[:PORT] [--state DIR] [--tpm] "
 	      "[--foreground]\n"
+	      "                [--config FILE]\n"
 	      "  --id N          this NMM's node id (1 to 2^31 - 1), fixed for its store\n"
 	      "  --listen A[:P]  address and TCP port for node agents (port 4790);\n"
 	      "                  IPv6 as [ADDR]:PORT\n"
 	      "  --state DIR     store, master key and admin.sock (" NMM_STATE_DIR ")\n"
 	      "  --tpm           keep the master key sealed to the TPM 2.0 (TPM2TOOLS_TCTI)\n"
 	      "  --foreground    do not detach; log to stderr\n"
+	      "  --config FILE   id, listen, state, tpm as KEY = VALUE lines\n"
+	      "                  (" NMM_CONFIG " if it exists; flags override it)\n"
+	      "  --version       print the version\n"
 	      "  --no-kernel     tests only: store and admin socket, no node can connect\n", f);
 }
 
@@ -356,18 +365,35 @@ int main(int argc, char **argv)
 		{ "tpm", no_argument, NULL, 't' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "no-kernel", no_argument, NULL, 'K' },
+		{ "config", required_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const struct option file_opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state", required_argument, NULL, 's' },
+		{ "tpm", no_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct akm_args args;	/* optarg points into it */
 	struct nmm n = { .state_dir = NMM_STATE_DIR, .listen_fd = -1, .admin_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool foreground = false, have_listen = false, no_kernel = false;
 	struct rlimit rl;
 	char *state_dir;
 	int64_t stored;
-	int opt, err;
+	int opt, err, must;
+	const char *conf;
+	char msg[512];
 
-	while ((opt = getopt_long(argc, argv, "i:l:s:tfh", opts, NULL)) != -1) {
+	conf = akm_config_path(argc, argv, NMM_CONFIG, &must);
+	if (akm_config_args(conf, must, file_opts, argc, argv, &args, msg, sizeof(msg))) {
+		fprintf(stderr, "akm-nmmd: %s\n", msg);
+		return 2;
+	}
+	while ((opt = getopt_long(args.argc, args.argv, "i:l:s:tfh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (akm_parse_id(optarg, &n.id) || n.id >= 0x80000000u) {
@@ -394,6 +420,11 @@ int main(int argc, char **argv)
 		case 'K':
 			no_kernel = true;
 			break;
+		case 'C':
+			break;
+		case 'V':
+			printf("akm-nmmd " AKM_VERSION "\n");
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -402,7 +433,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc || !n.id || !have_listen) {
+	if (optind < args.argc || !n.id || !have_listen) {
 		usage(stderr);
 		return 2;
 	}
@@ -441,6 +472,7 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	journal = foreground && getenv("JOURNAL_STREAM");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -473,8 +505,11 @@ int main(int argc, char **argv)
 		nmm_log("NMM %u listening on %s port %u, state %s, master key %s", n.id,
 			addr_str(&n.listen_addr, buf, sizeof(buf)), n.port, n.state_dir,
 			n.tpm ? "sealed to the TPM" : "in master.key");
+		sd_notifyf(0, "READY=1\nSTATUS=NMM %u listening on %s port %u", n.id,
+			   addr_str(&n.listen_addr, buf, sizeof(buf)), n.port);
 		rekey_start(&n);
 		loop(&n);
+		sd_notify(0, "STOPPING=1");
 		nmm_log("stopping");
 	}
 	while (n.conns)
@@ -501,5 +536,6 @@ int main(int argc, char **argv)
 	store_close(&n);
 	master_free(&n);
 	free(state_dir);
+	akm_config_free(&args);
 	return err ? 1 : 0;
 }

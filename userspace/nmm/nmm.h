@@ -17,6 +17,7 @@
 #include "proto.h"
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
+#define NMM_CONFIG		"/etc/akm/nmmd.conf"
 #define NMM_REKEY_TIMEOUT	5	/* s: a pending epoch activates at the latest after this */
 #define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip, ... */
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
