@@ -13,6 +13,7 @@
 #                        kernel (scripts/debug-kernel.sh, Documentation/testing.md)
 #   make check-debug     the whole VM test suite on it + a kmemleak scan;
 #                        any kernel report fails
+#   make deb             Debian packages into build/deb/ (scripts/deb.sh), lintian-clean
 #   make fuzz            libFuzzer on the replay window and the wire parse (FUZZ_RUNS=1000000)
 #   make clean
 #
@@ -39,7 +40,10 @@ sync_src = mkdir -p $(1) && cd $(TOP) && rsync -r --checksum --delete \
 	--exclude='.*.d' --exclude=Module.symvers --exclude=modules.order \
 	$(MODULE_SRC) $(1)/
 
-.PHONY: all module modules module-check checkpatch userspace tests check debug-kernel check-debug fuzz clean help FORCE
+deb:
+	$(TOP)/scripts/deb.sh
+
+.PHONY: deb all module modules module-check checkpatch userspace tests check debug-kernel check-debug fuzz clean help FORCE
 
 all: module userspace tests
 
