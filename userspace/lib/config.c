@@ -99,6 +99,10 @@ static int line_args(const char *path, unsigned int no, char *line, const struct
 		val = trim(eq + 1);
 		key = trim(key);
 	}
+	if (strpbrk(key, " \t") || !*key) {
+		snprintf(err, errlen, "%s:%u: expected KEY = VALUE, not '%s'", path, no, key);
+		return -EINVAL;
+	}
 	for (o = opts; o->name; o++)
 		if (!strcmp(o->name, key))
 			break;

@@ -402,6 +402,26 @@ stop
 "$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1
 ok $(($? != 1)) "another NMM id on the same store is refused"
 
+# settings from a configuration file (--config), flags override them
+printf '# test\nid = 7\nlisten = 127.0.0.1:%s\nstate = %s\n' "$PORT" "$T/s" >"$T/nmmd.conf"
+"$NMMD" --config "$T/nmmd.conf" --foreground --no-kernel >>"$T/log" 2>&1
+ok $(($? != 1)) "--config: id 7 from the file (the store is NMM 1's): refused"
+"$NMMD" --config "$T/nmmd.conf" --id 1 --foreground --no-kernel >>"$T/log" 2>&1 &
+NPID=$!
+for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && break; sleep 0.1; done
+nmm node list A >/dev/null 2>&1
+ok $? "--config: listen and state from the file, --id 1 from the command line"
+kill "$NPID"
+wait "$NPID"
+printf 'id = 1\nlisten 127.0.0.1\n' >"$T/bad.conf"
+"$NMMD" --config "$T/bad.conf" --foreground --no-kernel >"$T/out" 2>&1
+st=$?
+[ $st = 2 ] && grep -qxF "akm-nmmd: $T/bad.conf:2: expected KEY = VALUE, not 'listen 127.0.0.1'" "$T/out"
+ok $? "--config: a bad line is refused with its number" "exit $st: $(cat "$T/out")"
+"$NMMD" --config "$T/none.conf" --version >"$T/out" 2>&1
+[ $? = 2 ] && grep -qF "$T/none.conf: No such file or directory" "$T/out"
+ok $? "--config: a missing file is refused" "$(cat "$T/out")"
+
 # detached, with a relative state directory
 (cd "$T" && "$NMMD" --id 1 --listen "127.0.0.1:$PORT" --state s --no-kernel)
 for _ in $(seq 50); do [ -S "$T/s/admin.sock" ] && break; sleep 0.1; done
