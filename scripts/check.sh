@@ -9,8 +9,9 @@
 #   - build (make -k modules userspace tests), module-check (W=1 C=1 +
 #     sparse, all kernels), checkpatch, the YNL spec check and a short run
 #     of the packet-code fuzzers (tests/fuzz/run.sh): one test each;
-#   - the host suite tests/unit/run.sh (or, without it, userspace/tests/run.sh)
-#     and tests/run_tests.sh (in the VM): every
+#   - the host suites tests/unit/run.sh (or, without it, userspace/tests/run.sh)
+#     and tests/pkg/run.sh (the Debian packages, lintian, the units), and
+#     tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
 #     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
 #     them (one per program; run_tests.sh prints one with fail:1 for a program
@@ -95,6 +96,7 @@ one "fuzz smoke" $?
 # itself; the latter runs alone only while the former does not exist.
 suites=(tests/unit/run.sh)
 [ -e tests/unit/run.sh ] || suites=(userspace/tests/run.sh)
+suites+=(tests/pkg/run.sh)
 for suite in "${suites[@]}"; do
 	[ -e "$suite" ] || continue
 	name=${suite%/run.sh}
