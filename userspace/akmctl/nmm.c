@@ -17,10 +17,6 @@
 
 #define NMM_SOCKET	"/var/lib/akm/nmm/admin.sock"
 
-/* Admin frames, as userspace/nmm/nmm.h. */
-enum { ADMIN_RUN = 100, ADMIN_OUT, ADMIN_ERR, ADMIN_EXIT };
-enum { ADMIN_T_MODE = 1, ADMIN_T_ARG, ADMIN_T_TEXT, ADMIN_T_STATUS };
-
 void nmm_usage(FILE *f)
 {
 	fputs("Usage: akmctl nmm [socket PATH] node add NAME id NODE_ID addr ADDR [addr ADDR ...]\n"
@@ -55,36 +51,52 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Print one answer frame; its exit status for ADMIN_EXIT, -1 otherwise. */
-static int answer(const uint8_t *data, size_t len)
+/*
+ * Print one answer frame, or write the file it carries to file (node
+ * export: the daemon may not write where the operator can). Its exit status
+ * for NMM_ADMIN_EXIT, -1 otherwise; after a failed write, 1 and no more
+ * output (*failed).
+ */
+static int answer(const uint8_t *data, size_t len, const char *file, bool *failed)
 {
 	struct akmp_iter it;
 	struct akmp_tlv t;
-	int status = -1;
+	int status = -1, err;
 
 	akmp_iter_init(&it, data + 1, len - 1);
 	while (akmp_iter_next(&it, &t) > 0) {
-		if (t.type == ADMIN_T_TEXT && data[0] == ADMIN_OUT) {
+		if (*failed) {
+			break;
+		} else if (t.type == NMM_ADMIN_T_DATA && data[0] == NMM_ADMIN_FILE) {
+			err = file ? akm_file_write(file, t.v, t.len, 0600) : -EINVAL;
+			if (err) {
+				fprintf(stderr, "akmctl nmm: cannot write '%s': %s\n",
+					file ? file : "(no file)", strerror(-err));
+				*failed = true;
+			}
+		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_OUT) {
 			fwrite(t.v, 1, t.len, stdout);
 			fflush(stdout);
-		} else if (t.type == ADMIN_T_TEXT && data[0] == ADMIN_ERR) {
+		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_ERR) {
 			fwrite(t.v, 1, t.len, stderr);
-		} else if (t.type == ADMIN_T_STATUS && t.len == 4 && data[0] == ADMIN_EXIT) {
+		} else if (t.type == NMM_ADMIN_T_STATUS && t.len == 4 && data[0] == NMM_ADMIN_EXIT) {
 			status = akmp_u32(&t);
 		}
 	}
-	return data[0] == ADMIN_EXIT ? (status < 0 ? 1 : status) : -1;
+	if (*failed)
+		return data[0] == NMM_ADMIN_EXIT ? 1 : -1;
+	return data[0] == NMM_ADMIN_EXIT ? (status < 0 ? 1 : status) : -1;
 }
 
-/* In 'node export NAME ... file PATH ...', the index of a relative PATH, or -1. */
-static int relative_file(int argc, char **argv)
+/* In 'node export NAME ... file PATH ...', the index of PATH, or -1. */
+static int export_file(int argc, char **argv)
 {
 	int i;
 
 	if (argc < 3 || strcmp(argv[0], "node") || strcmp(argv[1], "export"))
 		return -1;
 	for (i = 3; i + 1 < argc; i += 2)	/* NAME, then keyword-value pairs */
-		if (!strcmp(argv[i], "file") && argv[i + 1][0] != '/')
+		if (!strcmp(argv[i], "file"))
 			return i + 1;
 	return -1;
 }
@@ -114,7 +126,9 @@ int do_nmm(struct cmdline *c)
 	struct akmp_reader rd = { 0 };
 	struct akmp_buf b = { 0 };
 	char *abs_path = NULL;
+	const char *file = NULL;
 	int fd, ret, status = -1, i, rel;
+	bool failed = false;
 
 	if (c->argc >= 1 && !strcmp(c->argv[0], "socket")) {
 		arg_next(c);
@@ -129,17 +143,21 @@ int do_nmm(struct cmdline *c)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		usage_error(c, "socket path too long");
 	strcpy(sun.sun_path, path);
-	/* the daemon's current directory is / once detached: send an absolute path */
-	rel = relative_file(c->argc, c->argv);
-	if (rel >= 0 && !(abs_path = absolute(c->argv[rel])))
+	/* the file is ours to write; the daemon reports it by its absolute path */
+	rel = export_file(c->argc, c->argv);
+	if (rel >= 0)
+		file = c->argv[rel];
+	if (file && file[0] != '/' && !(abs_path = absolute(file)))
 		return 1;
+	if (!abs_path)
+		rel = -1;
 
-	akmp_begin(&b, ADMIN_RUN);
-	akmp_put_u8(&b, ADMIN_T_MODE, out.mode);
+	akmp_begin(&b, NMM_ADMIN_RUN);
+	akmp_put_u8(&b, NMM_ADMIN_T_MODE, out.mode);
 	for (i = 0; i < c->argc; i++) {
 		const char *w = i == rel ? abs_path : c->argv[i];
 
-		akmp_put(&b, ADMIN_T_ARG, w, strlen(w));
+		akmp_put(&b, NMM_ADMIN_T_ARG, w, strlen(w));
 	}
 	free(abs_path);
 	if (akmp_end(&b)) {
@@ -160,7 +178,8 @@ int do_nmm(struct cmdline *c)
 	while (!ret && status < 0) {
 		ret = akmp_read(fd, &rd);
 		if (ret == 1)
-			ret = rd.len ? (status = answer(rd.buf, rd.len), 0) : -EBADMSG;
+			ret = rd.len ? (status = answer(rd.buf, rd.len, file, &failed), 0)
+				     : -EBADMSG;
 		else if (!ret)
 			ret = -EAGAIN;	/* a blocking socket never says so */
 	}

@@ -285,11 +285,10 @@ int akm_bundle_open(const uint8_t *buf, size_t len, const char *code,
 	return 0;
 }
 
-int akm_bundle_export(const char *path, const struct akm_bundle *b,
-		      const uint8_t cred[AKM_CRED_LEN], char code[AKM_CODE_LEN + 1],
-		      char *msg, size_t msglen)
+int akm_bundle_make(const struct akm_bundle *b, const uint8_t cred[AKM_CRED_LEN],
+		    char code[AKM_CODE_LEN + 1], uint8_t buf[AKM_BUNDLE_LEN], char *msg,
+		    size_t msglen)
 {
-	uint8_t buf[AKM_BUNDLE_LEN];
 	int err;
 
 	err = akm_code_new(code);
@@ -298,8 +297,20 @@ int akm_bundle_export(const char *path, const struct akm_bundle *b,
 	if (err) {
 		set_msg(msg, msglen, "cannot make a bundle: %s", strerror(-err));
 		sodium_memzero(code, AKM_CODE_LEN + 1);
-		return err;
 	}
+	return err;
+}
+
+int akm_bundle_export(const char *path, const struct akm_bundle *b,
+		      const uint8_t cred[AKM_CRED_LEN], char code[AKM_CODE_LEN + 1],
+		      char *msg, size_t msglen)
+{
+	uint8_t buf[AKM_BUNDLE_LEN];
+	int err;
+
+	err = akm_bundle_make(b, cred, code, buf, msg, msglen);
+	if (err)
+		return err;
 	err = akm_file_write(path, buf, sizeof(buf), 0600);
 	if (err) {
 		set_msg(msg, msglen, "cannot write '%s': %s", path, strerror(-err));

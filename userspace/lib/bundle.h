@@ -61,7 +61,12 @@ int akm_bundle_open(const uint8_t *buf, size_t len, const char *code,
 		    struct akm_bundle *b, uint8_t cred[AKM_CRED_LEN],
 		    char *msg, size_t msglen);
 
-/* Write a bundle for cred to path (mode 0600) with a new code (export). */
+/* A bundle for cred sealed with a new code. */
+int akm_bundle_make(const struct akm_bundle *b, const uint8_t cred[AKM_CRED_LEN],
+		    char code[AKM_CODE_LEN + 1], uint8_t buf[AKM_BUNDLE_LEN], char *msg,
+		    size_t msglen);
+
+/* The same, written to path (mode 0600). */
 int akm_bundle_export(const char *path, const struct akm_bundle *b,
 		      const uint8_t cred[AKM_CRED_LEN], char code[AKM_CODE_LEN + 1],
 		      char *msg, size_t msglen);

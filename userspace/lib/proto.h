@@ -228,4 +228,20 @@ int akmp_flush(int fd, struct akmp_outq *q);
 bool akmp_pending(const struct akmp_outq *q);
 void akmp_outq_free(struct akmp_outq *q);
 
+/* The NMM admin socket (akmctl nmm): frames as above (be32 length | u8 type | TLVs). */
+enum {
+	NMM_ADMIN_RUN = 100,	/* client: MODE, ARG * n */
+	NMM_ADMIN_OUT,		/* server: TEXT (stdout) */
+	NMM_ADMIN_ERR,		/* server: TEXT (stderr) */
+	NMM_ADMIN_EXIT,		/* server: STATUS; then the server closes */
+	NMM_ADMIN_FILE,		/* server: DATA, for akmctl to write to 'file' */
+};
+enum {
+	NMM_ADMIN_T_MODE = 1,	/* u8: enum akm_out_mode */
+	NMM_ADMIN_T_ARG,	/* text */
+	NMM_ADMIN_T_TEXT,	/* text */
+	NMM_ADMIN_T_STATUS,	/* be32 exit status */
+	NMM_ADMIN_T_DATA,	/* bytes */
+};
+
 #endif /* AKM_PROTO_H */

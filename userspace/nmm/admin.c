@@ -311,7 +311,7 @@ static int node_export(struct req *r)
 	struct akm_bundle b = { .nmm_id = n->id, .nmm_port = n->port };
 	char code[AKM_CODE_LEN + 1], msg[256] = "";
 	struct akm_addr a = n->listen_addr;
-	uint8_t *cred;
+	uint8_t *cred, bundle[AKM_BUNDLE_LEN];
 	int err;
 
 	if (!name)
@@ -330,7 +330,7 @@ static int node_export(struct req *r)
 	}
 	if (!path)
 		return usage(r, "missing 'file'");
-	/* the daemon's current directory is / once detached: akmctl sends absolute paths */
+	/* akmctl writes the file (NMM_ADMIN_FILE) and names it by its absolute path */
 	if (path[0] != '/')
 		return usage(r, "'file %s' is a relative path: give an absolute one", path);
 	if (endpoint) {
@@ -355,10 +355,12 @@ static int node_export(struct req *r)
 		return fail(r, 1, "out of memory");
 	err = node_cred(n, b.node_id, cred);
 	if (!err)
-		err = akm_bundle_export(path, &b, cred, code, msg, sizeof(msg));
+		err = akm_bundle_make(&b, cred, code, bundle, msg, sizeof(msg));
 	secure_free(cred);
 	if (err)
 		return fail(r, 1, "cannot export node '%s': %s", name, *msg ? msg : strerror(-err));
+	/* akmctl writes it, as the operator: the daemon may not write there */
+	send_frame(n, r->c, NMM_ADMIN_FILE, NMM_ADMIN_T_DATA, bundle, sizeof(bundle));
 	nmm_event(n, "node-exported", "node %u file \"%s\"", b.node_id, path);
 	akm_out_obj_open(&r->o, NULL);
 	akm_out_str(&r->o, "name", "node", name);

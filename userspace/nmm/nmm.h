@@ -41,20 +41,6 @@
 #define NMM_PENDING_MAX		256	/* connections before AUTH, all addresses */
 #define NMM_PENDING_PER_ADDR	8	/* ... from one address */
 
-/* Admin socket: frames as protocol.md (be32 length | u8 type | TLVs). */
-enum {
-	NMM_ADMIN_RUN = 100,	/* client: MODE, ARG * n */
-	NMM_ADMIN_OUT,		/* server: TEXT (stdout) */
-	NMM_ADMIN_ERR,		/* server: TEXT (stderr) */
-	NMM_ADMIN_EXIT,		/* server: STATUS; then the server closes */
-};
-enum {
-	NMM_ADMIN_T_MODE = 1,	/* u8: enum akm_out_mode */
-	NMM_ADMIN_T_ARG,	/* text */
-	NMM_ADMIN_T_TEXT,	/* text */
-	NMM_ADMIN_T_STATUS,	/* be32 exit status */
-};
-
 enum conn_kind { CONN_NODE, CONN_ADMIN };
 /* CS_WELCOMED: a bootstrap connection that got WELCOME, until the node closes it */
 enum conn_state { CS_HELLO, CS_AUTH, CS_UP, CS_WELCOMED, CS_CLOSING };

@@ -188,6 +188,14 @@ nmm node export A file "$T/ep.bundle" endpoint "[fd00::1]:0" >"$T/out" 2>&1
 [ $? = 2 ] && grep -q "invalid endpoint '\[fd00::1\]:0': give ADDR, \[ADDR\]" "$T/out"
 ok $? "node export endpoint [fd00::1]:0: usage error" "$(cat "$T/out")"
 
+# akmctl writes the bundle, not the daemon (whose unit may not write there)
+nmm node export A file "$T/nodir/a.bundle" >"$T/out" 2>"$T/err"
+st=$?
+[ $st = 1 ] && [ ! -s "$T/out" ] &&
+	grep -qxF "akmctl nmm: cannot write '$T/nodir/a.bundle': No such file or directory" "$T/err"
+ok $? "node export into a missing directory: akmctl's error, no code printed" \
+	"exit $st: $(cat "$T/out" "$T/err")"
+
 # a relative 'file' is made absolute by akmctl; the daemon refuses one
 mkdir "$T/cwd"
 (cd "$T/cwd" && nmm node export A file rel.bundle >"$T/out" 2>&1) &&
