@@ -644,7 +644,7 @@ static int run_args(struct akm_args *args, int argc, char **argv)
 		fail("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
-	journal = !strcmp(cmd, "run") && getenv("JOURNAL_STREAM");
+	journal = !strcmp(cmd, "run") && akm_stderr_is_journal();
 	if (!strcmp(cmd, "run"))
 		return agent_run(dir) ? 1 : 0;
 	if (!strcmp(cmd, "status"))

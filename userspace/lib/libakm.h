@@ -193,6 +193,8 @@ const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
 int akm_file_write(const char *path, const void *buf, size_t len, int mode);
+/* stderr is the journal ($JOURNAL_STREAM names it), which keeps its own time */
+bool akm_stderr_is_journal(void);
 
 /* Text or JSON output (out.c). */
 enum akm_out_mode {

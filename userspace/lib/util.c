@@ -262,3 +262,13 @@ out:
 	close(dfd);
 	return err;
 }
+
+bool akm_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && !fstat(2, &st) &&
+	       st.st_dev == dev && st.st_ino == ino;
+}

@@ -472,7 +472,7 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	journal = foreground && getenv("JOURNAL_STREAM");
+	journal = foreground && akm_stderr_is_journal();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
