@@ -103,9 +103,9 @@ services_active() {	# LABEL
 	vm_all 'systemctl is-active akm-agent' a b
 	all_ok "$1: akm-nmmd active on nmm, akm-agent active on a and b" nmm a b
 }
-loaded() {	# LABEL VERSION: akm loaded at boot (systemd-modules-load), in VERSION
-	vm_all "grep -x '$2' /sys/module/akm/version && systemctl is-active systemd-modules-load && journalctl -b -u systemd-modules-load | grep -q \"Inserted module 'akm'\"" nmm a b
-	all_ok "$1: akm $2 loaded at boot by systemd-modules-load" nmm a b
+loaded() {	# LABEL VERSION: akm loaded at boot (modules-load.d, modprobe@akm), in VERSION
+	vm_all "grep -x '$2' /sys/module/akm/version && journalctl -b -k | grep -q 'Key type akm registered'" nmm a b
+	all_ok "$1: akm $2 loaded at boot" nmm a b
 }
 converge() {	# LABEL
 	local s=$SECONDS
