@@ -24,13 +24,16 @@
 #   - the demo (scripts/demo.sh, the README's first command): one test;
 #   - when the debug kernel is cached (scripts/debug-kernel.sh cached), the
 #     same suite on it plus one test "no KASAN/UBSAN/lockdep/kmemleak/WARN
-#     report"; otherwise one skipped test.
+#     report"; otherwise one skipped test;
+#   - when the boot image is cached (scripts/boot-image.sh --cached), the
+#     boot test tests/boot/run.sh (each TAP result); otherwise one skipped test.
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
 # build/check-build.log, build/check-<suite>.log for the host suites.
 #
 # Environment: AKM_CHECK_TIMEOUT (per VM run, seconds, default 2700),
 # AKM_KERNELS (space-separated list instead of scripts/kernels.sh),
-# AKM_CHECK_NO_DEBUG (skip the debug kernel even when it is cached).
+# AKM_CHECK_NO_DEBUG (skip the debug kernel even when it is cached),
+# AKM_CHECK_NO_BOOT (skip the boot test even when its image is cached).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -190,6 +193,24 @@ else
 	if [ "$rc" != 0 ] && [ "$TAP_FAIL" = 0 ] && [ ! -s "$dout/reports.log" ]; then
 		one "debug kernel: VM run (exit $rc, see build/check-debug.log)" 1
 	fi
+fi
+
+# The boot test (tests/boot/run.sh: the packages on Debian VMs with systemd,
+# Documentation/packaging.md) runs only when its image is cached: check.sh
+# never spends the minutes of building it (scripts/boot-image.sh).
+section "boot test (the packages on booted Debian VMs)"
+if [ -n "${AKM_CHECK_NO_BOOT:-}" ] || ! scripts/boot-image.sh --cached >/dev/null 2>&1; then
+	why="no image (scripts/boot-image.sh)"
+	[ -z "${AKM_CHECK_NO_BOOT:-}" ] || why="AKM_CHECK_NO_BOOT is set"
+	echo "check: boot test: $why: skipped"
+	SKIP=$((SKIP + 1))
+	SUMMARY+=("$(printf '%-40s skipped: %s' "boot test" "$why")")
+else
+	BOOT_WORK=$PWD/build/boot tests/boot/run.sh 2>&1 | tee build/check-boot.log
+	rc=${PIPESTATUS[0]}
+	tap "boot test" build/check-boot.log
+	[ "$TAP_N" -gt 0 ] || one "boot test: TAP output (exit $rc)" 1
+	[ "$rc" = 0 ] || [ "$TAP_FAIL" != 0 ] || one "boot test: exit status $rc" 1
 fi
 
 section "summary ($((SECONDS - t0))s)"

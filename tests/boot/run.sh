@@ -88,15 +88,14 @@ authenticated() {	# LABEL
 }
 # a pings b every 0.2 s while CMD runs in VM; no ping may be lost
 no_loss() {	# LABEL VM CMD
-	local n out lost
-	n=$(vm_send a "ping -i 0.2 -w 25 -W 1 $NET.3 | tail -n 3") || return
+	local num out st
+	num=$(vm_send a "ping -i 0.2 -w 25 -W 1 $NET.3 | tail -n 3") || return
 	sleep 5
 	vm_exec "$2" "$3" >/dev/null 2>&1
-	local st=$?
-	out=$(vm_wait a "$n")
-	lost=$(sed -n 's/.* \([0-9]*\) received.*/\1/p; s/.*, \([0-9.]*\)% packet loss.*/loss \1/p' <<<"$out" | tr '\n' ' ')
+	st=$?
+	out=$(vm_wait a "$num")
 	[ $st = 0 ] && grep -q ' 0% packet loss' <<<"$out"
-	ok $? "$1: no ping from a to b lost (${lost% })" "exit $st; $out"
+	ok $? "$1: no ping from a to b lost ($(grep -o '[0-9]* received' <<<"$out"))" "exit $st; $out"
 }
 services_active() {	# LABEL
 	vm_all 'systemctl is-active akm-nmmd' nmm
