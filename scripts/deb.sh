@@ -35,7 +35,7 @@ trap 'rm -rf "$work"' EXIT
 src=$work/akm
 mkdir -p "$src"
 (cd "$top" && git ls-files -z --cached --others --exclude-standard |
-	xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' |
+	while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done |
 	tar --null -T - -cf -) | tar -xf - -C "$src"
 
 if [ -n "$version" ]; then

@@ -102,8 +102,8 @@ services_active() {	# LABEL
 	vm_all 'systemctl is-active akm-agent' a b
 	all_ok "$1: akm-nmmd active on nmm, akm-agent active on a and b" nmm a b
 }
-loaded() {	# LABEL VERSION: akm loaded at boot (modules-load.d, modprobe@akm), in VERSION
-	vm_all "grep -x '$2' /sys/module/akm/version && journalctl -b -k | grep -q 'Key type akm registered'" nmm a b
+loaded() {	# LABEL VERSION: akm loaded at boot (modprobe@akm of the units), in VERSION
+	vm_all "grep -x '$2' /sys/module/akm/version && systemctl is-active modprobe@akm && journalctl -b -k | grep -q 'Key type akm registered'" nmm a b
 	all_ok "$1: akm $2 loaded at boot" nmm a b
 }
 converge() {	# LABEL
@@ -159,7 +159,7 @@ vm_all "dkms status akm; dkms status akm | grep -qF 'akm/$V, $BOOT_KVER61, x86_6
 all_ok "DKMS built and installed akm $V for $BOOT_KVER61" nmm a b
 vm_all "modprobe akm && grep -x '$V' /sys/module/akm/version && modinfo -F filename akm | grep -q /updates/dkms/" nmm a b
 all_ok "modprobe akm loads the DKMS module (its dependencies resolved by modprobe)" nmm a b
-vm_all "systemctl is-enabled akm-agent; ! systemctl is-active akm-agent" a b
+vm_all "[ \"\$(systemctl is-enabled akm-agent)\" = disabled ] && ! systemctl is-active akm-agent" a b
 all_ok "akm-agent.service installed, disabled and stopped before an import" a b
 
 # --- 2. the seed's steps with the packaged units ------------------------------
@@ -201,7 +201,7 @@ converge "6.1 after a reboot"
 authenticated "6.1 after a reboot"
 no_loss "systemctl restart akm-agent on a" a 'systemctl restart akm-agent && systemctl is-active akm-agent'
 no_loss "systemctl restart akm-nmmd" nmm 'systemctl restart akm-nmmd && systemctl is-active akm-nmmd'
-out=$(vm_exec b 'systemctl reload akm-agent && systemctl is-active akm-agent && journalctl -u akm-agent -b --no-pager | grep -q "reloaded;"' 2>&1)
+out=$(vm_exec b 'systemctl reload akm-agent && systemctl is-active akm-agent && for i in $(seq 50); do journalctl -u akm-agent -b --no-pager | grep -q "reloaded;" && exit 0; sleep 0.2; done; exit 1' 2>&1)
 ok $? "systemctl reload akm-agent: reloaded, still active" "$out"
 converge "6.1 after the restarts"
 
@@ -233,7 +233,7 @@ t_end "apt upgrade to $V2 (DKMS builds for both kernels)"
 vm_all "akm-nmmd --version; systemctl is-active akm-nmmd && readlink /proc/\$(systemctl show -P MainPID akm-nmmd)/exe | grep -v deleted" nmm
 vm_all "akm-agent --version; systemctl is-active akm-agent && readlink /proc/\$(systemctl show -P MainPID akm-agent)/exe | grep -v deleted" a b
 all_ok "the services run the new binaries (restarted by the upgrade)" nmm a b
-vm_all "dkms status akm | grep -F '$V2'; modinfo -F version akm | grep -x '$V2' && grep -x '$V' /sys/module/akm/version" nmm a b
+vm_all "dkms status -m akm; dkms status -m akm -v '$V2' -k '$BOOT_KVER61' | grep -q ': installed' && dkms status -m akm -v '$V2' -k '$BOOT_KVER612' | grep -q ': installed' && modinfo -F version akm | grep -x '$V2' && grep -x '$V' /sys/module/akm/version" nmm a b
 all_ok "akm $V2 built for both kernels; $V stays loaded until the next boot" nmm a b
 converge "after the package upgrade"
 out=$(vm_exec a "pkill -INT -x ping; sleep 1; tail -n 3 /tmp/ping-up.log")

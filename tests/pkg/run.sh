@@ -30,8 +30,7 @@ has() {	# PACKAGE ARCH PATH...
 	ok ${#missing[@]} "$p: holds $*" "missing: ${missing[*]}"
 }
 has akm-dkms all "usr/src/akm-$v/dkms.conf" "usr/src/akm-$v/Kbuild" "usr/src/akm-$v/VERSION" \
-	"usr/src/akm-$v/kernel/main.c" "usr/src/akm-$v/uapi/linux/akm.h" \
-	usr/lib/modules-load.d/akm.conf
+	"usr/src/akm-$v/kernel/main.c" "usr/src/akm-$v/uapi/linux/akm.h"
 has akm-tools amd64 usr/sbin/akmctl usr/share/man/man8/akmctl.8.gz \
 	usr/share/bash-completion/completions/akmctl
 has akm-nmm amd64 usr/sbin/akm-nmmd usr/share/man/man8/akm-nmmd.8.gz etc/akm/nmmd.conf \
@@ -40,8 +39,9 @@ has akm-agent amd64 usr/sbin/akm-agent usr/share/man/man8/akm-agent.8.gz etc/akm
 	lib/systemd/system/akm-agent.service
 
 dkms=$(dpkg-deb --fsys-tarfile "$out/akm-dkms_${v}_all.deb" | tar -xOf - "./usr/src/akm-$v/dkms.conf")
-grep -qx "PACKAGE_VERSION=\"$v\"" <<<"$dkms" && grep -qx 'AUTOINSTALL="yes"' <<<"$dkms"
-ok $? "akm-dkms: dkms.conf of version $v, built for every new kernel (AUTOINSTALL)" "$dkms"
+grep -qx "PACKAGE_VERSION=\"$v\"" <<<"$dkms" && grep -qx 'AUTOINSTALL="yes"' <<<"$dkms" &&
+	grep -qx 'BUILD_EXCLUSIVE_KERNEL="^6\\.(1|12)\\."' <<<"$dkms"
+ok $? "akm-dkms: dkms.conf of version $v, built for every new 6.1 or 6.12 kernel" "$dkms"
 
 # one version everywhere
 got=()
