@@ -77,7 +77,7 @@ int agent_run(const char *dir);
 
 /* main.c: logging, and SIGHUP's re-read of the configuration file */
 extern int agent_verbose;
-void agent_reload(void);
+bool agent_reload(void);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -258,20 +258,28 @@ out:
 static int mkdir_parents(const char *dir)
 {
 	char path[4096], *p;
+	size_t len;
 
 	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (!len)
+		return -ENOENT;
 	for (p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
 		*p = '\0';
 		if (mkdir(path, 0755) && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	return state_mkdir(dir);
+	return state_mkdir(path);
 }
 
 static int systemctl(const char *verb)
 {
+	/* from inside a unit (cloud-init, a provisioning job), do not wait on the job */
+	const char *block = getenv("INVOCATION_ID") ? "--no-block" : "--quiet";
 	int status;
 	pid_t pid;
 
@@ -280,7 +288,8 @@ static int systemctl(const char *verb)
 	if (pid < 0)
 		return -1;
 	if (!pid) {
-		execlp("systemctl", "systemctl", "--quiet", verb, AGENT_UNIT, (char *)NULL);
+		execl("/bin/systemctl", "systemctl", "--quiet", block, verb, AGENT_UNIT,
+		      (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -289,15 +298,21 @@ static int systemctl(const char *verb)
 	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
 }
 
-/* After an import: the service takes the new credential and starts at boot. */
+/*
+ * After an import: the service takes the new credential and starts at boot.
+ * 0, or 3: imported, but the service did not start.
+ */
 static int start_service(void)
 {
-	static const char *const units[] = {
+	static const char *const units[] = {	/* the package's, or the admin's */
 		"/etc/systemd/system/" AGENT_UNIT,
-		"/usr/lib/systemd/system/" AGENT_UNIT,
 		"/lib/systemd/system/" AGENT_UNIT,
+		"/usr/lib/systemd/system/" AGENT_UNIT,
+		"/usr/local/lib/systemd/system/" AGENT_UNIT,
 	};
+	char *real;
 	size_t i;
+	bool masked;
 
 	if (sd_booted() <= 0)
 		return 0;
@@ -306,10 +321,19 @@ static int start_service(void)
 			break;
 	if (i == sizeof(units) / sizeof(units[0]))
 		return 0;
-	if (systemctl("enable") || systemctl("restart"))
-		return fail("imported, but " AGENT_UNIT " did not start: see "
-			    "'systemctl status " AGENT_UNIT "' and 'journalctl -u " AGENT_UNIT "'");
-	printf(AGENT_UNIT " enabled and started\n");
+	real = realpath(units[i], NULL);
+	masked = real && !strcmp(real, "/dev/null");
+	free(real);
+	if (masked) {
+		printf(AGENT_UNIT " is masked: not started\n");
+		return 0;
+	}
+	if (systemctl("enable") || systemctl("restart")) {
+		fail("imported, but " AGENT_UNIT " did not start: see "
+		     "'systemctl status " AGENT_UNIT "' and 'journalctl -u " AGENT_UNIT "'");
+		return 3;
+	}
+	printf(AGENT_UNIT " enabled and %s\n", getenv("INVOCATION_ID") ? "starting" : "started");
 	return 0;
 }
 
@@ -379,8 +403,8 @@ static int cmd_import(const char *dir, const char *file, const char *code_file, 
 	printf(tpm ? "kept sealed to this machine's TPM in %s/cred.tpm; the bundle file may be "
 		     "destroyed\n"
 		   : "kept in %s/cred (root only); destroy the bundle file\n", dir);
-	if (start)
-		err = start_service();
+	sodium_free(cred);
+	return start ? start_service() : 0;
 out:
 	sodium_free(cred);
 	return err ? 1 : 0;
@@ -539,7 +563,7 @@ static const struct option opts[] = {
 };
 
 /* SIGHUP of 'run': verbose from the configuration file, unless -v was given. */
-void agent_reload(void)
+bool agent_reload(void)
 {
 	static char *const argv0[] = { "akm-agent", NULL };
 	struct akm_args args;
@@ -548,27 +572,58 @@ void agent_reload(void)
 
 	if (akm_config_args(conf_path, conf_must, file_opts, 1, (char **)argv0, &args, msg,
 			    sizeof(msg))) {
-		agent_log("reload: %s; settings kept", msg);
-		return;
+		agent_log("reload: %s", msg);
+		return false;
 	}
 	optind = 0;
 	while ((opt = getopt_long(args.argc, args.argv, "", file_opts, NULL)) != -1)
 		verbose |= opt == 'v';
 	akm_config_free(&args);
 	agent_verbose = cmdline_verbose || verbose;
+	return true;
 }
 
-/* Off /proc/PID/cmdline: the value in argv that optarg was copied from. */
-static void wipe_arg(int argc, char **argv, const char *value)
+static int refuse_code(void)
 {
-	size_t n = strlen(value), len;
+	fail("--code is refused: a code on the command line is visible to other "
+	     "processes and stays in the shell's history; give it with "
+	     "--code-file PATH (- for standard input) or type it at the prompt");
+	return 2;
+}
+
+/*
+ * -c, --code, or what getopt would take for it or call ambiguous with it
+ * (--c, --co, --cod): wipe the value off /proc/PID/cmdline, before getopt
+ * echoes it in a message. Nonzero: refused.
+ */
+static int code_argument(int argc, char **argv)
+{
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		len = strlen(argv[i]);
-		if (len >= n && !strcmp(argv[i] + len - n, value))
-			sodium_memzero(argv[i] + len - n, n);
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		char *name = argv[i], *eq;
+		size_t len;
+
+		if (!strncmp(name, "-c", 2)) {		/* -c CODE, -cCODE */
+			sodium_memzero(name + 2, strlen(name + 2));
+			if (!name[2] && i + 1 < argc)
+				sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
+			return refuse_code();
+		}
+		if (strncmp(name, "--", 2))
+			continue;
+		name += 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		if (!len || len > 4 || strncmp(name, "code", len))
+			continue;
+		if (eq)
+			sodium_memzero(eq + 1, strlen(eq + 1));
+		else if (i + 1 < argc)
+			sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
+		return refuse_code();
 	}
+	return 0;
 }
 
 static int run_args(struct akm_args *args, int argc, char **argv)
@@ -583,13 +638,9 @@ static int run_args(struct akm_args *args, int argc, char **argv)
 		bool cmdline = seen++ >= from_file;	/* the file's "--KEY=VALUE" come first */
 
 		switch (opt) {
-		case 'c':
-			wipe_arg(argc, argv, optarg);
+		case 'c':	/* code_argument() refused it already, but for "-jc CODE" */
 			sodium_memzero(optarg, strlen(optarg));
-			fail("--code is refused: a code on the command line is visible to other "
-			     "processes and stays in the shell's history; give it with "
-			     "--code-file PATH (- for standard input) or type it at the prompt");
-			return 2;
+			return refuse_code();
 		case 'f':
 			code_file = optarg;
 			break;
@@ -604,6 +655,11 @@ static int run_args(struct akm_args *args, int argc, char **argv)
 			start = false;
 			break;
 		case 'C':
+			if (strcmp(optarg, conf_path)) {
+				fail("spell --config in full");
+				return 2;
+			}
+			start = false;	/* the unit reads the default file */
 			break;
 		case 'V':
 			printf("akm-agent " AKM_VERSION "\n");
@@ -666,6 +722,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!getenv("AKM_DEBUG"))	/* the TSS logs every failed probe to stderr */
 		setenv("TSS2_LOG", "all+NONE", 0);
+	if (code_argument(argc, argv))
+		return 2;
 	conf_path = akm_config_path(argc, argv, AGENT_CONFIG, &conf_must);
 	if (akm_config_args(conf_path, conf_must, file_opts, argc, argv, &args, msg, sizeof(msg))) {
 		fail("%s", msg);

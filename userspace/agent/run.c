@@ -615,17 +615,21 @@ static int setup(struct agent *a, const char *dir, int *lock)
 static bool on_signal(struct agent *a)
 {
 	struct signalfd_siginfo si;
+	bool reloaded;
 
-	if (read(a->sig, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGHUP) {
+	if (read(a->sig, &si, sizeof(si)) != sizeof(si))
+		return false;	/* EAGAIN: nothing after all */
+	if (si.ssi_signo != SIGHUP) {
 		agent_log("stopping; keys and membership stay in the kernel");
 		sd_notify(0, "STOPPING=1");
 		a->stop = true;
 		return true;
 	}
-	sd_notify(0, "RELOADING=1");
-	agent_reload();
-	agent_log("reloaded; %s", a->st == ST_IDLE ? "connecting to the NMM now"
-		  : "the connection to the NMM stays");
+	if (a->ready)
+		sd_notify(0, "RELOADING=1");
+	reloaded = agent_reload();
+	agent_log("%s; %s", reloaded ? "reloaded" : "settings kept",
+		  a->st == ST_IDLE ? "connecting to the NMM now" : "the connection to the NMM stays");
 	if (a->st == ST_IDLE) {
 		a->wake = now_ms();
 		a->backoff = BACKOFF_MIN_MS;

@@ -10,9 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "akmctl.h"
+#include "bundle.h"
 #include "proto.h"
 
 #define NMM_SOCKET	"/var/lib/akm/nmm/admin.sock"
@@ -57,10 +59,12 @@ static int write_all(int fd, const uint8_t *p, size_t len)
  * for NMM_ADMIN_EXIT, -1 otherwise; after a failed write, 1 and no more
  * output (*failed).
  */
-static int answer(const uint8_t *data, size_t len, const char *file, bool *failed)
+static int answer(const uint8_t *data, size_t len, const char *file, int *written,
+		  bool *failed)
 {
 	struct akmp_iter it;
 	struct akmp_tlv t;
+	struct stat st;
 	int status = -1, err;
 
 	akmp_iter_init(&it, data + 1, len - 1);
@@ -68,12 +72,23 @@ static int answer(const uint8_t *data, size_t len, const char *file, bool *faile
 		if (*failed) {
 			break;
 		} else if (t.type == NMM_ADMIN_T_DATA && data[0] == NMM_ADMIN_FILE) {
-			err = file ? akm_file_write(file, t.v, t.len, 0600) : -EINVAL;
-			if (err) {
-				fprintf(stderr, "akmctl nmm: cannot write '%s': %s\n",
-					file ? file : "(no file)", strerror(-err));
+			if (!file || *written || t.len != AKM_BUNDLE_LEN) {
+				fprintf(stderr, "akmctl nmm: akm-nmmd sent an unexpected file\n");
+				*failed = true;
+			} else if (!lstat(file, &st) && !S_ISREG(st.st_mode)) {
+				fprintf(stderr, "akmctl nmm: '%s' exists and is not a regular "
+					"file\n", file);
+				*failed = true;
+			} else if ((err = akm_file_write(file, t.v, t.len, 0600))) {
+				fprintf(stderr, "akmctl nmm: cannot write '%s': %s\n", file,
+					strerror(-err));
 				*failed = true;
 			}
+			(*written)++;
+		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_OUT && file &&
+			   !*written) {		/* the code, for a file not written */
+			fprintf(stderr, "akmctl nmm: akm-nmmd sent no bundle to write\n");
+			*failed = true;
 		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_OUT) {
 			fwrite(t.v, 1, t.len, stdout);
 			fflush(stdout);
@@ -82,6 +97,10 @@ static int answer(const uint8_t *data, size_t len, const char *file, bool *faile
 		} else if (t.type == NMM_ADMIN_T_STATUS && t.len == 4 && data[0] == NMM_ADMIN_EXIT) {
 			status = akmp_u32(&t);
 		}
+	}
+	if (data[0] == NMM_ADMIN_EXIT && !status && file && !*written) {
+		fprintf(stderr, "akmctl nmm: akm-nmmd sent no bundle to write\n");
+		*failed = true;
 	}
 	if (*failed)
 		return data[0] == NMM_ADMIN_EXIT ? 1 : -1;
@@ -127,7 +146,7 @@ int do_nmm(struct cmdline *c)
 	struct akmp_buf b = { 0 };
 	char *abs_path = NULL;
 	const char *file = NULL;
-	int fd, ret, status = -1, i, rel;
+	int fd, ret, status = -1, i, rel, written = 0;
 	bool failed = false;
 
 	if (c->argc >= 1 && !strcmp(c->argv[0], "socket")) {
@@ -178,8 +197,8 @@ int do_nmm(struct cmdline *c)
 	while (!ret && status < 0) {
 		ret = akmp_read(fd, &rd);
 		if (ret == 1)
-			ret = rd.len ? (status = answer(rd.buf, rd.len, file, &failed), 0)
-				     : -EBADMSG;
+			ret = rd.len ? (status = answer(rd.buf, rd.len, file, &written,
+							 &failed), 0) : -EBADMSG;
 		else if (!ret)
 			ret = -EAGAIN;	/* a blocking socket never says so */
 	}

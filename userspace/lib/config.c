@@ -2,7 +2,8 @@
 /*
  * Configuration files of the daemons, turned into long options.
  *
- * A line is "KEY = VALUE", "KEY" or a comment (#). KEY is a long option of
+ * A line is "KEY = VALUE", "KEY", empty or a comment (its first non-blank
+ * character is #: a # after a value is part of it). KEY is a long option of
  * the daemon; an option without an argument takes yes/no (true/false, on/off,
  * 1/0) or nothing (yes), and "no" leaves it out. The result is argv[0], the
  * file's options in order, then the command line's, so getopt_long() lets a
@@ -145,6 +146,10 @@ int akm_config_args(const char *path, int must_exist, const struct option *opts,
 	FILE *f;
 	int i, ret = 0;
 
+	if (argc < 1) {
+		snprintf(err, errlen, "no program name");
+		return -EINVAL;
+	}
 	f = fopen(path, "re");
 	if (!f && (errno != ENOENT || must_exist)) {
 		ret = -errno;

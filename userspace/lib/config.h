@@ -17,7 +17,9 @@ struct akm_args {
 
 /*
  * The file named by --config in argv, else def (which may be absent:
- * *must_exist tells whether a missing file is an error).
+ * *must_exist tells whether a missing file is an error). Only the full
+ * spelling counts: the caller refuses an abbreviation that getopt_long()
+ * takes for --config (its value differs from the path returned).
  */
 const char *akm_config_path(int argc, char **argv, const char *def, int *must_exist);
 

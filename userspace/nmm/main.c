@@ -421,6 +421,10 @@ int main(int argc, char **argv)
 			no_kernel = true;
 			break;
 		case 'C':
+			if (strcmp(optarg, conf)) {
+				fprintf(stderr, "akm-nmmd: spell --config in full\n");
+				return 2;
+			}
 			break;
 		case 'V':
 			printf("akm-nmmd " AKM_VERSION "\n");
@@ -433,8 +437,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < args.argc || !n.id || !have_listen) {
+	if (optind < args.argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (!n.id || !have_listen) {
+		fprintf(stderr, "akm-nmmd: no %s: set '%s' in %s or give --%s\n",
+			!n.id ? "node id" : "address to listen on", !n.id ? "id = N" : "listen = ADDR",
+			conf, !n.id ? "id" : "listen");
 		return 2;
 	}
 	if (sodium_init() < 0) {

@@ -102,6 +102,11 @@ else
 		--code "$code" </dev/null
 	[ ! -e "$T/agent" ]
 	ok $? "import: --code refused before anything is done"
+	import 2 "give it with --code-file PATH" "--co=CODE (ambiguous) refused" \
+		--co="$code" </dev/null
+	! grep -qF "$code" "$T/aout"
+	ok $? "import: --co=CODE: the code is not echoed" "$(cat "$T/aout")"
+	import 2 "spell --config in full" "--conf FILE refused" --conf /dev/null </dev/null
 	printf '%s\n' "$code" >"$T/code"
 	import 1 "$nokern" "--code-file PATH opens the bundle" --code-file "$T/code" </dev/null
 	printf '%s\n' "${code,,}" | sed 's/..../&-/g; s/-$//' |
@@ -189,6 +194,12 @@ nmm node export A file "$T/ep.bundle" endpoint "[fd00::1]:0" >"$T/out" 2>&1
 ok $? "node export endpoint [fd00::1]:0: usage error" "$(cat "$T/out")"
 
 # akmctl writes the bundle, not the daemon (whose unit may not write there)
+ln -s "$T/elsewhere" "$T/link.bundle"
+nmm node export A file "$T/link.bundle" >"$T/out" 2>"$T/err"
+st=$?
+[ $st = 1 ] && [ ! -s "$T/out" ] && [ ! -e "$T/elsewhere" ] && [ -L "$T/link.bundle" ] &&
+	grep -qxF "akmctl nmm: '$T/link.bundle' exists and is not a regular file" "$T/err"
+ok $? "node export onto a symlink: refused, the link kept" "exit $st: $(cat "$T/out" "$T/err")"
 nmm node export A file "$T/nodir/a.bundle" >"$T/out" 2>"$T/err"
 st=$?
 [ $st = 1 ] && [ ! -s "$T/out" ] &&
@@ -421,6 +432,14 @@ nmm node list A >/dev/null 2>&1
 ok $? "--config: listen and state from the file, --id 1 from the command line"
 kill "$NPID"
 wait "$NPID"
+printf 'listen = 127.0.0.1\n' >"$T/noid.conf"
+"$NMMD" --config "$T/noid.conf" --foreground --no-kernel >"$T/out" 2>&1
+st=$?
+[ $st = 2 ] && grep -qxF "akm-nmmd: no node id: set 'id = N' in $T/noid.conf or give --id" "$T/out"
+ok $? "no id: the message names the setting and the file" "exit $st: $(cat "$T/out")"
+"$NMMD" --conf "$T/nmmd.conf" --foreground --no-kernel >"$T/out" 2>&1
+[ $? = 2 ] && grep -qxF "akm-nmmd: spell --config in full" "$T/out"
+ok $? "--conf FILE (abbreviated) refused" "$(cat "$T/out")"
 printf 'id = 1\nlisten 127.0.0.1\n' >"$T/bad.conf"
 "$NMMD" --config "$T/bad.conf" --foreground --no-kernel >"$T/out" 2>&1
 st=$?
