@@ -175,7 +175,8 @@ done
 for v in a b; do
 	V_=${v^^}
 	vm_copy_in "$v" "$BOOT_WORK/$V_.code" /root/$V_.code >/dev/null
-	out=$(vm_exec "$v" "akm-agent import /mnt/share/usb/$V_.akmb --code-file /root/$V_.code && rm /root/$V_.code && systemctl is-enabled akm-agent && systemctl is-active akm-agent" 2>&1)
+	# the runner is a service: import does not wait for the start (--no-block)
+	out=$(vm_exec "$v" "akm-agent import /mnt/share/usb/$V_.akmb --code-file /root/$V_.code && rm /root/$V_.code && systemctl is-enabled akm-agent && for i in \$(seq 90); do systemctl is-active akm-agent && exit 0; sleep 1; done; exit 1" 2>&1)
 	ok $? "step 2-3: akm-agent import on $v enables and starts akm-agent.service" "$out"
 done
 wait_for 120 online A && wait_for 120 online B

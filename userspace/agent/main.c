@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
 
 #include "agent.h"
 #include "bundle.h"
@@ -276,10 +277,26 @@ static int mkdir_parents(const char *dir)
 	return state_mkdir(path);
 }
 
+/*
+ * Run by a service (cloud-init, a provisioning job ordered before the
+ * agent): waiting for the agent's start job could deadlock. A login
+ * session's scope, or no systemd unit at all, waits.
+ */
+static bool in_service(void)
+{
+	char *unit = NULL;
+	bool svc;
+
+	if (sd_pid_get_unit(0, &unit) < 0)
+		return false;
+	svc = strlen(unit) > 8 && !strcmp(unit + strlen(unit) - 8, ".service");
+	free(unit);
+	return svc;
+}
+
 static int systemctl(const char *verb)
 {
-	/* from inside a unit (cloud-init, a provisioning job), do not wait on the job */
-	const char *block = getenv("INVOCATION_ID") ? "--no-block" : "--quiet";
+	const char *block = in_service() ? "--no-block" : "--quiet";
 	int status;
 	pid_t pid;
 
@@ -333,7 +350,7 @@ static int start_service(void)
 		     "'systemctl status " AGENT_UNIT "' and 'journalctl -u " AGENT_UNIT "'");
 		return 3;
 	}
-	printf(AGENT_UNIT " enabled and %s\n", getenv("INVOCATION_ID") ? "starting" : "started");
+	printf(AGENT_UNIT " enabled and %s\n", in_service() ? "starting" : "started");
 	return 0;
 }
 
@@ -591,37 +608,57 @@ static int refuse_code(void)
 	return 2;
 }
 
+/* The argument of option i of argv, in place (after "=" or the next word). */
+static void wipe_value(int argc, char **argv, int i, char *rest)
+{
+	if (*rest)
+		sodium_memzero(rest, strlen(rest));
+	else if (i + 1 < argc)
+		sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
+}
+
 /*
  * -c, --code, or what getopt would take for it or call ambiguous with it
  * (--c, --co, --cod): wipe the value off /proc/PID/cmdline, before getopt
- * echoes it in a message. Nonzero: refused.
+ * can echo it in a message. The values of the other options are skipped.
+ * Nonzero: refused.
  */
 static int code_argument(int argc, char **argv)
 {
+	static const char *const valued[] = { "state", "code-file", "config" };
 	int i;
 
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-		char *name = argv[i], *eq;
-		size_t len;
+		char *a = argv[i], *eq;
+		size_t len, k;
 
-		if (!strncmp(name, "-c", 2)) {		/* -c CODE, -cCODE */
-			sodium_memzero(name + 2, strlen(name + 2));
-			if (!name[2] && i + 1 < argc)
-				sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
+		if (a[0] != '-' || !a[1])
+			continue;
+		if (a[1] != '-') {		/* -jc CODE, -cCODE, -s DIR */
+			for (a++; *a; a++) {
+				if (*a == 'c') {
+					wipe_value(argc, argv, i, a + 1);
+					return refuse_code();
+				}
+				if (*a == 's') {
+					i += !a[1];
+					break;
+				}
+			}
+			continue;
+		}
+		a += 2;
+		eq = strchr(a, '=');
+		len = eq ? (size_t)(eq - a) : strlen(a);
+		if (len && len <= 4 && !strncmp(a, "code", len)) {
+			wipe_value(argc, argv, i, eq ? eq + 1 : a + len);
 			return refuse_code();
 		}
-		if (strncmp(name, "--", 2))
-			continue;
-		name += 2;
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		if (!len || len > 4 || strncmp(name, "code", len))
-			continue;
-		if (eq)
-			sodium_memzero(eq + 1, strlen(eq + 1));
-		else if (i + 1 < argc)
-			sodium_memzero(argv[i + 1], strlen(argv[i + 1]));
-		return refuse_code();
+		for (k = 0; !eq && len && k < sizeof(valued) / sizeof(valued[0]); k++)
+			if (!strncmp(a, valued[k], len)) {
+				i++;
+				break;
+			}
 	}
 	return 0;
 }
@@ -656,7 +693,7 @@ static int run_args(struct akm_args *args, int argc, char **argv)
 			break;
 		case 'C':
 			if (strcmp(optarg, conf_path)) {
-				fail("spell --config in full");
+				fail("give --config once, spelled in full");
 				return 2;
 			}
 			start = false;	/* the unit reads the default file */

@@ -422,7 +422,7 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			if (strcmp(optarg, conf)) {
-				fprintf(stderr, "akm-nmmd: spell --config in full\n");
+				fprintf(stderr, "akm-nmmd: give --config once, spelled in full\n");
 				return 2;
 			}
 			break;

@@ -106,7 +106,7 @@ else
 		--co="$code" </dev/null
 	! grep -qF "$code" "$T/aout"
 	ok $? "import: --co=CODE: the code is not echoed" "$(cat "$T/aout")"
-	import 2 "spell --config in full" "--conf FILE refused" --conf /dev/null </dev/null
+	import 2 "give --config once, spelled in full" "--conf FILE refused" --conf /dev/null </dev/null
 	printf '%s\n' "$code" >"$T/code"
 	import 1 "$nokern" "--code-file PATH opens the bundle" --code-file "$T/code" </dev/null
 	printf '%s\n' "${code,,}" | sed 's/..../&-/g; s/-$//' |
@@ -438,7 +438,7 @@ st=$?
 [ $st = 2 ] && grep -qxF "akm-nmmd: no node id: set 'id = N' in $T/noid.conf or give --id" "$T/out"
 ok $? "no id: the message names the setting and the file" "exit $st: $(cat "$T/out")"
 "$NMMD" --conf "$T/nmmd.conf" --foreground --no-kernel >"$T/out" 2>&1
-[ $? = 2 ] && grep -qxF "akm-nmmd: spell --config in full" "$T/out"
+[ $? = 2 ] && grep -qxF "akm-nmmd: give --config once, spelled in full" "$T/out"
 ok $? "--conf FILE (abbreviated) refused" "$(cat "$T/out")"
 printf 'id = 1\nlisten 127.0.0.1\n' >"$T/bad.conf"
 "$NMMD" --config "$T/bad.conf" --foreground --no-kernel >"$T/out" 2>&1
