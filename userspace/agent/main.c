@@ -89,7 +89,7 @@ static void usage(FILE *f)
 		"        asked for when standard input is a terminal (not echoed); else read\n"
 		"        from standard input. It is never an argument. Where systemd runs\n"
 		"        and " AGENT_UNIT " is installed, the import enables and\n"
-		"        (re)starts it, unless --no-start or --state DIR is given.\n"
+		"        (re)starts it, unless --no-start, --state or --config is given.\n"
 		"run     the daemon: activation, sessions with the NMM, re-keys, heartbeats\n"
 		"status  what was imported, what the kernel holds, what the daemon does\n"
 		"\n"
