@@ -250,7 +250,7 @@ authenticated "6.12 after the upgrade"
 # --- 6. remove and purge --------------------------------------------------------
 out=$(vm_exec a 'apt-get remove -y -q akm-agent >/dev/null && ! systemctl is-active akm-agent && test -s /var/lib/akm/agent/agent.conf && test -f /etc/akm/agent.conf && ! test -e /lib/systemd/system/akm-agent.service' 2>&1)
 ok $? "apt remove akm-agent: service stopped and gone; state and configuration kept" "$out"
-leftovers='ls -d /etc/akm /var/lib/akm /usr/src/akm-* /var/lib/dkms/akm /lib/modules/*/updates/dkms/akm.ko* /lib/systemd/system/akm* /etc/systemd/system/*/akm* /usr/lib/modules-load.d/akm.conf 2>/dev/null; lsmod | grep -w "^akm"'
+leftovers='ls -d /etc/akm /var/lib/akm /usr/src/akm-* /var/lib/dkms/akm /lib/modules/*/updates/dkms/akm.ko* /lib/systemd/system/akm-nmmd* /lib/systemd/system/akm-agent* /etc/systemd/system/*/akm-nmmd* /etc/systemd/system/*/akm-agent* 2>/dev/null; lsmod | grep -w "^akm"'
 vm_all "apt-get purge -y -q akm-agent akm-tools akm-dkms >/dev/null; $leftovers; true" a b
 vm_all "apt-get purge -y -q akm-nmm akm-tools akm-dkms >/dev/null; $leftovers; true" nmm
 bad=""
