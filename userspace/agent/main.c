@@ -294,9 +294,9 @@ static bool in_service(void)
 	return svc;
 }
 
-static int systemctl(const char *verb)
+static int systemctl(const char *verb, bool no_block)
 {
-	const char *block = in_service() ? "--no-block" : "--quiet";
+	const char *block = no_block ? "--no-block" : "--quiet";
 	int status;
 	pid_t pid;
 
@@ -329,7 +329,7 @@ static int start_service(void)
 	};
 	char *real;
 	size_t i;
-	bool masked;
+	bool masked, svc;
 
 	if (sd_booted() <= 0)
 		return 0;
@@ -345,12 +345,13 @@ static int start_service(void)
 		printf(AGENT_UNIT " is masked: not started\n");
 		return 0;
 	}
-	if (systemctl("enable") || systemctl("restart")) {
+	svc = in_service();
+	if (systemctl("enable", svc) || systemctl("restart", svc)) {
 		fail("imported, but " AGENT_UNIT " did not start: see "
 		     "'systemctl status " AGENT_UNIT "' and 'journalctl -u " AGENT_UNIT "'");
 		return 3;
 	}
-	printf(AGENT_UNIT " enabled and %s\n", in_service() ? "starting" : "started");
+	printf(AGENT_UNIT " enabled and %s\n", svc ? "starting" : "started");
 	return 0;
 }
 
