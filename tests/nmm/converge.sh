@@ -60,7 +60,8 @@ kernel_epoch() {
 import json, sys
 a = json.load(sys.stdin)
 a = a[0] if isinstance(a, list) else a
-print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))'
+print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' 2>/dev/null ||
+		echo 0
 }
 # every online member of asr holds the NMM's epoch as current
 converged() {	# asr

@@ -81,7 +81,8 @@ kernel_epoch() {	# ns asr -> current epoch in that kernel
 import json, sys
 a = json.load(sys.stdin)
 a = a[0] if isinstance(a, list) else a
-print(max([k['epoch'] for k in a.get('keys', []) if k['state'] == 'current'] or [0]))"
+print(max([k['epoch'] for k in a.get('keys', []) if k['state'] == 'current'] or [0]))" 2>/dev/null ||
+		echo 0
 }
 epoch_is() { [ "$(kernel_epoch "$1" "$2")" = "$3" ]; }
 
@@ -164,7 +165,7 @@ nmm asr del-member 1 node C >/dev/null
 wait_for 60 all_activated 1
 ok $? "del C: re-keyed without C" "$(nmm asr show 1)"
 e=$(nmmj asr show 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
-! epoch_is c 1 "$e" && epoch_is b 1 "$e"
+[ -n "$e" ] && ! epoch_is c 1 "$e" && epoch_is b 1 "$e"
 ok $? "C does not hold the new epoch $e, B does"
 nmmj asr show 1 | grep -q '"node":4,"name":"C","state":"revoked"'
 ok $? "C stays in ASR 1 as revoked"
