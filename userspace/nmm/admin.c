@@ -217,7 +217,7 @@ static int node_add(struct req *r)
 	struct nmm *n = r->n;
 	const char *name = next(r), *w;
 	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "";
-	uint8_t *cred, sealed[SEALED_LEN(32)];
+	uint8_t *cred, sealed[AKM_SEALED_LEN(32)];
 	sqlite3_stmt *st;
 	uint32_t id = 0;
 	char ad[32];
@@ -255,13 +255,13 @@ static int node_add(struct req *r)
 	if (addr_taken(r, addrs, 0))
 		return r->status;
 
-	cred = secure_alloc(32);
+	cred = akm_secure_alloc(32);
 	if (!cred)
 		return fail(r, 1, "out of memory");
 	randombytes_buf(cred, 32);
 	snprintf(ad, sizeof(ad), "cred:%u", id);
-	seal(n, ad, cred, 32, sealed);
-	secure_free(cred);
+	akm_seal(&n->master, ad, cred, 32, sealed);
+	akm_secure_free(cred);
 	err = store_begin(n);
 	/* a removed node of that id or name leaves for good, and the lists with it */
 	st = err ? NULL : db_prep(n, "SELECT id FROM nodes WHERE (id = ? OR name = ?) AND "
@@ -350,13 +350,13 @@ static int node_export(struct req *r)
 		return fail(r, 1, "no node named '%s'", name);
 	akmp_addr_put(&a, b.nmm_addr.s6_addr);
 	b.created = time(NULL);
-	cred = secure_alloc(32);
+	cred = akm_secure_alloc(32);
 	if (!cred)
 		return fail(r, 1, "out of memory");
 	err = node_cred(n, b.node_id, cred);
 	if (!err)
 		err = akm_bundle_make(&b, cred, code, bundle, msg, sizeof(msg));
-	secure_free(cred);
+	akm_secure_free(cred);
 	if (err)
 		return fail(r, 1, "cannot export node '%s': %s", name, *msg ? msg : strerror(-err));
 	/* akmctl writes it, as the operator: the daemon may not write there */

@@ -27,7 +27,7 @@ int kern_node_cred(struct nmm *n, uint32_t node)
 
 	if (!n->nl)
 		return -ENOTCONN;
-	c = secure_alloc(32);
+	c = akm_secure_alloc(32);
 	if (!c)
 		return -ENOMEM;
 	err = node_cred(n, node, c);
@@ -37,7 +37,7 @@ int kern_node_cred(struct nmm *n, uint32_t node)
 			nl_err(n, err, "delete credential", node);
 		err = nl_err(n, akm_cred_install(n->nl, node, c), "install credential", node);
 	}
-	secure_free(c);
+	akm_secure_free(c);
 	return err;
 }
 

@@ -544,7 +544,7 @@ int main(int argc, char **argv)
 	free(n.pending);
 	akm_close(n.nl);
 	store_close(&n);
-	master_free(&n);
+	akm_master_free(&n.master);
 	free(state_dir);
 	akm_config_free(&args);
 	return err ? 1 : 0;

@@ -15,6 +15,7 @@
 
 #include "libakm.h"
 #include "proto.h"
+#include "secret.h"
 
 #define NMM_STATE_DIR		"/var/lib/akm/nmm"
 #define NMM_CONFIG		"/etc/akm/nmmd.conf"
@@ -127,7 +128,7 @@ struct nmm {
 	const char *state_dir;
 	bool tpm;
 	sqlite3 *db;
-	uint8_t *master;		/* 32 bytes, sodium_malloc */
+	struct akm_master master;
 	struct akm_sock *nl;
 	struct akm_addr listen_addr;
 	uint16_t port;
@@ -173,24 +174,12 @@ int64_t db_int(struct nmm *n, int64_t dflt, const char *sql, const char *types, 
 int store_meta_get(struct nmm *n, const char *k, int64_t *v);
 int store_meta_set(struct nmm *n, const char *k, int64_t v);
 
-/* secret.c: master key and sealing of secrets at rest. */
+/* secret.c: the store's secrets under the master key (lib/secret.h). */
 int master_load(struct nmm *n);
-void master_free(struct nmm *n);
-#define SEALED_LEN(len) (24 + (len) + 16)
-/* Encrypt len bytes under the master key, bound to the text ad. */
-void seal(const struct nmm *n, const char *ad, const uint8_t *in, size_t len, uint8_t *out);
-int unseal(const struct nmm *n, const char *ad, const uint8_t *in, size_t inlen,
-	   uint8_t *out, size_t outlen);
 /* Unseal column 0 of the first row of st (which this finalizes) into out (32 bytes). */
 int load_secret(struct nmm *n, const char *ad, uint8_t *out, sqlite3_stmt *st);
-/* The credential of node into c (32 bytes, from secure_alloc()). */
+/* The credential of node into c (32 bytes, from akm_secure_alloc()). */
 int node_cred(struct nmm *n, uint32_t node, uint8_t *c);
-void kdf(const uint8_t c[32], const char *label, uint8_t out[32]);
-/* nonce || XChaCha20-Poly1305(K_wrap(c), K, ad) as protocol.md */
-void wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
-	      uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN]);
-void *secure_alloc(size_t len);		/* locked, wiped on secure_free */
-void secure_free(void *p);
 
 /* kern.c: this machine's kernel. */
 int kern_sync(struct nmm *n);

@@ -257,8 +257,8 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	/* removed members stay, revoked, the newest first, as far as room goes */
 	revoked = revoked_ids(n, asr, rids, AKM_MEMBERS_MAX - nids);
 	cfg.members = calloc(nids + (revoked > 0 ? revoked : 0), sizeof(*cfg.members));
-	key = secure_alloc(32);
-	cred = secure_alloc(32);
+	key = akm_secure_alloc(32);
+	cred = akm_secure_alloc(32);
 	err = revoked < 0 ? revoked : -ENOMEM;
 	if (revoked < 0 || !cfg.members || !key || !cred)
 		goto out;
@@ -278,7 +278,7 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 		err = node_cred(n, c->node, cred);
 	if (err)
 		goto out;
-	wrap_key(cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
+	akm_wrap_key(cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
 	akmp_asr_config(&b, &cfg);
 	err = conn_send(n, c, &b);
 	if (!err)
@@ -291,8 +291,8 @@ out:
 		mark_failed(n, c, asr, cfg.epoch, -err);
 	}
 	akmp_buf_free(&b);
-	secure_free(key);
-	secure_free(cred);
+	akm_secure_free(key);
+	akm_secure_free(cred);
 	peers_free(&peers);
 	free(cfg.members);
 	return err;
@@ -360,7 +360,7 @@ static void refill(struct nmm *n, struct conn *c)
 
 int rekey_new_epoch(struct nmm *n, uint32_t asr)
 {
-	uint8_t *key = secure_alloc(32), sealed[SEALED_LEN(32)];
+	uint8_t *key = akm_secure_alloc(32), sealed[AKM_SEALED_LEN(32)];
 	char ad[48], members[AKM_MEMBERS_MAX * 11 + 1] = "";
 	size_t len = 0;
 	sqlite3_stmt *st;
@@ -388,7 +388,7 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 
 	randombytes_buf(key, 32);
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
-	seal(n, ad, key, 32, sealed);
+	akm_seal(&n->master, ad, key, 32, sealed);
 	/* an epoch never activated is superseded; no key is kept that is not needed */
 	if (db_exec(n, "UPDATE epochs SET state = 'retired', key = x'' WHERE asr = ? AND "
 		    "state = 'pending'", "u", asr) < 0 ||
@@ -407,7 +407,7 @@ int rekey_new_epoch(struct nmm *n, uint32_t asr)
 	nmm_event(n, "epoch-created", "asr %u epoch %u members %s", asr, (uint32_t)epoch,
 		  *members ? members : "none");
 out:
-	secure_free(key);
+	akm_secure_free(key);
 	sodium_memzero(sealed, sizeof(sealed));
 	return err;
 }
