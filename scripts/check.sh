@@ -10,7 +10,8 @@
 #     sparse, all kernels), checkpatch, the YNL spec check and a short run
 #     of the packet-code fuzzers (tests/fuzz/run.sh): one test each;
 #   - the host suites tests/unit/run.sh (or, without it, userspace/tests/run.sh)
-#     and tests/pkg/run.sh (the Debian packages, lintian, the units), and
+#     tests/pkg/run.sh (the Debian packages, lintian, the units),
+#     tests/root/run.sh (akm-rootd on a PostgreSQL server of its own), and
 #     tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
 #     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
@@ -101,7 +102,7 @@ one "fuzz smoke" $?
 # itself; the latter runs alone only while the former does not exist.
 suites=(tests/unit/run.sh)
 [ -e tests/unit/run.sh ] || suites=(userspace/tests/run.sh)
-suites+=(tests/pkg/run.sh)
+suites+=(tests/pkg/run.sh tests/root/run.sh)
 for suite in "${suites[@]}"; do
 	[ -e "$suite" ] || continue
 	name=${suite%/run.sh}

@@ -28,6 +28,7 @@ PKGS=(
 	wireguard-tools nftables iptables conntrack socat
 	clang libclang-rt-14-dev
 	libsystemd-dev dpkg-dev debhelper dh-dkms dkms lintian mmdebstrap qemu-utils e2fsprogs
+	postgresql libpq-dev
 )
 
 missing=()

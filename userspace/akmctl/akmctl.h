@@ -63,6 +63,7 @@ int do_stats(struct cmdline *c);
 int do_cred(struct cmdline *c);
 int do_monitor(struct cmdline *c);
 int do_nmm(struct cmdline *c);
+int do_root(struct cmdline *c);
 void node_usage(FILE *f);
 void asr_usage(FILE *f);
 void member_usage(FILE *f);
@@ -71,5 +72,6 @@ void stats_usage(FILE *f);
 void cred_usage(FILE *f);
 void monitor_usage(FILE *f);
 void nmm_usage(FILE *f);
+void root_usage(FILE *f);
 
 #endif /* AKMCTL_H */

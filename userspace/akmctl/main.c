@@ -30,6 +30,7 @@ static const struct object {
 	{ "cred", do_cred, cred_usage },
 	{ "monitor", do_monitor, monitor_usage },
 	{ "nmm", do_nmm, nmm_usage },
+	{ "root", do_root, root_usage },
 };
 
 static void usage(FILE *f)
@@ -37,7 +38,7 @@ static void usage(FILE *f)
 	size_t i;
 
 	fputs("Usage: akmctl [OPTIONS] OBJECT {COMMAND | help}\n"
-	      "OBJECT := { node | asr | member | key | stats | cred | monitor | nmm }\n"
+	      "OBJECT := { node | asr | member | key | stats | cred | monitor | nmm | root }\n"
 	      "OPTIONS := { -j[son] | -p[retty] | -n[etns] NAME | -h[elp] | -V[ersion] }\n"
 	      "  -j, --json          print JSON\n"
 	      "  -p, --pretty        print indented JSON (implies -j)\n"

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * akmctl nmm [socket PATH] ARGS...: a thin client of akm-nmmd's admin
- * socket. It sends the words and the output mode; the daemon parses them,
- * runs the command and sends back stdout, stderr and the exit status.
+ * akmctl nmm|root [socket PATH] ARGS...: a thin client of the admin socket
+ * of akm-nmmd or akm-rootd. It sends the words and the output mode; the
+ * daemon parses them, runs the command and sends back stdout, stderr and
+ * the exit status.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,13 @@
 #include "proto.h"
 
 #define NMM_SOCKET	"/var/lib/akm/nmm/admin.sock"
+#define ROOT_SOCKET	"/var/lib/akm/root/admin.sock"
+
+/* Which daemon: its object word, its name, its socket, its usage. */
+struct daemon {
+	const char *obj, *name, *socket;
+	void (*usage)(FILE *f);
+};
 
 void nmm_usage(FILE *f)
 {
@@ -35,6 +43,25 @@ void nmm_usage(FILE *f)
 	      "       akmctl nmm [socket PATH] asr show [ASR_ID]\n"
 	      "       akmctl nmm [socket PATH] watch\n"
 	      "Talks to akm-nmmd over its admin socket (default " NMM_SOCKET ").\n", f);
+}
+
+void root_usage(FILE *f)
+{
+	fputs("Usage: akmctl root [socket PATH] site add NAME id ID endpoint ADDR[:PORT]\n"
+	      "       akmctl root [socket PATH] site list [NAME]\n"
+	      "       akmctl root [socket PATH] site del NAME\n"
+	      "       akmctl root [socket PATH] node add NAME id ID site SITE addr ADDR "
+	      "[addr ADDR ...]\n"
+	      "       akmctl root [socket PATH] node list [NAME]\n"
+	      "       akmctl root [socket PATH] node del NAME\n"
+	      "       akmctl root [socket PATH] asr add ASR_ID alg ALG [name NAME] "
+	      "[policy POLICY] [grace SECONDS]\n"
+	      "       akmctl root [socket PATH] asr add-member ASR_ID node NAME\n"
+	      "       akmctl root [socket PATH] asr del-member ASR_ID node NAME\n"
+	      "       akmctl root [socket PATH] asr del ASR_ID\n"
+	      "       akmctl root [socket PATH] asr show [ASR_ID]\n"
+	      "       akmctl root [socket PATH] watch\n"
+	      "Talks to akm-rootd over its admin socket (default " ROOT_SOCKET ").\n", f);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)
@@ -59,8 +86,8 @@ static int write_all(int fd, const uint8_t *p, size_t len)
  * for NMM_ADMIN_EXIT, -1 otherwise; after a failed write, 1 and no more
  * output (*failed).
  */
-static int answer(const uint8_t *data, size_t len, const char *file, int *written,
-		  bool *failed)
+static int answer(const struct daemon *d, const uint8_t *data, size_t len, const char *file,
+		  int *written, bool *failed)
 {
 	struct akmp_iter it;
 	struct akmp_tlv t;
@@ -73,21 +100,23 @@ static int answer(const uint8_t *data, size_t len, const char *file, int *writte
 			break;
 		} else if (t.type == NMM_ADMIN_T_DATA && data[0] == NMM_ADMIN_FILE) {
 			if (!file || *written || t.len != AKM_BUNDLE_LEN) {
-				fprintf(stderr, "akmctl nmm: akm-nmmd sent an unexpected file\n");
+				fprintf(stderr, "akmctl %s: %s sent an unexpected file\n", d->obj,
+					d->name);
 				*failed = true;
 			} else if (!lstat(file, &st) && !S_ISREG(st.st_mode)) {
-				fprintf(stderr, "akmctl nmm: '%s' exists and is not a regular "
-					"file\n", file);
+				fprintf(stderr, "akmctl %s: '%s' exists and is not a regular "
+					"file\n", d->obj, file);
 				*failed = true;
 			} else if ((err = akm_file_write(file, t.v, t.len, 0600))) {
-				fprintf(stderr, "akmctl nmm: cannot write '%s': %s\n", file,
-					strerror(-err));
+				fprintf(stderr, "akmctl %s: cannot write '%s': %s\n", d->obj,
+					file, strerror(-err));
 				*failed = true;
 			}
 			(*written)++;
 		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_OUT && file &&
 			   !*written) {		/* the code, for a file not written */
-			fprintf(stderr, "akmctl nmm: akm-nmmd sent no bundle to write\n");
+			fprintf(stderr, "akmctl %s: %s sent no bundle to write\n", d->obj,
+				d->name);
 			*failed = true;
 		} else if (t.type == NMM_ADMIN_T_TEXT && data[0] == NMM_ADMIN_OUT) {
 			fwrite(t.v, 1, t.len, stdout);
@@ -99,7 +128,7 @@ static int answer(const uint8_t *data, size_t len, const char *file, int *writte
 		}
 	}
 	if (data[0] == NMM_ADMIN_EXIT && !status && file && !*written) {
-		fprintf(stderr, "akmctl nmm: akm-nmmd sent no bundle to write\n");
+		fprintf(stderr, "akmctl %s: %s sent no bundle to write\n", d->obj, d->name);
 		*failed = true;
 	}
 	if (*failed)
@@ -121,27 +150,27 @@ static int export_file(int argc, char **argv)
 }
 
 /* path against our current directory, allocated; NULL after an error message. */
-static char *absolute(const char *path)
+static char *absolute(const struct daemon *d, const char *path)
 {
 	char *cwd = getcwd(NULL, 0), *abs = NULL;
 
 	if (!cwd) {
-		fprintf(stderr, "akmctl nmm: cannot find the current directory (%s): give an "
-			"absolute path after 'file'\n", strerror(errno));
+		fprintf(stderr, "akmctl %s: cannot find the current directory (%s): give an "
+			"absolute path after 'file'\n", d->obj, strerror(errno));
 		return NULL;
 	}
 	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path) < 0) {
-		fprintf(stderr, "akmctl nmm: out of memory\n");
+		fprintf(stderr, "akmctl %s: out of memory\n", d->obj);
 		abs = NULL;
 	}
 	free(cwd);
 	return abs;
 }
 
-int do_nmm(struct cmdline *c)
+static int client(struct cmdline *c, const struct daemon *d)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = NMM_SOCKET;
+	const char *path = d->socket;
 	struct akmp_reader rd = { 0 };
 	struct akmp_buf b = { 0 };
 	char *abs_path = NULL;
@@ -154,7 +183,7 @@ int do_nmm(struct cmdline *c)
 		path = arg_value(c, "socket");
 	}
 	if (c->argc == 1 && !strcmp(c->argv[0], "help")) {
-		nmm_usage(stdout);
+		d->usage(stdout);
 		return 0;
 	}
 	if (!c->argc)
@@ -166,7 +195,7 @@ int do_nmm(struct cmdline *c)
 	rel = export_file(c->argc, c->argv);
 	if (rel >= 0)
 		file = c->argv[rel];
-	if (file && file[0] != '/' && !(abs_path = absolute(file)))
+	if (file && file[0] != '/' && !(abs_path = absolute(d, file)))
 		return 1;
 	if (!abs_path)
 		rel = -1;
@@ -185,7 +214,7 @@ int do_nmm(struct cmdline *c)
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		fprintf(stderr, "akmctl nmm: cannot reach akm-nmmd at %s: %s\n", path,
+		fprintf(stderr, "akmctl %s: cannot reach %s at %s: %s\n", d->obj, d->name, path,
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -197,15 +226,29 @@ int do_nmm(struct cmdline *c)
 	while (!ret && status < 0) {
 		ret = akmp_read(fd, &rd);
 		if (ret == 1)
-			ret = rd.len ? (status = answer(rd.buf, rd.len, file, &written,
+			ret = rd.len ? (status = answer(d, rd.buf, rd.len, file, &written,
 							 &failed), 0) : -EBADMSG;
 		else if (!ret)
 			ret = -EAGAIN;	/* a blocking socket never says so */
 	}
 	if (status < 0)
-		fprintf(stderr, "akmctl nmm: %s\n", ret == -EPIPE ?
-			"akm-nmmd closed the connection" : strerror(-ret));
+		fprintf(stderr, "akmctl %s: %s%s\n", d->obj, ret == -EPIPE ? d->name : "",
+			ret == -EPIPE ? " closed the connection" : strerror(-ret));
 	akmp_reader_free(&rd);
 	close(fd);
 	return status < 0 ? 1 : status;
+}
+
+int do_nmm(struct cmdline *c)
+{
+	static const struct daemon nmm = { "nmm", "akm-nmmd", NMM_SOCKET, nmm_usage };
+
+	return client(c, &nmm);
+}
+
+int do_root(struct cmdline *c)
+{
+	static const struct daemon root = { "root", "akm-rootd", ROOT_SOCKET, root_usage };
+
+	return client(c, &root);
 }

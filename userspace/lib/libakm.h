@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <linux/akm.h>
 
@@ -190,6 +191,10 @@ int akm_addr_parse(const char *s, struct akm_addr *a);
 /* ADDR, [ADDR], [ADDR]:PORT, a.b.c.d:PORT; *port is set only if given */
 int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
+/* An address in its one spelling (::ffff:a.b.c.d is a.b.c.d) into buf. */
+int akm_addr_canon(const char *s, char *buf, size_t len);
+/* An object name: 1 to AKM_NAME_MAX - 1 of A-Z a-z 0-9 . _ - */
+bool akm_name_ok(const char *s);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);
 int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
 int akm_file_write(const char *path, const void *buf, size_t len, int mode);
@@ -229,6 +234,12 @@ void akm_out_str(struct akm_out *o, const char *key, const char *label, const ch
 /* Text mode only; text ending in a space or newline needs no separator after it. */
 void akm_out_text(struct akm_out *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * An event as one line (or JSON object) of "watch": its time, its kind, and
+ * text's "key value" pairs (a value in double quotes may hold spaces).
+ */
+void akm_out_event(FILE *f, enum akm_out_mode mode, time_t now, const char *kind,
+		   const char *text);
 void akm_json_string(FILE *f, const char *s);
 
 #endif /* LIBAKM_H */

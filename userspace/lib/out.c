@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "libakm.h"
 
@@ -228,4 +229,42 @@ void akm_out_text(struct akm_out *o, const char *fmt, ...)
 	if (len)
 		o->sep = text[len - 1] != ' ' && text[len - 1] != '\n';
 	free(text);
+}
+
+void akm_out_event(FILE *f, enum akm_out_mode mode, time_t now, const char *kind,
+		   const char *text)
+{
+	char *copy, *tok, *save, *val;
+	struct akm_out o;
+
+	akm_out_init(&o, f, mode == AKM_OUT_TEXT ? AKM_OUT_TEXT : AKM_OUT_JSON);
+	akm_out_obj_open(&o, NULL);
+	if (akm_out_json(&o)) {
+		akm_out_int(&o, "time", NULL, now);
+	} else {
+		char ts[32];
+		struct tm tm;
+
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+		akm_out_str(&o, NULL, NULL, ts);
+	}
+	akm_out_str(&o, "event", NULL, kind);
+	/* "key value ...": a value in double quotes may hold spaces */
+	copy = strdup(text);
+	for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		uint32_t v;
+
+		val = *save == '"' ? strtok_r(NULL, "\"", &save) : strtok_r(NULL, " ", &save);
+		if (!val)
+			break;
+		if (akm_out_json(&o) && !akm_parse_u32(val, &v))
+			akm_out_uint(&o, tok, tok, v);
+		else
+			akm_out_str(&o, tok, tok, val);
+	}
+	free(copy);
+	akm_out_obj_close(&o);
+	if (!akm_out_json(&o))	/* JSON ends its line itself */
+		fputc('\n', f);
 }

@@ -108,6 +108,33 @@ const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+int akm_addr_canon(const char *s, char *buf, size_t len)
+{
+	struct akm_addr a;
+
+	if (akm_addr_parse(s, &a))
+		return -EINVAL;
+	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {
+		a.family = AF_INET;
+		memcpy(&a.v4, &a.v6.s6_addr[12], 4);
+	}
+	akm_addr_str(&a, buf, len);
+	return 0;
+}
+
+bool akm_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= AKM_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -89,19 +89,6 @@ static const char *value(struct req *r, const char *kw)
 	return v;
 }
 
-static bool name_ok(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (!len || len >= AKM_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
 /* Node id by name; 0 if there is no such (non-removed) node. */
 static uint32_t node_by_name(struct nmm *n, const char *name)
 {
@@ -181,7 +168,6 @@ static int parse_addrs(struct req *r, char *addrs, size_t size)
 {
 	char buf[AKM_ADDRSTRLEN];
 	unsigned int naddrs = 0;
-	struct akm_addr a;
 	const char *w, *v;
 
 	*addrs = 0;
@@ -193,14 +179,8 @@ static int parse_addrs(struct req *r, char *addrs, size_t size)
 			return r->status;
 		if (naddrs == AKM_ADDRS_MAX)
 			return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
-		if (akm_addr_parse(v, &a))
+		if (akm_addr_canon(v, buf, sizeof(buf)))
 			return usage(r, "invalid address '%s'", v);
-		if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {
-			/* one spelling of an address: ::ffff:a.b.c.d is a.b.c.d */
-			a.family = AF_INET;
-			memcpy(&a.v4, &a.v6.s6_addr[12], 4);
-		}
-		akm_addr_str(&a, buf, sizeof(buf));
 		if (addr_in(addrs, buf))
 			return usage(r, "address '%s' given twice", v);
 		snprintf(addrs + strlen(addrs), size - strlen(addrs), "%s%s", naddrs ? " " : "",
@@ -225,7 +205,7 @@ static int node_add(struct req *r)
 
 	if (!name)
 		return usage(r, "missing NAME");
-	if (!name_ok(name))
+	if (!akm_name_ok(name))
 		return usage(r, "invalid name '%s' (1 to 31 of A-Z a-z 0-9 . _ -)", name);
 	while ((w = next(r)) && !strcmp(w, "id")) {
 		const char *v = value(r, w);
@@ -663,7 +643,7 @@ static int asr_add(struct req *r)
 				return usage(r, "invalid alg '%s' (one of: hmac-sha256 "
 					     "chacha20-poly1305)", v);
 		} else if (!strcmp(w, "name") && !*name) {
-			if (!name_ok(v))
+			if (!akm_name_ok(v))
 				return usage(r, "invalid name '%s'", v);
 			name = v;
 		} else if (!strcmp(w, "policy") && !have_policy) {
@@ -1278,9 +1258,8 @@ int admin_input(struct nmm *n, struct conn *c)
 void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 {
 	time_t now = time(NULL);
-	char *buf = NULL, *copy, *tok, *save, *val;
+	char *buf = NULL;
 	size_t len = 0;
-	struct akm_out o;
 	struct conn *c;
 	FILE *f;
 
@@ -1290,36 +1269,7 @@ void admin_broadcast(struct nmm *n, const char *kind, const char *text)
 		f = open_memstream(&buf, &len);
 		if (!f)
 			return;
-		akm_out_init(&o, f, c->mode == AKM_OUT_TEXT ? AKM_OUT_TEXT : AKM_OUT_JSON);
-		akm_out_obj_open(&o, NULL);
-		if (akm_out_json(&o)) {
-			akm_out_int(&o, "time", NULL, now);
-		} else {
-			char ts[32];
-			struct tm tm;
-
-			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-			akm_out_str(&o, NULL, NULL, ts);
-		}
-		akm_out_str(&o, "event", NULL, kind);
-		/* "key value ...": a value in double quotes may hold spaces */
-		copy = strdup(text);
-		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
-		     tok = strtok_r(NULL, " ", &save)) {
-			uint32_t v;
-
-			val = *save == '"' ? strtok_r(NULL, "\"", &save) : strtok_r(NULL, " ", &save);
-			if (!val)
-				break;
-			if (akm_out_json(&o) && !akm_parse_u32(val, &v))
-				akm_out_uint(&o, tok, tok, v);
-			else
-				akm_out_str(&o, tok, tok, val);
-		}
-		free(copy);
-		akm_out_obj_close(&o);
-		if (!akm_out_json(&o))	/* JSON ends its line itself */
-			fputc('\n', f);
+		akm_out_event(f, c->mode, now, kind, text);
 		fclose(f);
 		send_text(n, c, NMM_ADMIN_OUT, buf, len);
 		free(buf);

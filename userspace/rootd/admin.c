@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The admin socket (akmctl root ...): the frames of akmctl nmm (lib/proto.h,
+ * NMM_ADMIN_*). A request is the command's words; the answer its output,
+ * its errors and its exit status. Each command runs in one SERIALIZABLE
+ * transaction, run again from the start (output discarded) when the
+ * database reports a serialization failure: the instances of one database
+ * may change the same rows at once.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "proto.h"
+#include "root.h"
+
+struct admin {
+	struct admin *next;
+	int fd;
+	struct akmp_reader rd;
+	struct akmp_outq out;
+	int64_t opened;			/* root_now() */
+	enum akm_out_mode mode;
+	bool up;			/* its request came */
+	bool watch;
+	bool closing;			/* close once the answer is written */
+};
+
+int req_fail(struct req *q, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("akmctl root: ", q->err);
+	va_start(ap, fmt);
+	vfprintf(q->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', q->err);
+	q->status = status;
+	return status;
+}
+
+int req_db(struct req *q)
+{
+	struct root *r = q->r;
+
+	if (db_retry(r))
+		return q->status = -EAGAIN;
+	if (!r->pg && r->committing)
+		return req_fail(q, 1, "the connection to the database was lost while committing: "
+				"the change may or may not have been made; look before trying "
+				"again");
+	if (!r->pg)
+		return q->status = -ENOTCONN;
+	return req_fail(q, 1, "database error: %s", r->errmsg[0] ? r->errmsg : "unknown");
+}
+
+const char *req_next(struct req *q)
+{
+	return q->pos < q->argc ? q->argv[q->pos++] : NULL;
+}
+
+const char *req_value(struct req *q, const char *kw)
+{
+	const char *v = req_next(q);
+
+	if (!v)
+		req_usage(q, "missing value after '%s'", kw);
+	return v;
+}
+
+bool req_name_ok(const char *s)
+{
+	return akm_name_ok(s);
+}
+
+int req_addrs(struct req *q, char *addrs, size_t size)
+{
+	char buf[AKM_ADDRSTRLEN], *p;
+	unsigned int naddrs = 0;
+	const char *w, *v;
+	size_t len;
+
+	*addrs = 0;
+	while ((w = req_next(q))) {
+		if (strcmp(w, "addr"))
+			return req_usage(q, "unknown argument '%s'", w);
+		v = req_value(q, w);
+		if (!v)
+			return q->status;
+		if (naddrs == AKM_ADDRS_MAX)
+			return req_usage(q, "more than %d addresses", AKM_ADDRS_MAX);
+		if (akm_addr_canon(v, buf, sizeof(buf)))
+			return req_usage(q, "invalid address '%s'", v);
+		len = strlen(buf);
+		for (p = addrs; (p = strstr(p, buf)); p++)
+			if ((p == addrs || p[-1] == ' ') && (!p[len] || p[len] == ' '))
+				return req_usage(q, "address '%s' given twice", v);
+		snprintf(addrs + strlen(addrs), size - strlen(addrs), "%s%s", naddrs ? " " : "",
+			 buf);
+		naddrs++;
+	}
+	return naddrs ? 0 : req_usage(q, "missing 'addr'");
+}
+
+static void usage_text(FILE *f)
+{
+	fputs("Usage: akmctl root site add NAME id ID endpoint ADDR[:PORT]\n"
+	      "       akmctl root site list [NAME]\n"
+	      "       akmctl root site del NAME\n"
+	      "       akmctl root node add NAME id ID site SITE addr ADDR [addr ADDR ...]\n"
+	      "       akmctl root node list [NAME]\n"
+	      "       akmctl root node del NAME\n"
+	      "       akmctl root asr add ASR_ID alg ALG [name NAME] [policy POLICY] "
+	      "[grace SECONDS]\n"
+	      "       akmctl root asr add-member ASR_ID node NAME\n"
+	      "       akmctl root asr del-member ASR_ID node NAME\n"
+	      "       akmctl root asr del ASR_ID\n"
+	      "       akmctl root asr show [ASR_ID]\n"
+	      "       akmctl root watch\n", f);
+}
+
+static int run(struct req *q)
+{
+	const char *obj = req_next(q), *cmd;
+
+	if (!obj)
+		return req_usage(q, "missing command; try 'akmctl root help'");
+	if (!strcmp(obj, "help")) {
+		usage_text(q->out);
+		return 0;
+	}
+	cmd = req_next(q);
+	if (!cmd)
+		return req_usage(q, "missing %s command; try 'akmctl root help'", obj);
+	if (!strcmp(obj, "site"))
+		return cmd_site(q, cmd);
+	if (!strcmp(obj, "node"))
+		return cmd_node(q, cmd);
+	if (!strcmp(obj, "asr"))
+		return cmd_asr(q, cmd);
+	return req_usage(q, "unknown command '%s'; try 'akmctl root help'", obj);
+}
+
+static void send_frame(struct admin *a, uint8_t type, uint16_t tlv, const void *data,
+		       size_t len)
+{
+	struct akmp_buf b = { 0 };
+
+	akmp_begin(&b, type);
+	if (tlv == NMM_ADMIN_T_STATUS)
+		akmp_put_u32(&b, tlv, *(const uint32_t *)data);
+	else
+		akmp_put(&b, tlv, data, len);
+	if (akmp_end(&b) || akmp_queue(&a->out, &b))
+		a->closing = true;
+	akmp_buf_free(&b);
+}
+
+static void send_text(struct admin *a, uint8_t type, const char *s, size_t len)
+{
+	size_t chunk;
+
+	while (len) {
+		chunk = len > 60000 ? 60000 : len;
+		send_frame(a, type, NMM_ADMIN_T_TEXT, s, chunk);
+		s += chunk;
+		len -= chunk;
+	}
+}
+
+/* Run q's command in a transaction, again after a serialization failure. */
+static void transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen)
+{
+	struct root *r = q->r;
+	int try;
+
+	for (try = 0; try < ROOT_TRIES; try++) {
+		q->out = open_memstream(out, outlen);
+		q->err = open_memstream(err, errlen);
+		if (!q->out || !q->err) {
+			q->status = 1;
+			break;
+		}
+		akm_out_init(&q->o, q->out, q->o.mode);
+		q->pos = 0;
+		q->status = 0;
+		if (db_begin(r))
+			req_db(q);
+		else if (!run(q) && db_commit(r))
+			req_db(q);
+		if (q->status)
+			db_rollback(r);
+		/* nothing was committed: on a new connection, from the start */
+		if (q->status == -ENOTCONN && db_reconnect(r)) {
+			req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
+			break;
+		}
+		if (q->status != -EAGAIN && q->status != -ENOTCONN)
+			break;
+		fclose(q->out);
+		fclose(q->err);
+		free(*out);
+		free(*err);
+		*out = *err = NULL;
+		usleep((1000 << (try < 6 ? try : 6)) + rand() % 1000);	/* 1 ms, doubling */
+	}
+	if (q->status == -EAGAIN)
+		req_fail(q, 1, "the database kept reporting conflicting changes; try again");
+	else if (q->status < 0)
+		req_fail(q, 1, "the connection to the database keeps failing: %s", r->errmsg);
+	if (q->out)
+		fclose(q->out);
+	if (q->err)
+		fclose(q->err);
+}
+
+/* One request: RUN with MODE and ARG * n. */
+static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t len)
+{
+	char *argv[ROOT_ADMIN_ARGS_MAX + 1], *out = NULL, *err = NULL;
+	struct req q = { .r = r, .argv = argv };
+	size_t outlen = 0, errlen = 0;
+	enum akm_out_mode mode = AKM_OUT_TEXT;
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	uint32_t status;
+	int ret, i;
+
+	if (len < 1 || data[0] != NMM_ADMIN_RUN)
+		return -EBADMSG;
+	akmp_iter_init(&it, data + 1, len - 1);
+	while ((ret = akmp_iter_next(&it, &t)) > 0) {
+		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY)
+			mode = t.v[0];
+		else if (t.type != NMM_ADMIN_T_ARG || q.argc == ROOT_ADMIN_ARGS_MAX ||
+			 memchr(t.v, 0, t.len))
+			ret = -EBADMSG;
+		else if (!(argv[q.argc++] = strndup((const char *)t.v, t.len)))
+			ret = -ENOMEM, q.argc--;
+		if (ret < 0)
+			break;
+	}
+	a->mode = mode;
+	q.o.mode = mode;
+	if (ret < 0)
+		goto out;
+	if (q.argc == 1 && !strcmp(argv[0], "watch")) {
+		a->watch = true;	/* events from now on, until the client leaves */
+		goto out;
+	}
+	transact(&q, &out, &outlen, &err, &errlen);
+	db_notifies(r);
+	if (out && !q.status)	/* a failed command's output may be cut short */
+		send_text(a, NMM_ADMIN_OUT, out, outlen);
+	if (err)
+		send_text(a, NMM_ADMIN_ERR, err, errlen);
+	status = q.status < 0 ? 1 : q.status;
+	send_frame(a, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
+	a->closing = true;
+out:
+	free(out);
+	free(err);
+	for (i = 0; i < q.argc; i++)
+		free(argv[i]);
+	return ret;
+}
+
+int admin_open(struct root *r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/admin.sock",
+			     r->state_dir) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	unlink(sun.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || chmod(sun.sun_path, 0600) ||
+	    listen(fd, 16)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	r->admin_fd = fd;
+	return 0;
+}
+
+static void admin_free(struct root *r, struct admin *a)
+{
+	struct admin **pp;
+
+	for (pp = &r->admins; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	close(a->fd);
+	akmp_reader_free(&a->rd);
+	akmp_outq_free(&a->out);
+	free(a);
+}
+
+void admin_close_all(struct root *r)
+{
+	char path[4096];
+
+	while (r->admins)
+		admin_free(r, r->admins);
+	if (r->admin_fd >= 0) {
+		close(r->admin_fd);
+		snprintf(path, sizeof(path), "%s/admin.sock", r->state_dir);
+		unlink(path);
+		r->admin_fd = -1;
+	}
+}
+
+static void accept_one(struct root *r)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct admin *a;
+	int fd;
+
+	fd = accept4(r->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    (cred.uid != 0 && cred.uid != geteuid()) || !(a = calloc(1, sizeof(*a)))) {
+		close(fd);
+		return;
+	}
+	a->fd = fd;
+	a->opened = root_now();
+	a->next = r->admins;
+	r->admins = a;
+}
+
+int admin_poll_fds(struct root *r, struct pollfd *pfd, int max)
+{
+	struct admin *a;
+	int n = 0;
+
+	if (r->admin_fd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = r->admin_fd, .events = POLLIN };
+	for (a = r->admins; a && n < max; a = a->next)
+		pfd[n++] = (struct pollfd){
+			.fd = a->fd,
+			.events = POLLIN | (akmp_pending(&a->out) ? POLLOUT : 0),
+		};
+	return n;
+}
+
+static void admin_io(struct root *r, struct admin *a, short revents)
+{
+	int ret = 0;
+
+	if (revents & POLLIN) {
+		while (!a->closing && (ret = akmp_read(a->fd, &a->rd)) == 1) {
+			if (a->up || a->rd.len > ROOT_ADMIN_REQ_MAX) {
+				ret = -EBADMSG;
+				break;
+			}
+			a->up = true;
+			ret = handle(r, a, a->rd.buf, a->rd.len);
+			if (ret < 0)
+				break;
+		}
+		if (ret < 0 && ret != -EAGAIN) {
+			admin_free(r, a);	/* gone, or not speaking the protocol */
+			return;
+		}
+	}
+	if (akmp_flush(a->fd, &a->out) < 0 || (a->closing && !akmp_pending(&a->out)))
+		admin_free(r, a);
+}
+
+void admin_poll_done(struct root *r, const struct pollfd *pfd, int n)
+{
+	struct admin *a, *next;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!pfd[i].revents)
+			continue;
+		if (pfd[i].fd == r->admin_fd) {
+			accept_one(r);
+			continue;
+		}
+		for (a = r->admins; a; a = next) {
+			next = a->next;
+			if (a->fd == pfd[i].fd) {
+				admin_io(r, a, pfd[i].revents);
+				break;
+			}
+		}
+	}
+}
+
+void admin_tick(struct root *r)
+{
+	int64_t now = root_now();
+	struct admin *a, *next;
+
+	for (a = r->admins; a; a = next) {
+		next = a->next;
+		if (!a->up && now - a->opened >= ROOT_ADMIN_TIMEOUT)
+			admin_free(r, a);	/* no request within 10 s */
+	}
+}
+
+void admin_broadcast(struct root *r, const char *kind, const char *text)
+{
+	time_t now = time(NULL);
+	char *buf = NULL;
+	struct admin *a;
+	size_t len = 0;
+	FILE *f;
+
+	for (a = r->admins; a; a = a->next) {
+		if (!a->watch)
+			continue;
+		f = open_memstream(&buf, &len);
+		if (!f)
+			return;
+		akm_out_event(f, a->mode, now, kind, text);
+		fclose(f);
+		send_text(a, NMM_ADMIN_OUT, buf, len);
+		akmp_flush(a->fd, &a->out);
+		free(buf);
+		buf = NULL;
+	}
+}

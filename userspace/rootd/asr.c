@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * akmctl root asr ...: ASRs, whose members may be at any site, and their
+ * epochs. Every change of the live member set makes a new epoch with a
+ * fresh key, sealed under the master key; the ASR's row is locked first, so
+ * that changes from several instances make their epochs one after another.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "root.h"
+
+/* The ASR's row, locked for this transaction; 0 if there is no such ASR. */
+static int64_t asr_lock(struct req *q, uint32_t asr)
+{
+	return db_int(q->r, -1, "SELECT coalesce((SELECT epoch + 1 FROM asrs WHERE id = $1 "
+		      "FOR UPDATE), 0)", "u", asr);
+}
+
+int asr_new_epoch(struct req *q, uint32_t asr)
+{
+	uint8_t *key, sealed[AKM_SEALED_LEN(32)];
+	PGresult *res;
+	int64_t epoch;
+	char ad[48];
+	int err;
+
+	epoch = asr_lock(q, asr);
+	if (epoch <= 0)
+		return epoch ? req_db(q) : req_fail(q, 1, "no ASR %u", asr);
+	if (epoch > UINT32_MAX)
+		return req_fail(q, 1, "ASR %u is out of epochs: delete it and make a new one",
+				asr);
+	key = akm_secure_alloc(32);
+	if (!key)
+		return req_fail(q, 1, "out of memory");
+	randombytes_buf(key, 32);
+	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
+	akm_seal(&q->r->master, ad, key, 32, sealed);
+	akm_secure_free(key);
+	/* an epoch never activated is superseded; no key is kept that is not needed */
+	err = db_exec(q->r, "UPDATE epochs SET state = 'superseded', key = '' WHERE asr = $1 AND "
+		      "state = 'pending'", "u", asr) < 0;
+	res = err ? NULL :
+		db_q(q->r, "INSERT INTO epochs (asr, epoch, key, members, state) SELECT $1, $2, $3, "
+		     "coalesce(array_agg(node ORDER BY node), '{}') , 'pending' FROM members "
+		     "WHERE asr = $1 AND state = 'live' RETURNING array_to_string(members, ',')",
+		     "uib", asr, epoch, sealed, sizeof(sealed));
+	sodium_memzero(sealed, sizeof(sealed));
+	if (!res || db_exec(q->r, "UPDATE asrs SET epoch = $2 WHERE id = $1", "ui", asr,
+			    epoch) != 1 ||
+	    db_event(q->r, "epoch-created", "asr %u epoch %u members %s", asr, (uint32_t)epoch,
+		     *PQgetvalue(res, 0, 0) ? PQgetvalue(res, 0, 0) : "none"))
+		err = req_db(q);
+	PQclear(res);
+	return err ? q->status : 0;
+}
+
+static int asr_id(struct req *q, uint32_t *id)
+{
+	const char *v = req_next(q);
+
+	if (!v)
+		return req_usage(q, "missing ASR_ID");
+	if (akm_parse_id(v, id) || *id >= 0x80000000u)
+		return req_usage(q, "invalid ASR_ID '%s' (1 to %u; above is for provisioning)", v,
+				 0x7fffffffu);
+	return 0;
+}
+
+static int asr_add(struct req *q)
+{
+	const char *w, *v, *name = "";
+	int alg = -1, policy = AKM_POLICY_DROP, rows;
+	uint32_t id, grace = AKM_GRACE_DEFAULT;
+	bool have_policy = false, have_grace = false;
+
+	if (asr_id(q, &id))
+		return q->status;
+	while ((w = req_next(q))) {
+		v = req_value(q, w);
+		if (!v)
+			return q->status;
+		if (!strcmp(w, "alg") && alg < 0) {
+			alg = akm_enum_value(AKM_ENUM_ALG, v);
+			if (alg < 0)
+				return req_usage(q, "invalid alg '%s' (one of: hmac-sha256 "
+						 "chacha20-poly1305)", v);
+		} else if (!strcmp(w, "name") && !*name) {
+			if (!req_name_ok(v))
+				return req_usage(q, "invalid name '%s'", v);
+			name = v;
+		} else if (!strcmp(w, "policy") && !have_policy) {
+			policy = akm_enum_value(AKM_ENUM_POLICY, v);
+			if (policy < 0)
+				return req_usage(q, "invalid policy '%s' (one of: drop accept)", v);
+			have_policy = true;
+		} else if (!strcmp(w, "grace") && !have_grace) {
+			if (akm_parse_u32(v, &grace) || grace > AKM_GRACE_MAX)
+				return req_usage(q, "invalid grace '%s' (0 to %u)", v,
+						 AKM_GRACE_MAX);
+			have_grace = true;
+		} else {
+			return req_usage(q, "unknown or repeated argument '%s'", w);
+		}
+	}
+	if (alg < 0)
+		return req_usage(q, "missing 'alg'");
+	rows = db_exec(q->r, "INSERT INTO asrs (id, name, alg, policy, grace) VALUES "
+		       "($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING", "utiiu", id, name,
+		       (int64_t)alg, (int64_t)policy, grace);
+	if (rows < 0)
+		return req_db(q);
+	if (!rows)
+		return req_fail(q, 1, "ASR %u exists", id);
+	if (db_event(q->r, "asr-added", "asr %u", id))
+		return req_db(q);
+	return 0;
+}
+
+/* add-member / del-member ASR_ID node NAME */
+static int asr_member(struct req *q, bool add)
+{
+	const char *kw, *name;
+	int64_t node, n, epoch;
+	uint32_t id;
+	int rows;
+
+	if (asr_id(q, &id))
+		return q->status;
+	kw = req_next(q);
+	if (!kw || strcmp(kw, "node"))
+		return req_usage(q, kw ? "unknown argument '%s'" : "missing 'node'", kw);
+	name = req_value(q, kw);
+	if (!name)
+		return q->status;
+	if (req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	epoch = asr_lock(q, id);
+	if (epoch <= 0)
+		return epoch ? req_db(q) : req_fail(q, 1, "no ASR %u", id);
+	node = node_by_name(q, name);
+	if (node <= 0)
+		return node ? req_db(q) : req_fail(q, 1, "no node named '%s'", name);
+	if (add) {
+		n = db_int(q->r, -1, "SELECT count(*) FROM members WHERE asr = $1 AND "
+			   "state = 'live'", "u", id);
+		if (n >= ROOT_MEMBERS_MAX)
+			return req_fail(q, 1, "ASR %u has %d members already", id,
+					ROOT_MEMBERS_MAX);
+		n = n < 0 ? n : db_int(q->r, -1, "SELECT count(*) FROM members WHERE node = $1 "
+				       "AND state = 'live'", "i", node);
+		if (n >= ROOT_ASRS_PER_NODE)
+			return req_fail(q, 1, "node '%s' is in %d ASRs already", name,
+					ROOT_ASRS_PER_NODE);
+		if (n < 0)
+			return req_db(q);
+		rows = db_exec(q->r, "INSERT INTO members (asr, node, state) VALUES ($1, $2, "
+			       "'live') ON CONFLICT (asr, node) DO UPDATE SET state = 'live', "
+			       "changed = now() WHERE members.state = 'revoked'", "ui", id, node);
+	} else {
+		rows = db_exec(q->r, "UPDATE members SET state = 'revoked', changed = now() "
+			       "WHERE asr = $1 AND node = $2 AND state = 'live'", "ui", id, node);
+	}
+	if (rows < 0)
+		return req_db(q);
+	if (!rows)
+		return req_fail(q, 1, add ? "node '%s' is a member of ASR %u already" :
+				"node '%s' is not a member of ASR %u", name, id);
+	if (db_event(q->r, add ? "member-added" : "member-removed", "asr %u node %lld", id,
+		     (long long)node))
+		return req_db(q);
+	if (asr_new_epoch(q, id))
+		return q->status;
+	akm_out_obj_open(&q->o, NULL);
+	akm_out_uint(&q->o, "asr", "asr", id);
+	akm_out_uint(&q->o, "epoch", "epoch", epoch);
+	akm_out_str(&q->o, "state", NULL, "pending");
+	akm_out_obj_close(&q->o);
+	akm_out_text(&q->o, "\n");
+	return 0;
+}
+
+static int asr_del(struct req *q)
+{
+	uint32_t id;
+	int rows;
+
+	if (asr_id(q, &id))
+		return q->status;
+	if (req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	rows = db_exec(q->r, "DELETE FROM asrs WHERE id = $1", "u", id);
+	if (rows < 0)
+		return req_db(q);
+	if (!rows)
+		return req_fail(q, 1, "no ASR %u", id);
+	if (db_event(q->r, "asr-deleted", "asr %u", id))
+		return req_db(q);
+	return 0;
+}
+
+static int show_one(struct req *q, PGresult *asrs, int i)
+{
+	struct akm_out *o = &q->o;
+	const char *id = PQgetvalue(asrs, i, 0);
+	PGresult *res;
+	int j;
+
+	akm_out_obj_open(o, NULL);
+	akm_out_uint(o, "id", "asr", strtoul(id, NULL, 10));
+	if (*PQgetvalue(asrs, i, 1))
+		akm_out_str(o, "name", "name", PQgetvalue(asrs, i, 1));
+	akm_out_uint(o, "epoch", "epoch", strtoul(PQgetvalue(asrs, i, 5), NULL, 10));
+	akm_out_str(o, "alg", "alg", akm_enum_name(AKM_ENUM_ALG, atoi(PQgetvalue(asrs, i, 2))));
+	akm_out_str(o, "policy", "policy",
+		    akm_enum_name(AKM_ENUM_POLICY, atoi(PQgetvalue(asrs, i, 3))));
+	akm_out_uint(o, "grace", "grace", strtoul(PQgetvalue(asrs, i, 4), NULL, 10));
+	akm_out_text(o, "\n");
+	res = db_q(q->r, "SELECT epoch, state FROM epochs WHERE asr = $1 AND state IN "
+		   "('pending', 'active') ORDER BY epoch", "t", id);
+	if (!res)
+		return req_db(q);
+	akm_out_arr_open(o, "epochs");
+	for (j = 0; j < PQntuples(res); j++) {
+		akm_out_obj_open(o, NULL);
+		akm_out_text(o, "    ");
+		akm_out_uint(o, "epoch", "epoch", strtoul(PQgetvalue(res, j, 0), NULL, 10));
+		akm_out_str(o, "state", NULL, PQgetvalue(res, j, 1));
+		akm_out_obj_close(o);
+		akm_out_text(o, "\n");
+	}
+	akm_out_arr_close(o);
+	PQclear(res);
+	res = db_q(q->r, "SELECT n.id, n.name, s.name, n.state, m.state FROM members m "
+		   "JOIN nodes n ON n.id = m.node JOIN sites s ON s.id = n.site "
+		   "WHERE m.asr = $1 ORDER BY m.state, n.id", "t", id);
+	if (!res)
+		return req_db(q);
+	akm_out_arr_open(o, "members");
+	for (j = 0; j < PQntuples(res); j++) {
+		bool revoked = !strcmp(PQgetvalue(res, j, 4), "revoked");
+
+		akm_out_obj_open(o, NULL);
+		akm_out_text(o, "    ");
+		akm_out_uint(o, "node", "member", strtoul(PQgetvalue(res, j, 0), NULL, 10));
+		akm_out_str(o, "name", "name", PQgetvalue(res, j, 1));
+		akm_out_str(o, "site", "site", PQgetvalue(res, j, 2));
+		akm_out_str(o, "state", "state", revoked ? "revoked" : PQgetvalue(res, j, 3));
+		akm_out_obj_close(o);
+		akm_out_text(o, "\n");
+	}
+	akm_out_arr_close(o);
+	PQclear(res);
+	akm_out_obj_close(o);
+	return 0;
+}
+
+static int asr_show(struct req *q)
+{
+	const char *v = req_next(q);
+	PGresult *res;
+	uint32_t id = 0;
+	int i;
+
+	if (v && (akm_parse_id(v, &id) || id >= 0x80000000u))
+		return req_usage(q, "invalid ASR_ID '%s'", v);
+	if (v && req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	res = db_q(q->r, "SELECT id, name, alg, policy, grace, epoch FROM asrs WHERE $1 = 0 OR "
+		   "id = $1 ORDER BY id", "u", id);
+	if (!res)
+		return req_db(q);
+	if (id && !PQntuples(res)) {
+		PQclear(res);
+		return req_fail(q, 1, "no ASR %u", id);
+	}
+	if (!id)
+		akm_out_arr_open(&q->o, NULL);
+	for (i = 0; i < PQntuples(res) && !q->status; i++)
+		show_one(q, res, i);
+	if (!id)
+		akm_out_arr_close(&q->o);
+	PQclear(res);
+	return q->status;
+}
+
+int cmd_asr(struct req *q, const char *cmd)
+{
+	if (!strcmp(cmd, "add"))
+		return asr_add(q);
+	if (!strcmp(cmd, "add-member"))
+		return asr_member(q, true);
+	if (!strcmp(cmd, "del-member"))
+		return asr_member(q, false);
+	if (!strcmp(cmd, "del"))
+		return asr_del(q);
+	if (!strcmp(cmd, "show"))
+		return asr_show(q);
+	return req_usage(q, "unknown asr command '%s'; try 'akmctl root help'", cmd);
+}

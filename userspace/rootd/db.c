@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The root's database: PostgreSQL through libpq, one connection per
+ * instance. Every change runs in a SERIALIZABLE transaction (admin.c retries
+ * it after a serialization failure), so instances serving one database never
+ * see each other's half-made changes; events are NOTIFY'd inside the
+ * transaction and reach every instance's watchers once it commits. The
+ * schema is migrated on connect, one version at a time, under an advisory
+ * lock, so that instances starting together migrate once.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "root.h"
+
+#define SCHEMA_LOCK	0x414b4d52	/* "AKMR": pg_advisory_xact_lock() */
+
+/* Each step takes the schema from its index to the next version. */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE sites ("
+	" id integer PRIMARY KEY CHECK (id >= 1),"
+	" name text NOT NULL UNIQUE,"
+	" endpoint text NOT NULL,"
+	" cred bytea NOT NULL,"
+	" state text NOT NULL DEFAULT 'provisioned' CHECK (state IN ('provisioned', 'active')),"
+	" created timestamptz NOT NULL DEFAULT now(),"
+	" last_contact timestamptz);"
+	"CREATE TABLE nodes ("
+	" id integer PRIMARY KEY CHECK (id >= 1),"
+	" name text NOT NULL,"
+	" site integer NOT NULL REFERENCES sites (id),"
+	" cred bytea,"
+	" state text NOT NULL DEFAULT 'provisioned'"
+	"  CHECK (state IN ('provisioned', 'active', 'removed')),"
+	" created timestamptz NOT NULL DEFAULT now(),"
+	" CHECK ((cred IS NULL) = (state = 'removed')));"
+	"CREATE UNIQUE INDEX nodes_name ON nodes (name) WHERE state != 'removed';"
+	"CREATE INDEX nodes_site ON nodes (site);"
+	"CREATE TABLE addrs ("
+	" addr inet PRIMARY KEY,"
+	" node integer NOT NULL REFERENCES nodes (id) ON DELETE CASCADE);"
+	"CREATE INDEX addrs_node ON addrs (node);"
+	"CREATE TABLE asrs ("
+	" id integer PRIMARY KEY CHECK (id >= 1),"
+	" name text NOT NULL DEFAULT '',"
+	" alg smallint NOT NULL,"
+	" policy smallint NOT NULL,"
+	" grace integer NOT NULL,"
+	" epoch bigint NOT NULL DEFAULT 0,"
+	" created timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE members ("
+	" asr integer NOT NULL REFERENCES asrs (id) ON DELETE CASCADE,"
+	" node integer NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,"
+	" state text NOT NULL CHECK (state IN ('live', 'revoked')),"
+	" changed timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (asr, node));"
+	"CREATE INDEX members_node ON members (node);"
+	"CREATE TABLE epochs ("
+	" asr integer NOT NULL REFERENCES asrs (id) ON DELETE CASCADE,"
+	" epoch bigint NOT NULL CHECK (epoch BETWEEN 1 AND 4294967295),"
+	" key bytea NOT NULL,"
+	" members integer[] NOT NULL,"
+	" state text NOT NULL CHECK (state IN ('pending', 'active', 'superseded', 'retired')),"
+	" made timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (asr, epoch));",
+};
+
+#define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
+
+static void set_error(struct root *r, const PGresult *res, const char *fallback)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", state ? state : "");
+	snprintf(r->errmsg, sizeof(r->errmsg), "%s", msg ? msg : fallback);
+}
+
+bool db_retry(const struct root *r)
+{
+	/* serialization_failure, deadlock_detected */
+	return !strcmp(r->sqlstate, "40001") || !strcmp(r->sqlstate, "40P01");
+}
+
+bool db_violates(const struct root *r, const char *constraint)
+{
+	return !strcmp(r->sqlstate, constraint);
+}
+
+/* The connection is gone (the server restarted, the network failed). */
+static void lost(struct root *r)
+{
+	if (!r->pg || PQstatus(r->pg) == CONNECTION_OK)
+		return;
+	root_log("database: connection lost: %s", r->errmsg);
+	admin_broadcast(r, "database-lost", "");
+	db_disconnect(r);
+	r->pg_delay = 1;
+	r->pg_retry_at = root_now();
+}
+
+int db_reconnect(struct root *r)
+{
+	int err;
+
+	if (r->pg)
+		return 0;
+	err = db_connect(r);
+	if (!err) {
+		root_log("database: connected again");
+		admin_broadcast(r, "database-back", "");
+		r->pg_delay = 1;
+	}
+	return err;
+}
+
+static PGresult *vq(struct root *r, const char *sql, const char *types, va_list ap)
+{
+	char *vals[16] = { NULL }, *bufs[16] = { NULL };
+	int lens[16] = { 0 }, fmts[16] = { 0 }, n = 0, i;
+	PGresult *res = NULL;
+
+	r->sqlstate[0] = 0;
+	if (!r->pg) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "the database is unreachable");
+		return NULL;
+	}
+	for (; types[n]; n++) {
+		if (n == 16)
+			goto out;
+		switch (types[n]) {
+		case 'u':
+			if (asprintf(&bufs[n], "%u", va_arg(ap, uint32_t)) < 0)
+				goto out;
+			vals[n] = bufs[n];
+			break;
+		case 'i':
+			if (asprintf(&bufs[n], "%lld", (long long)va_arg(ap, int64_t)) < 0)
+				goto out;
+			vals[n] = bufs[n];
+			break;
+		case 't':
+			vals[n] = va_arg(ap, char *);
+			break;
+		case 'b':
+			vals[n] = va_arg(ap, char *);
+			lens[n] = va_arg(ap, size_t);
+			fmts[n] = 1;
+			break;
+		default:
+			goto out;
+		}
+	}
+	res = PQexecParams(r->pg, sql, n, NULL, (const char *const *)vals, lens, fmts, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_error(r, res, PQerrorMessage(r->pg));
+		PQclear(res);
+		res = NULL;
+		lost(r);
+	}
+out:
+	for (i = 0; i < 16; i++)
+		free(bufs[i]);
+	if (!res && !r->errmsg[0])
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+	return res;
+}
+
+PGresult *db_q(struct root *r, const char *sql, const char *types, ...)
+{
+	PGresult *res;
+	va_list ap;
+
+	r->errmsg[0] = 0;
+	va_start(ap, types);
+	res = vq(r, sql, types, ap);
+	va_end(ap);
+	return res;
+}
+
+int db_exec(struct root *r, const char *sql, const char *types, ...)
+{
+	PGresult *res;
+	va_list ap;
+	int rows;
+
+	r->errmsg[0] = 0;
+	va_start(ap, types);
+	res = vq(r, sql, types, ap);
+	va_end(ap);
+	if (!res)
+		return -EIO;
+	rows = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return rows;
+}
+
+int64_t db_int(struct root *r, int64_t dflt, const char *sql, const char *types, ...)
+{
+	PGresult *res;
+	int64_t v = dflt;
+	va_list ap;
+
+	r->errmsg[0] = 0;
+	va_start(ap, types);
+	res = vq(r, sql, types, ap);
+	va_end(ap);
+	if (res && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return v;
+}
+
+int db_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t len)
+{
+	unsigned char *b;
+	size_t got;
+	int err = 0;
+
+	if (PQgetisnull(res, row, col))
+		return -ENOENT;
+	b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &got);
+	if (!b)
+		return -ENOMEM;
+	if (got == len)
+		memcpy(out, b, len);
+	else
+		err = -EBADMSG;
+	PQfreemem(b);
+	return err;
+}
+
+int db_begin(struct root *r)
+{
+	return db_exec(r, "BEGIN ISOLATION LEVEL SERIALIZABLE", "") < 0 ? -EIO : 0;
+}
+
+int db_commit(struct root *r)
+{
+	int err;
+
+	r->committing = true;
+	err = db_exec(r, "COMMIT", "") < 0 ? -EIO : 0;
+	r->committing = false;
+	return err;
+}
+
+void db_rollback(struct root *r)
+{
+	char state[6], msg[sizeof(r->errmsg)];
+
+	/* keep what failed, not the rollback's own outcome */
+	memcpy(state, r->sqlstate, sizeof(state));
+	memcpy(msg, r->errmsg, sizeof(msg));
+	if (r->pg && PQtransactionStatus(r->pg) != PQTRANS_IDLE)
+		db_exec(r, "ROLLBACK", "");
+	memcpy(r->sqlstate, state, sizeof(state));
+	memcpy(r->errmsg, msg, sizeof(msg));
+}
+
+int db_event(struct root *r, const char *kind, const char *fmt, ...)
+{
+	char *text = NULL, *payload = NULL;
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = vasprintf(&text, fmt, ap) < 0 ? -ENOMEM : 0;
+	va_end(ap);
+	if (!err && asprintf(&payload, "%s %s", kind, text) < 0)
+		err = -ENOMEM;
+	if (!err && db_exec(r, "SELECT pg_notify('" ROOT_CHANNEL "', $1)", "t", payload) < 0)
+		err = -EIO;
+	free(text);
+	free(payload);
+	return err;
+}
+
+void db_input(struct root *r)
+{
+	if (!r->pg)
+		return;
+	if (!PQconsumeInput(r->pg)) {
+		set_error(r, NULL, PQerrorMessage(r->pg));
+		lost(r);
+		return;
+	}
+	db_notifies(r);
+}
+
+void db_notifies(struct root *r)
+{
+	PGnotify *nt;
+	char *sp;
+
+	while (r->pg && (nt = PQnotifies(r->pg))) {
+		sp = strchr(nt->extra, ' ');
+		if (sp) {
+			*sp = 0;
+			root_log("event %s %s", nt->extra, sp + 1);
+			admin_broadcast(r, nt->extra, sp + 1);
+		}
+		PQfreemem(nt);
+	}
+}
+
+/* Several statements without parameters (a migration step): 0 or -EIO. */
+static int script(struct root *r, const char *sql)
+{
+	PGresult *res = PQexec(r->pg, sql);
+	int err = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		set_error(r, res, PQerrorMessage(r->pg));
+		err = -EIO;
+	}
+	PQclear(res);
+	return err;
+}
+
+static int migrate(struct root *r)
+{
+	int64_t version;
+	int err = db_exec(r, "BEGIN", "") < 0 ? -EIO : 0;
+
+	if (!err && db_exec(r, "SELECT pg_advisory_xact_lock($1)", "i",
+			    (int64_t)SCHEMA_LOCK) < 0)
+		err = -EIO;
+	if (!err && db_exec(r, "CREATE TABLE IF NOT EXISTS meta (k text PRIMARY KEY, "
+			    "v bigint, b bytea)", "") < 0)
+		err = -EIO;
+	version = err ? -1 : db_int(r, -1, "SELECT coalesce((SELECT v FROM meta WHERE "
+				     "k = 'schema'), 0)", "");
+	if (version < 0)
+		err = -EIO;
+	if (!err && version > SCHEMA_VERSION) {
+		root_log("database: schema version %lld is newer than this akm-rootd knows "
+			 "(%lld): run the newer akm-rootd", (long long)version,
+			 (long long)SCHEMA_VERSION);
+		err = -EPROTO;
+	}
+	for (; !err && version < SCHEMA_VERSION; version++) {
+		if (script(r, migrations[version]) ||
+		    db_exec(r, "INSERT INTO meta (k, v) VALUES ('schema', $1) ON CONFLICT (k) "
+			    "DO UPDATE SET v = excluded.v", "i", version + 1) < 0)
+			err = -EIO;
+		else
+			root_log("database: schema migrated to version %lld",
+				 (long long)version + 1);
+	}
+	if (!err)
+		err = db_commit(r);
+	if (err) {
+		if (err == -EIO)
+			root_log("database: cannot migrate the schema: %s", r->errmsg);
+		db_rollback(r);
+	}
+	return err;
+}
+
+int db_connect(struct root *r)
+{
+	int err;
+
+	r->pg = PQconnectdb(r->conninfo);
+	if (PQstatus(r->pg) != CONNECTION_OK) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", PQerrorMessage(r->pg));
+		r->errmsg[strcspn(r->errmsg, "\n")] = 0;
+		db_disconnect(r);
+		return -ECONNREFUSED;
+	}
+	/* the notices of CREATE ... IF NOT EXISTS are not worth a log line */
+	db_exec(r, "SET client_min_messages = warning", "");
+	err = migrate(r);
+	if (!err && db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
+		err = -EIO;
+	if (err)
+		db_disconnect(r);
+	return err;
+}
+
+void db_disconnect(struct root *r)
+{
+	PQfinish(r->pg);
+	r->pg = NULL;
+}
+
+void db_tick(struct root *r)
+{
+	int64_t now = root_now();
+
+	if (r->pg || now < r->pg_retry_at)
+		return;
+	if (!db_reconnect(r))
+		return;
+	root_log("database: unreachable, trying again in %llds: %s",
+		 (long long)r->pg_delay, r->errmsg);
+	if (r->pg_delay < ROOT_RECONNECT_MAX)
+		r->pg_delay *= 2;
+	r->pg_retry_at = now + r->pg_delay;
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * akm-rootd: options, configuration, the master key and the event loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "root.h"
+
+#define POLL_MAX 1024
+
+static volatile sig_atomic_t stop_signal;
+static bool journal;
+
+int64_t root_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+void root_log(const char *fmt, ...)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	if (!journal)
+		fprintf(stderr, "%s akm-rootd: ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: akm-rootd --id N [--database CONNINFO] [--state DIR] [--foreground]\n"
+	      "                 [--config FILE]\n"
+	      "       akm-rootd --version\n"
+	      "The AKM Backend Root Server: the deployment's sites, nodes and ASRs in\n"
+	      "PostgreSQL; several instances may serve one database.\n"
+	      "  --id N              the root's id, 1 to 2^31 - 1; one per deployment,\n"
+	      "                      the same for every instance\n"
+	      "  --database CONNINFO libpq connection string (" ROOT_DATABASE ")\n"
+	      "  --state DIR         master key and admin.sock (" ROOT_STATE_DIR ")\n"
+	      "  --foreground        stay in the foreground (else detach, log to DIR/rootd.log)\n"
+	      "  --config FILE       settings as KEY = VALUE lines (" ROOT_CONFIG ")\n", f);
+}
+
+/*
+ * The database remembers the deployment's root id and a value sealed under
+ * the master key: an instance with another id or another master key (a
+ * copy from another deployment, a new key made by mistake) is refused
+ * before it can seal anything the others cannot open.
+ */
+static int check_deployment(struct root *r)
+{
+	static const uint8_t zero[32];
+	uint8_t sealed[AKM_SEALED_LEN(32)], out[32];
+	int64_t id;
+	PGresult *res;
+	int err;
+
+	id = db_int(r, -1, "SELECT v FROM meta WHERE k = 'root_id'", "");
+	if (id > 0 && id != r->id) {
+		root_log("the database belongs to root %lld, not %u", (long long)id, r->id);
+		return -EINVAL;
+	}
+	akm_seal(&r->master, "master-check", zero, sizeof(zero), sealed);
+	if (db_exec(r, "INSERT INTO meta (k, v) VALUES ('root_id', $1) ON CONFLICT DO NOTHING",
+		    "u", r->id) < 0 ||
+	    db_exec(r, "INSERT INTO meta (k, b) VALUES ('master_check', $1) "
+		    "ON CONFLICT DO NOTHING", "b", sealed, sizeof(sealed)) < 0) {
+		root_log("database: %s", r->errmsg);
+		return -EIO;
+	}
+	res = db_q(r, "SELECT b FROM meta WHERE k = 'master_check'", "");
+	err = res && PQntuples(res) == 1 ? db_bytes(res, 0, 0, sealed, sizeof(sealed)) : -EIO;
+	PQclear(res);
+	if (!err && akm_unseal(&r->master, "master-check", sealed, sizeof(sealed), out, 32))
+		err = -EKEYREJECTED;
+	if (err == -EKEYREJECTED)
+		root_log("master key: %s/master.key does not open this database's secrets: "
+			 "copy master.key from an instance that serves it", r->state_dir);
+	else if (err)
+		root_log("database: cannot read the master key check: %s", r->errmsg);
+	return err;
+}
+
+static void loop(struct root *r)
+{
+	struct pollfd pfd[POLL_MAX];
+	int n, pg;
+
+	while (!stop_signal) {
+		n = admin_poll_fds(r, pfd, POLL_MAX - 1);
+		pg = -1;
+		if (r->pg && PQsocket(r->pg) >= 0) {
+			pg = n;
+			pfd[n++] = (struct pollfd){ .fd = PQsocket(r->pg), .events = POLLIN };
+		}
+		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
+			break;
+		if (pg >= 0 && pfd[pg].revents)
+			db_input(r);
+		admin_poll_done(r, pfd, pg >= 0 ? pg : n);
+		db_tick(r);
+		admin_tick(r);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "state", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option file_opts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "state", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct akm_args args;	/* optarg points into it */
+	static char store[512];
+	struct root r = { .state_dir = ROOT_STATE_DIR, .conninfo = ROOT_DATABASE,
+			  .admin_fd = -1, .pg_delay = 1 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool foreground = false;
+	char *state_dir, msg[512];
+	const char *conf;
+	int opt, err, must;
+
+	conf = akm_config_path(argc, argv, ROOT_CONFIG, &must);
+	if (akm_config_args(conf, must, file_opts, argc, argv, &args, msg, sizeof(msg))) {
+		fprintf(stderr, "akm-rootd: %s\n", msg);
+		return 2;
+	}
+	while ((opt = getopt_long(args.argc, args.argv, "i:d:s:fh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			if (akm_parse_id(optarg, &r.id) || r.id >= 0x80000000u) {
+				fprintf(stderr, "akm-rootd: invalid --id '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			r.conninfo = optarg;
+			break;
+		case 's':
+			r.state_dir = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'C':
+			if (strcmp(optarg, conf)) {
+				fprintf(stderr, "akm-rootd: give --config once, spelled in full\n");
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("akm-rootd " AKM_VERSION "\n");
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < args.argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!r.id) {
+		fprintf(stderr, "akm-rootd: no root id: set 'id = N' in %s or give --id\n", conf);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "akm-rootd: libsodium failed to initialize\n");
+		return 1;
+	}
+	umask(077);
+	if (mkdir(r.state_dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "akm-rootd: cannot create %s: %s\n", r.state_dir, strerror(errno));
+		return 1;
+	}
+	state_dir = realpath(r.state_dir, NULL);	/* absolute: daemon() changes to / */
+	if (!state_dir) {
+		fprintf(stderr, "akm-rootd: %s: %s\n", r.state_dir, strerror(errno));
+		return 1;
+	}
+	r.state_dir = state_dir;
+	if (!foreground) {
+		char path[4096];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/rootd.log", r.state_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || daemon(0, 1)) {
+			fprintf(stderr, "akm-rootd: cannot detach: %s\n", strerror(errno));
+			return 1;
+		}
+		dup2(fd, 2);
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	journal = foreground && akm_stderr_is_journal();
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srand(getpid() ^ time(NULL));
+
+	/* the database first: a master key is made only for a deployment without one */
+	err = db_connect(&r);
+	if (err == -ECONNREFUSED)
+		root_log("database: cannot connect: %s", r.errmsg);
+	if (!err) {
+		snprintf(store, sizeof(store), "the database (%s)", r.conninfo);
+		r.master = (struct akm_master){
+			.dir = r.state_dir,
+			.store = store,
+			.log = root_log,
+			.has_secrets = db_int(&r, 1, "SELECT count(*) FROM meta WHERE "
+					      "k = 'master_check'", "") != 0,
+		};
+		err = akm_master_load(&r.master);
+	}
+	if (!err)
+		err = check_deployment(&r);
+	if (!err && (err = admin_open(&r)))
+		root_log("cannot open %s/admin.sock: %s", r.state_dir, strerror(-err));
+	if (!err) {
+		root_log("root %u serving, state %s", r.id, r.state_dir);
+		sd_notifyf(0, "READY=1\nSTATUS=root %u serving", r.id);
+		loop(&r);
+		sd_notify(0, "STOPPING=1");
+		root_log("stopping");
+	}
+	admin_close_all(&r);
+	db_disconnect(&r);
+	akm_master_free(&r.master);
+	free(state_dir);
+	akm_config_free(&args);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * akm-rootd: the AKM Backend Root Server, the authority of a deployment
+ * (Documentation/root.md). Its state is in PostgreSQL; several instances may
+ * serve one database. One process, one event loop: the admin socket
+ * (akmctl root ...) and the database connection, whose notifications carry
+ * the events of every instance.
+ */
+#ifndef ROOT_H
+#define ROOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <poll.h>
+#include <libpq-fe.h>
+
+#include "libakm.h"
+#include "secret.h"
+
+#define ROOT_STATE_DIR		"/var/lib/akm/root"
+#define ROOT_CONFIG		"/etc/akm/rootd.conf"
+#define ROOT_DATABASE		"dbname=akm"
+#define ROOT_CHANNEL		"akm_root"	/* NOTIFY channel of the events */
+#define ROOT_TRIES		16		/* a transaction, against serialization failures */
+#define ROOT_RECONNECT_MAX	8		/* s between attempts to reach the database */
+#define ROOT_ADMIN_REQ_MAX	8192
+#define ROOT_ADMIN_ARGS_MAX	64
+#define ROOT_ADMIN_TIMEOUT	10		/* s for a request to arrive */
+#define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
+#define ROOT_ASRS_PER_NODE	(AKM_ASRS_MAX - 1)	/* its provisioning ASR is one */
+/* a site's NMM holds a credential and a provisioning ASR per node in its kernel */
+#define ROOT_SITE_NODES_MAX	(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
+
+struct admin;
+
+struct root {
+	uint32_t id;
+	const char *state_dir;
+	const char *conninfo;
+	PGconn *pg;			/* NULL while the database is unreachable */
+	int64_t pg_retry_at;		/* root_now() of the next attempt */
+	int64_t pg_delay;
+	bool committing;		/* COMMIT sent: a lost connection may have made it */
+	struct akm_master master;
+	int admin_fd;
+	struct admin *admins;
+	bool stop;
+	/* the last failed statement */
+	char sqlstate[6];
+	char errmsg[256];
+};
+
+/* main.c */
+int64_t root_now(void);		/* seconds, CLOCK_MONOTONIC */
+void root_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * db.c: the database. Statements take their parameters as text: types
+ * 'u' uint32_t, 'i' int64_t, 't' text (NULL: SQL NULL), 'b' bytes (pointer,
+ * size_t). A NULL result means the statement failed: r->sqlstate and
+ * r->errmsg say why (logged unless it is a serialization failure or a
+ * constraint the caller expects).
+ */
+int db_connect(struct root *r);		/* connect, LISTEN, migrate; 0 or -errno */
+void db_disconnect(struct root *r);
+void db_tick(struct root *r);		/* reconnect when it is time */
+int db_reconnect(struct root *r);	/* now, if the connection is gone */
+void db_input(struct root *r);		/* the connection is readable: notifications */
+/* Notifications that came with the answers to statements (our own commits). */
+void db_notifies(struct root *r);
+PGresult *db_q(struct root *r, const char *sql, const char *types, ...);
+int db_exec(struct root *r, const char *sql, const char *types, ...);	/* rows, or -EIO */
+int64_t db_int(struct root *r, int64_t dflt, const char *sql, const char *types, ...);
+bool db_retry(const struct root *r);	/* the last failure was a serialization failure */
+bool db_violates(const struct root *r, const char *constraint);	/* unique/check/fk */
+int db_begin(struct root *r);
+int db_commit(struct root *r);
+void db_rollback(struct root *r);
+/* An event: NOTIFY'd within the transaction, so it is seen only if it commits. */
+int db_event(struct root *r, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A bytea column as bytes into out (exactly len); -EBADMSG otherwise. */
+int db_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t len);
+
+/* admin.c: the admin socket and its requests. */
+int admin_open(struct root *r);
+void admin_close_all(struct root *r);
+int admin_poll_fds(struct root *r, struct pollfd *pfd, int max);
+void admin_poll_done(struct root *r, const struct pollfd *pfd, int n);
+void admin_tick(struct root *r);
+void admin_broadcast(struct root *r, const char *kind, const char *text);
+
+/* The request being run: its words, its output, its exit status. */
+struct req {
+	struct root *r;
+	int argc;
+	char **argv;
+	int pos;
+	struct akm_out o;
+	FILE *out, *err;
+	int status;
+};
+
+int req_fail(struct req *q, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define req_usage(q, ...) req_fail(q, 2, __VA_ARGS__)
+/*
+ * The database failed a statement: a retry (-EAGAIN: a serialization
+ * failure; -ENOTCONN: the connection was lost before COMMIT), or the error
+ * for the operator.
+ */
+int req_db(struct req *q);
+const char *req_next(struct req *q);
+const char *req_value(struct req *q, const char *kw);	/* after kw; usage error if none */
+bool req_name_ok(const char *s);
+/* "addr A [addr B ...]" to the end: addresses in canonical text form, space-separated. */
+int req_addrs(struct req *q, char *addrs, size_t size);
+
+/* site.c */
+int id_taken(struct req *q, uint32_t id);	/* the root's, a site's or a node's */
+int new_cred(struct root *r, uint32_t id, uint8_t sealed[AKM_SEALED_LEN(32)]);
+/* node.c: the id of the node (not removed) named name, 0 if none, -1 on error */
+int64_t node_by_name(struct req *q, const char *name);
+
+/* site.c, node.c, asr.c: the commands (in a transaction, retried by admin.c). */
+int cmd_site(struct req *q, const char *cmd);
+int cmd_node(struct req *q, const char *cmd);
+int cmd_asr(struct req *q, const char *cmd);
+/* asr.c: a new epoch of asr for its live members now (inside a transaction). */
+int asr_new_epoch(struct req *q, uint32_t asr);
+
+#endif /* ROOT_H */
