@@ -193,6 +193,7 @@ expect 2 "address '10.9.1.1' given twice" "an address twice" \
 expect 2 "more than 8 addresses" "nine addresses" r1 node add x id 3000 site east \
 	$(for k in 1 2 3 4 5 6 7 8 9; do echo addr 10.9.2.$k; done)
 expect 2 "missing 'addr'" "no address" r1 node add x id 3000 site east
+expect 2 "more than 64 arguments" "65 words" r1 node add x id 3000 site east $(seq 59)
 expect 2 "invalid endpoint" "a bad endpoint" r1 site add x id 300 endpoint 10.0.0.1:99999
 expect 2 "unknown command 'sites'" "an unknown object" r1 sites list
 expect 2 "unknown asr command 'grow'" "an unknown verb" r1 asr grow 1

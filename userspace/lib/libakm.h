@@ -200,6 +200,14 @@ int akm_key_read(const char *path, uint8_t key[AKM_KEY_LEN]);
 int akm_file_write(const char *path, const void *buf, size_t len, int mode);
 /* stderr is the journal ($JOURNAL_STREAM names it), which keeps its own time */
 bool akm_stderr_is_journal(void);
+/*
+ * A daemon's start: umask 077, its state directory made (0700) and its
+ * absolute path returned (allocated); unless foreground, detached with
+ * stderr appended to dir/log. *journal: stderr is the journal (no
+ * timestamps of its own). NULL after a message on stderr.
+ */
+char *akm_daemon_start(const char *prog, const char *dir, const char *log, bool foreground,
+		       bool *journal);
 
 /* Text or JSON output (out.c). */
 enum akm_out_mode {

@@ -299,3 +299,37 @@ bool akm_stderr_is_journal(void)
 	return e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && !fstat(2, &st) &&
 	       st.st_dev == dev && st.st_ino == ino;
 }
+
+char *akm_daemon_start(const char *prog, const char *dir, const char *log, bool foreground,
+		       bool *journal)
+{
+	char *abs, path[4096];
+	int fd;
+
+	umask(077);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "%s: cannot create %s: %s\n", prog, dir, strerror(errno));
+		return NULL;
+	}
+	abs = realpath(dir, NULL);	/* absolute: daemon() changes to / */
+	if (!abs) {
+		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
+		return NULL;
+	}
+	if (!foreground) {
+		snprintf(path, sizeof(path), "%s/%s", abs, log);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || daemon(0, 1)) {
+			fprintf(stderr, "%s: cannot detach: %s\n", prog, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(abs);
+			return NULL;
+		}
+		dup2(fd, 2);
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	*journal = foreground && akm_stderr_is_journal();
+	return abs;
+}

@@ -16,6 +16,7 @@
 
 #include "bundle.h"
 #include "nmm.h"
+#include "words.h"
 
 #define ARGS_MAX 64
 
@@ -96,18 +97,6 @@ static uint32_t node_by_name(struct nmm *n, const char *name)
 		      "t", name);
 }
 
-/* Is addr (text, as stored) in the space-separated list addrs? */
-static bool addr_in(const char *addrs, const char *addr)
-{
-	size_t len = strlen(addr);
-	const char *p;
-
-	for (p = addrs; (p = strstr(p, addr)); p++)
-		if ((p == addrs || p[-1] == ' ') && (!p[len] || p[len] == ' '))
-			return true;
-	return false;
-}
-
 /* Fail if an address of addrs belongs to a node (not removed) other than self. */
 static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 {
@@ -123,7 +112,7 @@ static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 	while (!taken && sqlite3_step(st) == SQLITE_ROW)
 		for (tok = strtok_r(strcpy(copy, addrs), " ", &save); tok && !taken;
 		     tok = strtok_r(NULL, " ", &save))
-			if (addr_in((const char *)sqlite3_column_text(st, 2), tok)) {
+			if (akm_addrs_has((const char *)sqlite3_column_text(st, 2), tok)) {
 				fail(r, 1, "address %s belongs to node '%s' (id %lld)", tok,
 				     (const char *)sqlite3_column_text(st, 1),
 				     (long long)sqlite3_column_int64(st, 0));
@@ -156,7 +145,7 @@ static int restale_removed(struct nmm *n, const char *addrs)
 	while (!err && sqlite3_step(st) == SQLITE_ROW)
 		for (tok = strtok_r(strcpy(copy, addrs), " ", &save); tok && !err;
 		     tok = strtok_r(NULL, " ", &save))
-			if (addr_in((const char *)sqlite3_column_text(st, 1), tok))
+			if (akm_addrs_has((const char *)sqlite3_column_text(st, 1), tok))
 				err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
 	db_done(n, st);
 	free(copy);
@@ -164,30 +153,14 @@ static int restale_removed(struct nmm *n, const char *addrs)
 }
 
 /* Parse "addr A [addr B ...]" to the end of the request into addrs (stored form). */
-static int parse_addrs(struct req *r, char *addrs, size_t size)
+static int parse_addrs(struct req *r, char addrs[AKM_ADDRS_TEXT_MAX])
 {
-	char buf[AKM_ADDRSTRLEN];
-	unsigned int naddrs = 0;
-	const char *w, *v;
+	struct akm_words w = { .argc = r->argc, .argv = r->argv, .pos = r->pos };
 
-	*addrs = 0;
-	while ((w = next(r))) {
-		if (strcmp(w, "addr"))
-			return usage(r, "unknown argument '%s'", w);
-		v = value(r, w);
-		if (!v)
-			return r->status;
-		if (naddrs == AKM_ADDRS_MAX)
-			return usage(r, "more than %d addresses", AKM_ADDRS_MAX);
-		if (akm_addr_canon(v, buf, sizeof(buf)))
-			return usage(r, "invalid address '%s'", v);
-		if (addr_in(addrs, buf))
-			return usage(r, "address '%s' given twice", v);
-		snprintf(addrs + strlen(addrs), size - strlen(addrs), "%s%s", naddrs ? " " : "",
-			 buf);
-		naddrs++;
-	}
-	return naddrs ? 0 : usage(r, "missing 'addr'");
+	if (akm_words_addrs(&w, addrs))
+		return usage(r, "%s", w.err);
+	r->pos = w.pos;
+	return 0;
 }
 
 /* ---- node ---- */
@@ -196,7 +169,7 @@ static int node_add(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r), *w;
-	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)] = "";
+	char addrs[AKM_ADDRS_TEXT_MAX] = "";
 	uint8_t *cred, sealed[AKM_SEALED_LEN(32)];
 	sqlite3_stmt *st;
 	uint32_t id = 0;
@@ -222,7 +195,7 @@ static int node_add(struct req *r)
 	if (!id)
 		return usage(r, w && strcmp(w, "addr") ? "unknown argument '%s'" : "missing 'id'",
 			     w);
-	if (parse_addrs(r, addrs, sizeof(addrs)))
+	if (parse_addrs(r, addrs))
 		return r->status;
 	if (id == n->id)
 		return fail(r, 1, "node id %u is the NMM's own id", id);
@@ -577,7 +550,7 @@ static int node_set(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r);
-	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)], *old = NULL;
+	char addrs[AKM_ADDRS_TEXT_MAX], *old = NULL;
 	struct nodest *s;
 	struct conn *c;
 	uint32_t id;
@@ -585,7 +558,7 @@ static int node_set(struct req *r)
 
 	if (!name)
 		return usage(r, "missing NAME");
-	if (parse_addrs(r, addrs, sizeof(addrs)))
+	if (parse_addrs(r, addrs))
 		return r->status;
 	id = node_by_name(n, name);
 	if (!id)
@@ -622,50 +595,24 @@ static int node_set(struct req *r)
 static int asr_add(struct req *r)
 {
 	struct nmm *n = r->n;
-	const char *idstr = next(r), *w, *name = "";
-	int alg = -1, policy = AKM_POLICY_DROP;
-	uint32_t id, grace = AKM_GRACE_DEFAULT;
-	bool have_policy = false, have_grace = false;
+	const char *idstr = next(r);
+	struct akm_words w = { .argc = r->argc, .argv = r->argv };
+	struct akm_asr_opts o;
+	uint32_t id;
 
 	if (!idstr)
 		return usage(r, "missing ASR_ID");
 	if (akm_parse_id(idstr, &id) || id >= 0x80000000u)
 		return usage(r, "invalid ASR_ID '%s' (1 to %u; above is for provisioning)",
 			     idstr, 0x7fffffffu);
-	while ((w = next(r))) {
-		const char *v = value(r, w);
-
-		if (!v)
-			return r->status;
-		if (!strcmp(w, "alg") && alg < 0) {
-			alg = akm_enum_value(AKM_ENUM_ALG, v);
-			if (alg < 0)
-				return usage(r, "invalid alg '%s' (one of: hmac-sha256 "
-					     "chacha20-poly1305)", v);
-		} else if (!strcmp(w, "name") && !*name) {
-			if (!akm_name_ok(v))
-				return usage(r, "invalid name '%s'", v);
-			name = v;
-		} else if (!strcmp(w, "policy") && !have_policy) {
-			policy = akm_enum_value(AKM_ENUM_POLICY, v);
-			if (policy < 0)
-				return usage(r, "invalid policy '%s' (one of: drop accept)", v);
-			have_policy = true;
-		} else if (!strcmp(w, "grace") && !have_grace) {
-			if (akm_parse_u32(v, &grace) || grace > AKM_GRACE_MAX)
-				return usage(r, "invalid grace '%s' (0 to %u)", v, AKM_GRACE_MAX);
-			have_grace = true;
-		} else {
-			return usage(r, "unknown or repeated argument '%s'", w);
-		}
-	}
-	if (alg < 0)
-		return usage(r, "missing 'alg'");
+	w.pos = r->pos;
+	if (akm_words_asr(&w, &o))
+		return usage(r, "%s", w.err);
 	if (db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", id))
 		return fail(r, 1, "ASR %u exists", id);
 	if (db_exec(n, "INSERT INTO asrs (id, name, alg, policy, grace, created) VALUES "
-		    "(?, ?, ?, ?, ?, ?)", "utiiui", id, name, (int64_t)alg, (int64_t)policy,
-		    grace, (int64_t)time(NULL)) != 1)
+		    "(?, ?, ?, ?, ?, ?)", "utiiui", id, o.name, (int64_t)o.alg, (int64_t)o.policy,
+		    o.grace, (int64_t)time(NULL)) != 1)
 		return fail(r, 1, "cannot store ASR %u", id);
 	nmm_event(n, "asr-added", "asr %u", id);
 	return 0;

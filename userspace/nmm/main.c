@@ -456,33 +456,10 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	umask(077);
-	if (mkdir(n.state_dir, 0700) && errno != EEXIST) {
-		fprintf(stderr, "akm-nmmd: cannot create %s: %s\n", n.state_dir, strerror(errno));
+	state_dir = akm_daemon_start("akm-nmmd", n.state_dir, "nmmd.log", foreground, &journal);
+	if (!state_dir)
 		return 1;
-	}
-	/* absolute: daemon() changes to / */
-	state_dir = realpath(n.state_dir, NULL);
-	if (!state_dir) {
-		fprintf(stderr, "akm-nmmd: %s: %s\n", n.state_dir, strerror(errno));
-		return 1;
-	}
 	n.state_dir = state_dir;
-	if (!foreground) {
-		char path[4096];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/nmmd.log", n.state_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0 || daemon(0, 1)) {
-			fprintf(stderr, "akm-nmmd: cannot detach: %s\n", strerror(errno));
-			return 1;
-		}
-		dup2(fd, 2);
-		close(fd);
-	}
-	setvbuf(stderr, NULL, _IOLBF, 0);
-	journal = foreground && akm_stderr_is_journal();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -78,33 +78,14 @@ bool req_name_ok(const char *s)
 	return akm_name_ok(s);
 }
 
-int req_addrs(struct req *q, char *addrs, size_t size)
+int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX])
 {
-	char buf[AKM_ADDRSTRLEN], *p;
-	unsigned int naddrs = 0;
-	const char *w, *v;
-	size_t len;
+	struct akm_words w = { .argc = q->argc, .argv = q->argv, .pos = q->pos };
 
-	*addrs = 0;
-	while ((w = req_next(q))) {
-		if (strcmp(w, "addr"))
-			return req_usage(q, "unknown argument '%s'", w);
-		v = req_value(q, w);
-		if (!v)
-			return q->status;
-		if (naddrs == AKM_ADDRS_MAX)
-			return req_usage(q, "more than %d addresses", AKM_ADDRS_MAX);
-		if (akm_addr_canon(v, buf, sizeof(buf)))
-			return req_usage(q, "invalid address '%s'", v);
-		len = strlen(buf);
-		for (p = addrs; (p = strstr(p, buf)); p++)
-			if ((p == addrs || p[-1] == ' ') && (!p[len] || p[len] == ' '))
-				return req_usage(q, "address '%s' given twice", v);
-		snprintf(addrs + strlen(addrs), size - strlen(addrs), "%s%s", naddrs ? " " : "",
-			 buf);
-		naddrs++;
-	}
-	return naddrs ? 0 : req_usage(q, "missing 'addr'");
+	if (akm_words_addrs(&w, addrs))
+		return req_usage(q, "%s", w.err);
+	q->pos = w.pos;
+	return 0;
 }
 
 static void usage_text(FILE *f)
@@ -226,6 +207,7 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 	struct req q = { .r = r, .argv = argv };
 	size_t outlen = 0, errlen = 0;
 	enum akm_out_mode mode = AKM_OUT_TEXT;
+	bool toomany = false;
 	struct akmp_iter it;
 	struct akmp_tlv t;
 	uint32_t status;
@@ -235,13 +217,19 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		return -EBADMSG;
 	akmp_iter_init(&it, data + 1, len - 1);
 	while ((ret = akmp_iter_next(&it, &t)) > 0) {
-		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY)
+		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
 			mode = t.v[0];
-		else if (t.type != NMM_ADMIN_T_ARG || q.argc == ROOT_ADMIN_ARGS_MAX ||
-			 memchr(t.v, 0, t.len))
+		} else if (t.type == NMM_ADMIN_T_ARG && q.argc == ROOT_ADMIN_ARGS_MAX) {
+			toomany = true;
+		} else if (t.type != NMM_ADMIN_T_ARG || memchr(t.v, 0, t.len)) {
 			ret = -EBADMSG;
-		else if (!(argv[q.argc++] = strndup((const char *)t.v, t.len)))
-			ret = -ENOMEM, q.argc--;
+		} else {
+			argv[q.argc] = strndup((const char *)t.v, t.len);
+			if (!argv[q.argc])
+				ret = -ENOMEM;
+			else
+				q.argc++;
+		}
 		if (ret < 0)
 			break;
 	}
@@ -249,11 +237,20 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 	q.o.mode = mode;
 	if (ret < 0)
 		goto out;
-	if (q.argc == 1 && !strcmp(argv[0], "watch")) {
+	if (q.argc == 1 && !strcmp(argv[0], "watch") && !toomany) {
 		a->watch = true;	/* events from now on, until the client leaves */
 		goto out;
 	}
-	transact(&q, &out, &outlen, &err, &errlen);
+	if (toomany) {
+		q.err = open_memstream(&err, &errlen);
+		if (q.err) {
+			req_usage(&q, "more than %d arguments", ROOT_ADMIN_ARGS_MAX);
+			fclose(q.err);
+		}
+		q.status = 2;
+	} else {
+		transact(&q, &out, &outlen, &err, &errlen);
+	}
 	db_notifies(r);
 	if (out && !q.status)	/* a failed command's output may be cut short */
 		send_text(a, NMM_ADMIN_OUT, out, outlen);
@@ -332,8 +329,10 @@ static void accept_one(struct root *r)
 	fd = accept4(r->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    (cred.uid != 0 && cred.uid != geteuid()) || !(a = calloc(1, sizeof(*a)))) {
+	a = calloc(1, sizeof(*a));
+	if (!a || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		free(a);
 		close(fd);
 		return;
 	}

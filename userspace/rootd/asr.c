@@ -72,45 +72,19 @@ static int asr_id(struct req *q, uint32_t *id)
 
 static int asr_add(struct req *q)
 {
-	const char *w, *v, *name = "";
-	int alg = -1, policy = AKM_POLICY_DROP, rows;
-	uint32_t id, grace = AKM_GRACE_DEFAULT;
-	bool have_policy = false, have_grace = false;
+	struct akm_words w = { .argc = q->argc, .argv = q->argv };
+	struct akm_asr_opts o;
+	uint32_t id;
+	int rows;
 
 	if (asr_id(q, &id))
 		return q->status;
-	while ((w = req_next(q))) {
-		v = req_value(q, w);
-		if (!v)
-			return q->status;
-		if (!strcmp(w, "alg") && alg < 0) {
-			alg = akm_enum_value(AKM_ENUM_ALG, v);
-			if (alg < 0)
-				return req_usage(q, "invalid alg '%s' (one of: hmac-sha256 "
-						 "chacha20-poly1305)", v);
-		} else if (!strcmp(w, "name") && !*name) {
-			if (!req_name_ok(v))
-				return req_usage(q, "invalid name '%s'", v);
-			name = v;
-		} else if (!strcmp(w, "policy") && !have_policy) {
-			policy = akm_enum_value(AKM_ENUM_POLICY, v);
-			if (policy < 0)
-				return req_usage(q, "invalid policy '%s' (one of: drop accept)", v);
-			have_policy = true;
-		} else if (!strcmp(w, "grace") && !have_grace) {
-			if (akm_parse_u32(v, &grace) || grace > AKM_GRACE_MAX)
-				return req_usage(q, "invalid grace '%s' (0 to %u)", v,
-						 AKM_GRACE_MAX);
-			have_grace = true;
-		} else {
-			return req_usage(q, "unknown or repeated argument '%s'", w);
-		}
-	}
-	if (alg < 0)
-		return req_usage(q, "missing 'alg'");
+	w.pos = q->pos;
+	if (akm_words_asr(&w, &o))
+		return req_usage(q, "%s", w.err);
 	rows = db_exec(q->r, "INSERT INTO asrs (id, name, alg, policy, grace) VALUES "
-		       "($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING", "utiiu", id, name,
-		       (int64_t)alg, (int64_t)policy, grace);
+		       "($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING", "utiiu", id, o.name,
+		       (int64_t)o.alg, (int64_t)o.policy, o.grace);
 	if (rows < 0)
 		return req_db(q);
 	if (!rows)

@@ -208,32 +208,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "akm-rootd: libsodium failed to initialize\n");
 		return 1;
 	}
-	umask(077);
-	if (mkdir(r.state_dir, 0700) && errno != EEXIST) {
-		fprintf(stderr, "akm-rootd: cannot create %s: %s\n", r.state_dir, strerror(errno));
+	state_dir = akm_daemon_start("akm-rootd", r.state_dir, "rootd.log", foreground, &journal);
+	if (!state_dir)
 		return 1;
-	}
-	state_dir = realpath(r.state_dir, NULL);	/* absolute: daemon() changes to / */
-	if (!state_dir) {
-		fprintf(stderr, "akm-rootd: %s: %s\n", r.state_dir, strerror(errno));
-		return 1;
-	}
 	r.state_dir = state_dir;
-	if (!foreground) {
-		char path[4096];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/rootd.log", r.state_dir);
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0 || daemon(0, 1)) {
-			fprintf(stderr, "akm-rootd: cannot detach: %s\n", strerror(errno));
-			return 1;
-		}
-		dup2(fd, 2);
-		close(fd);
-	}
-	setvbuf(stderr, NULL, _IOLBF, 0);
-	journal = foreground && akm_stderr_is_journal();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

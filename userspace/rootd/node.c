@@ -42,7 +42,7 @@ static int claim_addrs(struct req *q, const char *addrs)
 static int node_add(struct req *q)
 {
 	const char *name = req_next(q), *w, *v, *site = NULL;
-	char addrs[AKM_ADDRS_MAX * (AKM_ADDRSTRLEN + 1)];
+	char addrs[AKM_ADDRS_TEXT_MAX];
 	uint8_t sealed[AKM_SEALED_LEN(32)];
 	int64_t site_id, n;
 	uint32_t id = 0;
@@ -69,7 +69,7 @@ static int node_add(struct req *q)
 		q->pos--;	/* addr ... */
 	if (!id || !site)
 		return req_usage(q, "missing '%s'", !id ? "id" : "site");
-	if (req_addrs(q, addrs, sizeof(addrs)))
+	if (req_addrs(q, addrs))
 		return q->status;
 	site_id = db_int(q->r, -1, "SELECT coalesce((SELECT id FROM sites WHERE name = $1), 0)",
 			 "t", site);

@@ -17,6 +17,7 @@
 
 #include "libakm.h"
 #include "secret.h"
+#include "words.h"
 
 #define ROOT_STATE_DIR		"/var/lib/akm/root"
 #define ROOT_CONFIG		"/etc/akm/rootd.conf"
@@ -114,8 +115,8 @@ int req_db(struct req *q);
 const char *req_next(struct req *q);
 const char *req_value(struct req *q, const char *kw);	/* after kw; usage error if none */
 bool req_name_ok(const char *s);
-/* "addr A [addr B ...]" to the end: addresses in canonical text form, space-separated. */
-int req_addrs(struct req *q, char *addrs, size_t size);
+/* "addr A [addr B ...]" to the end: addresses in one spelling, space-separated. */
+int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX]);
 
 /* site.c */
 int id_taken(struct req *q, uint32_t id);	/* the root's, a site's or a node's */

@@ -111,13 +111,13 @@ expect 2 "unknown argument 'file'" "key activate takes no file" -- \
 	key activate asr 1 epoch 1 file x
 expect 2 "unknown argument 'x'" "monitor takes no arguments" -- monitor x
 
-for obj in node asr member key stats cred monitor nmm; do
+for obj in node asr member key stats cred monitor nmm root; do
 	"$AKMCTL" $obj help >"$tmp/out" 2>&1
 	st=$?
 	grep -q "^Usage: akmctl $obj" "$tmp/out" && [ $st = 0 ]
 	tap $((! $?)) "akmctl $obj help" "$(cat "$tmp/out")"
 done
-"$AKMCTL" --help >"$tmp/out" 2>&1 && [ "$(grep -c '^Usage: akmctl' "$tmp/out")" = 9 ]
+"$AKMCTL" --help >"$tmp/out" 2>&1 && [ "$(grep -c '^Usage: akmctl' "$tmp/out")" = 10 ]
 tap $((! $?)) "akmctl --help shows every object" "$(cat "$tmp/out")"
 
 head -c 31 /dev/zero >"$tmp/short"
