@@ -3,9 +3,10 @@
 #
 # scripts/deb.sh [--out DIR] [--version V]
 #
-# Build the Debian packages (akm-dkms, akm-tools, akm-nmm, akm-agent) with
-# dpkg-buildpackage from a copy of the tree (tracked and new files, not
-# ignored ones), then run lintian on them: any error or warning fails.
+# Build the Debian packages (akm-dkms, akm-tools, akm-nmm, akm-agent,
+# akm-root) with dpkg-buildpackage from a copy of the tree (tracked and new
+# files, not ignored ones), then run lintian on them: any error or warning
+# fails.
 # --version V builds version V (a changelog entry and VERSION in the copy
 # only), for upgrade tests. The .debs land in DIR (build/deb).
 set -euo pipefail

@@ -35,6 +35,8 @@ has akm-tools amd64 usr/sbin/akmctl usr/share/man/man8/akmctl.8.gz \
 	usr/share/bash-completion/completions/akmctl
 has akm-nmm amd64 usr/sbin/akm-nmmd usr/share/man/man8/akm-nmmd.8.gz etc/akm/nmmd.conf \
 	lib/systemd/system/akm-nmmd.service
+has akm-root amd64 usr/sbin/akm-rootd usr/share/man/man8/akm-rootd.8.gz etc/akm/rootd.conf \
+	lib/systemd/system/akm-rootd.service
 has akm-agent amd64 usr/sbin/akm-agent usr/share/man/man8/akm-agent.8.gz etc/akm/agent.conf \
 	lib/systemd/system/akm-agent.service
 
@@ -46,11 +48,12 @@ ok $? "akm-dkms: dkms.conf of version $v, built for every new 6.1 or 6.12 kernel
 # one version everywhere
 got=()
 got+=("changelog $(dpkg-parsechangelog -S Version)")
-for p in akm-dkms:all akm-tools:amd64 akm-nmm:amd64 akm-agent:amd64; do
+for p in akm-dkms:all akm-tools:amd64 akm-nmm:amd64 akm-agent:amd64 akm-root:amd64; do
 	got+=("${p%%:*} $(dpkg-deb -f "$out/${p%%:*}_${v}_${p#*:}.deb" Version)")
 done
 got+=("akmctl $(userspace/akmctl/akmctl -V | cut -d' ' -f2)")
 got+=("akm-nmmd $(userspace/nmm/akm-nmmd --version | cut -d' ' -f2)")
+got+=("akm-rootd $(userspace/rootd/akm-rootd --version | cut -d' ' -f2)")
 got+=("akm-agent $(userspace/agent/akm-agent --version | cut -d' ' -f2)")
 for k in $(scripts/kernels.sh); do
 	got+=("akm.ko($k) $(modinfo -F version "build/$k/akm.ko" 2>&1)")
@@ -60,7 +63,7 @@ bad=$(printf '%s\n' "${got[@]}" | awk -v v="$v" '$NF != v')
 ok $? "one version, $v (VERSION): changelog, packages, programs, module" \
 	"$(printf '%s\n' "${got[@]}")"
 
-for u in systemd/akm-nmmd.service systemd/akm-agent.service; do
+for u in systemd/akm-nmmd.service systemd/akm-agent.service systemd/akm-rootd.service; do
 	sec=$(systemd-analyze security --offline=true "$u" 2>&1)
 	score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$sec")
 	[ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'
@@ -72,5 +75,7 @@ userspace/nmm/akm-nmmd --config userspace/nmm/nmmd.conf --version >/dev/null 2>"
 ok $? "userspace/nmm/nmmd.conf (/etc/akm/nmmd.conf) is accepted" "$(cat "$out/err")"
 userspace/agent/akm-agent --config userspace/agent/agent.conf --version >/dev/null 2>"$out/err"
 ok $? "userspace/agent/agent.conf (/etc/akm/agent.conf) is accepted" "$(cat "$out/err")"
+userspace/rootd/akm-rootd --config userspace/rootd/rootd.conf --version >/dev/null 2>"$out/err"
+ok $? "userspace/rootd/rootd.conf (/etc/akm/rootd.conf) is accepted" "$(cat "$out/err")"
 
 totals
