@@ -179,9 +179,9 @@ one "demo: scripts/demo.sh (log build/check-demo.log)" "$rc"
 # Documentation/testing.md), when asked for and that kernel is already built:
 # check.sh never spends the 11-17 minutes of building it.
 section "VM tests on the debug kernel"
-if [ -z "${AKM_CHECK_DEBUG:-}" ] || ! scripts/debug-kernel.sh cached >/dev/null 2>&1; then
+if [ "${AKM_CHECK_DEBUG:-0}" != 1 ] || ! scripts/debug-kernel.sh cached >/dev/null 2>&1; then
 	why="not built (make debug-kernel)"
-	[ -n "${AKM_CHECK_DEBUG:-}" ] || why="not asked for (AKM_CHECK_DEBUG=1)"
+	[ "${AKM_CHECK_DEBUG:-0}" = 1 ] || why="not asked for (AKM_CHECK_DEBUG=1)"
 	echo "check: debug kernel $why: skipped"
 	SKIP=$((SKIP + 1))
 	SUMMARY+=("$(printf '%-40s skipped: %s' "debug kernel" "$why")")
@@ -202,9 +202,9 @@ fi
 # Documentation/packaging.md), when asked for and its image is cached:
 # check.sh never spends the minutes of building it (scripts/boot-image.sh).
 section "boot test (the packages on booted Debian VMs)"
-if [ -z "${AKM_CHECK_BOOT:-}" ] || ! scripts/boot-image.sh --cached >/dev/null 2>&1; then
+if [ "${AKM_CHECK_BOOT:-0}" != 1 ] || ! scripts/boot-image.sh --cached >/dev/null 2>&1; then
 	why="no image (scripts/boot-image.sh)"
-	[ -n "${AKM_CHECK_BOOT:-}" ] || why="not asked for (AKM_CHECK_BOOT=1)"
+	[ "${AKM_CHECK_BOOT:-0}" = 1 ] || why="not asked for (AKM_CHECK_BOOT=1)"
 	echo "check: boot test: $why: skipped"
 	SKIP=$((SKIP + 1))
 	SUMMARY+=("$(printf '%-40s skipped: %s' "boot test" "$why")")

@@ -55,13 +55,14 @@ addr() { echo "$NET.${IP[$1]:-${ID[$1]}}"; }
 online() { nmmj node list "${1^^}" | grep -q '"link":"online"'; }
 nmm_epoch() { nmmj asr show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])'; }
 # the current epoch of asr in a node's kernel (0: none)
-kernel_epoch() {
-	ctl "$1" -j asr show "$2" 2>/dev/null | python3 -c '
+kernel_epoch() {	# ns asr -> current epoch in that kernel, 0 if it has no such ASR
+	local out
+	out=$(ctl "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
+	python3 -c '
 import json, sys
-a = json.load(sys.stdin)
+a = json.loads(sys.argv[1])
 a = a[0] if isinstance(a, list) else a
-print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' 2>/dev/null ||
-		echo 0
+print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' "$out"
 }
 # every online member of asr holds the NMM's epoch as current
 converged() {	# asr

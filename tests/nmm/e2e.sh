@@ -76,13 +76,14 @@ a = json.load(sys.stdin)
 m = [x for x in a['members'] if x['state'] != 'revoked']
 sys.exit(0 if m and all(x['delivery'] == 'activated' for x in m) else 1)"
 }
-kernel_epoch() {	# ns asr -> current epoch in that kernel
-	ctl "$1" -j asr show "$2" 2>/dev/null | python3 -c "
+kernel_epoch() {	# ns asr -> current epoch in that kernel, 0 if it has no such ASR
+	local out
+	out=$(ctl "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
+	python3 -c "
 import json, sys
-a = json.load(sys.stdin)
+a = json.loads(sys.argv[1])
 a = a[0] if isinstance(a, list) else a
-print(max([k['epoch'] for k in a.get('keys', []) if k['state'] == 'current'] or [0]))" 2>/dev/null ||
-		echo 0
+print(max([k['epoch'] for k in a.get('keys', []) if k['state'] == 'current'] or [0]))" "$out"
 }
 epoch_is() { [ "$(kernel_epoch "$1" "$2")" = "$3" ]; }
 

@@ -160,6 +160,9 @@ for site in east west; do
 	done
 done
 ok $? "node add: 16 nodes, 8 at each site"
+[ "$(r2 site)" = "$(r2 site list)" ] && [ "$(r1 node)" = "$(r1 node list)" ] &&
+	[ "$(r1 asr)" = "$(r1 asr show)" ]
+ok $? "an object alone lists it, as with akmctl nmm"
 got=$(r2 node list n3)
 [ "$got" = "node n3 id 1003 site east state provisioned asrs 0 addr 10.9.0.3" ]
 ok $? "node list NAME through the other instance" "$got"
@@ -335,6 +338,15 @@ out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
 [ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (1)" <<<"$out"
 ok $? "a database of a newer schema is refused" "$out"
 pg_sql -c "UPDATE meta SET v = 1 WHERE k = 'schema'"
+
+# secrets without the check value (a partial restore): still no new master key
+sealed=$(pg_sql -c "SELECT encode(b, 'hex') FROM meta WHERE k = 'master_check'")
+pg_sql -c "DELETE FROM meta WHERE k = 'master_check'"
+out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/fresh" --foreground 2>&1)
+[ $? = 1 ] && grep -q "master.key is missing, but the database holds secrets" <<<"$out" &&
+	[ ! -e "$T/fresh/master.key" ] && ! grep -q "$PG_DIR" <<<"$out"
+ok $? "the database's secrets, without its check value, still forbid a new master key" "$out"
+pg_sql -c "INSERT INTO meta (k, b) VALUES ('master_check', decode('$sealed', 'hex'))"
 
 stop 1
 st1=$?

@@ -263,9 +263,13 @@ int akm_master_load(struct akm_master *m)
 	/* refuse to silently switch between the two kinds */
 	snprintf(other, sizeof(other), m->tpm ? "%s/master.key" : "%s/master.tpm.pub", m->dir);
 	if (!access(other, F_OK)) {
-		m->log("master key: this store's master key is %s; %s --tpm",
-		       m->tpm ? "in a file" : "sealed to a TPM",
-		       m->tpm ? "start without" : "start with");
+		if (m->no_tpm)
+			m->log("master key: %s holds a master key sealed to a TPM, which this "
+			       "daemon does not use", m->dir);
+		else
+			m->log("master key: this store's master key is %s; %s --tpm",
+			       m->tpm ? "in a file" : "sealed to a TPM",
+			       m->tpm ? "start without" : "start with");
 		return -EINVAL;
 	}
 	err = m->tpm ? master_tpm(m, m->key) : master_file(m, m->key);

@@ -20,6 +20,7 @@
 struct akm_master {
 	const char *dir;		/* master.key or master.tpm.{pub,priv} */
 	bool tpm;			/* sealed to the TPM (tpm2-tools) */
+	bool no_tpm;			/* the daemon has no --tpm */
 	bool has_secrets;		/* the store holds sealed secrets: never make a new key */
 	const char *store;		/* the store, for messages */
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -112,6 +112,8 @@ int akm_addr_canon(const char *s, char *buf, size_t len)
 {
 	struct akm_addr a;
 
+	if (len < AKM_ADDRSTRLEN)
+		return -ENOSPC;
 	if (akm_addr_parse(s, &a))
 		return -EINVAL;
 	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {

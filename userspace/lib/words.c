@@ -31,6 +31,8 @@ bool akm_addrs_has(const char *addrs, const char *addr)
 	size_t len = strlen(addr);
 	const char *p;
 
+	if (!len)
+		return false;
 	for (p = addrs; (p = strstr(p, addr)); p++)
 		if ((p == addrs || p[-1] == ' ') && (!p[len] || p[len] == ' '))
 			return true;

@@ -20,7 +20,7 @@ struct akm_words {
 	int argc;
 	char **argv;
 	int pos;		/* the next word */
-	char err[128];
+	char err[1024];	/* a usage error: room for a long word */
 };
 
 const char *akm_words_next(struct akm_words *w);	/* NULL at the end */

@@ -116,8 +116,8 @@ static int run(struct req *q)
 		return 0;
 	}
 	cmd = req_next(q);
-	if (!cmd)
-		return req_usage(q, "missing %s command; try 'akmctl root help'", obj);
+	if (!cmd)	/* an object alone: list it */
+		cmd = strcmp(obj, "asr") ? "list" : "show";
 	if (!strcmp(obj, "site"))
 		return cmd_site(q, cmd);
 	if (!strcmp(obj, "node"))

@@ -148,7 +148,6 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct akm_args args;	/* optarg points into it */
-	static char store[512];
 	struct root r = { .state_dir = ROOT_STATE_DIR, .conninfo = ROOT_DATABASE,
 			  .admin_fd = -1, .pg_delay = 1 };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -222,13 +221,17 @@ int main(int argc, char **argv)
 	if (err == -ECONNREFUSED)
 		root_log("database: cannot connect: %s", r.errmsg);
 	if (!err) {
-		snprintf(store, sizeof(store), "the database (%s)", r.conninfo);
+		/* not the connection string: it may hold a password */
 		r.master = (struct akm_master){
 			.dir = r.state_dir,
-			.store = store,
+			.store = "the database",
+			.no_tpm = true,
 			.log = root_log,
-			.has_secrets = db_int(&r, 1, "SELECT count(*) FROM meta WHERE "
-					      "k = 'master_check'", "") != 0,
+			.has_secrets = db_int(&r, 1, "SELECT (EXISTS (SELECT 1 FROM meta WHERE "
+					      "k = 'master_check') OR EXISTS (SELECT 1 FROM sites) OR "
+					      "EXISTS (SELECT 1 FROM nodes WHERE cred IS NOT NULL) OR "
+					      "EXISTS (SELECT 1 FROM epochs WHERE key != ''))::int",
+					      "") != 0,
 		};
 		err = akm_master_load(&r.master);
 	}

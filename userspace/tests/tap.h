@@ -37,6 +37,7 @@ static inline int tap_ok(int pass, const char *name, const char *file, int line)
 }
 
 void test_util(void);
+void test_words(void);
 void test_config(void);
 void test_names(void);
 void test_out(void);

@@ -123,8 +123,28 @@ static void test_writer(void)
 	check(f, "[{},{\"a\":0}]\n[]\n", "writer: top-level documents, one per line");
 }
 
+/* A watch line: time, event, then the pairs; a quoted value may hold spaces. */
+static void test_event(void)
+{
+	FILE *f;
+
+	f = mem();
+	akm_out_event(f, AKM_OUT_TEXT, 0, "node-exported", "node 2 file \"/a b/c\" x 1");
+	check(f, "1970-01-01T00:00:00Z node-exported node 2 file /a b/c x 1\n",
+	      "event: text, a quoted value with a space");
+	f = mem();
+	akm_out_event(f, AKM_OUT_JSON, 5, "epoch-created", "asr 1 epoch 4 members 2,3");
+	check(f, "{\"time\":5,\"event\":\"epoch-created\",\"asr\":1,\"epoch\":4,"
+	      "\"members\":\"2,3\"}\n", "event: JSON, numbers as numbers");
+	f = mem();
+	akm_out_event(f, AKM_OUT_JSON_PRETTY, 5, "database-lost", "");
+	check(f, "{\"time\":5,\"event\":\"database-lost\"}\n",
+	      "event: JSON for a pretty watcher too, one line, no pairs");
+}
+
 void test_out(void)
 {
 	test_escape();
 	test_writer();
+	test_event();
 }

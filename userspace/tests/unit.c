@@ -8,6 +8,7 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_util();
+	test_words();
 	test_config();
 	test_names();
 	test_out();
