@@ -14,97 +14,13 @@
 #   tests/root/run.sh          (root; AKM_ROOT_SEED=N repeats a run)
 set -uo pipefail
 
-top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-. "$top/tests/lib.sh"
-. "$top/tests/root/pg.sh"
-
-B=$top/userspace/asan
-ROOTD=$B/rootd/akm-rootd
-AKMCTL=$B/akmctl/akmctl
-T=$(mktemp -d /tmp/akm-root-test.XXXXXX)
-chmod 711 "$T"	# the server runs as postgres
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SEED=${AKM_ROOT_SEED:-$RANDOM}
 RANDOM=$SEED
-PID1= PID2= WATCH=
+WATCH=
 pids=()
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
 echo "# seed $SEED (AKM_ROOT_SEED=$SEED repeats this run)"
-
-cleanup() {
-	local p
-	for p in $WATCH $PID1 $PID2; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! make -s -C "$top/userspace" asan >"$T/build.log" 2>&1; then
-	ok 1 "build akm-rootd and akmctl with ASan and UBSan" "$(tail -n 20 "$T/build.log")"
-	totals
-	exit 1
-fi
-pg_start "$T/pg"
-ok $? "a PostgreSQL server of the test's own ($PG_BIN)" "$(cat "$T/pg/pg.log" 2>/dev/null)"
-
-r1() { "$AKMCTL" root socket "$T/r1/admin.sock" "$@"; }
-r2() { "$AKMCTL" root socket "$T/r2/admin.sock" "$@"; }
-r1j() { "$AKMCTL" -j root socket "$T/r1/admin.sock" "$@"; }
-
-# start N [ARGS...]: instance N (1 or 2) in the foreground, its log in $T/rN.log
-start() {
-	local i=$1 pid
-	shift
-	"$ROOTD" --id 1 --database "$PG_DB" --state "$T/r$i" --foreground "$@" >>"$T/r$i.log" 2>&1 &
-	pid=$!
-	eval "PID$i=$pid"
-	for _ in $(seq 100); do
-		[ -S "$T/r$i/admin.sock" ] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-# stop N: SIGTERM, and the exit status (ASan reports a leak as 99)
-stop() {
-	local pid
-	pid=$(eval echo "\$PID$1")
-	kill "$pid" 2>/dev/null
-	wait "$pid"
-	local st=$?
-	eval "PID$1="
-	return $st
-}
-
-# The database's invariants, as one list of violations (empty: all hold):
-# per ASR, epochs 1..epoch each made once, at most one pending (the last),
-# the last one's member set the live members; no id both a site's and a
-# live node's; no name on two live nodes.
-violations() {
-	pg_sql <<'SQL'
-SELECT 'asr ' || a.id || ': epoch ' || a.epoch || ', epochs ' ||
-	coalesce((SELECT string_agg(e.epoch || ':' || e.state, ' ' ORDER BY e.epoch)
-		  FROM epochs e WHERE e.asr = a.id), 'none')
-FROM asrs a
-WHERE a.epoch != (SELECT count(*) FROM epochs e WHERE e.asr = a.id)
-   OR a.epoch != coalesce((SELECT max(epoch) FROM epochs e WHERE e.asr = a.id), 0)
-   OR EXISTS (SELECT 1 FROM epochs e WHERE e.asr = a.id AND e.state = 'pending'
-	      AND e.epoch != a.epoch)
-   OR (a.epoch > 0 AND (SELECT members FROM epochs e WHERE e.asr = a.id AND e.epoch = a.epoch)
-       != coalesce((SELECT array_agg(node ORDER BY node) FROM members m
-		    WHERE m.asr = a.id AND m.state = 'live'), '{}'));
-SELECT 'id ' || s.id || ' is a site and a node' FROM sites s JOIN nodes n ON n.id = s.id
-WHERE n.state != 'removed';
-SELECT 'name ' || name || ' on two nodes' FROM nodes WHERE state != 'removed'
-GROUP BY name HAVING count(*) > 1;
-SQL
-}
-invariants() { # PHASE
-	local v
-	v=$(violations 2>&1)
-	[ -z "$v" ]
-	ok $? "$1: the database's invariants hold" "$v"
-}
+root_setup root-test
 
 # ---- the deployment's identity ----
 start 1
@@ -167,14 +83,6 @@ got=$(r2 node list n3)
 [ "$got" = "node n3 id 1003 site east state provisioned asrs 0 addr 10.9.0.3" ]
 ok $? "node list NAME through the other instance" "$got"
 
-expect() { # STATUS PATTERN WHAT CMD...: a command refused with a message
-	local st=$1 pat=$2 what=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	[ $rc = "$st" ] && grep -q -- "$pat" <<<"$out"
-	ok $? "refused ($st): $what" "exit $rc: $out"
-}
 expect 1 "address 10.9.0.1 belongs to node 'n1' (id 1001)" "an address of another node" \
 	r2 node add x id 3000 site east addr 10.9.0.1
 expect 1 "address 10.9.0.2 belongs to node 'n2'" "an address of another node, in IPv4-mapped form" \
@@ -211,6 +119,7 @@ ok $? "site del of a site without nodes"
 # ---- ASRs across sites, one instance's changes seen by the other's watchers ----
 "$AKMCTL" -j root socket "$T/r2/admin.sock" watch >"$T/watch.json" 2>&1 &
 WATCH=$!
+BG+=($WATCH)
 sleep 0.5
 r1 asr add 1 alg hmac-sha256 name spans >/dev/null && r1 asr add 2 alg chacha20-poly1305 >/dev/null
 ok $? "asr add"
@@ -239,6 +148,29 @@ wait_for 5 grep -q '"event":"epoch-created","asr":1,"epoch":5,"members":"1001,10
 	"$T/watch.json"
 ok $? "a watcher of instance 2 sees the epochs made through instance 1" "$(cat "$T/watch.json")"
 invariants "commands"
+
+# ---- removal: revoked everywhere; its id and name free again, its address too ----
+r1 asr add-member 1 node n3 >/dev/null && r1 asr add-member 2 node n3 >/dev/null
+e1=$(pg_sql -c "SELECT epoch FROM asrs WHERE id = 1")
+e2=$(pg_sql -c "SELECT epoch FROM asrs WHERE id = 2")
+r2 node del n3 && ! r1 node list n3 >/dev/null 2>&1
+ok $? "node del"
+got=$(r1 asr show 1 | grep "name n3"; r1 asr show 2 | grep "name n3")
+[ "$(pg_sql -c "SELECT epoch FROM asrs WHERE id = 1")" = $((e1 + 1)) ] &&
+	[ "$(pg_sql -c "SELECT epoch FROM asrs WHERE id = 2")" = $((e2 + 1)) ] &&
+	[ "$(grep -c "state revoked" <<<"$got")" = 2 ]
+ok $? "node del: a new epoch in each of its ASRs, where it stays as revoked" "$got"
+[ -z "$(pg_sql -c "SELECT 1 FROM nodes WHERE id = 1003 AND cred IS NOT NULL")" ]
+ok $? "node del: its credential is gone from the database"
+r1 node add n3 id 1003 site west addr 10.9.0.3 >/dev/null &&
+	! r1 asr show 1 | grep -q "name n3" && ! r1 asr show 2 | grep -q "name n3"
+ok $? "its name, id and address taken by a new node: the old one's entries forgotten"
+e2=$(pg_sql -c "SELECT epoch FROM asrs WHERE id = 2")
+r1 asr del 2 && r2 asr add 2 alg hmac-sha256 >/dev/null &&
+	got=$(r1 asr add-member 2 node n3) && [ "$got" = "asr 2 epoch $((e2 + 1)) pending" ]
+ok $? "an ASR deleted and made again goes on from its last epoch ($e2), never reusing one" \
+	"$got"
+invariants "removals"
 
 # ---- concurrent changes through both instances ----
 # Random add-member / del-member of 16 nodes in ASRs 1 and 2, eight at a
@@ -355,7 +287,6 @@ st2=$?
 [ $st1 = 0 ] && [ $st2 = 0 ]
 ok $? "both instances stop on SIGTERM, no leak (exit $st1, $st2)" \
 	"$(grep -A20 -m1 "ERROR: \(Leak\|Address\)Sanitizer\|runtime error" "$T"/r?.log)"
-! grep -q "runtime error\|Sanitizer" "$T/r1.log" "$T/r2.log"
-ok $? "no ASan or UBSan report in the logs" "$(grep -h -A10 "runtime error\|Sanitizer" "$T"/r?.log)"
+no_reports
 totals
 [ "$fail" = 0 ]

@@ -2,10 +2,13 @@
 /*
  * The admin socket (akmctl root ...): the frames of akmctl nmm (lib/proto.h,
  * NMM_ADMIN_*). A request is the command's words; the answer its output,
- * its errors and its exit status. Each command runs in one SERIALIZABLE
- * transaction, run again from the start (output discarded) when the
- * database reports a serialization failure: the instances of one database
- * may change the same rows at once.
+ * its errors and its exit status, whole however long (it is written as the
+ * client reads). Each command runs in one SERIALIZABLE transaction, run
+ * again from the start (output discarded) when the database reports a
+ * serialization failure, for up to ROOT_RETRY_SECS: the instances of one
+ * database may change the same rows at once. A watcher that falls
+ * ROOT_WATCH_BACKLOG behind, or a client that leaves its answer unread for
+ * ROOT_ADMIN_STALL seconds, is dropped.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,12 +26,14 @@ struct admin {
 	struct admin *next;
 	int fd;
 	struct akmp_reader rd;
-	struct akmp_outq out;
-	int64_t opened;			/* root_now() */
+	uint8_t *buf;			/* frames to write: buf[off..len) */
+	size_t len, off;
+	int64_t opened, progress;	/* root_now(): accepted, last written to */
 	enum akm_out_mode mode;
 	bool up;			/* its request came */
 	bool watch;
 	bool closing;			/* close once the answer is written */
+	bool dead;			/* close now */
 };
 
 int req_fail(struct req *q, int status, const char *fmt, ...)
@@ -50,6 +55,8 @@ int req_db(struct req *q)
 
 	if (db_retry(r))
 		return q->status = -EAGAIN;
+	if (db_busy(r))
+		return req_fail(q, 1, "the database is busy (%s): try again", r->errmsg);
 	if (!r->pg && r->committing)
 		return req_fail(q, 1, "the connection to the database was lost while committing: "
 				"the change may or may not have been made; look before trying "
@@ -88,33 +95,12 @@ int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX])
 	return 0;
 }
 
-static void usage_text(FILE *f)
-{
-	fputs("Usage: akmctl root site add NAME id ID endpoint ADDR[:PORT]\n"
-	      "       akmctl root site list [NAME]\n"
-	      "       akmctl root site del NAME\n"
-	      "       akmctl root node add NAME id ID site SITE addr ADDR [addr ADDR ...]\n"
-	      "       akmctl root node list [NAME]\n"
-	      "       akmctl root node del NAME\n"
-	      "       akmctl root asr add ASR_ID alg ALG [name NAME] [policy POLICY] "
-	      "[grace SECONDS]\n"
-	      "       akmctl root asr add-member ASR_ID node NAME\n"
-	      "       akmctl root asr del-member ASR_ID node NAME\n"
-	      "       akmctl root asr del ASR_ID\n"
-	      "       akmctl root asr show [ASR_ID]\n"
-	      "       akmctl root watch\n", f);
-}
-
 static int run(struct req *q)
 {
 	const char *obj = req_next(q), *cmd;
 
 	if (!obj)
 		return req_usage(q, "missing command; try 'akmctl root help'");
-	if (!strcmp(obj, "help")) {
-		usage_text(q->out);
-		return 0;
-	}
 	cmd = req_next(q);
 	if (!cmd)	/* an object alone: list it */
 		cmd = strcmp(obj, "asr") ? "list" : "show";
@@ -127,18 +113,34 @@ static int run(struct req *q)
 	return req_usage(q, "unknown command '%s'; try 'akmctl root help'", obj);
 }
 
+/* Append a frame; a watcher too far behind is dropped instead. */
 static void send_frame(struct admin *a, uint8_t type, uint16_t tlv, const void *data,
 		       size_t len)
 {
 	struct akmp_buf b = { 0 };
+	uint8_t *p;
 
 	akmp_begin(&b, type);
 	if (tlv == NMM_ADMIN_T_STATUS)
 		akmp_put_u32(&b, tlv, *(const uint32_t *)data);
 	else
 		akmp_put(&b, tlv, data, len);
-	if (akmp_end(&b) || akmp_queue(&a->out, &b))
-		a->closing = true;
+	if (akmp_end(&b) || (a->watch && a->len - a->off + b.len > ROOT_WATCH_BACKLOG)) {
+		a->dead = true;
+	} else if (!a->dead) {
+		if (a->off == a->len) {
+			a->off = a->len = 0;
+			a->progress = root_now();	/* the stall clock starts */
+		}
+		p = realloc(a->buf, a->len + b.len);
+		if (p) {
+			memcpy(p + a->len, b.p, b.len);
+			a->buf = p;
+			a->len += b.len;
+		} else {
+			a->dead = true;
+		}
+	}
 	akmp_buf_free(&b);
 }
 
@@ -154,13 +156,36 @@ static void send_text(struct admin *a, uint8_t type, const char *s, size_t len)
 	}
 }
 
-/* Run q's command in a transaction, again after a serialization failure. */
+/* Write what the socket takes now; false if the client is gone. */
+static bool flush(struct admin *a)
+{
+	ssize_t w;
+
+	while (a->off < a->len) {
+		w = send(a->fd, a->buf + a->off, a->len - a->off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno == EAGAIN;
+		a->off += w;
+		a->progress = root_now();
+	}
+	return true;
+}
+
+/*
+ * Run q's command in a transaction, from the start again after a
+ * serialization failure or a connection lost before COMMIT, for up to
+ * ROOT_RETRY_SECS. *out and *err: what it printed, to be freed.
+ */
 static void transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen)
 {
+	int64_t until = root_now() + ROOT_RETRY_SECS;
 	struct root *r = q->r;
-	int try;
+	unsigned int try = 0;
 
-	for (try = 0; try < ROOT_TRIES; try++) {
+	for (;;) {
+		*out = *err = NULL;
 		q->out = open_memstream(out, outlen);
 		q->err = open_memstream(err, errlen);
 		if (!q->out || !q->err) {
@@ -170,6 +195,7 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		akm_out_init(&q->o, q->out, q->o.mode);
 		q->pos = 0;
 		q->status = 0;
+		r->committing = false;
 		if (db_begin(r))
 			req_db(q);
 		else if (!run(q) && db_commit(r))
@@ -177,22 +203,21 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		if (q->status)
 			db_rollback(r);
 		/* nothing was committed: on a new connection, from the start */
-		if (q->status == -ENOTCONN && db_reconnect(r)) {
+		if (q->status == -ENOTCONN && db_reconnect(r))
 			req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
-			break;
-		}
-		if (q->status != -EAGAIN && q->status != -ENOTCONN)
+		if ((q->status != -EAGAIN && q->status != -ENOTCONN) || root_now() >= until)
 			break;
 		fclose(q->out);
 		fclose(q->err);
 		free(*out);
 		free(*err);
-		*out = *err = NULL;
 		usleep((1000 << (try < 6 ? try : 6)) + rand() % 1000);	/* 1 ms, doubling */
+		try++;
 	}
 	if (q->status == -EAGAIN)
-		req_fail(q, 1, "the database kept reporting conflicting changes; try again");
-	else if (q->status < 0)
+		req_fail(q, 1, "the database kept reporting conflicting changes for %d s; "
+			 "try again", ROOT_RETRY_SECS);
+	else if (q->status == -ENOTCONN)
 		req_fail(q, 1, "the connection to the database keeps failing: %s", r->errmsg);
 	if (q->out)
 		fclose(q->out);
@@ -301,7 +326,7 @@ static void admin_free(struct root *r, struct admin *a)
 		}
 	close(a->fd);
 	akmp_reader_free(&a->rd);
-	akmp_outq_free(&a->out);
+	free(a->buf);
 	free(a);
 }
 
@@ -323,13 +348,21 @@ static void accept_one(struct root *r)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	unsigned int n = 0;
 	struct admin *a;
 	int fd;
 
 	fd = accept4(r->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			root_log("admin socket: %s; not accepting for a second", strerror(errno));
+			r->admin_paused = root_now() + 1;	/* instead of spinning */
+		}
 		return;
-	a = calloc(1, sizeof(*a));
+	}
+	for (a = r->admins; a; a = a->next)
+		n++;
+	a = n < ROOT_ADMIN_MAX ? calloc(1, sizeof(*a)) : NULL;
 	if (!a || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
 		free(a);
@@ -337,7 +370,7 @@ static void accept_one(struct root *r)
 		return;
 	}
 	a->fd = fd;
-	a->opened = root_now();
+	a->opened = a->progress = root_now();
 	a->next = r->admins;
 	r->admins = a;
 }
@@ -347,12 +380,12 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max)
 	struct admin *a;
 	int n = 0;
 
-	if (r->admin_fd >= 0 && n < max)
+	if (r->admin_fd >= 0 && root_now() >= r->admin_paused && n < max)
 		pfd[n++] = (struct pollfd){ .fd = r->admin_fd, .events = POLLIN };
 	for (a = r->admins; a && n < max; a = a->next)
 		pfd[n++] = (struct pollfd){
 			.fd = a->fd,
-			.events = POLLIN | (akmp_pending(&a->out) ? POLLOUT : 0),
+			.events = POLLIN | (a->off < a->len ? POLLOUT : 0),
 		};
 	return n;
 }
@@ -362,7 +395,7 @@ static void admin_io(struct root *r, struct admin *a, short revents)
 	int ret = 0;
 
 	if (revents & POLLIN) {
-		while (!a->closing && (ret = akmp_read(a->fd, &a->rd)) == 1) {
+		while (!a->closing && !a->dead && (ret = akmp_read(a->fd, &a->rd)) == 1) {
 			if (a->up || a->rd.len > ROOT_ADMIN_REQ_MAX) {
 				ret = -EBADMSG;
 				break;
@@ -372,12 +405,10 @@ static void admin_io(struct root *r, struct admin *a, short revents)
 			if (ret < 0)
 				break;
 		}
-		if (ret < 0 && ret != -EAGAIN) {
-			admin_free(r, a);	/* gone, or not speaking the protocol */
-			return;
-		}
+		if (ret < 0 && ret != -EAGAIN)
+			a->dead = true;	/* gone, or not speaking the protocol */
 	}
-	if (akmp_flush(a->fd, &a->out) < 0 || (a->closing && !akmp_pending(&a->out)))
+	if (a->dead || !flush(a) || (a->closing && a->off == a->len))
 		admin_free(r, a);
 }
 
@@ -410,8 +441,9 @@ void admin_tick(struct root *r)
 
 	for (a = r->admins; a; a = next) {
 		next = a->next;
-		if (!a->up && now - a->opened >= ROOT_ADMIN_TIMEOUT)
-			admin_free(r, a);	/* no request within 10 s */
+		if (a->dead || (!a->up && now - a->opened >= ROOT_ADMIN_TIMEOUT) ||
+		    (a->off < a->len && now - a->progress >= ROOT_ADMIN_STALL))
+			admin_free(r, a);	/* no request, or its answer unread */
 	}
 }
 
@@ -424,7 +456,7 @@ void admin_broadcast(struct root *r, const char *kind, const char *text)
 	FILE *f;
 
 	for (a = r->admins; a; a = a->next) {
-		if (!a->watch)
+		if (!a->watch || a->dead)
 			continue;
 		f = open_memstream(&buf, &len);
 		if (!f)
@@ -432,7 +464,8 @@ void admin_broadcast(struct root *r, const char *kind, const char *text)
 		akm_out_event(f, a->mode, now, kind, text);
 		fclose(f);
 		send_text(a, NMM_ADMIN_OUT, buf, len);
-		akmp_flush(a->fd, &a->out);
+		if (!flush(a))
+			a->dead = true;
 		free(buf);
 		buf = NULL;
 	}

@@ -3,7 +3,10 @@
  * akmctl root asr ...: ASRs, whose members may be at any site, and their
  * epochs. Every change of the live member set makes a new epoch with a
  * fresh key, sealed under the master key; the ASR's row is locked first, so
- * that changes from several instances make their epochs one after another.
+ * that changes from several instances make their epochs one after another
+ * (a change that waited for another's lock fails its serialization and runs
+ * again). A deleted ASR's row stays, marked: an ASR made again with its id
+ * goes on from its last epoch, never reusing one.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,11 +15,11 @@
 
 #include "root.h"
 
-/* The ASR's row, locked for this transaction; 0 if there is no such ASR. */
+/* Lock the ASR's row for this transaction: its next epoch, 0 if there is no such ASR. */
 static int64_t asr_lock(struct req *q, uint32_t asr)
 {
 	return db_int(q->r, -1, "SELECT coalesce((SELECT epoch + 1 FROM asrs WHERE id = $1 "
-		      "FOR UPDATE), 0)", "u", asr);
+		      "AND NOT deleted FOR UPDATE), 0)", "u", asr);
 }
 
 int asr_new_epoch(struct req *q, uint32_t asr)
@@ -49,8 +52,8 @@ int asr_new_epoch(struct req *q, uint32_t asr)
 		     "WHERE asr = $1 AND state = 'live' RETURNING array_to_string(members, ',')",
 		     "uib", asr, epoch, sealed, sizeof(sealed));
 	sodium_memzero(sealed, sizeof(sealed));
-	if (!res || db_exec(q->r, "UPDATE asrs SET epoch = $2 WHERE id = $1", "ui", asr,
-			    epoch) != 1 ||
+	if (!res || PQntuples(res) != 1 ||
+	    db_exec(q->r, "UPDATE asrs SET epoch = $2 WHERE id = $1", "ui", asr, epoch) != 1 ||
 	    db_event(q->r, "epoch-created", "asr %u epoch %u members %s", asr, (uint32_t)epoch,
 		     *PQgetvalue(res, 0, 0) ? PQgetvalue(res, 0, 0) : "none"))
 		err = req_db(q);
@@ -82,8 +85,11 @@ static int asr_add(struct req *q)
 	w.pos = q->pos;
 	if (akm_words_asr(&w, &o))
 		return req_usage(q, "%s", w.err);
+	/* a deleted ASR of that id comes back with its epochs counted on */
 	rows = db_exec(q->r, "INSERT INTO asrs (id, name, alg, policy, grace) VALUES "
-		       "($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING", "utiiu", id, o.name,
+		       "($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+		       "alg = excluded.alg, policy = excluded.policy, grace = excluded.grace, "
+		       "deleted = false, created = now() WHERE asrs.deleted", "utiiu", id, o.name,
 		       (int64_t)o.alg, (int64_t)o.policy, o.grace);
 	if (rows < 0)
 		return req_db(q);
@@ -166,14 +172,31 @@ static int asr_del(struct req *q)
 		return q->status;
 	if (req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	rows = db_exec(q->r, "DELETE FROM asrs WHERE id = $1", "u", id);
+	rows = db_exec(q->r, "UPDATE asrs SET deleted = true WHERE id = $1 AND NOT deleted", "u",
+		       id);
 	if (rows < 0)
 		return req_db(q);
 	if (!rows)
 		return req_fail(q, 1, "no ASR %u", id);
+	/* its members go; its epochs stay as numbers, without their keys */
+	if (db_exec(q->r, "DELETE FROM members WHERE asr = $1", "u", id) < 0 ||
+	    db_exec(q->r, "UPDATE epochs SET state = 'retired', key = '' WHERE asr = $1", "u",
+		    id) < 0)
+		return req_db(q);
 	if (db_event(q->r, "asr-deleted", "asr %u", id))
 		return req_db(q);
 	return 0;
+}
+
+/* An enum's name, or "unknown(N)" for a value this version does not know. */
+static const char *enum_name(enum akm_enum e, const char *v, char *buf, size_t len)
+{
+	const char *name = akm_enum_name(e, atoi(v));
+
+	if (name)
+		return name;
+	snprintf(buf, len, "unknown(%s)", v);
+	return buf;
 }
 
 static int show_one(struct req *q, PGresult *asrs, int i)
@@ -181,6 +204,7 @@ static int show_one(struct req *q, PGresult *asrs, int i)
 	struct akm_out *o = &q->o;
 	const char *id = PQgetvalue(asrs, i, 0);
 	PGresult *res;
+	char buf[32];
 	int j;
 
 	akm_out_obj_open(o, NULL);
@@ -188,9 +212,10 @@ static int show_one(struct req *q, PGresult *asrs, int i)
 	if (*PQgetvalue(asrs, i, 1))
 		akm_out_str(o, "name", "name", PQgetvalue(asrs, i, 1));
 	akm_out_uint(o, "epoch", "epoch", strtoul(PQgetvalue(asrs, i, 5), NULL, 10));
-	akm_out_str(o, "alg", "alg", akm_enum_name(AKM_ENUM_ALG, atoi(PQgetvalue(asrs, i, 2))));
-	akm_out_str(o, "policy", "policy",
-		    akm_enum_name(AKM_ENUM_POLICY, atoi(PQgetvalue(asrs, i, 3))));
+	akm_out_str(o, "alg", "alg", enum_name(AKM_ENUM_ALG, PQgetvalue(asrs, i, 2), buf,
+						      sizeof(buf)));
+	akm_out_str(o, "policy", "policy", enum_name(AKM_ENUM_POLICY, PQgetvalue(asrs, i, 3),
+						     buf, sizeof(buf)));
 	akm_out_uint(o, "grace", "grace", strtoul(PQgetvalue(asrs, i, 4), NULL, 10));
 	akm_out_text(o, "\n");
 	res = db_q(q->r, "SELECT epoch, state FROM epochs WHERE asr = $1 AND state IN "
@@ -243,8 +268,8 @@ static int asr_show(struct req *q)
 		return req_usage(q, "invalid ASR_ID '%s'", v);
 	if (v && req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	res = db_q(q->r, "SELECT id, name, alg, policy, grace, epoch FROM asrs WHERE $1 = 0 OR "
-		   "id = $1 ORDER BY id", "u", id);
+	res = db_q(q->r, "SELECT id, name, alg, policy, grace, epoch FROM asrs WHERE NOT deleted "
+		   "AND ($1 = 0 OR id = $1) ORDER BY id", "u", id);
 	if (!res)
 		return req_db(q);
 	if (id && !PQntuples(res)) {

@@ -4,14 +4,21 @@
  * instance. Every change runs in a SERIALIZABLE transaction (admin.c retries
  * it after a serialization failure), so instances serving one database never
  * see each other's half-made changes; events are NOTIFY'd inside the
- * transaction and reach every instance's watchers once it commits. The
- * schema is migrated on connect, one version at a time, under an advisory
- * lock, so that instances starting together migrate once.
+ * transaction and reach every instance's watchers once it commits, with a
+ * MAC under a key from the master key (NOTIFY needs no privilege: another
+ * role could send anything). The schema is migrated on connect, one version
+ * at a time, under an advisory lock, so that instances starting together
+ * migrate once; the deployment is checked on every connect (a failover to
+ * the wrong server is refused). Statements, locks and connections have
+ * timeouts: a database that hangs holds the event loop for seconds, not
+ * hours.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "root.h"
 
@@ -50,6 +57,7 @@ static const char *const migrations[] = {
 	" policy smallint NOT NULL,"
 	" grace integer NOT NULL,"
 	" epoch bigint NOT NULL DEFAULT 0,"
+	" deleted boolean NOT NULL DEFAULT false,"	/* kept: its epochs never restart */
 	" created timestamptz NOT NULL DEFAULT now());"
 	"CREATE TABLE members ("
 	" asr integer NOT NULL REFERENCES asrs (id) ON DELETE CASCADE,"
@@ -70,6 +78,18 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
 
+/* Text from the server or the network on one line, printable. */
+static void one_line(char *s)
+{
+	size_t len = strlen(s);
+
+	while (len && isspace((unsigned char)s[len - 1]))
+		s[--len] = 0;
+	for (; *s; s++)
+		if (iscntrl((unsigned char)*s))
+			*s = ' ';
+}
+
 static void set_error(struct root *r, const PGresult *res, const char *fallback)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -77,6 +97,10 @@ static void set_error(struct root *r, const PGresult *res, const char *fallback)
 
 	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", state ? state : "");
 	snprintf(r->errmsg, sizeof(r->errmsg), "%s", msg ? msg : fallback);
+	one_line(r->errmsg);
+	if (res && !db_retry(r))
+		root_log("database: %s%s%s", r->errmsg, *r->sqlstate ? " SQLSTATE " : "",
+			 r->sqlstate);
 }
 
 bool db_retry(const struct root *r)
@@ -85,9 +109,10 @@ bool db_retry(const struct root *r)
 	return !strcmp(r->sqlstate, "40001") || !strcmp(r->sqlstate, "40P01");
 }
 
-bool db_violates(const struct root *r, const char *constraint)
+bool db_busy(const struct root *r)
 {
-	return !strcmp(r->sqlstate, constraint);
+	/* lock_not_available (lock_timeout), query_canceled (statement_timeout) */
+	return !strcmp(r->sqlstate, "55P03") || !strcmp(r->sqlstate, "57014");
 }
 
 /* The connection is gone (the server restarted, the network failed). */
@@ -238,13 +263,26 @@ int db_begin(struct root *r)
 	return db_exec(r, "BEGIN ISOLATION LEVEL SERIALIZABLE", "") < 0 ? -EIO : 0;
 }
 
+/*
+ * r->committing stays set after a failure: a connection lost now leaves the
+ * outcome unknown (req_db() says so; admin.c clears it for the next try).
+ */
 int db_commit(struct root *r)
 {
-	int err;
+	PGresult *res;
+	int err = 0;
 
 	r->committing = true;
-	err = db_exec(r, "COMMIT", "") < 0 ? -EIO : 0;
-	r->committing = false;
+	res = db_q(r, "COMMIT", "");
+	if (!res)
+		return -EIO;
+	if (strcmp(PQcmdStatus(res), "COMMIT")) {	/* "ROLLBACK": it had failed */
+		snprintf(r->errmsg, sizeof(r->errmsg), "the transaction was rolled back");
+		err = -EIO;
+	} else {
+		r->committing = false;
+	}
+	PQclear(res);
 	return err;
 }
 
@@ -261,9 +299,20 @@ void db_rollback(struct root *r)
 	memcpy(r->errmsg, msg, sizeof(msg));
 }
 
+/* The MAC of an event: hex of HMAC-SHA256(K_events, payload), 128 bits. */
+static void event_mac(const struct root *r, const char *payload, char hex[33])
+{
+	uint8_t key[32], mac[32];
+
+	akm_kdf(r->master.key, "AKM v1 root events", key);
+	crypto_auth_hmacsha256(mac, (const uint8_t *)payload, strlen(payload), key);
+	sodium_bin2hex(hex, 33, mac, 16);
+	sodium_memzero(key, sizeof(key));
+}
+
 int db_event(struct root *r, const char *kind, const char *fmt, ...)
 {
-	char *text = NULL, *payload = NULL;
+	char *text = NULL, *payload = NULL, mac[33];
 	va_list ap;
 	int err;
 
@@ -272,6 +321,13 @@ int db_event(struct root *r, const char *kind, const char *fmt, ...)
 	va_end(ap);
 	if (!err && asprintf(&payload, "%s %s", kind, text) < 0)
 		err = -ENOMEM;
+	if (!err) {
+		event_mac(r, payload, mac);
+		free(text);
+		text = payload;
+		if (asprintf(&payload, "%s %s", mac, text) < 0)
+			err = -ENOMEM;
+	}
 	if (!err && db_exec(r, "SELECT pg_notify('" ROOT_CHANNEL "', $1)", "t", payload) < 0)
 		err = -EIO;
 	free(text);
@@ -291,17 +347,39 @@ void db_input(struct root *r)
 	db_notifies(r);
 }
 
+/* "MAC kind text" from an instance of this deployment: kind and text, else NULL. */
+static char *event_open(const struct root *r, char *payload, char **text)
+{
+	char mac[33], *kind, *sp;
+
+	if (strlen(payload) < 34 || payload[32] != ' ' || !r->master.key)
+		return NULL;
+	kind = payload + 33;
+	event_mac(r, kind, mac);
+	if (sodium_memcmp(mac, payload, 32))
+		return NULL;
+	sp = strchr(kind, ' ');
+	if (!sp)
+		return NULL;
+	*sp = 0;
+	*text = sp + 1;
+	return kind;
+}
+
 void db_notifies(struct root *r)
 {
+	char *kind, *text;
 	PGnotify *nt;
-	char *sp;
 
 	while (r->pg && (nt = PQnotifies(r->pg))) {
-		sp = strchr(nt->extra, ' ');
-		if (sp) {
-			*sp = 0;
-			root_log("event %s %s", nt->extra, sp + 1);
-			admin_broadcast(r, nt->extra, sp + 1);
+		kind = event_open(r, nt->extra, &text);
+		if (kind) {
+			root_log("event %s %s", kind, text);
+			admin_broadcast(r, kind, text);
+		} else if (!r->forged++) {	/* once: whoever sends them can send many */
+			root_log("database: ignored a notification on %s without this "
+				 "deployment's MAC (another role of the server sent it)",
+				 ROOT_CHANNEL);
 		}
 		PQfreemem(nt);
 	}
@@ -361,20 +439,49 @@ static int migrate(struct root *r)
 	return err;
 }
 
+/* The server's warnings, in our log on one line (libpq prints them raw). */
+static void notice(void *arg, const char *msg)
+{
+	char buf[512];
+
+	(void)arg;
+	snprintf(buf, sizeof(buf), "%s", msg);
+	one_line(buf);
+	root_log("database: %s", buf);
+}
+
 int db_connect(struct root *r)
 {
+	/* defaults first: what the connection string says overrides them */
+	static const char *const keys[] = {
+		"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", "application_name", "dbname", NULL,
+	};
+	const char *vals[] = { "10", "1", "30", "10", "3", "akm-rootd", r->conninfo, NULL };
 	int err;
 
-	r->pg = PQconnectdb(r->conninfo);
+	r->pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(r->pg) != CONNECTION_OK) {
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", PQerrorMessage(r->pg));
-		r->errmsg[strcspn(r->errmsg, "\n")] = 0;
+		one_line(r->errmsg);
 		db_disconnect(r);
 		return -ECONNREFUSED;
 	}
-	/* the notices of CREATE ... IF NOT EXISTS are not worth a log line */
-	db_exec(r, "SET client_min_messages = warning", "");
-	err = migrate(r);
+	PQsetNoticeProcessor(r->pg, notice, NULL);
+	/*
+	 * The notices of CREATE ... IF NOT EXISTS are not worth a log line; a
+	 * lock held elsewhere (another instance cut off mid-change) or a slow
+	 * server fails a command in seconds instead of stalling every client.
+	 */
+	if (db_exec(r, "SET client_min_messages = warning", "") < 0 ||
+	    db_exec(r, "SET lock_timeout = '5s'", "") < 0 ||
+	    db_exec(r, "SET statement_timeout = '15s'", "") < 0 ||
+	    db_exec(r, "SET idle_in_transaction_session_timeout = '60s'", "") < 0)
+		err = -EIO;
+	else
+		err = migrate(r);
+	if (!err && r->master.key)	/* not before the first start loaded it */
+		err = root_check(r);
 	if (!err && db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
 		err = -EIO;
 	if (err)
@@ -398,7 +505,7 @@ void db_tick(struct root *r)
 		return;
 	root_log("database: unreachable, trying again in %llds: %s",
 		 (long long)r->pg_delay, r->errmsg);
+	r->pg_retry_at = now + r->pg_delay;
 	if (r->pg_delay < ROOT_RECONNECT_MAX)
 		r->pg_delay *= 2;
-	r->pg_retry_at = now + r->pg_delay;
 }

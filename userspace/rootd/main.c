@@ -71,9 +71,11 @@ static void usage(FILE *f)
  * The database remembers the deployment's root id and a value sealed under
  * the master key: an instance with another id or another master key (a
  * copy from another deployment, a new key made by mistake) is refused
- * before it can seal anything the others cannot open.
+ * before it can seal anything the others cannot open. Only the first check
+ * of an instance may write them, into a database without them: after a
+ * reconnection (a failover) a database without them is the wrong one.
  */
-static int check_deployment(struct root *r)
+int root_check(struct root *r)
 {
 	static const uint8_t zero[32];
 	uint8_t sealed[AKM_SEALED_LEN(32)], out[32];
@@ -81,18 +83,26 @@ static int check_deployment(struct root *r)
 	PGresult *res;
 	int err;
 
-	id = db_int(r, -1, "SELECT v FROM meta WHERE k = 'root_id'", "");
-	if (id > 0 && id != r->id) {
-		root_log("the database belongs to root %lld, not %u", (long long)id, r->id);
+	if (!r->checked) {
+		akm_seal(&r->master, "master-check", zero, sizeof(zero), sealed);
+		if (db_exec(r, "INSERT INTO meta (k, v) VALUES ('root_id', $1) "
+			    "ON CONFLICT DO NOTHING", "u", r->id) < 0 ||
+		    db_exec(r, "INSERT INTO meta (k, b) VALUES ('master_check', $1) "
+			    "ON CONFLICT DO NOTHING", "b", sealed, sizeof(sealed)) < 0)
+			return -EIO;
+	}
+	/* read back: another instance may have written them first */
+	id = db_int(r, -1, "SELECT coalesce((SELECT v FROM meta WHERE k = 'root_id'), 0)", "");
+	if (id < 0)
+		return -EIO;
+	if (!id) {
+		root_log("the database holds no AKM deployment (root %u's was expected): is it "
+			 "the right server?", r->id);
 		return -EINVAL;
 	}
-	akm_seal(&r->master, "master-check", zero, sizeof(zero), sealed);
-	if (db_exec(r, "INSERT INTO meta (k, v) VALUES ('root_id', $1) ON CONFLICT DO NOTHING",
-		    "u", r->id) < 0 ||
-	    db_exec(r, "INSERT INTO meta (k, b) VALUES ('master_check', $1) "
-		    "ON CONFLICT DO NOTHING", "b", sealed, sizeof(sealed)) < 0) {
-		root_log("database: %s", r->errmsg);
-		return -EIO;
+	if (id != r->id) {
+		root_log("the database belongs to root %lld, not %u", (long long)id, r->id);
+		return -EINVAL;
 	}
 	res = db_q(r, "SELECT b FROM meta WHERE k = 'master_check'", "");
 	err = res && PQntuples(res) == 1 ? db_bytes(res, 0, 0, sealed, sizeof(sealed)) : -EIO;
@@ -104,6 +114,8 @@ static int check_deployment(struct root *r)
 			 "copy master.key from an instance that serves it", r->state_dir);
 	else if (err)
 		root_log("database: cannot read the master key check: %s", r->errmsg);
+	if (!err)
+		r->checked = true;
 	return err;
 }
 
@@ -236,7 +248,7 @@ int main(int argc, char **argv)
 		err = akm_master_load(&r.master);
 	}
 	if (!err)
-		err = check_deployment(&r);
+		err = root_check(&r);
 	if (!err && (err = admin_open(&r)))
 		root_log("cannot open %s/admin.sock: %s", r.state_dir, strerror(-err));
 	if (!err) {

@@ -23,11 +23,14 @@
 #define ROOT_CONFIG		"/etc/akm/rootd.conf"
 #define ROOT_DATABASE		"dbname=akm"
 #define ROOT_CHANNEL		"akm_root"	/* NOTIFY channel of the events */
-#define ROOT_TRIES		16		/* a transaction, against serialization failures */
+#define ROOT_RETRY_SECS		5		/* a transaction, again after serialization failures */
 #define ROOT_RECONNECT_MAX	8		/* s between attempts to reach the database */
 #define ROOT_ADMIN_REQ_MAX	8192
 #define ROOT_ADMIN_ARGS_MAX	64
 #define ROOT_ADMIN_TIMEOUT	10		/* s for a request to arrive */
+#define ROOT_ADMIN_STALL	30		/* s a client may leave its answer unread */
+#define ROOT_ADMIN_MAX		256		/* admin connections at once */
+#define ROOT_WATCH_BACKLOG	(1u << 20)	/* bytes of events a watcher may fall behind */
 #define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
 #define ROOT_ASRS_PER_NODE	(AKM_ASRS_MAX - 1)	/* its provisioning ASR is one */
 /* a site's NMM holds a credential and a provisioning ASR per node in its kernel */
@@ -43,6 +46,9 @@ struct root {
 	int64_t pg_retry_at;		/* root_now() of the next attempt */
 	int64_t pg_delay;
 	bool committing;		/* COMMIT sent: a lost connection may have made it */
+	bool checked;			/* the deployment was checked once: it exists */
+	unsigned int forged;		/* notifications without our MAC */
+	int64_t admin_paused;		/* root_now() until which none is accepted */
 	struct akm_master master;
 	int admin_fd;
 	struct admin *admins;
@@ -54,14 +60,15 @@ struct root {
 
 /* main.c */
 int64_t root_now(void);		/* seconds, CLOCK_MONOTONIC */
+/* The database is this deployment's: its root id, its master key. 0 or -errno. */
+int root_check(struct root *r);
 void root_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * db.c: the database. Statements take their parameters as text: types
  * 'u' uint32_t, 'i' int64_t, 't' text (NULL: SQL NULL), 'b' bytes (pointer,
  * size_t). A NULL result means the statement failed: r->sqlstate and
- * r->errmsg say why (logged unless it is a serialization failure or a
- * constraint the caller expects).
+ * r->errmsg say why (logged unless it is a serialization failure).
  */
 int db_connect(struct root *r);		/* connect, LISTEN, migrate; 0 or -errno */
 void db_disconnect(struct root *r);
@@ -74,7 +81,7 @@ PGresult *db_q(struct root *r, const char *sql, const char *types, ...);
 int db_exec(struct root *r, const char *sql, const char *types, ...);	/* rows, or -EIO */
 int64_t db_int(struct root *r, int64_t dflt, const char *sql, const char *types, ...);
 bool db_retry(const struct root *r);	/* the last failure was a serialization failure */
-bool db_violates(const struct root *r, const char *constraint);	/* unique/check/fk */
+bool db_busy(const struct root *r);	/* ... a lock or statement timeout */
 int db_begin(struct root *r);
 int db_commit(struct root *r);
 void db_rollback(struct root *r);

@@ -72,10 +72,17 @@ static int site_add(struct req *q)
 	}
 	if (!id || !endpoint)
 		return req_usage(q, "missing '%s'", !id ? "id" : "endpoint");
+	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {	/* one spelling */
+		a.family = AF_INET;
+		memcpy(&a.v4, &a.v6.s6_addr[12], 4);
+	}
 	akm_addr_str(&a, buf, sizeof(buf));
 	snprintf(ep, sizeof(ep), a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
 	if (id_taken(q, id))
 		return q->status;
+	/* a removed node of that id is forgotten, with its revoked entries */
+	if (db_exec(q->r, "DELETE FROM nodes WHERE id = $1 AND state = 'removed'", "u", id) < 0)
+		return req_db(q);
 	err = db_int(q->r, -1, "SELECT count(*) FROM sites WHERE name = $1", "t", name);
 	if (err)
 		return err < 0 ? req_db(q) : req_fail(q, 1, "a site named '%s' exists", name);
@@ -150,7 +157,7 @@ static int site_del(struct req *q)
 		return nodes < 0 ? req_db(q) :
 			req_fail(q, 1, "site '%s' has %lld nodes: delete them first", name,
 				 (long long)nodes);
-	/* its removed nodes are forgotten: their revoked entries go, as with asr purge */
+	/* its removed nodes are forgotten, with their revoked entries */
 	if (db_exec(q->r, "DELETE FROM nodes WHERE site = $1", "i", id) < 0 ||
 	    db_exec(q->r, "DELETE FROM sites WHERE id = $1", "i", id) != 1 ||
 	    db_event(q->r, "site-removed", "site %lld name %s", (long long)id, name))
