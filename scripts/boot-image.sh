@@ -270,7 +270,8 @@ PKGS=(systemd-sysv udev dbus kmod iproute2 iputils-ping nftables iperf3 keyutils
 	wireless-regdb	# networkd's nl80211 query loads cfg80211, which wants it
 	"linux-image-$KVER61" "linux-headers-$KVER61"
 	dkms build-essential libnl-3-200 libnl-genl-3-200 libsodium23 libsqlite3-0
-	libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-mu0 libtss2-rc0 libsystemd0)
+	libtss2-esys-3.0.2-0 libtss2-tctildr0 libtss2-mu0 libtss2-rc0 libsystemd0
+	postgresql libpq5 libnss-systemd)	# the root server (tests/boot/root.sh)
 MASK=(apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
 	man-db.timer man-db.service e2scrub_all.timer e2scrub_reap.service fstrim.timer
 	dpkg-db-backup.timer systemd-timesyncd.service getty@tty1.service

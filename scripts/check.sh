@@ -28,8 +28,8 @@
 #     cached), the same suite on it plus one test "no KASAN/UBSAN/lockdep/
 #     kmemleak/WARN report"; otherwise one skipped test;
 #   - with AKM_CHECK_BOOT=1 and the boot image cached (scripts/boot-image.sh
-#     --cached), the boot test tests/boot/run.sh (each TAP result); otherwise
-#     one skipped test.
+#     --cached), the boot tests tests/boot/run.sh and root.sh (each TAP
+#     result); otherwise one skipped test.
 # The two release tiers are opt-in: each takes 45-75 minutes under TCG, and
 # the default run must fit CI's 90 (it takes about 45).
 # Logs: build/check.log (everything), build/check-VER.log (each VM run),
@@ -210,11 +210,13 @@ if [ "${AKM_CHECK_BOOT:-0}" != 1 ] || ! scripts/boot-image.sh --cached >/dev/nul
 	SKIP=$((SKIP + 1))
 	SUMMARY+=("$(printf '%-40s skipped: %s' "boot test" "$why")")
 else
-	BOOT_WORK=$PWD/build/boot tests/boot/run.sh 2>&1 | tee build/check-boot.log
-	rc=${PIPESTATUS[0]}
-	tap "boot test" build/check-boot.log
-	[ "$TAP_N" -gt 0 ] || one "boot test: TAP output (exit $rc)" 1
-	[ "$rc" = 0 ] || [ "$TAP_FAIL" != 0 ] || one "boot test: exit status $rc" 1
+	for t in run root; do
+		BOOT_WORK=$PWD/build/boot-$t tests/boot/$t.sh 2>&1 | tee "build/check-boot-$t.log"
+		rc=${PIPESTATUS[0]}
+		tap "boot test ($t.sh)" "build/check-boot-$t.log"
+		[ "$TAP_N" -gt 0 ] || one "boot test $t.sh: TAP output (exit $rc)" 1
+		[ "$rc" = 0 ] || [ "$TAP_FAIL" != 0 ] || one "boot test $t.sh: exit status $rc" 1
+	done
 fi
 
 section "summary ($((SECONDS - t0))s)"
