@@ -726,3 +726,38 @@ void akmp_outq_free(struct akmp_outq *q)
 	}
 	*q = (struct akmp_outq){ 0 };
 }
+
+int akmp_admin_req(const uint8_t *data, size_t len, struct akmp_admin_req *q)
+{
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	int ret;
+
+	q->argc = 0;
+	q->mode = 0;
+	q->toomany = false;
+	if (len < 1 || data[0] != NMM_ADMIN_RUN)
+		return -EBADMSG;
+	akmp_iter_init(&it, data + 1, len - 1);
+	while ((ret = akmp_iter_next(&it, &t)) > 0) {
+		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
+			q->mode = t.v[0];
+		} else if (t.type == NMM_ADMIN_T_ARG && q->argc == q->max) {
+			q->toomany = true;
+		} else if (t.type == NMM_ADMIN_T_ARG && !memchr(t.v, 0, t.len)) {
+			q->argv[q->argc] = strndup((const char *)t.v, t.len);
+			if (!q->argv[q->argc])
+				return -ENOMEM;
+			q->argc++;
+		} else {
+			return -EBADMSG;
+		}
+	}
+	return ret;
+}
+
+void akmp_admin_req_free(struct akmp_admin_req *q)
+{
+	while (q->argc)
+		free(q->argv[--q->argc]);
+}

@@ -244,4 +244,16 @@ enum {
 	NMM_ADMIN_T_DATA,	/* bytes */
 };
 
+/* A decoded RUN request: its words (allocated) and output mode. */
+struct akmp_admin_req {
+	char **argv;		/* room for max words, given by the caller */
+	int argc, max;
+	uint8_t mode;		/* enum akm_out_mode */
+	bool toomany;		/* more than max words came: a usage error */
+};
+
+/* Decode RUN (type byte and TLVs); -EBADMSG, -ENOMEM. akmp_admin_req_free() after. */
+int akmp_admin_req(const uint8_t *data, size_t len, struct akmp_admin_req *q);
+void akmp_admin_req_free(struct akmp_admin_req *q);
+
 #endif /* AKM_PROTO_H */

@@ -932,36 +932,17 @@ static int run(struct req *r)
 static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len)
 {
 	char *argv[ARGS_MAX + 1];
-	struct akmp_iter it;
-	struct akmp_tlv t;
+	struct akmp_admin_req a = { .argv = argv, .max = ARGS_MAX };
 	struct req r = { .n = n, .c = c, .argv = argv };
-	enum akm_out_mode mode = AKM_OUT_TEXT;
-	bool toomany = false;
+	enum akm_out_mode mode;
 	uint32_t status;
-	int ret, i;
+	int ret;
 
-	if (len < 1 || data[0] != NMM_ADMIN_RUN)
-		return -EBADMSG;
-	akmp_iter_init(&it, data + 1, len - 1);
-	while ((ret = akmp_iter_next(&it, &t)) > 0) {
-		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
-			mode = t.v[0];
-		} else if (t.type == NMM_ADMIN_T_ARG && r.argc == ARGS_MAX) {
-			toomany = true;
-		} else if (t.type == NMM_ADMIN_T_ARG && !memchr(t.v, 0, t.len)) {
-			argv[r.argc] = strndup((const char *)t.v, t.len);
-			if (!argv[r.argc])
-				ret = -ENOMEM;
-			else
-				r.argc++;
-		} else {
-			ret = -EBADMSG;
-		}
-		if (ret < 0)
-			break;
-	}
+	ret = akmp_admin_req(data, len, &a);
 	if (ret < 0)
 		goto out;
+	r.argc = a.argc;
+	mode = a.mode;
 	c->mode = mode;
 	r.out = open_memstream(&r.outbuf, &r.outlen);
 	r.err = open_memstream(&r.errbuf, &r.errlen);
@@ -970,7 +951,7 @@ static int handle(struct nmm *n, struct conn *c, const uint8_t *data, size_t len
 		goto out;
 	}
 	akm_out_init(&r.o, r.out, mode);
-	if (toomany)
+	if (a.toomany)
 		usage(&r, "more than %d arguments", ARGS_MAX);
 	else
 		run(&r);
@@ -1001,8 +982,7 @@ out:
 		sodium_memzero(r.outbuf, r.outlen);
 	free(r.outbuf);
 	free(r.errbuf);
-	for (i = 0; i < r.argc; i++)
-		free(argv[i]);
+	akmp_admin_req_free(&a);
 	return ret;
 }
 

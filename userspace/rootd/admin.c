@@ -229,44 +229,23 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t len)
 {
 	char *argv[ROOT_ADMIN_ARGS_MAX + 1], *out = NULL, *err = NULL;
+	struct akmp_admin_req req = { .argv = argv, .max = ROOT_ADMIN_ARGS_MAX };
 	struct req q = { .r = r, .argv = argv };
 	size_t outlen = 0, errlen = 0;
-	enum akm_out_mode mode = AKM_OUT_TEXT;
-	bool toomany = false;
-	struct akmp_iter it;
-	struct akmp_tlv t;
 	uint32_t status;
-	int ret, i;
+	int ret;
 
-	if (len < 1 || data[0] != NMM_ADMIN_RUN)
-		return -EBADMSG;
-	akmp_iter_init(&it, data + 1, len - 1);
-	while ((ret = akmp_iter_next(&it, &t)) > 0) {
-		if (t.type == NMM_ADMIN_T_MODE && t.len == 1 && t.v[0] <= AKM_OUT_JSON_PRETTY) {
-			mode = t.v[0];
-		} else if (t.type == NMM_ADMIN_T_ARG && q.argc == ROOT_ADMIN_ARGS_MAX) {
-			toomany = true;
-		} else if (t.type != NMM_ADMIN_T_ARG || memchr(t.v, 0, t.len)) {
-			ret = -EBADMSG;
-		} else {
-			argv[q.argc] = strndup((const char *)t.v, t.len);
-			if (!argv[q.argc])
-				ret = -ENOMEM;
-			else
-				q.argc++;
-		}
-		if (ret < 0)
-			break;
-	}
-	a->mode = mode;
-	q.o.mode = mode;
+	ret = akmp_admin_req(data, len, &req);
 	if (ret < 0)
 		goto out;
-	if (q.argc == 1 && !strcmp(argv[0], "watch") && !toomany) {
+	q.argc = req.argc;
+	a->mode = req.mode;
+	q.o.mode = req.mode;
+	if (q.argc == 1 && !strcmp(argv[0], "watch") && !req.toomany) {
 		a->watch = true;	/* events from now on, until the client leaves */
 		goto out;
 	}
-	if (toomany) {
+	if (req.toomany) {
 		q.err = open_memstream(&err, &errlen);
 		if (q.err) {
 			req_usage(&q, "more than %d arguments", ROOT_ADMIN_ARGS_MAX);
@@ -287,8 +266,7 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 out:
 	free(out);
 	free(err);
-	for (i = 0; i < q.argc; i++)
-		free(argv[i]);
+	akmp_admin_req_free(&req);
 	return ret;
 }
 
