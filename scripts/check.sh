@@ -11,8 +11,9 @@
 #     of the packet-code fuzzers (tests/fuzz/run.sh): one test each;
 #   - the host suites tests/unit/run.sh (or, without it, userspace/tests/run.sh)
 #     tests/pkg/run.sh (the Debian packages, lintian, the units),
-#     tests/root/{run,faults,failover}.sh (akm-rootd on PostgreSQL servers of
-#     their own: instances, faults injected, a standby promoted), and
+#     tests/root/{run,faults,failover,random}.sh (akm-rootd on PostgreSQL
+#     servers of their own: instances, faults injected, a standby promoted,
+#     random commands against a model), and
 #     tests/run_tests.sh (in the VM): every
 #     test case, counted by scripts/tap-count.awk: from the kselftest
 #     "# Totals: pass:P fail:F ... skip:S error:E" lines when the output has
@@ -103,7 +104,8 @@ one "fuzz smoke" $?
 # itself; the latter runs alone only while the former does not exist.
 suites=(tests/unit/run.sh)
 [ -e tests/unit/run.sh ] || suites=(userspace/tests/run.sh)
-suites+=(tests/pkg/run.sh tests/root/run.sh tests/root/faults.sh tests/root/failover.sh)
+suites+=(tests/pkg/run.sh tests/root/run.sh tests/root/faults.sh tests/root/failover.sh
+	tests/root/random.sh)
 for suite in "${suites[@]}"; do
 	[ -e "$suite" ] || continue
 	name=${suite%/run.sh}

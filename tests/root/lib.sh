@@ -26,6 +26,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
 root_cleanup() {
 	local p
 	for p in "${BG[@]}" $PID1 $PID2; do kill "$p" 2>/dev/null; done
+	# and instances started by a helper (random.sh's hook)
+	[ -z "$T" ] || pkill -f -- "--state $T/" 2>/dev/null
 	wait 2>/dev/null
 	pg_stop
 	[ -z "$T" ] || rm -rf "$T"
