@@ -99,6 +99,13 @@ SELECT 'id ' || s.id || ' is a site and a node' FROM sites s JOIN nodes n ON n.i
 WHERE n.state != 'removed';
 SELECT 'name ' || name || ' on two nodes' FROM nodes WHERE state != 'removed'
 GROUP BY name HAVING count(*) > 1;
+SELECT 'removed node ' || m.node || ' live in asr ' || m.asr FROM members m
+JOIN nodes n ON n.id = m.node WHERE n.state = 'removed' AND m.state = 'live';
+SELECT 'deleted asr ' || a.id || ' keeps members or keys' FROM asrs a WHERE a.deleted AND
+	(EXISTS (SELECT 1 FROM members m WHERE m.asr = a.id) OR
+	 EXISTS (SELECT 1 FROM epochs e WHERE e.asr = a.id AND e.key != ''));
+SELECT 'asr ' || asr || ' epoch ' || epoch || ' ' || state || ' keeps its key' FROM epochs
+WHERE state IN ('superseded', 'retired') AND key != '';
 SQL
 }
 

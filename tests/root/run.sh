@@ -250,7 +250,8 @@ ok $? "the first change after the restart succeeds (instance 1 connects again)" 
 	"$(tail -n 5 "$T/r1.log")"
 r2 asr show 2 >/dev/null
 ok $? "... and through instance 2" "$(tail -n 5 "$T/r2.log")"
-wait_for 10 grep -q '"event":"database-back"' "$T/watch.json"
+wait_for 10 grep -q '"event":"database-back"' "$T/watch.json" &&
+	grep -q '"event":"database-lost"' "$T/watch.json"
 ok $? "instance 2's watcher is told the database was lost and is back" "$(tail -n 5 "$T/watch.json")"
 r1 asr del 2 >/dev/null && ! r2 asr show 2 >/dev/null 2>&1
 ok $? "asr del, seen through the other instance"

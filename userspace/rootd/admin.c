@@ -131,6 +131,10 @@ static void send_frame(struct admin *a, uint8_t type, uint16_t tlv, const void *
 		if (a->off == a->len) {
 			a->off = a->len = 0;
 			a->progress = root_now();	/* the stall clock starts */
+		} else if (a->off > a->len / 2) {	/* what was written goes */
+			memmove(a->buf, a->buf + a->off, a->len - a->off);
+			a->len -= a->off;
+			a->off = 0;
 		}
 		p = realloc(a->buf, a->len + b.len);
 		if (p) {
@@ -180,9 +184,10 @@ static bool flush(struct admin *a)
  */
 static void transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen)
 {
-	int64_t until = root_now() + ROOT_RETRY_SECS;
+	int64_t until = root_now_ms() + ROOT_RETRY_SECS * 1000;
 	struct root *r = q->r;
 	unsigned int try = 0;
+	bool fresh;
 
 	for (;;) {
 		*out = *err = NULL;
@@ -196,6 +201,7 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		q->pos = 0;
 		q->status = 0;
 		r->committing = false;
+		r->unreplicated = false;
 		if (db_begin(r))
 			req_db(q);
 		else if (!run(q) && db_commit(r))
@@ -203,9 +209,15 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		if (q->status)
 			db_rollback(r);
 		/* nothing was committed: on a new connection, from the start */
-		if (q->status == -ENOTCONN && db_reconnect(r))
-			req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
-		if ((q->status != -EAGAIN && q->status != -ENOTCONN) || root_now() >= until)
+		fresh = false;
+		if (q->status == -ENOTCONN) {
+			if (db_reconnect(r))
+				req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
+			else
+				fresh = true;	/* worth one more try, whatever the time */
+		}
+		if ((q->status != -EAGAIN && q->status != -ENOTCONN) ||
+		    (root_now_ms() >= until && !fresh))
 			break;
 		fclose(q->out);
 		fclose(q->err);
@@ -219,6 +231,9 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			 "try again", ROOT_RETRY_SECS);
 	else if (q->status == -ENOTCONN)
 		req_fail(q, 1, "the connection to the database keeps failing: %s", r->errmsg);
+	else if (!q->status && r->unreplicated && q->err)
+		fprintf(q->err, "akmctl root: warning: made on the primary, but its synchronous "
+			"standby did not confirm it within %d s\n", ROOT_QUERY_SECS);
 	if (q->out)
 		fclose(q->out);
 	if (q->err)
@@ -363,7 +378,8 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max)
 	for (a = r->admins; a && n < max; a = a->next)
 		pfd[n++] = (struct pollfd){
 			.fd = a->fd,
-			.events = POLLIN | (a->off < a->len ? POLLOUT : 0),
+			.events = (a->closing || a->dead ? 0 : POLLIN) |
+				  (a->off < a->len ? POLLOUT : 0),
 		};
 	return n;
 }
@@ -412,9 +428,14 @@ void admin_poll_done(struct root *r, const struct pollfd *pfd, int n)
 	}
 }
 
+/*
+ * Time counts up to the last poll() only: a client is not to blame for the
+ * seconds this instance spent blocked in another's command (its request or
+ * its reading waits in the socket until the next pass).
+ */
 void admin_tick(struct root *r)
 {
-	int64_t now = root_now();
+	int64_t now = r->polled_at;
 	struct admin *a, *next;
 
 	for (a = r->admins; a; a = next) {

@@ -34,7 +34,7 @@ int asr_new_epoch(struct req *q, uint32_t asr)
 	if (epoch <= 0)
 		return epoch ? req_db(q) : req_fail(q, 1, "no ASR %u", asr);
 	if (epoch > UINT32_MAX)
-		return req_fail(q, 1, "ASR %u is out of epochs: delete it and make a new one",
+		return req_fail(q, 1, "ASR %u is out of epochs: make a new ASR with another id",
 				asr);
 	key = akm_secure_alloc(32);
 	if (!key)

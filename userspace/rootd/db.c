@@ -10,8 +10,9 @@
  * at a time, under an advisory lock, so that instances starting together
  * migrate once; the deployment is checked on every connect (a failover to
  * the wrong server is refused). Statements, locks and connections have
- * timeouts: a database that hangs holds the event loop for seconds, not
- * hours.
+ * timeouts, and every statement a deadline after which it is cancelled
+ * (COMMIT waiting for a synchronous standby that is gone included), and
+ * then given up: a database that hangs holds the event loop for seconds.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,7 +74,8 @@ static const char *const migrations[] = {
 	" members integer[] NOT NULL,"
 	" state text NOT NULL CHECK (state IN ('pending', 'active', 'superseded', 'retired')),"
 	" made timestamptz NOT NULL DEFAULT now(),"
-	" PRIMARY KEY (asr, epoch));",
+	" PRIMARY KEY (asr, epoch));"
+	"CREATE SEQUENCE events;",		/* numbers the events (db_event()) */
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -115,12 +117,12 @@ bool db_busy(const struct root *r)
 	return !strcmp(r->sqlstate, "55P03") || !strcmp(r->sqlstate, "57014");
 }
 
-/* The connection is gone (the server restarted, the network failed). */
-static void lost(struct root *r)
+/* The connection is gone (the server restarted, the network failed), or given up. */
+static void lost(struct root *r, bool given_up)
 {
-	if (!r->pg || PQstatus(r->pg) == CONNECTION_OK)
+	if (!r->pg || (PQstatus(r->pg) == CONNECTION_OK && !given_up))
 		return;
-	root_log("database: connection lost: %s", r->errmsg);
+	root_log("database: connection %s: %s", given_up ? "given up" : "lost", r->errmsg);
 	admin_broadcast(r, "database-lost", "");
 	db_disconnect(r);
 	r->pg_delay = 1;
@@ -140,6 +142,67 @@ int db_reconnect(struct root *r)
 		r->pg_delay = 1;
 	}
 	return err;
+}
+
+/*
+ * PQexecParams() with a deadline: ROOT_QUERY_SECS for the answer, then the
+ * statement is cancelled (as on SIGTERM), and a server that does not answer
+ * the cancel within ROOT_CANCEL_SECS either is given up (r->pg_given_up).
+ * The last result, or NULL.
+ */
+static PGresult *exec_params(struct root *r, const char *sql, int n, const char *const *vals,
+			     const int *lens, const int *fmts)
+{
+	int64_t deadline = root_now_ms() + ROOT_QUERY_SECS * 1000;
+	PGresult *res, *last = NULL;
+	bool cancelled = false;
+	struct pollfd pfd;
+	int64_t left;
+	char err[256];
+	int more = 0;
+
+	r->pg_given_up = false;
+	if (!PQsendQueryParams(r->pg, sql, n, NULL, vals, lens, fmts, 0))
+		return NULL;
+	for (;;) {
+		more = PQflush(r->pg);
+		if (more < 0)
+			break;
+		if (!more && !PQisBusy(r->pg)) {
+			res = PQgetResult(r->pg);
+			if (!res)
+				return last;
+			PQclear(last);
+			last = res;
+			continue;
+		}
+		left = deadline - root_now_ms();
+		if (left <= 0 || (root_stopping() && !cancelled)) {
+			PGcancel *c = cancelled ? NULL : PQgetCancel(r->pg);
+
+			if (!c) {	/* the server answered neither the statement nor its cancel */
+				snprintf(r->errmsg, sizeof(r->errmsg), "no answer within %d s",
+					 ROOT_QUERY_SECS);
+				r->pg_given_up = true;
+				break;
+			}
+			PQcancel(c, err, sizeof(err));
+			PQfreeCancel(c);
+			cancelled = true;
+			deadline = root_now_ms() + ROOT_CANCEL_SECS * 1000;
+			continue;
+		}
+		pfd = (struct pollfd){ .fd = PQsocket(r->pg), .events = POLLIN | (more ? POLLOUT : 0) };
+		if ((poll(&pfd, 1, left) < 0 && errno != EINTR) || !PQconsumeInput(r->pg))
+			break;
+	}
+	PQclear(last);
+	if (!r->pg_given_up && PQstatus(r->pg) == CONNECTION_OK) {
+		/* a statement still running on it: the connection is no use */
+		snprintf(r->errmsg, sizeof(r->errmsg), "waiting for the answer failed");
+		r->pg_given_up = true;
+	}
+	return NULL;
 }
 
 static PGresult *vq(struct root *r, const char *sql, const char *types, va_list ap)
@@ -179,12 +242,15 @@ static PGresult *vq(struct root *r, const char *sql, const char *types, va_list 
 			goto out;
 		}
 	}
-	res = PQexecParams(r->pg, sql, n, NULL, (const char *const *)vals, lens, fmts, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+	res = exec_params(r, sql, n, (const char *const *)vals, lens, fmts);
+	if (!res && r->pg_given_up) {
+		lost(r, true);
+	} else if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		   PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_error(r, res, PQerrorMessage(r->pg));
 		PQclear(res);
 		res = NULL;
-		lost(r);
+		lost(r, false);
 	}
 out:
 	for (i = 0; i < 16; i++)
@@ -299,27 +365,41 @@ void db_rollback(struct root *r)
 	memcpy(r->errmsg, msg, sizeof(msg));
 }
 
-/* The MAC of an event: hex of HMAC-SHA256(K_events, payload), 128 bits. */
-static void event_mac(const struct root *r, const char *payload, char hex[33])
+/*
+ * The MAC of an event: hex of HMAC-SHA256(K_events, be32 root id || body),
+ * 128 bits, where body is "SEQ kind text" and SEQ a number from the
+ * database's sequence "events", new for every event: a captured
+ * notification sent again is a number already seen (db_notifies()).
+ */
+static void event_mac(const struct root *r, const char *body, char hex[33])
 {
-	uint8_t key[32], mac[32];
+	crypto_auth_hmacsha256_state st;
+	uint8_t key[32], mac[32], id[4] = { r->id >> 24, r->id >> 16, r->id >> 8, r->id };
 
 	akm_kdf(r->master.key, "AKM v1 root events", key);
-	crypto_auth_hmacsha256(mac, (const uint8_t *)payload, strlen(payload), key);
+	crypto_auth_hmacsha256_init(&st, key, sizeof(key));
+	crypto_auth_hmacsha256_update(&st, id, sizeof(id));
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)body, strlen(body));
+	crypto_auth_hmacsha256_final(&st, mac);
 	sodium_bin2hex(hex, 33, mac, 16);
 	sodium_memzero(key, sizeof(key));
+	sodium_memzero(&st, sizeof(st));
 }
 
 int db_event(struct root *r, const char *kind, const char *fmt, ...)
 {
 	char *text = NULL, *payload = NULL, mac[33];
+	int64_t seq;
 	va_list ap;
 	int err;
 
 	va_start(ap, fmt);
 	err = vasprintf(&text, fmt, ap) < 0 ? -ENOMEM : 0;
 	va_end(ap);
-	if (!err && asprintf(&payload, "%s %s", kind, text) < 0)
+	seq = err ? -1 : db_int(r, -1, "SELECT nextval('events')", "");
+	if (seq < 0)
+		err = err ? err : -EIO;
+	if (!err && asprintf(&payload, "%lld %s %s", (long long)seq, kind, text) < 0)
 		err = -ENOMEM;
 	if (!err) {
 		event_mac(r, payload, mac);
@@ -341,29 +421,72 @@ void db_input(struct root *r)
 		return;
 	if (!PQconsumeInput(r->pg)) {
 		set_error(r, NULL, PQerrorMessage(r->pg));
-		lost(r);
+		lost(r, false);
 		return;
 	}
 	db_notifies(r);
 }
 
 /* "MAC kind text" from an instance of this deployment: kind and text, else NULL. */
-static char *event_open(const struct root *r, char *payload, char **text)
+/*
+ * Was seq seen (or is it older than the window)? Marks it seen. Sequence
+ * numbers are taken in one order and committed in another: a window of
+ * ROOT_EVENT_WINDOW numbers below the highest seen is still accepted once.
+ */
+static bool event_seen(struct root *r, uint64_t seq)
 {
-	char mac[33], *kind, *sp;
+	uint64_t *w = r->ev_window, d;
+
+	if (seq > r->ev_max) {
+		for (d = r->ev_max + 1; d <= seq && d <= r->ev_max + ROOT_EVENT_WINDOW; d++)
+			w[d / 64 % (ROOT_EVENT_WINDOW / 64)] &= ~(1ULL << (d % 64));
+		r->ev_max = seq;
+	} else if (r->ev_max - seq >= ROOT_EVENT_WINDOW) {
+		return true;
+	}
+	if (w[seq / 64 % (ROOT_EVENT_WINDOW / 64)] & (1ULL << (seq % 64)))
+		return true;
+	w[seq / 64 % (ROOT_EVENT_WINDOW / 64)] |= 1ULL << (seq % 64);
+	return false;
+}
+
+/* "MAC SEQ kind text" of this deployment, not seen before: kind and text, else NULL. */
+static char *event_open(struct root *r, char *payload, char **text)
+{
+	char mac[33], *body, *kind, *sp, *end;
+	unsigned long long seq;
 
 	if (strlen(payload) < 34 || payload[32] != ' ' || !r->master.key)
 		return NULL;
-	kind = payload + 33;
-	event_mac(r, kind, mac);
+	body = payload + 33;
+	event_mac(r, body, mac);
 	if (sodium_memcmp(mac, payload, 32))
 		return NULL;
+	seq = strtoull(body, &end, 10);
+	if (end == body || *end != ' ' || event_seen(r, seq))
+		return NULL;
+	kind = end + 1;
 	sp = strchr(kind, ' ');
 	if (!sp)
 		return NULL;
 	*sp = 0;
 	*text = sp + 1;
 	return kind;
+}
+
+/* Events numbered up to now were sent before this connection: seen. */
+static int events_start(struct root *r)
+{
+	int64_t last = db_int(r, -1, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+			      "FROM events", "");
+
+	if (last < 0)
+		return -EIO;
+	if ((uint64_t)last > r->ev_max) {
+		r->ev_max = last;
+		memset(r->ev_window, 0xff, sizeof(r->ev_window));
+	}
+	return 0;
 }
 
 void db_notifies(struct root *r)
@@ -378,8 +501,8 @@ void db_notifies(struct root *r)
 			admin_broadcast(r, kind, text);
 		} else if (!r->forged++) {	/* once: whoever sends them can send many */
 			root_log("database: ignored a notification on %s without this "
-				 "deployment's MAC (another role of the server sent it)",
-				 ROOT_CHANNEL);
+				 "deployment's MAC, or one seen before (another role of the "
+				 "server sent it)", ROOT_CHANNEL);
 		}
 		PQfreemem(nt);
 	}
@@ -439,15 +562,21 @@ static int migrate(struct root *r)
 	return err;
 }
 
-/* The server's warnings, in our log on one line (libpq prints them raw). */
+/*
+ * The server's warnings, in our log on one line (libpq prints them raw). A
+ * COMMIT whose wait for the synchronous standby was cancelled is committed
+ * on this server only: the command says so.
+ */
 static void notice(void *arg, const char *msg)
 {
+	struct root *r = arg;
 	char buf[512];
 
-	(void)arg;
 	snprintf(buf, sizeof(buf), "%s", msg);
 	one_line(buf);
 	root_log("database: %s", buf);
+	if (strstr(buf, "synchronous replication"))
+		r->unreplicated = true;
 }
 
 int db_connect(struct root *r)
@@ -455,10 +584,12 @@ int db_connect(struct root *r)
 	/* defaults first: what the connection string says overrides them */
 	static const char *const keys[] = {
 		"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-		"keepalives_count", "application_name", "dbname", NULL,
+		"keepalives_count", "tcp_user_timeout", "application_name", "dbname", NULL,
 	};
-	const char *vals[] = { "10", "1", "30", "10", "3", "akm-rootd", r->conninfo, NULL };
-	int err;
+	const char *vals[] = {
+		"10", "1", "30", "10", "3", "20000", "akm-rootd", r->conninfo, NULL,
+	};
+	int err = 0;
 
 	r->pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(r->pg) != CONNECTION_OK) {
@@ -467,7 +598,7 @@ int db_connect(struct root *r)
 		db_disconnect(r);
 		return -ECONNREFUSED;
 	}
-	PQsetNoticeProcessor(r->pg, notice, NULL);
+	PQsetNoticeProcessor(r->pg, notice, r);
 	/*
 	 * The notices of CREATE ... IF NOT EXISTS are not worth a log line; a
 	 * lock held elsewhere (another instance cut off mid-change) or a slow
@@ -478,15 +609,23 @@ int db_connect(struct root *r)
 	    db_exec(r, "SET statement_timeout = '15s'", "") < 0 ||
 	    db_exec(r, "SET idle_in_transaction_session_timeout = '60s'", "") < 0)
 		err = -EIO;
-	else
-		err = migrate(r);
-	if (!err && r->master.key)	/* not before the first start loaded it */
+	/* again (a failover): this deployment's database, before anything is written */
+	if (!err && r->checked)
 		err = root_check(r);
-	if (!err && db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
-		err = -EIO;
+	if (!err)
+		err = migrate(r);
+	if (!err && r->checked)		/* the first start listens once it checked */
+		err = db_listen(r);
 	if (err)
 		db_disconnect(r);
 	return err;
+}
+
+int db_listen(struct root *r)
+{
+	if (db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
+		return -EIO;
+	return events_start(r);
 }
 
 void db_disconnect(struct root *r)

@@ -31,6 +31,19 @@ int64_t root_now(void)
 	return ts.tv_sec;
 }
 
+int64_t root_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool root_stopping(void)
+{
+	return stop_signal != 0;
+}
+
 void root_log(const char *fmt, ...)
 {
 	char ts[32];
@@ -83,6 +96,10 @@ int root_check(struct root *r)
 	PGresult *res;
 	int err;
 
+	if (r->checked && db_int(r, -1, "SELECT (to_regclass('meta') IS NOT NULL)::int", "") != 1)
+		id = 0;		/* no AKM tables at all */
+	else
+		id = -1;
 	if (!r->checked) {
 		akm_seal(&r->master, "master-check", zero, sizeof(zero), sealed);
 		if (db_exec(r, "INSERT INTO meta (k, v) VALUES ('root_id', $1) "
@@ -92,16 +109,18 @@ int root_check(struct root *r)
 			return -EIO;
 	}
 	/* read back: another instance may have written them first */
-	id = db_int(r, -1, "SELECT coalesce((SELECT v FROM meta WHERE k = 'root_id'), 0)", "");
+	if (id)
+		id = db_int(r, -1, "SELECT coalesce((SELECT v FROM meta WHERE k = 'root_id'), 0)",
+			    "");
 	if (id < 0)
 		return -EIO;
-	if (!id) {
-		root_log("the database holds no AKM deployment (root %u's was expected): is it "
-			 "the right server?", r->id);
-		return -EINVAL;
-	}
-	if (id != r->id) {
-		root_log("the database belongs to root %lld, not %u", (long long)id, r->id);
+	if (!id || id != r->id) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "not root %u's database", r->id);
+		if (!id)
+			root_log("the database holds no AKM deployment (root %u's was expected): "
+				 "is it the right server?", r->id);
+		else
+			root_log("the database belongs to root %lld, not %u", (long long)id, r->id);
 		return -EINVAL;
 	}
 	res = db_q(r, "SELECT b FROM meta WHERE k = 'master_check'", "");
@@ -133,6 +152,7 @@ static void loop(struct root *r)
 		}
 		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
 			break;
+		r->polled_at = root_now();
 		if (pg >= 0 && pfd[pg].revents)
 			db_input(r);
 		admin_poll_done(r, pfd, pg >= 0 ? pg : n);
@@ -249,6 +269,8 @@ int main(int argc, char **argv)
 	}
 	if (!err)
 		err = root_check(&r);
+	if (!err && (err = db_listen(&r)))
+		root_log("database: %s", r.errmsg);
 	if (!err && (err = admin_open(&r)))
 		root_log("cannot open %s/admin.sock: %s", r.state_dir, strerror(-err));
 	if (!err) {

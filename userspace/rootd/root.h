@@ -24,6 +24,9 @@
 #define ROOT_DATABASE		"dbname=akm"
 #define ROOT_CHANNEL		"akm_root"	/* NOTIFY channel of the events */
 #define ROOT_RETRY_SECS		5		/* a transaction, again after serialization failures */
+#define ROOT_QUERY_SECS		20		/* a statement's answer, then it is cancelled */
+#define ROOT_CANCEL_SECS	5		/* ... and the cancel's, then the connection goes */
+#define ROOT_EVENT_WINDOW	4096		/* event numbers accepted below the highest */
 #define ROOT_RECONNECT_MAX	8		/* s between attempts to reach the database */
 #define ROOT_ADMIN_REQ_MAX	8192
 #define ROOT_ADMIN_ARGS_MAX	64
@@ -46,9 +49,14 @@ struct root {
 	int64_t pg_retry_at;		/* root_now() of the next attempt */
 	int64_t pg_delay;
 	bool committing;		/* COMMIT sent: a lost connection may have made it */
+	bool pg_given_up;		/* the last statement got no answer, nor its cancel */
+	bool unreplicated;		/* a COMMIT's wait for the standby was cancelled */
 	bool checked;			/* the deployment was checked once: it exists */
-	unsigned int forged;		/* notifications without our MAC */
+	unsigned int forged;		/* notifications without our MAC, or replayed */
+	uint64_t ev_max;		/* the highest event number seen */
+	uint64_t ev_window[ROOT_EVENT_WINDOW / 64];	/* which below it were seen */
 	int64_t admin_paused;		/* root_now() until which none is accepted */
+	int64_t polled_at;		/* root_now() when poll() last returned */
 	struct akm_master master;
 	int admin_fd;
 	struct admin *admins;
@@ -60,6 +68,8 @@ struct root {
 
 /* main.c */
 int64_t root_now(void);		/* seconds, CLOCK_MONOTONIC */
+int64_t root_now_ms(void);
+bool root_stopping(void);	/* SIGTERM or SIGINT came */
 /* The database is this deployment's: its root id, its master key. 0 or -errno. */
 int root_check(struct root *r);
 void root_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -70,7 +80,9 @@ void root_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * size_t). A NULL result means the statement failed: r->sqlstate and
  * r->errmsg say why (logged unless it is a serialization failure).
  */
-int db_connect(struct root *r);		/* connect, LISTEN, migrate; 0 or -errno */
+/* Connect, check (after the first start), migrate, LISTEN (after the first start). */
+int db_connect(struct root *r);
+int db_listen(struct root *r);		/* the events of every instance */
 void db_disconnect(struct root *r);
 void db_tick(struct root *r);		/* reconnect when it is time */
 int db_reconnect(struct root *r);	/* now, if the connection is gone */
