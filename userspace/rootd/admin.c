@@ -187,7 +187,7 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 	int64_t until = root_now_ms() + ROOT_RETRY_SECS * 1000;
 	struct root *r = q->r;
 	unsigned int try = 0;
-	bool fresh;
+	bool fresh, extra = false;
 
 	for (;;) {
 		*out = *err = NULL;
@@ -201,7 +201,6 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		q->pos = 0;
 		q->status = 0;
 		r->committing = false;
-		r->unreplicated = false;
 		if (db_begin(r))
 			req_db(q);
 		else if (!run(q) && db_commit(r))
@@ -214,11 +213,13 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			if (db_reconnect(r))
 				req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
 			else
-				fresh = true;	/* worth one more try, whatever the time */
+				fresh = !extra;	/* worth one more try, whatever the time */
 		}
 		if ((q->status != -EAGAIN && q->status != -ENOTCONN) ||
 		    (root_now_ms() >= until && !fresh))
 			break;
+		if (root_now_ms() >= until)
+			extra = true;
 		fclose(q->out);
 		fclose(q->err);
 		free(*out);
@@ -231,9 +232,6 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			 "try again", ROOT_RETRY_SECS);
 	else if (q->status == -ENOTCONN)
 		req_fail(q, 1, "the connection to the database keeps failing: %s", r->errmsg);
-	else if (!q->status && r->unreplicated && q->err)
-		fprintf(q->err, "akmctl root: warning: made on the primary, but its synchronous "
-			"standby did not confirm it within %d s\n", ROOT_QUERY_SECS);
 	if (q->out)
 		fclose(q->out);
 	if (q->err)

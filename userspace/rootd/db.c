@@ -10,9 +10,9 @@
  * at a time, under an advisory lock, so that instances starting together
  * migrate once; the deployment is checked on every connect (a failover to
  * the wrong server is refused). Statements, locks and connections have
- * timeouts, and every statement a deadline after which it is cancelled
- * (COMMIT waiting for a synchronous standby that is gone included), and
- * then given up: a database that hangs holds the event loop for seconds.
+ * timeouts, and every statement a deadline after which the connection is
+ * given up (COMMIT waiting for a synchronous standby that is gone
+ * included): a database that hangs holds the event loop for seconds.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -145,20 +145,22 @@ int db_reconnect(struct root *r)
 }
 
 /*
- * PQexecParams() with a deadline: ROOT_QUERY_SECS for the answer, then the
- * statement is cancelled (as on SIGTERM), and a server that does not answer
- * the cancel within ROOT_CANCEL_SECS either is given up (r->pg_given_up).
- * The last result, or NULL.
+ * PQexecParams() with a deadline: ROOT_QUERY_SECS for the answer (on
+ * SIGTERM, ROOT_STOP_SECS more at most), then the connection is given up
+ * (r->pg_given_up): closed, as a lost one. No cancel request is sent: libpq
+ * 15's PQcancel() blocks without a limit on a server that does not answer.
+ * Lock and statement timeouts end the ordinary waits well before; what is
+ * left is a dead server, or a COMMIT waiting for a synchronous standby that
+ * is gone (committed on the primary: reported as unknown). The last
+ * result, or NULL.
  */
 static PGresult *exec_params(struct root *r, const char *sql, int n, const char *const *vals,
 			     const int *lens, const int *fmts)
 {
-	int64_t deadline = root_now_ms() + ROOT_QUERY_SECS * 1000;
+	int64_t deadline = root_now_ms() + ROOT_QUERY_SECS * 1000, stop;
 	PGresult *res, *last = NULL;
-	bool cancelled = false;
 	struct pollfd pfd;
 	int64_t left;
-	char err[256];
 	int more = 0;
 
 	r->pg_given_up = false;
@@ -176,21 +178,13 @@ static PGresult *exec_params(struct root *r, const char *sql, int n, const char 
 			last = res;
 			continue;
 		}
-		left = deadline - root_now_ms();
-		if (left <= 0 || (root_stopping() && !cancelled)) {
-			PGcancel *c = cancelled ? NULL : PQgetCancel(r->pg);
-
-			if (!c) {	/* the server answered neither the statement nor its cancel */
-				snprintf(r->errmsg, sizeof(r->errmsg), "no answer within %d s",
-					 ROOT_QUERY_SECS);
-				r->pg_given_up = true;
-				break;
-			}
-			PQcancel(c, err, sizeof(err));
-			PQfreeCancel(c);
-			cancelled = true;
-			deadline = root_now_ms() + ROOT_CANCEL_SECS * 1000;
-			continue;
+		stop = root_stopping() ? root_stop_ms() + ROOT_STOP_SECS * 1000 : deadline;
+		left = (stop < deadline ? stop : deadline) - root_now_ms();
+		if (left <= 0) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "no answer within %d s",
+				 (int)((root_now_ms() - deadline) / 1000 + ROOT_QUERY_SECS));
+			r->pg_given_up = true;
+			break;
 		}
 		pfd = (struct pollfd){ .fd = PQsocket(r->pg), .events = POLLIN | (more ? POLLOUT : 0) };
 		if ((poll(&pfd, 1, left) < 0 && errno != EINTR) || !PQconsumeInput(r->pg))
@@ -329,6 +323,9 @@ int db_begin(struct root *r)
 	return db_exec(r, "BEGIN ISOLATION LEVEL SERIALIZABLE", "") < 0 ? -EIO : 0;
 }
 
+static int events_send(struct root *r);
+static void events_drop(struct root *r);
+
 /*
  * r->committing stays set after a failure: a connection lost now leaves the
  * outcome unknown (req_db() says so; admin.c clears it for the next try).
@@ -338,6 +335,10 @@ int db_commit(struct root *r)
 	PGresult *res;
 	int err = 0;
 
+	err = events_send(r);
+	events_drop(r);
+	if (err)
+		return err;
 	r->committing = true;
 	res = db_q(r, "COMMIT", "");
 	if (!res)
@@ -359,6 +360,7 @@ void db_rollback(struct root *r)
 	/* keep what failed, not the rollback's own outcome */
 	memcpy(state, r->sqlstate, sizeof(state));
 	memcpy(msg, r->errmsg, sizeof(msg));
+	events_drop(r);
 	if (r->pg && PQtransactionStatus(r->pg) != PQTRANS_IDLE)
 		db_exec(r, "ROLLBACK", "");
 	memcpy(r->sqlstate, state, sizeof(state));
@@ -388,30 +390,74 @@ static void event_mac(const struct root *r, const char *body, char hex[33])
 
 int db_event(struct root *r, const char *kind, const char *fmt, ...)
 {
-	char *text = NULL, *payload = NULL, mac[33];
-	int64_t seq;
+	char *text = NULL, *event = NULL, **q;
 	va_list ap;
 	int err;
 
 	va_start(ap, fmt);
 	err = vasprintf(&text, fmt, ap) < 0 ? -ENOMEM : 0;
 	va_end(ap);
-	seq = err ? -1 : db_int(r, -1, "SELECT nextval('events')", "");
-	if (seq < 0)
-		err = err ? err : -EIO;
-	if (!err && asprintf(&payload, "%lld %s %s", (long long)seq, kind, text) < 0)
+	if (!err && asprintf(&event, "%s %s", kind, text) < 0)
 		err = -ENOMEM;
-	if (!err) {
-		event_mac(r, payload, mac);
-		free(text);
-		text = payload;
-		if (asprintf(&payload, "%s %s", mac, text) < 0)
-			err = -ENOMEM;
+	q = err ? NULL : realloc(r->evq, (r->nevq + 1) * sizeof(*q));
+	if (q) {
+		r->evq = q;
+		r->evq[r->nevq++] = event;
+		event = NULL;
+	} else if (!err) {
+		err = -ENOMEM;
 	}
-	if (!err && db_exec(r, "SELECT pg_notify('" ROOT_CHANNEL "', $1)", "t", payload) < 0)
-		err = -EIO;
 	free(text);
-	free(payload);
+	free(event);
+	if (err)
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+	return err;
+}
+
+static void events_drop(struct root *r)
+{
+	while (r->nevq)
+		free(r->evq[--r->nevq]);
+	free(r->evq);
+	r->evq = NULL;
+}
+
+/*
+ * Send the transaction's events, numbered now, at its end: a transaction
+ * run again takes no numbers meanwhile, and numbers are taken close to the
+ * commits that deliver them, in nearly their order.
+ */
+static int events_send(struct root *r)
+{
+	char *body = NULL, *payload = NULL, mac[33];
+	PGresult *res;
+	size_t i;
+	int err = 0;
+
+	if (!r->nevq)
+		return 0;
+	res = db_q(r, "SELECT nextval('events') FROM generate_series(1, $1)", "i",
+		   (int64_t)r->nevq);
+	if (!res || (size_t)PQntuples(res) != r->nevq)
+		err = -EIO;
+	for (i = 0; !err && i < r->nevq; i++) {
+		if (asprintf(&body, "%s %s", PQgetvalue(res, i, 0), r->evq[i]) < 0) {
+			body = NULL;
+			err = -ENOMEM;
+			break;
+		}
+		event_mac(r, body, mac);
+		if (asprintf(&payload, "%s %s", mac, body) < 0) {
+			payload = NULL;
+			err = -ENOMEM;
+		} else if (db_exec(r, "SELECT pg_notify('" ROOT_CHANNEL "', $1)", "t", payload) < 0) {
+			err = -EIO;
+		}
+		free(body);
+		free(payload);
+		body = payload = NULL;
+	}
+	PQclear(res);
 	return err;
 }
 
@@ -474,15 +520,18 @@ static char *event_open(struct root *r, char *payload, char **text)
 	return kind;
 }
 
-/* Events numbered up to now were sent before this connection: seen. */
-static int events_start(struct root *r)
+/*
+ * Events numbered up to now were sent before this connection: seen. A
+ * sequence behind what was seen (a restored database) starts the count
+ * again, or no event would be shown until it caught up.
+ */
+static int events_start(struct root *r, int64_t last)
 {
-	int64_t last = db_int(r, -1, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
-			      "FROM events", "");
-
-	if (last < 0)
-		return -EIO;
-	if ((uint64_t)last > r->ev_max) {
+	if ((uint64_t)last < r->ev_max)
+		root_log("database: its events are numbered from %lld, below the %llu seen: "
+			 "a restored or older copy?", (long long)last,
+			 (unsigned long long)r->ev_max);
+	if ((uint64_t)last != r->ev_max) {
 		r->ev_max = last;
 		memset(r->ev_window, 0xff, sizeof(r->ev_window));
 	}
@@ -562,21 +611,15 @@ static int migrate(struct root *r)
 	return err;
 }
 
-/*
- * The server's warnings, in our log on one line (libpq prints them raw). A
- * COMMIT whose wait for the synchronous standby was cancelled is committed
- * on this server only: the command says so.
- */
+/* The server's warnings, in our log on one line (libpq prints them raw). */
 static void notice(void *arg, const char *msg)
 {
-	struct root *r = arg;
 	char buf[512];
 
+	(void)arg;
 	snprintf(buf, sizeof(buf), "%s", msg);
 	one_line(buf);
 	root_log("database: %s", buf);
-	if (strstr(buf, "synchronous replication"))
-		r->unreplicated = true;
 }
 
 int db_connect(struct root *r)
@@ -598,7 +641,7 @@ int db_connect(struct root *r)
 		db_disconnect(r);
 		return -ECONNREFUSED;
 	}
-	PQsetNoticeProcessor(r->pg, notice, r);
+	PQsetNoticeProcessor(r->pg, notice, NULL);
 	/*
 	 * The notices of CREATE ... IF NOT EXISTS are not worth a log line; a
 	 * lock held elsewhere (another instance cut off mid-change) or a slow
@@ -623,9 +666,13 @@ int db_connect(struct root *r)
 
 int db_listen(struct root *r)
 {
-	if (db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
+	/* numbered before LISTEN: an event committed in between is not lost */
+	int64_t last = db_int(r, -1, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+			      "FROM events", "");
+
+	if (last < 0 || db_exec(r, "LISTEN " ROOT_CHANNEL, "") < 0)
 		return -EIO;
-	return events_start(r);
+	return events_start(r, last);
 }
 
 void db_disconnect(struct root *r)

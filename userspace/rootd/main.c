@@ -21,6 +21,7 @@
 #define POLL_MAX 1024
 
 static volatile sig_atomic_t stop_signal;
+static int64_t stop_ms;
 static bool journal;
 
 int64_t root_now(void)
@@ -41,7 +42,14 @@ int64_t root_now_ms(void)
 
 bool root_stopping(void)
 {
+	if (stop_signal && !stop_ms)
+		stop_ms = root_now_ms();
 	return stop_signal != 0;
+}
+
+int64_t root_stop_ms(void)
+{
+	return stop_ms;
 }
 
 void root_log(const char *fmt, ...)
@@ -96,10 +104,13 @@ int root_check(struct root *r)
 	PGresult *res;
 	int err;
 
-	if (r->checked && db_int(r, -1, "SELECT (to_regclass('meta') IS NOT NULL)::int", "") != 1)
-		id = 0;		/* no AKM tables at all */
-	else
-		id = -1;
+	id = -1;
+	if (r->checked) {
+		id = db_int(r, -1, "SELECT (to_regclass('meta') IS NOT NULL)::int", "");
+		if (id < 0)
+			return -EIO;
+		id = id ? -1 : 0;	/* 0: no AKM tables at all */
+	}
 	if (!r->checked) {
 		akm_seal(&r->master, "master-check", zero, sizeof(zero), sealed);
 		if (db_exec(r, "INSERT INTO meta (k, v) VALUES ('root_id', $1) "

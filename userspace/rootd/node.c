@@ -141,10 +141,13 @@ static int node_list(struct req *q)
 		akm_out_str(&q->o, "site", "site", PQgetvalue(res, i, 2));
 		akm_out_str(&q->o, "state", "state", PQgetvalue(res, i, 3));
 		akm_out_uint(&q->o, "asrs", "asrs", strtoul(PQgetvalue(res, i, 5), NULL, 10));
-		akm_out_arr_open(&q->o, "addrs");
 		addrs = strdup(PQgetvalue(res, i, 4));
-		for (tok = addrs ? strtok_r(addrs, " ", &save) : NULL; tok;
-		     tok = strtok_r(NULL, " ", &save))
+		if (!addrs) {	/* whole or not at all */
+			PQclear(res);
+			return req_fail(q, 1, "out of memory");
+		}
+		akm_out_arr_open(&q->o, "addrs");
+		for (tok = strtok_r(addrs, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 			akm_out_str(&q->o, NULL, "addr", tok);
 		free(addrs);
 		akm_out_arr_close(&q->o);

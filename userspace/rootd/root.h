@@ -24,9 +24,9 @@
 #define ROOT_DATABASE		"dbname=akm"
 #define ROOT_CHANNEL		"akm_root"	/* NOTIFY channel of the events */
 #define ROOT_RETRY_SECS		5		/* a transaction, again after serialization failures */
-#define ROOT_QUERY_SECS		20		/* a statement's answer, then it is cancelled */
-#define ROOT_CANCEL_SECS	5		/* ... and the cancel's, then the connection goes */
-#define ROOT_EVENT_WINDOW	4096		/* event numbers accepted below the highest */
+#define ROOT_QUERY_SECS		20		/* a statement's answer, then the connection goes */
+#define ROOT_STOP_SECS		5		/* ... at most, once SIGTERM came */
+#define ROOT_EVENT_WINDOW	65536		/* event numbers accepted below the highest */
 #define ROOT_RECONNECT_MAX	8		/* s between attempts to reach the database */
 #define ROOT_ADMIN_REQ_MAX	8192
 #define ROOT_ADMIN_ARGS_MAX	64
@@ -49,10 +49,11 @@ struct root {
 	int64_t pg_retry_at;		/* root_now() of the next attempt */
 	int64_t pg_delay;
 	bool committing;		/* COMMIT sent: a lost connection may have made it */
-	bool pg_given_up;		/* the last statement got no answer, nor its cancel */
-	bool unreplicated;		/* a COMMIT's wait for the standby was cancelled */
+	bool pg_given_up;		/* the last statement got no answer in time */
 	bool checked;			/* the deployment was checked once: it exists */
 	unsigned int forged;		/* notifications without our MAC, or replayed */
+	char **evq;			/* the transaction's events, sent at COMMIT */
+	size_t nevq;
 	uint64_t ev_max;		/* the highest event number seen */
 	uint64_t ev_window[ROOT_EVENT_WINDOW / 64];	/* which below it were seen */
 	int64_t admin_paused;		/* root_now() until which none is accepted */
@@ -70,6 +71,7 @@ struct root {
 int64_t root_now(void);		/* seconds, CLOCK_MONOTONIC */
 int64_t root_now_ms(void);
 bool root_stopping(void);	/* SIGTERM or SIGINT came */
+int64_t root_stop_ms(void);	/* ... at this root_now_ms() */
 /* The database is this deployment's: its root id, its master key. 0 or -errno. */
 int root_check(struct root *r);
 void root_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -97,7 +99,7 @@ bool db_busy(const struct root *r);	/* ... a lock or statement timeout */
 int db_begin(struct root *r);
 int db_commit(struct root *r);
 void db_rollback(struct root *r);
-/* An event: NOTIFY'd within the transaction, so it is seen only if it commits. */
+/* An event: NOTIFY'd at the end of the transaction, so it is seen only if it commits. */
 int db_event(struct root *r, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A bytea column as bytes into out (exactly len); -EBADMSG otherwise. */
