@@ -64,22 +64,6 @@ void root_usage(FILE *f)
 	      "Talks to akm-rootd over its admin socket (default " ROOT_SOCKET ").\n", f);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t w;
-
-	while (len) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= w;
-	}
-	return 0;
-}
-
 /*
  * Print one answer frame, or write the file it carries to file (node
  * export: the daemon may not write where the operator can). Its exit status
@@ -221,7 +205,7 @@ static int client(struct cmdline *c, const struct daemon *d)
 		akmp_buf_free(&b);
 		return 1;
 	}
-	ret = write_all(fd, b.p, b.len);
+	ret = akm_write_all(fd, b.p, b.len);
 	akmp_buf_free(&b);
 	while (!ret && status < 0) {
 		ret = akmp_read(fd, &rd);

@@ -54,22 +54,6 @@ static int read_exact(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static int write_exact(int fd, const uint8_t *buf, size_t len)
-{
-	ssize_t w;
-
-	while (len) {
-		w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= w;
-	}
-	return 0;
-}
-
 /*
  * Run a tpm2 tool: argv, with in (inlen bytes) on its stdin and up to
  * outlen bytes of its stdout in out (NULL: to /dev/null). 0 or -EIO.
@@ -101,7 +85,7 @@ static int run_tool(const struct akm_master *m, char *const argv[], const uint8_
 	close(pout[1]);
 	pin[0] = pout[1] = -1;
 	if (in)
-		err = write_exact(pin[1], in, inlen);
+		err = akm_write_all(pin[1], in, inlen);
 	close(pin[1]);
 	pin[1] = -1;
 	if (!err && out)
@@ -241,7 +225,7 @@ static int master_file(struct akm_master *m, uint8_t *key)
 		return err;
 	}
 	randombytes_buf(key, MASTER_LEN);
-	err = write_exact(fd, key, MASTER_LEN);
+	err = akm_write_all(fd, key, MASTER_LEN);
 	if (!err && fsync(fd))
 		err = -errno;
 	close(fd);

@@ -108,6 +108,23 @@ const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+int akm_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t w;
+
+	while (len) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= w;
+	}
+	return 0;
+}
+
 int akm_addr_canon(const char *s, char *buf, size_t len)
 {
 	struct akm_addr a;

@@ -80,11 +80,6 @@ const char *req_value(struct req *q, const char *kw)
 	return v;
 }
 
-bool req_name_ok(const char *s)
-{
-	return akm_name_ok(s);
-}
-
 int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX])
 {
 	struct akm_words w = { .argc = q->argc, .argv = q->argv, .pos = q->pos };

@@ -50,7 +50,7 @@ static int node_add(struct req *q)
 
 	if (!name)
 		return req_usage(q, "missing NAME");
-	if (!req_name_ok(name))
+	if (!akm_name_ok(name))
 		return req_usage(q, "invalid name '%s' (1 to 31 of A-Z a-z 0-9 . _ -)", name);
 	while ((w = req_next(q)) && strcmp(w, "addr")) {
 		v = req_value(q, w);

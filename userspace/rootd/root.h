@@ -135,7 +135,6 @@ int req_fail(struct req *q, int status, const char *fmt, ...)
 int req_db(struct req *q);
 const char *req_next(struct req *q);
 const char *req_value(struct req *q, const char *kw);	/* after kw; usage error if none */
-bool req_name_ok(const char *s);
 /* "addr A [addr B ...]" to the end: addresses in one spelling, space-separated. */
 int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX]);
 
