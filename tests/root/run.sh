@@ -25,9 +25,9 @@ root_setup root-test
 # ---- the deployment's identity ----
 start 1
 ok $? "akm-rootd starts on an empty database (schema made, master key made)" "$(cat "$T/r1.log")"
-grep -q "schema migrated to version 1" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
+grep -q "schema migrated to version 2" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
 	[ "$(stat -c %a "$T/r1/master.key")" = 600 ]
-ok $? "schema version 1; master.key made, mode 0600" "$(cat "$T/r1.log")"
+ok $? "schema version 2; master.key made, mode 0600" "$(cat "$T/r1.log")"
 
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
 st=$?
@@ -63,8 +63,8 @@ r1 site add east id 100 endpoint 10.1.0.1 >/dev/null &&
 	r2 site add west id 200 endpoint '[fd00::1]:4800' >/dev/null
 ok $? "site add, one through each instance"
 got=$(r1 site list)
-want="site east id 100 endpoint 10.1.0.1:4790 state provisioned nodes 0 last-contact never
-site west id 200 endpoint [fd00::1]:4800 state provisioned nodes 0 last-contact never"
+want="site east id 100 endpoint 10.1.0.1:4790 state provisioned link offline nodes 0 last-contact never
+site west id 200 endpoint [fd00::1]:4800 state provisioned link offline nodes 0 last-contact never"
 [ "$got" = "$want" ]
 ok $? "site list shows both sites, the endpoints in one spelling" "$got"
 
@@ -268,9 +268,9 @@ invariants "database restarts"
 # ---- a schema newer than this akm-rootd ----
 pg_sql -c "UPDATE meta SET v = 99 WHERE k = 'schema'"
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
-[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (1)" <<<"$out"
+[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (2)" <<<"$out"
 ok $? "a database of a newer schema is refused" "$out"
-pg_sql -c "UPDATE meta SET v = 1 WHERE k = 'schema'"
+pg_sql -c "UPDATE meta SET v = 2 WHERE k = 'schema'"
 
 # secrets without the check value (a partial restore): still no new master key
 sealed=$(pg_sql -c "SELECT encode(b, 'hex') FROM meta WHERE k = 'master_check'")

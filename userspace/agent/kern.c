@@ -156,19 +156,12 @@ static bool is_member(const struct akmp_asr_config *cfg, uint32_t node)
 	return false;
 }
 
-static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
-{
-	return a->family == b->family &&
-	       (a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
-		!memcmp(&a->v6, &b->v6, sizeof(a->v6)));
-}
-
 static bool has_addr(const struct akm_member *m, const struct akm_addr *a)
 {
 	unsigned int i;
 
 	for (i = 0; i < m->naddrs; i++)
-		if (addr_eq(&m->addrs[i], a))
+		if (akm_addr_eq(&m->addrs[i], a))
 			return true;
 	return false;
 }

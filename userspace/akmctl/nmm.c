@@ -120,12 +120,13 @@ static int answer(const struct daemon *d, const uint8_t *data, size_t len, const
 	return data[0] == NMM_ADMIN_EXIT ? (status < 0 ? 1 : status) : -1;
 }
 
-/* In 'node export NAME ... file PATH ...', the index of PATH, or -1. */
+/* In 'node|site export NAME ... file PATH ...', the index of PATH, or -1. */
 static int export_file(int argc, char **argv)
 {
 	int i;
 
-	if (argc < 3 || strcmp(argv[0], "node") || strcmp(argv[1], "export"))
+	if (argc < 3 || (strcmp(argv[0], "node") && strcmp(argv[0], "site")) ||
+	    strcmp(argv[1], "export"))
 		return -1;
 	for (i = 3; i + 1 < argc; i += 2)	/* NAME, then keyword-value pairs */
 		if (!strcmp(argv[i], "file"))

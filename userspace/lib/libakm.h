@@ -191,6 +191,7 @@ int akm_addr_parse(const char *s, struct akm_addr *a);
 /* ADDR, [ADDR], [ADDR]:PORT, a.b.c.d:PORT; *port is set only if given */
 int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port);
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len);
+bool akm_addr_eq(const struct akm_addr *a, const struct akm_addr *b);
 /* All of buf to fd (a pipe, a socket), again after EINTR and short writes. */
 int akm_write_all(int fd, const void *buf, size_t len);
 /* An address in its one spelling (::ffff:a.b.c.d is a.b.c.d) into buf. */

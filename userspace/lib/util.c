@@ -101,6 +101,14 @@ int akm_endpoint_parse(const char *s, struct akm_addr *a, uint16_t *port)
 	return 0;
 }
 
+bool akm_addr_eq(const struct akm_addr *a, const struct akm_addr *b)
+{
+	if (a->family != b->family)
+		return false;
+	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
+	       !memcmp(&a->v6, &b->v6, sizeof(a->v6));
+}
+
 const char *akm_addr_str(const struct akm_addr *a, char *buf, size_t len)
 {
 	if (!inet_ntop(a->family, &a->v4, buf, len))

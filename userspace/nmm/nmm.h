@@ -13,6 +13,7 @@
 #include <time.h>
 #include <sqlite3.h>
 
+#include "fails.h"
 #include "libakm.h"
 #include "proto.h"
 #include "secret.h"
@@ -29,9 +30,6 @@
 #define NMM_HANDSHAKE_TIMEOUT	10	/* s */
 #define NMM_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)
 #define NMM_SESSION_WAIT	10	/* s: for the session connection after the switch */
-#define NMM_FAIL_WINDOW		60	/* s */
-#define NMM_FAIL_MAX		5	/* failed handshakes per address per window */
-#define NMM_FAIL_SLOTS		1024
 #define NMM_OUTSTANDING_MAX	64	/* unanswered ASR_CONFIG/ACTIVATE per connection */
 #define NMM_ADMIN_REQ_MAX	8192
 #define NMM_STMT_CACHE		251	/* prepared statements kept */
@@ -117,12 +115,6 @@ struct nodest {
 	size_t njumps;
 };
 
-struct fail_slot {
-	struct akm_addr addr;
-	int64_t since;			/* nmm_now() */
-	unsigned int count;
-};
-
 struct nmm {
 	uint32_t id;
 	const char *state_dir;
@@ -135,12 +127,11 @@ struct nmm {
 	int listen_fd, admin_fd;
 	struct conn *conns;
 	struct nodest *nodes;
-	struct fail_slot fails[NMM_FAIL_SLOTS];
+	struct akm_fails fails;		/* failed handshakes per address */
 	struct pending *pending;	/* the pending epoch of each ASR, since when */
 	size_t npending;
 	int64_t last_tick;
 	int64_t listen_paused, admin_paused;	/* nmm_now() until which none is accepted */
-	int64_t fails_full;		/* nmm_now() until which strangers are not served */
 	sqlite3_stmt *stmts[NMM_STMT_CACHE];	/* prepared, by the hash of their text */
 	bool stmt_out[NMM_STMT_CACHE];		/* ... and handed out */
 	char **held;			/* events of the open transaction */

@@ -14,18 +14,10 @@
 
 #include "nmm.h"
 
-static bool addr_eq(const struct akm_addr *a, const struct akm_addr *b)
-{
-	if (a->family != b->family)
-		return false;
-	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
-	       !memcmp(&a->v6, &b->v6, sizeof(a->v6));
-}
-
 static bool addr_in(const struct akm_addr *a, const struct akm_addr *set, unsigned int k)
 {
 	while (k--)
-		if (addr_eq(a, &set[k]))
+		if (akm_addr_eq(a, &set[k]))
 			return true;
 	return false;
 }
@@ -65,65 +57,14 @@ static bool session_addr(struct nmm *n, const struct akm_addr *a)
 
 /* ---- failed handshakes per source address ---- */
 
-/* Failures count per address, per /64 for IPv6 (one host has them all). */
-static struct akm_addr fail_key(const struct akm_addr *a)
-{
-	struct akm_addr k = *a;
-
-	if (k.family == AF_INET6)
-		memset(&k.v6.s6_addr[8], 0, 8);
-	return k;
-}
-
-/*
- * The slot of a's failures. A new one takes a free slot, else the one with
- * the fewest failures that is not at the limit: a limited address is
- * never forgotten before its window ends, however many others fail.
- * With every slot at the limit there is none (NULL): the table is full of
- * addresses that failed, and a new one is not served (n->fails_full).
- */
-static struct fail_slot *fail_slot(struct nmm *n, const struct akm_addr *a, bool make)
-{
-	struct akm_addr key = fail_key(a);
-	struct fail_slot *s, *victim = NULL;
-	int64_t now = nmm_now();
-
-	for (s = n->fails; s < n->fails + NMM_FAIL_SLOTS; s++) {
-		if (s->count && now - s->since >= NMM_FAIL_WINDOW)
-			s->count = 0;
-		if (s->count && addr_eq(&s->addr, &key))
-			return s;
-		if (s->count >= NMM_FAIL_MAX)
-			continue;
-		if (!victim || s->count < victim->count ||
-		    (s->count == victim->count && s->since < victim->since))
-			victim = s;
-	}
-	if (!make || !victim)
-		return NULL;
-	memset(victim, 0, sizeof(*victim));
-	victim->addr = key;
-	victim->since = now;
-	return victim;
-}
-
 bool fail_limited(struct nmm *n, const struct akm_addr *a)
 {
-	struct fail_slot *s = fail_slot(n, a, false);
-
-	if (s ? s->count < NMM_FAIL_MAX : nmm_now() >= n->fails_full)
-		return false;
-	return !session_addr(n, a);
+	return akm_fails_limited(&n->fails, a, nmm_now()) && !session_addr(n, a);
 }
 
 void fail_record(struct nmm *n, const struct akm_addr *a)
 {
-	struct fail_slot *s = fail_slot(n, a, true);
-
-	if (s)
-		s->count++;
-	else	/* no room to count it: strangers wait a window */
-		n->fails_full = nmm_now() + NMM_FAIL_WINDOW;
+	akm_fails_record(&n->fails, a, nmm_now());
 }
 
 /* ---- node modes ---- */
@@ -214,7 +155,7 @@ static bool pending_full(struct nmm *n, const struct akm_addr *a)
 	for (c = n->conns; c; c = c->next)
 		if (c->kind == CONN_NODE && (c->state == CS_HELLO || c->state == CS_AUTH)) {
 			all++;
-			here += addr_eq(&c->peer, a);
+			here += akm_addr_eq(&c->peer, a);
 		}
 	return (all >= NMM_PENDING_MAX || here >= NMM_PENDING_PER_ADDR) && !session_addr(n, a);
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sodium.h>
 
 #include "proto.h"
 #include "root.h"
@@ -193,6 +194,8 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			break;
 		}
 		akm_out_init(&q->o, q->out, q->o.mode);
+		free(q->file);
+		q->file = NULL;
 		q->pos = 0;
 		q->status = 0;
 		r->committing = false;
@@ -264,6 +267,8 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		transact(&q, &out, &outlen, &err, &errlen);
 	}
 	db_notifies(r);
+	if (q.file && !q.status)
+		send_frame(a, NMM_ADMIN_FILE, NMM_ADMIN_T_DATA, q.file, q.file_len);
 	if (out && !q.status)	/* a failed command's output may be cut short */
 		send_text(a, NMM_ADMIN_OUT, out, outlen);
 	if (err)
@@ -274,6 +279,9 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 out:
 	free(out);
 	free(err);
+	if (q.file)
+		sodium_memzero(q.file, q.file_len);
+	free(q.file);
 	akmp_admin_req_free(&req);
 	return ret;
 }

@@ -76,6 +76,10 @@ static const char *const migrations[] = {
 	" made timestamptz NOT NULL DEFAULT now(),"
 	" PRIMARY KEY (asr, epoch));"
 	"CREATE SEQUENCE events;",		/* numbers the events (db_event()) */
+	/* 1 -> 2: the sites' link: the last session epoch given, a session up */
+	"ALTER TABLE sites ADD COLUMN session bigint NOT NULL DEFAULT 0"
+	" CHECK (session BETWEEN 0 AND 4294967295);"
+	"ALTER TABLE sites ADD COLUMN up boolean NOT NULL DEFAULT false;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -548,6 +552,7 @@ void db_notifies(struct root *r)
 		if (kind) {
 			root_log("event %s %s", kind, text);
 			admin_broadcast(r, kind, text);
+			link_event(r, kind, text);
 		} else if (!r->forged++) {	/* once: whoever sends them can send many */
 			root_log("database: ignored a notification on %s without this "
 				 "deployment's MAC, or one seen before (another role of the "

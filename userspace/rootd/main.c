@@ -75,14 +75,16 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("Usage: akm-rootd --id N [--database CONNINFO] [--state DIR] [--foreground]\n"
-	      "                 [--config FILE]\n"
+	fputs("Usage: akm-rootd --id N [--database CONNINFO] [--listen ADDR[:PORT]]\n"
+	      "                 [--state DIR] [--foreground] [--config FILE]\n"
 	      "       akm-rootd --version\n"
 	      "The AKM Backend Root Server: the deployment's sites, nodes and ASRs in\n"
 	      "PostgreSQL; several instances may serve one database.\n"
 	      "  --id N              the root's id, 1 to 2^31 - 1; one per deployment,\n"
 	      "                      the same for every instance\n"
 	      "  --database CONNINFO libpq connection string (" ROOT_DATABASE ")\n"
+	      "  --listen A[:P]      address and TCP port for the sites' NMMs (port 4790);\n"
+	      "                      needs the akm module and CAP_NET_ADMIN\n"
 	      "  --state DIR         master key and admin.sock (" ROOT_STATE_DIR ")\n"
 	      "  --foreground        stay in the foreground (else detach, log to DIR/rootd.log)\n"
 	      "  --config FILE       settings as KEY = VALUE lines (" ROOT_CONFIG ")\n", f);
@@ -152,10 +154,11 @@ int root_check(struct root *r)
 static void loop(struct root *r)
 {
 	struct pollfd pfd[POLL_MAX];
-	int n, pg;
+	int n, na, pg;
 
 	while (!stop_signal) {
-		n = admin_poll_fds(r, pfd, POLL_MAX - 1);
+		na = admin_poll_fds(r, pfd, POLL_MAX / 2);
+		n = na + link_poll_fds(r, pfd + na, POLL_MAX - 1 - na);
 		pg = -1;
 		if (r->pg && PQsocket(r->pg) >= 0) {
 			pg = n;
@@ -166,9 +169,11 @@ static void loop(struct root *r)
 		r->polled_at = root_now();
 		if (pg >= 0 && pfd[pg].revents)
 			db_input(r);
-		admin_poll_done(r, pfd, pg >= 0 ? pg : n);
+		admin_poll_done(r, pfd, na);
+		link_poll_done(r, pfd + na, (pg >= 0 ? pg : n) - na);
 		db_tick(r);
 		admin_tick(r);
+		link_tick(r);
 	}
 }
 
@@ -177,6 +182,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "database", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "state", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'C' },
@@ -187,14 +193,15 @@ int main(int argc, char **argv)
 	static const struct option file_opts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "database", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "state", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct akm_args args;	/* optarg points into it */
 	struct root r = { .state_dir = ROOT_STATE_DIR, .conninfo = ROOT_DATABASE,
-			  .admin_fd = -1, .pg_delay = 1 };
+			  .admin_fd = -1, .listen_fd = -1, .pg_delay = 1, .port = AKMP_PORT };
 	struct sigaction sa = { .sa_handler = on_signal };
-	bool foreground = false;
+	bool foreground = false, listen = false;
 	char *state_dir, msg[512];
 	const char *conf;
 	int opt, err, must;
@@ -204,7 +211,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "akm-rootd: %s\n", msg);
 		return 2;
 	}
-	while ((opt = getopt_long(args.argc, args.argv, "i:d:s:fh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(args.argc, args.argv, "i:d:l:s:fh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (akm_parse_id(optarg, &r.id) || r.id >= 0x80000000u) {
@@ -214,6 +221,14 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			r.conninfo = optarg;
+			break;
+		case 'l':
+			if (akm_endpoint_parse(optarg, &r.listen_addr, &r.port)) {
+				fprintf(stderr, "akm-rootd: invalid --listen '%s' (ADDR, [ADDR]:PORT "
+					"or a.b.c.d:PORT)\n", optarg);
+				return 2;
+			}
+			listen = true;
 			break;
 		case 's':
 			r.state_dir = optarg;
@@ -282,6 +297,11 @@ int main(int argc, char **argv)
 		err = root_check(&r);
 	if (!err && (err = db_listen(&r)))
 		root_log("database: %s", r.errmsg);
+	/* the port first: a second instance in this namespace leaves the kernel alone */
+	if (!err && listen && (err = link_open(&r, &r.listen_addr, r.port)))
+		root_log("cannot listen for sites: %s", strerror(-err));
+	if (!err && listen)
+		err = kern_open(&r);
 	if (!err && (err = admin_open(&r)))
 		root_log("cannot open %s/admin.sock: %s", r.state_dir, strerror(-err));
 	if (!err) {
@@ -292,6 +312,8 @@ int main(int argc, char **argv)
 		root_log("stopping");
 	}
 	admin_close_all(&r);
+	link_close_all(&r);
+	kern_close(&r);
 	db_disconnect(&r);
 	akm_master_free(&r.master);
 	free(state_dir);

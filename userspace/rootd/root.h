@@ -15,6 +15,8 @@
 #include <poll.h>
 #include <libpq-fe.h>
 
+#include "fails.h"
+#include "proto.h"
 #include "libakm.h"
 #include "secret.h"
 #include "words.h"
@@ -34,12 +36,20 @@
 #define ROOT_ADMIN_STALL	30		/* s a client may leave its answer unread */
 #define ROOT_ADMIN_MAX		256		/* admin connections at once */
 #define ROOT_WATCH_BACKLOG	(1u << 20)	/* bytes of events a watcher may fall behind */
+#define ROOT_HANDSHAKE_SECS	10		/* s for a site's handshake */
+#define ROOT_SESSION_WAIT	10		/* s for the session connection after the switch */
+#define ROOT_OFFLINE_AFTER	(3 * AKMP_HEARTBEAT_SECS)	/* a silent session ends */
+#define ROOT_PENDING_MAX	256		/* site connections before AUTH, ... */
+#define ROOT_PENDING_PER_ADDR	8		/* ... from one address */
+#define ROOT_FRAMES_PER_PASS	16		/* read from one connection per poll pass */
 #define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
 #define ROOT_ASRS_PER_NODE	(AKM_ASRS_MAX - 1)	/* its provisioning ASR is one */
 /* a site's NMM holds a credential and a provisioning ASR per node in its kernel */
 #define ROOT_SITE_NODES_MAX	(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
 
 struct admin;
+struct link;
+struct sitest;
 
 struct root {
 	uint32_t id;
@@ -61,6 +71,15 @@ struct root {
 	struct akm_master master;
 	int admin_fd;
 	struct admin *admins;
+	/* the sites' link (--listen): this instance's kernel and connections */
+	struct akm_sock *nl;		/* NULL: not listening */
+	struct akm_addr listen_addr;
+	uint16_t port;
+	int listen_fd;
+	int64_t listen_paused;		/* root_now() until which none is accepted */
+	struct link *links;
+	struct sitest *sitests;
+	struct akm_fails fails;		/* failed handshakes per address */
 	bool stop;
 	/* the last failed statement */
 	char sqlstate[6];
@@ -113,6 +132,24 @@ void admin_poll_done(struct root *r, const struct pollfd *pfd, int n);
 void admin_tick(struct root *r);
 void admin_broadcast(struct root *r, const char *kind, const char *text);
 
+/* kern.c: this instance's kernel, for the sites' link. 0 or -errno. */
+int kern_open(struct root *r);
+void kern_close(struct root *r);
+int kern_site_cred(struct root *r, uint32_t site);	/* from the database, again */
+int kern_site_bootstrap(struct root *r, uint32_t site, const struct akm_addr *addr);
+int kern_site_session(struct root *r, uint32_t site, const struct akm_addr *addr,
+		      uint32_t epoch);
+int64_t kern_site_last(struct root *r, uint32_t site, const struct akm_addr *addr);
+void kern_site_del(struct root *r, uint32_t site);
+
+/* link.c: the sites' connections (protocol.md, the root in the NMM's role). */
+int link_open(struct root *r, const struct akm_addr *a, uint16_t port);
+void link_close_all(struct root *r);
+int link_poll_fds(struct root *r, struct pollfd *pfd, int max);
+void link_poll_done(struct root *r, const struct pollfd *pfd, int n);
+void link_tick(struct root *r);
+void link_event(struct root *r, const char *kind, const char *text);	/* of any instance */
+
 /* The request being run: its words, its output, its exit status. */
 struct req {
 	struct root *r;
@@ -122,6 +159,8 @@ struct req {
 	struct akm_out o;
 	FILE *out, *err;
 	int status;
+	uint8_t *file;			/* for akmctl to write (a bundle), from malloc */
+	size_t file_len;
 };
 
 int req_fail(struct req *q, int status, const char *fmt, ...)

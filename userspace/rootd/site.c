@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
+#include "bundle.h"
 #include "proto.h"
 #include "root.h"
 
@@ -113,8 +115,10 @@ static int site_list(struct req *q)
 	res = db_q(q->r, "SELECT s.id, s.name, s.endpoint, s.state, "
 		   "(SELECT count(*) FROM nodes n WHERE n.site = s.id AND n.state != 'removed'), "
 		   "coalesce(to_char(s.last_contact AT TIME ZONE 'UTC', "
-		   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'never') "
-		   "FROM sites s WHERE $1::text IS NULL OR s.name = $1 ORDER BY s.id", "t", name);
+		   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'never'), "
+		   "s.up AND coalesce(s.last_contact > now() - make_interval(secs => $2), false) "
+		   "FROM sites s WHERE $1::text IS NULL OR s.name = $1 ORDER BY s.id", "ti", name,
+		   (int64_t)ROOT_OFFLINE_AFTER);
 	if (!res)
 		return req_db(q);
 	if (name && !PQntuples(res)) {
@@ -128,6 +132,8 @@ static int site_list(struct req *q)
 		akm_out_uint(&q->o, "id", "id", strtoul(PQgetvalue(res, i, 0), NULL, 10));
 		akm_out_str(&q->o, "endpoint", "endpoint", PQgetvalue(res, i, 2));
 		akm_out_str(&q->o, "state", "state", PQgetvalue(res, i, 3));
+		akm_out_str(&q->o, "link", "link",
+			    *PQgetvalue(res, i, 6) == 't' ? "online" : "offline");
 		akm_out_uint(&q->o, "nodes", "nodes", strtoul(PQgetvalue(res, i, 4), NULL, 10));
 		akm_out_str(&q->o, "last_contact", "last-contact", PQgetvalue(res, i, 5));
 		akm_out_obj_close(&q->o);
@@ -165,6 +171,88 @@ static int site_del(struct req *q)
 	return 0;
 }
 
+/*
+ * The site's bundle (protocol.md, Step 1-2, one level up): its credential
+ * for its NMM to import, with the root's id and the address of the
+ * instance it connects to, sealed with a new transfer code.
+ */
+static int site_export(struct req *q)
+{
+	const char *name = req_next(q), *w, *v, *path = NULL, *endpoint = NULL;
+	struct akm_bundle b = { .nmm_id = q->r->id, .nmm_port = q->r->port };
+	struct akm_addr a = q->r->listen_addr;
+	uint8_t sealed[AKM_SEALED_LEN(32)], *cred;
+	char code[AKM_CODE_LEN + 1], msg[256] = "", ad[32];
+	PGresult *res;
+	int err;
+
+	if (!name)
+		return req_usage(q, "missing NAME");
+	while ((w = req_next(q))) {
+		v = req_value(q, w);
+		if (!v)
+			return q->status;
+		if (!strcmp(w, "file") && !path)
+			path = v;
+		else if (!strcmp(w, "endpoint") && !endpoint)
+			endpoint = v;
+		else
+			return req_usage(q, "unknown or repeated argument '%s'", w);
+	}
+	if (!path)
+		return req_usage(q, "missing 'file'");
+	if (path[0] != '/')	/* akmctl writes it, and names it by its absolute path */
+		return req_usage(q, "'file %s' is a relative path: give an absolute one", path);
+	if (endpoint && akm_endpoint_parse(endpoint, &a, &b.nmm_port))
+		return req_usage(q, "invalid endpoint '%s' (ADDR, [ADDR]:PORT or a.b.c.d:PORT)",
+				 endpoint);
+	if (!endpoint && !q->r->nl)
+		return req_fail(q, 1, "this instance does not listen for sites (--listen): give "
+				"'endpoint ADDR[:PORT]' of one that does");
+	if ((a.family == AF_INET && !a.v4.s_addr) ||
+	    (a.family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6)))
+		return req_fail(q, 1, "this instance listens on a wildcard address: give "
+				"'endpoint ADDR[:PORT]' for the site's NMM to connect to");
+	res = db_q(q->r, "SELECT id, cred FROM sites WHERE name = $1", "t", name);
+	if (!res)
+		return req_db(q);
+	err = PQntuples(res) == 1 ? db_bytes(res, 0, 1, sealed, sizeof(sealed)) : -ENOENT;
+	if (!err)
+		b.node_id = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (err)
+		return req_fail(q, 1, err == -ENOENT ? "no site named '%s'" :
+				"site '%s': its credential in the database is damaged", name);
+	akmp_addr_put(&a, b.nmm_addr.s6_addr);
+	b.created = time(NULL);
+	q->file = malloc(AKM_BUNDLE_LEN);
+	cred = akm_secure_alloc(32);
+	snprintf(ad, sizeof(ad), "cred:%u", b.node_id);
+	if (!q->file || !cred)
+		err = -ENOMEM;
+	else if (akm_unseal(&q->r->master, ad, sealed, sizeof(sealed), cred, 32))
+		err = -EKEYREJECTED;
+	else
+		err = akm_bundle_make(&b, cred, code, q->file, msg, sizeof(msg));
+	akm_secure_free(cred);
+	if (err)
+		return req_fail(q, 1, "cannot export site '%s': %s", name,
+				*msg ? msg : strerror(-err));
+	q->file_len = AKM_BUNDLE_LEN;
+	if (db_event(q->r, "site-exported", "site %u file \"%s\"", b.node_id, path))
+		return req_db(q);
+	akm_out_obj_open(&q->o, NULL);
+	akm_out_str(&q->o, "name", "site", name);
+	akm_out_uint(&q->o, "id", "id", b.node_id);
+	akm_out_str(&q->o, "file", "file", path);
+	akm_out_text(&q->o, "\n");
+	akm_out_str(&q->o, "code", "transfer code", code);
+	akm_out_text(&q->o, "\n");
+	akm_out_obj_close(&q->o);
+	sodium_memzero(code, sizeof(code));
+	return 0;
+}
+
 int cmd_site(struct req *q, const char *cmd)
 {
 	if (!strcmp(cmd, "add"))
@@ -173,5 +261,7 @@ int cmd_site(struct req *q, const char *cmd)
 		return site_list(q);
 	if (!strcmp(cmd, "del"))
 		return site_del(q);
+	if (!strcmp(cmd, "export"))
+		return site_export(q);
 	return req_usage(q, "unknown site command '%s'; try 'akmctl root help'", cmd);
 }

@@ -1,0 +1,252 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# The sites' link (Documentation/root.md), in a VM with akm.ko loaded (as
+# root): akm-rootd on a PostgreSQL of the test's own listens for sites in a
+# namespace of its own; a site's bundle is exported by the root and imported
+# on the site's machine by akm-agent, which stands for the site's NMM on the
+# link (the same protocol, the site in the node's role). Checked: the
+# bootstrap and session connections (the session authenticated by both
+# kernels under the provisioning ASR 0x80000000 | site id), restarts of the
+# root (kill -9) and of the database, a copy of the site's credential at
+# another address, an unknown site id, a wrong transfer code, and the end of
+# a deleted site's link. Plain TCP between the namespaces is checked first,
+# without AKM, so that a failure says whose it is.
+#
+#   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/link.sh
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+W=$(mktemp -d /tmp/akm-link.XXXXXX)
+chmod 711 "$W"
+P=akmln-
+ROOT_PID= AGENT_PID=
+. "$HERE/../lib.sh"
+NAME="root link"
+US=$REPO/userspace
+ROOTD=${AKM_ROOTD:-$US/rootd/akm-rootd}
+AGENT=${AKM_AGENT:-$US/agent/akm-agent}
+AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
+. "$HERE/pg.sh"
+
+skip_all() {
+	echo "ok 1 - $NAME # SKIP $1"
+	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
+	exit 4
+}
+for bin in "$ROOTD" "$AGENT" "$AKMCTL"; do
+	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
+done
+[ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
+[ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
+id postgres >/dev/null 2>&1 || skip_all "no postgres user"
+
+cleanup() {
+	local p
+	for p in $AGENT_PID $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pg_stop
+	for ns in root east m; do ip netns del "$P$ns" 2>/dev/null; done
+	ip link del akmlnbr 2>/dev/null
+	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
+root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
+rootj() { "$AKMCTL" -j root socket "$W/root/admin.sock" "$@"; }
+declare -A ADDR=([root]=10.9.8.1 [east]=10.9.8.2 [m]=10.9.8.66)
+SITE=2 ROOT_ID=1
+PROV=$((0x80000000 | SITE))
+
+ip link add akmlnbr type bridge && ip link set akmlnbr up
+for ns in root east m; do
+	ip netns add "$P$ns"
+	ip link add "$P$ns" type veth peer name eth0 netns "$P$ns"
+	ip link set "$P$ns" master akmlnbr up
+	in_ns "$ns" ip addr add "${ADDR[$ns]}/24" dev eth0
+	in_ns "$ns" ip link set eth0 up
+	in_ns "$ns" ip link set lo up
+done
+
+# ---- without AKM: the network carries TCP between the site and the root ----
+in_ns root socat -T 5 TCP-LISTEN:4799,bind="${ADDR[root]}",reuseaddr EXEC:'echo pong' &
+sleep 0.5
+[ "$(in_ns east socat -T 5 - TCP:"${ADDR[root]}":4799 </dev/null 2>/dev/null)" = pong ]
+ok $? "without AKM: TCP from the site to the root"
+wait
+
+pg_start "$W/pg"
+ok $? "PostgreSQL started" "$(tail -n 5 "$W/pg/pg.log" 2>/dev/null)"
+
+start_root() {
+	# not through in_ns: $! is then the daemon, not a subshell
+	ip netns exec "${P}root" "$ROOTD" --id $ROOT_ID --database "$PG_DB" \
+		--listen "${ADDR[root]}" --state "$W/root" --foreground >>"$W/root.log" 2>&1 &
+	ROOT_PID=$!
+	wait_for 20 test -S "$W/root/admin.sock"
+}
+start_root
+ok $? "akm-rootd listens for sites" "$(tail -n 5 "$W/root.log")"
+in_ns root "$AKMCTL" node show | grep -q "^node $ROOT_ID "
+ok $? "the root's kernel has the root's node id" "$(in_ns root "$AKMCTL" node show)"
+
+root site add east id $SITE endpoint "${ADDR[east]}:4790" >/dev/null &&
+	root site export east file "$W/east.bundle" >"$W/export.out"
+ok $? "site added and exported" "$(cat "$W/export.out")"
+code=$(sed -n 's/^transfer code //p' "$W/export.out")
+
+# ---- import on the site's machine ----
+echo AAAAAAAAAAAAAAAAAAAA | in_ns east "$AGENT" import "$W/east.bundle" --state "$W/east" \
+	--code-file - >"$W/import.bad" 2>&1
+[ $? -ne 0 ] && grep -q "wrong transfer code" "$W/import.bad"
+ok $? "a wrong transfer code is refused" "$(cat "$W/import.bad")"
+echo "$code" | in_ns east "$AGENT" import "$W/east.bundle" --state "$W/east" \
+	--code-file - >"$W/import.out" 2>&1
+ok $? "the site imports its bundle" "$(cat "$W/import.out")"
+
+start_agent() {
+	ip netns exec "${P}east" "$AGENT" run --state "$W/east" -v >>"$W/agent.log" 2>&1 &
+	AGENT_PID=$!
+}
+site_field() {	# FIELD: of 'root site list east'
+	rootj site list east | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['$1'])"
+}
+online() { [ "$(site_field link)" = online ]; }
+current() {	# NS: the current epoch of the provisioning ASR in its kernel, 0 if none
+	in_ns "$1" "$AKMCTL" -j asr show $PROV 2>/dev/null | python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+a = a[0] if isinstance(a, list) else a
+print(max([k["epoch"] for k in a.get("keys", []) if k.get("state") == "current"] or [0]),
+      a.get("policy"))' 2>/dev/null || echo "0 none"
+}
+start_agent
+wait_for 60 online
+ok $? "the site's link comes up" "$(tail -n 5 "$W/agent.log"; tail -n 5 "$W/root.log")"
+[ "$(site_field state)" = active ]
+ok $? "the site is active" "$(root site list east)"
+db_session() { pg_sql -c "SELECT session FROM sites WHERE id = $SITE"; }
+session=$(db_session)
+r=$(current root) e=$(current east)
+[ "$r" = "$session drop" ] && [ "$e" = "$session drop" ]
+ok $? "both kernels keyed session $session, policy drop" "root: $r, site: $e"
+
+# the session connection is tagged: the root's kernel counts the site's packets
+rx() {
+	in_ns root "$AKMCTL" -j asr show $PROV | python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+a = a[0] if isinstance(a, list) else a
+print(sum(m["stats"].get("rx_packets", 0) for m in a["members"] if m["node"] == '$SITE'))'
+}
+before=$(rx)
+sleep 12	# a heartbeat
+after=$(rx)
+[ "$after" -gt "$before" ] && [ "$(site_field last_contact)" != never ]
+ok $? "heartbeats arrive authenticated ($before -> $after packets)" "$(root site list east)"
+
+# ---- a copy of the site's credential at another address ----
+copy() {	# SESSION: WELCOME's STATUS (or "none")
+	in_ns m env PYTHONPATH="$REPO/userspace/tests" python3 - "$W/east/cred" "${ADDR[root]}" \
+		"$1" "$SITE" "$ROOT_ID" <<'EOF'
+import hashlib, hmac, os, socket, struct, sys
+cred = open(sys.argv[1], "rb").read()
+k_auth = hmac.new(cred, b"AKM v1 auth", hashlib.sha256).digest()
+session, site, root = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+from akmp import frame, parse, recv_frame, tlv
+def recv(s): return parse(recv_frame(s))
+nn, inst = os.urandom(32), 0x1234567
+s = socket.create_connection((sys.argv[2], 4790), timeout=10)
+s.sendall(frame(1, tlv(1, b"\3") + tlv(2, struct.pack(">I", site)) + tlv(3, struct.pack(">I", root)) +
+                tlv(4, nn) + tlv(20, struct.pack(">I", 0)) + tlv(12, struct.pack(">I", 0)) +
+                tlv(21, struct.pack(">Q", inst)) + tlv(22, struct.pack(">I", session))))
+typ, t = recv(s)
+if typ == 4:
+    print(struct.unpack(">I", t[6])[0]); sys.exit(0)
+tr = (struct.pack(">II", site, root) + nn + t[4] + struct.pack(">IIQI", 0, 0, inst, session))
+if not hmac.compare_digest(t[5], hmac.new(k_auth, b"nmm" + tr, hashlib.sha256).digest()):
+    print("bad-challenge"); sys.exit(0)
+s.sendall(frame(3, tlv(5, hmac.new(k_auth, b"node" + tr, hashlib.sha256).digest())))
+typ, t = recv(s)
+print(struct.unpack(">I", t[6])[0] if typ == 4 else "none")
+EOF
+}
+st=$(copy "$session")
+[ "$st" = 13 ] && grep -q "site $SITE from ${ADDR[m]}: refused: session-from-foreign-address" \
+	"$W/root.log"
+ok $? "a copy's session connection from another address: EACCES" "status $st"
+st=$(copy 0)
+[ "$st" = 16 ] && grep -q "site $SITE from ${ADDR[m]}: refused: bootstrap-during-session" \
+	"$W/root.log"
+ok $? "a copy's bootstrap connection during the session: EBUSY" "status $st"
+online && [ "$(current root)" = "$session drop" ]
+ok $? "the site's session is untouched" "$(current root)"
+
+# an unknown site id gets a CHALLENGE like a known one, then EACCES
+st=$(SITE=7 copy 0)
+[ "$st" = bad-challenge ] && grep -q "site 7 from ${ADDR[m]}: handshake failed: unknown-site" \
+	"$W/root.log"
+ok $? "an unknown site id: a CHALLENGE that proves nothing, refused" "status $st"
+root site list | grep -q "site east"
+ok $? "failed handshakes leave the records alone" "$(root site list)"
+
+# ---- the database restarted under a session ----
+pg_restart fast
+sleep 12
+online && [ "$(current root)" = "$session drop" ]
+ok $? "a restart of PostgreSQL does not end the session" "$(root site list east 2>&1)"
+
+# ---- a second instance in the root's namespace: refused, the kernel left alone ----
+mkdir -m 700 "$W/root2" && cp -p "$W/root/master.key" "$W/root2/"
+timeout 30 ip netns exec "${P}root" "$ROOTD" --id $ROOT_ID --database "$PG_DB" \
+	--listen "${ADDR[root]}" --state "$W/root2" --foreground >>"$W/root2.log" 2>&1
+[ $? = 1 ] && grep -q "cannot listen for sites: Address already in use" "$W/root2.log"
+ok $? "a second instance on the same address is refused" "$(cat "$W/root2.log")"
+sleep 2
+online && [ "$(current root)" = "$session drop" ]
+ok $? "... and the first one's session is untouched" "$(current root)"
+
+# ---- the root killed and started again: a new session ----
+kill -9 "$ROOT_PID"; wait "$ROOT_PID" 2>/dev/null
+rm -f "$W/root/admin.sock"
+start_root
+newer() { [ "$(db_session)" -gt "$session" ] && online; }
+wait_for 90 newer
+s2=$(db_session)
+[ "$s2" -gt "$session" ] && [ "$(current root)" = "$s2 drop" ] && [ "$(current east)" = "$s2 drop" ]
+ok $? "after kill -9 of the root: a new session $s2 (was $session)" \
+	"root $(current root), site $(current east); $(tail -n 5 "$W/agent.log")"
+
+# ---- the site deleted: its link ends, and stays ended ----
+root site del east
+ok $? "site deleted"
+wait_for 30 sh -c "! ip netns exec ${P}root $AKMCTL asr show $PROV >/dev/null 2>&1"
+ok $? "the root's kernel dropped the site's provisioning ASR" "$(in_ns root "$AKMCTL" asr show)"
+! in_ns root "$AKMCTL" cred show $SITE >/dev/null 2>&1
+ok $? "... and its credential" "$(in_ns root "$AKMCTL" cred show 2>&1)"
+refused() { grep -q "site $SITE from ${ADDR[east]}: handshake failed: unknown-site" "$W/root.log"; }
+wait_for 30 refused
+ok $? "the site's agent is refused" "$(tail -n 5 "$W/root.log")"
+
+# ---- an instance without --listen exports only with an endpoint ----
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+kill "$ROOT_PID"; wait "$ROOT_PID" 2>/dev/null
+rm -f "$W/root/admin.sock"
+ip netns exec "${P}root" "$ROOTD" --id $ROOT_ID --database "$PG_DB" --state "$W/root" \
+	--foreground >>"$W/root.log" 2>&1 &
+ROOT_PID=$!
+wait_for 20 test -S "$W/root/admin.sock"
+root site add west id 3 endpoint 10.9.8.3 >/dev/null
+out=$(root site export west file "$W/west.bundle" 2>&1)
+[ $? = 1 ] && grep -q "does not listen for sites" <<<"$out"
+ok $? "no --listen, no endpoint: refused" "$out; $(tail -n 20 "$W/root.log")"
+root site export west file "$W/west.bundle" endpoint 10.9.8.1 >/dev/null && [ -s "$W/west.bundle" ]
+ok $? "no --listen, with an endpoint: exported" "$(ls -l "$W/west.bundle" 2>&1)"
+
+! grep -E "AddressSanitizer|runtime error" "$W/root.log"
+ok $? "no sanitizer reports"
+totals
+[ "$fail" = 0 ]

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The sites' link (root.md, "The sites' link"): a site's NMM connects to a
+ * root instance as a node connects to its NMM (protocol.md), the site in
+ * the node's role and the root in the NMM's: the same handshake, a
+ * bootstrap connection that gives a session epoch, then a session
+ * connection authenticated by both kernels under the provisioning ASR
+ * 0x80000000 | site id. Session epochs come from the database, so a site
+ * may reach any instance. Every malformed or unexpected message closes
+ * that connection only.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sodium.h>
+
+#include "proto.h"
+#include "root.h"
+
+/* What a site's provisioning ASR is in this instance's kernel (protocol.md). */
+enum site_mode { SITE_BOOTSTRAP, SITE_SESSION_WAIT, SITE_SESSION };
+
+struct sitest {
+	struct sitest *next;
+	uint32_t id;
+	enum site_mode mode;
+	uint32_t epoch;			/* session modes: the session epoch */
+	int64_t since;			/* root_now() */
+	struct akm_addr addr;		/* session modes: its endpoint address */
+	struct link *session;		/* SITE_SESSION: its connection */
+};
+
+/* LS_WELCOMED: a bootstrap connection that got WELCOME, until the site closes it */
+enum link_state { LS_HELLO, LS_AUTH, LS_WELCOMED, LS_UP, LS_CLOSING };
+
+struct link {
+	struct link *next;
+	int fd;
+	enum link_state state;
+	struct akm_addr peer;
+	int64_t opened, last_rx;	/* root_now() */
+	struct akmp_reader rd;
+	struct akmp_outq out;
+	struct akmp_hs hs;		/* hs.node is the site's id */
+	const char *decoy;		/* HELLO refused: why, told only after AUTH */
+	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
+	bool closed_by_site;		/* ... and the site closed it after reading it */
+	bool dead;			/* a write failed: close without flushing */
+};
+
+static const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
+{
+	return a->family ? akm_addr_str(a, buf, len) : "?";
+}
+
+static struct sitest *sitest(struct root *r, uint32_t id, bool make)
+{
+	struct sitest *s;
+
+	for (s = r->sitests; s; s = s->next)
+		if (s->id == id)
+			return s;
+	if (!make)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->next = r->sitests;
+	r->sitests = s;
+	return s;
+}
+
+/* The address a site's NMM connects from: its endpoint's. 0, -ENOENT, -EIO. */
+static int site_addr(struct root *r, uint32_t site, struct akm_addr *a)
+{
+	PGresult *res = db_q(r, "SELECT endpoint FROM sites WHERE id = $1", "u", site);
+	uint16_t port;
+	int err;
+
+	if (!res)
+		return -EIO;
+	err = PQntuples(res) == 1 ? akm_endpoint_parse(PQgetvalue(res, 0, 0), a, &port) : -ENOENT;
+	PQclear(res);
+	if (!err && a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
+		a->family = AF_INET;
+		memcpy(&a->v4, &a->v6.s6_addr[12], 4);
+	}
+	return err;
+}
+
+/*
+ * An event of the site's link, after sql (a statement with the site's id
+ * as $1, or NULL), in a transaction of its own: every instance sees it.
+ */
+static void site_event(struct root *r, const char *sql, uint32_t site, const char *kind,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void site_event(struct root *r, const char *sql, uint32_t site, const char *kind,
+		       const char *fmt, ...)
+{
+	char text[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (db_begin(r))
+		return;
+	if ((sql && db_exec(r, sql, "u", site) < 0) || db_event(r, kind, "%s", text) ||
+	    db_commit(r))
+		db_rollback(r);
+}
+
+/* Back to bootstrap mode (its session, if any, ended). */
+static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
+{
+	bool was_up = s->mode == SITE_SESSION;
+
+	if (s->mode == SITE_BOOTSTRAP)
+		return;
+	if (s->session)
+		s->session->state = LS_CLOSING;
+	s->mode = SITE_BOOTSTRAP;
+	s->session = NULL;
+	s->epoch = 0;
+	s->since = root_now();
+	kern_site_bootstrap(r, s->id, &s->addr);
+	if (was_up)
+		site_event(r, "UPDATE sites SET up = false WHERE id = $1", s->id, "site-offline",
+			   "site %u reason %s", s->id, why);
+}
+
+static void link_free(struct root *r, struct link *l)
+{
+	struct link **pp;
+
+	for (pp = &r->links; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	close(l->fd);
+	akmp_reader_free(&l->rd);
+	akmp_outq_free(&l->out);
+	sodium_memzero(&l->hs, sizeof(l->hs));
+	free(l);
+}
+
+static void fail_record(struct root *r, const struct akm_addr *a)
+{
+	akm_fails_record(&r->fails, a, root_now());
+}
+
+static int send_msg(struct link *l, struct akmp_buf *b)
+{
+	int err = akmp_end(b);
+
+	if (!err)
+		err = akmp_queue(&l->out, b);
+	if (!err && akmp_flush(l->fd, &l->out) < 0)
+		err = -EPIPE;
+	if (err) {
+		l->state = LS_CLOSING;
+		l->dead = true;
+	}
+	return err;
+}
+
+static void welcome(struct link *l, uint32_t status, const char *msg, uint32_t epoch,
+		    const uint8_t *proof)
+{
+	struct akmp_buf b = { 0 };
+
+	akmp_begin(&b, AKMP_WELCOME);
+	akmp_put_u32(&b, AKMP_T_STATUS, status);
+	akmp_put_str(&b, AKMP_T_MESSAGE, msg);
+	if (epoch) {
+		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
+		akmp_put(&b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
+	}
+	send_msg(l, &b);
+	akmp_buf_free(&b);
+}
+
+static void auth_failure(struct root *r, struct link *l, const char *why)
+{
+	char buf[AKM_ADDRSTRLEN];
+
+	fail_record(r, &l->peer);
+	root_log("site %u from %s: handshake failed: %s", l->hs.node,
+		 addr_str(&l->peer, buf, sizeof(buf)), why);
+}
+
+static int turn_away(struct link *l, uint32_t status, const char *msg)
+{
+	welcome(l, status, msg, 0, NULL);
+	l->state = LS_CLOSING;
+	return 0;
+}
+
+static int refuse(struct root *r, struct link *l, const char *why)
+{
+	auth_failure(r, l, why);
+	return turn_away(l, EACCES, "access denied");
+}
+
+/* A site that came from another address than its endpoint's, or a second time. */
+static int conflict(struct root *r, struct link *l, uint32_t status, const char *why)
+{
+	char buf[AKM_ADDRSTRLEN];
+
+	fail_record(r, &l->peer);
+	root_log("site %u from %s: refused: %s", l->hs.node,
+		 addr_str(&l->peer, buf, sizeof(buf)), why);
+	return turn_away(l, status, status == EBUSY ? "this site has a session from another place" :
+			 "access denied");
+}
+
+/* proof = CRED_PROVE(site, label || T [|| be32 epoch]) */
+static int prove(struct root *r, struct link *l, const char *label, uint32_t epoch,
+		 uint8_t proof[AKMP_PROOF_LEN])
+{
+	uint8_t data[AKMP_PROOF_INPUT_MAX];
+	size_t len = akmp_proof_input(data, label, &l->hs, epoch);
+
+	return akm_cred_prove(r->nl, l->hs.node, data, len, proof);
+}
+
+static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
+{
+	uint8_t pm[AKMP_PROOF_LEN];
+	struct akmp_buf b = { 0 };
+	struct akm_cred cred;
+	struct akm_addr a;
+	int err;
+
+	l->hs.node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
+	l->hs.nmm = r->id;
+	l->hs.flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
+	l->hs.last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
+	l->hs.instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
+	l->hs.session = akmp_u32(&m->tb[AKMP_T_SESSION]);
+	memcpy(l->hs.nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+	randombytes_buf(l->hs.nm, sizeof(l->hs.nm));
+	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != r->id)
+		return refuse(r, l, "wrong-root-id");
+	/*
+	 * An unknown site gets a CHALLENGE like any other and is refused
+	 * after AUTH: the answers do not tell which ids are sites. A bootstrap
+	 * connection installs the credential from the database again (a site
+	 * deleted and made again with its id has a new one); a session
+	 * connection uses the one its bootstrap installed.
+	 */
+	err = site_addr(r, l->hs.node, &a);
+	if (err && err != -ENOENT)	/* the database's trouble, not the site's */
+		return turn_away(l, EAGAIN, "the root cannot read its database: try again");
+	if (err)
+		l->decoy = "unknown-site";
+	else if ((!l->hs.session || akm_cred_get(r->nl, l->hs.node, &cred) == -ENOENT) &&
+		 kern_site_cred(r, l->hs.node))
+		l->decoy = "no-credential";
+	else if (prove(r, l, "nmm", 0, pm))
+		l->decoy = "no-credential";
+	if (l->decoy)
+		randombytes_buf(pm, sizeof(pm));
+	akmp_begin(&b, AKMP_CHALLENGE);
+	akmp_put(&b, AKMP_T_NONCE, l->hs.nm, AKMP_NONCE_LEN);
+	akmp_put(&b, AKMP_T_PROOF, pm, AKMP_PROOF_LEN);
+	send_msg(l, &b);
+	akmp_buf_free(&b);
+	l->state = LS_AUTH;
+	return 0;
+}
+
+/*
+ * A bootstrap connection: a fresh session epoch from the database, above
+ * every one given by any instance, the last one this kernel had and the
+ * site's; stored before WELCOME, proven with T. The switch to the session
+ * follows when the site has closed the connection (link_closed()).
+ */
+static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
+{
+	uint8_t pw[AKMP_PROOF_LEN];
+	int64_t last, session;
+
+	if (s->mode == SITE_SESSION && s->session && s->session->state == LS_UP)
+		return conflict(r, l, EBUSY, "bootstrap-during-session");
+	if (site_addr(r, s->id, &s->addr))
+		return -EIO;
+	site_bootstrap(r, s, "bootstrap-connection");
+	last = kern_site_last(r, s->id, &s->addr);
+	if (last < 0)
+		return -EIO;
+	if ((int64_t)l->hs.last > last)
+		last = l->hs.last;
+	session = db_int(r, -1, "UPDATE sites SET session = greatest(session, $2) + 1 "
+			 "WHERE id = $1 AND greatest(session, $2) < 4294967295 RETURNING session",
+			 "ui", s->id, last);
+	if (session <= 0 || prove(r, l, "welcome", session, pw))
+		return -EIO;
+	l->session_epoch = session;
+	welcome(l, 0, "welcome", session, pw);
+	l->state = LS_WELCOMED;
+	return 0;
+}
+
+/* A session connection: from the site's endpoint address, for its session epoch. */
+static int session_welcome(struct root *r, struct link *l, struct sitest *s)
+{
+	if ((s->mode != SITE_SESSION_WAIT && s->mode != SITE_SESSION) ||
+	    s->epoch != l->hs.session)
+		return turn_away(l, ESTALE, "no such session: start with a bootstrap connection");
+	if (!akm_addr_eq(&l->peer, &s->addr))	/* not one this kernel authenticates */
+		return conflict(r, l, EACCES, "session-from-foreign-address");
+	if (s->session && s->session != l)
+		s->session->state = LS_CLOSING;
+	s->mode = SITE_SESSION;
+	s->session = l;
+	l->state = LS_UP;
+	welcome(l, 0, "welcome", 0, NULL);
+	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1", s->id,
+		   "site-online", "site %u session %u instance %u", s->id, s->epoch, r->id);
+	return 0;
+}
+
+static int on_auth(struct root *r, struct link *l, const struct akmp_msg *m)
+{
+	uint8_t pn[AKMP_PROOF_LEN];
+	struct sitest *s;
+
+	if (l->decoy)
+		return refuse(r, l, l->decoy);
+	if (prove(r, l, "node", 0, pn) ||
+	    sodium_memcmp(pn, m->tb[AKMP_T_PROOF].v, AKMP_PROOF_LEN))
+		return refuse(r, l, "bad-proof");
+	if (!l->hs.instance)	/* a client never sends 0 */
+		return refuse(r, l, "no-instance");
+	s = sitest(r, l->hs.node, true);
+	if (!s)
+		return -ENOMEM;
+	if (db_int(r, 0, "WITH a AS (UPDATE sites SET state = 'active' WHERE id = $1 AND "
+		   "state = 'provisioned' RETURNING id) SELECT count(*) FROM a", "u", s->id) > 0)
+		site_event(r, NULL, s->id, "site-activated", "site %u", s->id);
+	if (l->hs.session)
+		return session_welcome(r, l, s);
+	if (bootstrap_welcome(r, l, s))	/* the database's or the kernel's trouble */
+		return turn_away(l, EAGAIN, "the root cannot give a session now: try again");
+	return 0;
+}
+
+static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg *m)
+{
+	struct akmp_buf b = { 0 };
+
+	switch (m->type) {
+	case AKMP_HEARTBEAT:
+		/*
+		 * The counters are the site kernel's own; its contact is what
+		 * counts (a database out of reach does not end the session).
+		 */
+		db_exec(r, "UPDATE sites SET last_contact = now() WHERE id = $1", "u", l->hs.node);
+		akmp_begin(&b, AKMP_HEARTBEAT);
+		send_msg(l, &b);
+		akmp_buf_free(&b);
+		return 0;
+	case AKMP_EVENT:
+		return 0;	/* its kernel's authentication failures: not ours to keep */
+	}
+	return -EBADMSG;
+}
+
+static int on_msg(struct root *r, struct link *l, const struct akmp_msg *m)
+{
+	switch (l->state) {
+	case LS_HELLO:
+		return m->type == AKMP_HELLO ? on_hello(r, l, m) : -EBADMSG;
+	case LS_AUTH:
+		return m->type == AKMP_AUTH ? on_auth(r, l, m) : -EBADMSG;
+	case LS_UP:
+		return on_session_msg(r, l, m);
+	case LS_WELCOMED:
+		return -EBADMSG;	/* the site has nothing to say after AUTH */
+	case LS_CLOSING:
+		return 0;
+	}
+	return -EBADMSG;
+}
+
+/* <0: close the connection. */
+static int link_input(struct root *r, struct link *l)
+{
+	char buf[AKM_ADDRSTRLEN];
+	unsigned int frames;
+	struct akmp_msg m;
+	int ret = 0;
+
+	for (frames = 0; frames < ROOT_FRAMES_PER_PASS && l->state != LS_CLOSING &&
+	     (ret = akmp_read(l->fd, &l->rd)) == 1; frames++) {
+		l->last_rx = root_now();
+		ret = akmp_parse(l->rd.buf, l->rd.len, &m);
+		if (!ret)
+			ret = on_msg(r, l, &m);
+		if (ret < 0) {
+			root_log("site %u from %s: %s message %s: %s", l->hs.node,
+				 addr_str(&l->peer, buf, sizeof(buf)),
+				 l->rd.len ? akmp_type_name(l->rd.buf[0]) ?: "unknown" : "empty",
+				 ret == -EBADMSG ? "malformed or unexpected" : "failed",
+				 strerror(-ret));
+			if (l->state != LS_UP)
+				fail_record(r, &l->peer);
+			return ret;
+		}
+	}
+	if (ret == -EPIPE || ret == -ECONNRESET) {
+		/* a bootstrap connection ends so once the site has WELCOME */
+		l->closed_by_site = l->state == LS_WELCOMED && !akmp_pending(&l->out);
+		if (l->state == LS_AUTH)
+			auth_failure(r, l, l->decoy ?: "no-auth");
+		return -EPIPE;
+	}
+	if (ret < 0 && l->state != LS_UP)
+		fail_record(r, &l->peer);
+	return ret;
+}
+
+static void link_close(struct root *r, struct link *l)
+{
+	struct sitest *s = sitest(r, l->hs.node, false);
+
+	if (s && l->session_epoch) {
+		/*
+		 * A bootstrap connection after WELCOME: the session starts once
+		 * the site closed it, having read WELCOME; closed otherwise,
+		 * the site starts over (protocol.md).
+		 */
+		if (l->closed_by_site && s->mode == SITE_BOOTSTRAP &&
+		    !kern_site_session(r, s->id, &s->addr, l->session_epoch)) {
+			s->mode = SITE_SESSION_WAIT;
+			s->epoch = l->session_epoch;
+			s->since = root_now();
+		}
+	} else if (s && s->session == l) {
+		s->session = NULL;
+		site_bootstrap(r, s, "connection-closed");
+	}
+	link_free(r, l);
+}
+
+/* Too many handshakes under way, overall or from this address? */
+static bool pending_full(struct root *r, const struct akm_addr *a)
+{
+	unsigned int all = 0, here = 0;
+	struct link *l;
+
+	for (l = r->links; l; l = l->next)
+		if (l->state == LS_HELLO || l->state == LS_AUTH) {
+			all++;
+			here += akm_addr_eq(&l->peer, a);
+		}
+	return all >= ROOT_PENDING_MAX || here >= ROOT_PENDING_PER_ADDR;
+}
+
+/* A session's address: its site is not limited with strangers. */
+static bool session_addr(struct root *r, const struct akm_addr *a)
+{
+	struct sitest *s;
+
+	for (s = r->sitests; s; s = s->next)
+		if (s->mode != SITE_BOOTSTRAP && akm_addr_eq(&s->addr, a))
+			return true;
+	return false;
+}
+
+static void link_accept(struct root *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct akm_addr a = { 0 };
+	struct link *l;
+	int fd;
+
+	fd = accept4(r->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			root_log("accepting a site connection: %s; not accepting for a second",
+				 strerror(errno));
+			r->listen_paused = root_now() + 1;
+		}
+		return;
+	}
+	if (ss.ss_family == AF_INET6) {
+		akmp_addr_get(((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr, &a);
+	} else if (ss.ss_family == AF_INET) {
+		a.family = AF_INET;
+		a.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
+	}
+	if (!session_addr(r, &a) &&
+	    (akm_fails_limited(&r->fails, &a, root_now()) || pending_full(r, &a))) {
+		close(fd);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return;
+	}
+	l->fd = fd;
+	l->peer = a;
+	l->opened = l->last_rx = root_now();
+	l->next = r->links;
+	r->links = l;
+}
+
+int link_open(struct root *r, const struct akm_addr *a, uint16_t port)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr *sa = (struct sockaddr *)&s6;
+	socklen_t len = sizeof(s6);
+	int fd, one = 1, err;
+
+	if (a->family == AF_INET) {
+		s4.sin_addr = a->v4;
+		sa = (struct sockaddr *)&s4;
+		len = sizeof(s4);
+	} else {
+		s6.sin6_addr = a->v6;
+	}
+	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, sa, len) || listen(fd, 128)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	r->listen_fd = fd;
+	return 0;
+}
+
+void link_close_all(struct root *r)
+{
+	struct sitest *s;
+
+	while (r->links)
+		link_free(r, r->links);
+	while ((s = r->sitests)) {
+		r->sitests = s->next;
+		free(s);
+	}
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	r->listen_fd = -1;
+}
+
+int link_poll_fds(struct root *r, struct pollfd *pfd, int max)
+{
+	struct link *l;
+	int n = 0;
+
+	if (r->listen_fd < 0 || max < 1)
+		return 0;
+	pfd[n++] = (struct pollfd){ .fd = r->listen_paused ? -1 : r->listen_fd,
+				    .events = POLLIN };
+	for (l = r->links; l && n < max; l = l->next)
+		pfd[n++] = (struct pollfd){
+			.fd = l->fd,
+			.events = (l->state != LS_CLOSING ? POLLIN : 0) |
+				  (akmp_pending(&l->out) ? POLLOUT : 0),
+		};
+	return n;
+}
+
+void link_poll_done(struct root *r, const struct pollfd *pfd, int n)
+{
+	struct link *l, *next;
+	int i;
+
+	if (n < 1)
+		return;
+	/* the links of this pass: new ones are at the head, after it */
+	for (i = 1, l = r->links; l && i < n; l = next, i++) {
+		next = l->next;
+		if (pfd[i].fd != l->fd || !pfd[i].revents)
+			continue;
+		if (((pfd[i].revents & POLLOUT) && akmp_flush(l->fd, &l->out) < 0) ||
+		    ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && link_input(r, l) < 0))
+			link_close(r, l);
+	}
+	if (pfd[0].revents & POLLIN)
+		link_accept(r);
+}
+
+void link_tick(struct root *r)
+{
+	int64_t now = root_now();
+	struct link *l, *next;
+	struct sitest *s;
+
+	if (r->listen_paused && now >= r->listen_paused)
+		r->listen_paused = 0;
+	for (l = r->links; l; l = next) {
+		next = l->next;
+		if (l->state == LS_CLOSING && (l->dead || !akmp_pending(&l->out) ||
+					       now - l->last_rx >= ROOT_HANDSHAKE_SECS)) {
+			link_close(r, l);
+		} else if (l->state != LS_UP && now - l->opened >= ROOT_HANDSHAKE_SECS) {
+			if (l->state == LS_AUTH)
+				auth_failure(r, l, l->decoy ?: "no-auth");
+			else if (l->state == LS_HELLO)
+				fail_record(r, &l->peer);
+			link_close(r, l);
+		} else if (l->state == LS_UP && now - l->last_rx >= ROOT_OFFLINE_AFTER) {
+			link_close(r, l);	/* silent for 3 heartbeats */
+		}
+	}
+	for (s = r->sitests; s; s = s->next)
+		if (s->mode == SITE_SESSION_WAIT && now - s->since >= ROOT_SESSION_WAIT)
+			site_bootstrap(r, s, "no-session-connection");
+}
+
+/* Events of every instance: a deleted site's link ends here too. */
+void link_event(struct root *r, const char *kind, const char *text)
+{
+	struct sitest **pp, *s;
+	unsigned int id;
+
+	if (!r->nl || strcmp(kind, "site-removed") || sscanf(text, "site %u", &id) != 1)
+		return;
+	for (pp = &r->sitests; (s = *pp); pp = &s->next)
+		if (s->id == id) {
+			if (s->session)
+				s->session->state = LS_CLOSING;
+			*pp = s->next;
+			free(s);
+			break;
+		}
+	kern_site_del(r, id);
+}
