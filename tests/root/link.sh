@@ -4,14 +4,15 @@
 # The sites' link (Documentation/root.md), in a VM with akm.ko loaded (as
 # root): akm-rootd on a PostgreSQL of the test's own listens for sites in a
 # namespace of its own; a site's bundle is exported by the root and imported
-# on the site's machine by akm-agent, which stands for the site's NMM on the
-# link (the same protocol, the site in the node's role). Checked: the
-# bootstrap and session connections (the session authenticated by both
-# kernels under the provisioning ASR 0x80000000 | site id), restarts of the
-# root (kill -9) and of the database, a copy of the site's credential at
-# another address, an unknown site id, a wrong transfer code, and the end of
-# a deleted site's link. Plain TCP between the namespaces is checked first,
-# without AKM, so that a failure says whose it is.
+# by the site's akm-nmmd in another (akmctl nmm root import), which then
+# connects as a node connects to its NMM. Checked: the bootstrap and session
+# connections (the session authenticated by both kernels under the
+# provisioning ASR 0x80000000 | site id), restarts of the root (kill -9) and
+# of the database, a second root instance in the same namespace, a copy of
+# the site's credential at another address, an unknown site id, a wrong
+# transfer code, another site's bundle, the end of a deleted site's link and
+# root forget. Plain TCP between the namespaces is checked first, without
+# AKM, so that a failure says whose it is.
 #
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/link.sh
 set -uo pipefail
@@ -21,7 +22,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 W=$(mktemp -d /tmp/akm-link.XXXXXX)
 chmod 711 "$W"
 P=akmln-
-ROOT_PID= AGENT_PID=
+ROOT_PID= NMM_PID=
 . "$HERE/../lib.sh"
 NAME="root link"
 US=$REPO/userspace
@@ -35,7 +36,8 @@ skip_all() {
 	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
 	exit 4
 }
-for bin in "$ROOTD" "$AGENT" "$AKMCTL"; do
+NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
+for bin in "$ROOTD" "$NMMD" "$AGENT" "$AKMCTL"; do
 	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
 done
 [ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
@@ -44,7 +46,7 @@ id postgres >/dev/null 2>&1 || skip_all "no postgres user"
 
 cleanup() {
 	local p
-	for p in $AGENT_PID $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
+	for p in $NMM_PID $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	pg_stop
 	for ns in root east m; do ip netns del "$P$ns" 2>/dev/null; done
@@ -98,19 +100,31 @@ root site add east id $SITE endpoint "${ADDR[east]}:4790" >/dev/null &&
 ok $? "site added and exported" "$(cat "$W/export.out")"
 code=$(sed -n 's/^transfer code //p' "$W/export.out")
 
-# ---- import on the site's machine ----
-echo AAAAAAAAAAAAAAAAAAAA | in_ns east "$AGENT" import "$W/east.bundle" --state "$W/east" \
-	--code-file - >"$W/import.bad" 2>&1
-[ $? -ne 0 ] && grep -q "wrong transfer code" "$W/import.bad"
-ok $? "a wrong transfer code is refused" "$(cat "$W/import.bad")"
-echo "$code" | in_ns east "$AGENT" import "$W/east.bundle" --state "$W/east" \
-	--code-file - >"$W/import.out" 2>&1
-ok $? "the site imports its bundle" "$(cat "$W/import.out")"
-
-start_agent() {
-	ip netns exec "${P}east" "$AGENT" run --state "$W/east" -v >>"$W/agent.log" 2>&1 &
-	AGENT_PID=$!
+# ---- the site's NMM imports it ----
+start_nmm() {
+	ip netns exec "${P}east" "$NMMD" --id $SITE --listen "${ADDR[east]}" --state "$W/east" \
+		--foreground >>"$W/nmm.log" 2>&1 &
+	NMM_PID=$!
+	wait_for 20 test -S "$W/east/admin.sock"
 }
+nmm() { "$AKMCTL" nmm socket "$W/east/admin.sock" "$@"; }
+start_nmm
+ok $? "the site's NMM runs" "$(tail -n 5 "$W/nmm.log")"
+out=$(echo AAAAAAAAAAAAAAAAAAAA | nmm root import "$W/east.bundle" code-file - 2>&1)
+[ $? = 1 ] && grep -q "wrong transfer code" <<<"$out" && ! nmm root show >/dev/null 2>&1
+ok $? "a wrong transfer code is refused, nothing kept" "$out"
+root site add west id 3 endpoint 10.9.8.3 >/dev/null &&
+	root site export west file "$W/west.bundle" >"$W/west.out"
+out=$(sed -n 's/^transfer code //p' "$W/west.out" | nmm root import "$W/west.bundle" code-file - 2>&1)
+[ $? = 1 ] && grep -q "this bundle is for site 3, and this NMM's id is $SITE" <<<"$out"
+ok $? "another site's bundle is refused" "$out"
+out=$(echo "$code" | nmm root import "$W/east.bundle" code-file - 2>&1)
+ok $? "the site's NMM imports its bundle" "$out"
+# the attacker's copy of the credential, for later (akm-agent keeps it in a file)
+echo "$code" | in_ns m "$AGENT" import "$W/east.bundle" --state "$W/copy" --code-file - \
+	--no-start >/dev/null 2>&1
+ok $? "(a copy of the bundle opened elsewhere, for the attacks below)"
+
 site_field() {	# FIELD: of 'root site list east'
 	rootj site list east | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['$1'])"
 }
@@ -123,9 +137,12 @@ a = a[0] if isinstance(a, list) else a
 print(max([k["epoch"] for k in a.get("keys", []) if k.get("state") == "current"] or [0]),
       a.get("policy"))' 2>/dev/null || echo "0 none"
 }
-start_agent
 wait_for 60 online
-ok $? "the site's link comes up" "$(tail -n 5 "$W/agent.log"; tail -n 5 "$W/root.log")"
+ok $? "the site's link comes up" "$(tail -n 5 "$W/nmm.log"; tail -n 5 "$W/root.log")"
+nmm root show | grep -q "^root $ROOT_ID addr ${ADDR[root]} port 4790 state session "
+ok $? "akmctl nmm root show: the session" "$(nmm root show)"
+grep -q "event root-online root $ROOT_ID session" "$W/nmm.log"
+ok $? "the NMM says root-online" "$(grep root- "$W/nmm.log")"
 [ "$(site_field state)" = active ]
 ok $? "the site is active" "$(root site list east)"
 db_session() { pg_sql -c "SELECT session FROM sites WHERE id = $SITE"; }
@@ -150,7 +167,7 @@ ok $? "heartbeats arrive authenticated ($before -> $after packets)" "$(root site
 
 # ---- a copy of the site's credential at another address ----
 copy() {	# SESSION: WELCOME's STATUS (or "none")
-	in_ns m env PYTHONPATH="$REPO/userspace/tests" python3 - "$W/east/cred" "${ADDR[root]}" \
+	in_ns m env PYTHONPATH="$REPO/userspace/tests" python3 - "$W/copy/cred" "${ADDR[root]}" \
 		"$1" "$SITE" "$ROOT_ID" <<'EOF'
 import hashlib, hmac, os, socket, struct, sys
 cred = open(sys.argv[1], "rb").read()
@@ -218,7 +235,7 @@ wait_for 90 newer
 s2=$(db_session)
 [ "$s2" -gt "$session" ] && [ "$(current root)" = "$s2 drop" ] && [ "$(current east)" = "$s2 drop" ]
 ok $? "after kill -9 of the root: a new session $s2 (was $session)" \
-	"root $(current root), site $(current east); $(tail -n 5 "$W/agent.log")"
+	"root $(current root), site $(current east); $(tail -n 5 "$W/nmm.log")"
 
 # ---- the site deleted: its link ends, and stays ended ----
 root site del east
@@ -229,24 +246,38 @@ ok $? "the root's kernel dropped the site's provisioning ASR" "$(in_ns root "$AK
 ok $? "... and its credential" "$(in_ns root "$AKMCTL" cred show 2>&1)"
 refused() { grep -q "site $SITE from ${ADDR[east]}: handshake failed: unknown-site" "$W/root.log"; }
 wait_for 30 refused
-ok $? "the site's agent is refused" "$(tail -n 5 "$W/root.log")"
+nmm root show | grep -q "error the root refused this site: Permission denied"
+ok $? "the site's NMM is refused, and says so" "$(tail -n 5 "$W/root.log"; nmm root show)"
+grep -q "event root-offline root $ROOT_ID" "$W/nmm.log"
+ok $? "the NMM says root-offline" "$(grep root- "$W/nmm.log")"
+
+# ---- the NMM forgets the root ----
+out=$(nmm node add n1 id $ROOT_ID addr 10.9.8.20 2>&1)
+[ $? = 1 ] && grep -q "node id $ROOT_ID is the root's id" <<<"$out"
+ok $? "a node with the root's id is refused" "$out"
+nmm root forget && ! nmm root show >/dev/null 2>&1 &&
+	! in_ns east "$AKMCTL" asr show $PROV >/dev/null 2>&1 &&
+	! in_ns east "$AKMCTL" cred show $ROOT_ID >/dev/null 2>&1
+ok $? "root forget: the link, the provisioning ASR and the credential go" \
+	"$(nmm root show 2>&1; in_ns east "$AKMCTL" asr show)"
+nmm node add n1 id $ROOT_ID addr 10.9.8.20 >/dev/null
+ok $? "... and the root's id is free for a node again"
 
 # ---- an instance without --listen exports only with an endpoint ----
-kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 kill "$ROOT_PID"; wait "$ROOT_PID" 2>/dev/null
 rm -f "$W/root/admin.sock"
 ip netns exec "${P}root" "$ROOTD" --id $ROOT_ID --database "$PG_DB" --state "$W/root" \
 	--foreground >>"$W/root.log" 2>&1 &
 ROOT_PID=$!
 wait_for 20 test -S "$W/root/admin.sock"
-root site add west id 3 endpoint 10.9.8.3 >/dev/null
-out=$(root site export west file "$W/west.bundle" 2>&1)
+out=$(root site export west file "$W/west2.bundle" 2>&1)
 [ $? = 1 ] && grep -q "does not listen for sites" <<<"$out"
 ok $? "no --listen, no endpoint: refused" "$out; $(tail -n 20 "$W/root.log")"
-root site export west file "$W/west.bundle" endpoint 10.9.8.1 >/dev/null && [ -s "$W/west.bundle" ]
-ok $? "no --listen, with an endpoint: exported" "$(ls -l "$W/west.bundle" 2>&1)"
+root site export west file "$W/west2.bundle" endpoint 10.9.8.1 >/dev/null &&
+	[ -s "$W/west2.bundle" ]
+ok $? "no --listen, with an endpoint: exported" "$(ls -l "$W/west2.bundle" 2>&1)"
 
-! grep -E "AddressSanitizer|runtime error" "$W/root.log"
+! grep -E "AddressSanitizer|runtime error" "$W/root.log" "$W/nmm.log"
 ok $? "no sanitizer reports"
 totals
 [ "$fail" = 0 ]

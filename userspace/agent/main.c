@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -118,82 +116,14 @@ static const char *kmsg(struct akm_sock *s)
 	return s && *akm_errmsg(s) ? akm_errmsg(s) : "";
 }
 
-/* The terminal whose echo prompt_code() turned off, for the signal handler. */
-static volatile sig_atomic_t tty_fd = -1;
-static struct termios tty_saved;
-
-static void tty_signal(int sig)
-{
-	if (tty_fd >= 0)
-		tcsetattr(tty_fd, TCSANOW, &tty_saved);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Ask for the code on the terminal fd, with echo off; the terminal is always restored. */
-static int prompt_code(int fd, const char *file, char code[AKM_CODE_LEN + 1], char *msg,
-		       size_t msglen)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa = { .sa_handler = tty_signal }, old[4];
-	struct termios t;
-	unsigned int i;
-	int err;
-
-	if (tcgetattr(fd, &tty_saved)) {
-		err = -errno;
-		snprintf(msg, msglen, "cannot read the terminal's settings: %s", strerror(errno));
-		return err;
-	}
-	t = tty_saved;
-	t.c_lflag &= ~(ECHO | ECHOE | ECHOK);
-	t.c_lflag |= ECHONL | ICANON;	/* one line; its newline is still shown */
-	for (i = 0; i < 4; i++)
-		sigaction(sigs[i], &sa, &old[i]);
-	tty_fd = fd;
-	fprintf(stderr, "transfer code for %s: ", file);
-	fflush(stderr);
-	if (tcsetattr(fd, TCSAFLUSH, &t)) {
-		err = -errno;
-		snprintf(msg, msglen, "cannot turn off the terminal's echo: %s", strerror(errno));
-	} else {
-		err = akm_code_read(fd, code, msg, msglen);
-	}
-	tcsetattr(fd, TCSANOW, &tty_saved);
-	tty_fd = -1;
-	for (i = 0; i < 4; i++)
-		sigaction(sigs[i], &old[i], NULL);
-	return err;
-}
-
-/*
- * The transfer code for the bundle file: from code_file ("-": standard
- * input), else standard input; from a terminal, asked for without echo.
- */
+/* The code for the bundle file (akm_code_get()); an error is said here. */
 static int get_code(const char *code_file, const char *file, char code[AKM_CODE_LEN + 1])
 {
-	bool named = code_file && strcmp(code_file, "-");
-	int fd = STDIN_FILENO, err;
-	char msg[256];
+	char msg[320];
+	int err = akm_code_get(code_file, file, "--code-file PATH", code, msg, sizeof(msg));
 
-	if (named) {
-		fd = open(code_file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			fail("cannot open the code file %s: %s", code_file, strerror(errno));
-			return err;
-		}
-	}
-	if (isatty(fd))
-		err = prompt_code(fd, file, code, msg, sizeof(msg));
-	else
-		err = akm_code_read(fd, code, msg, sizeof(msg));
-	if (named)
-		close(fd);
 	if (err)
-		fail("%s: %s%s", named ? code_file : "standard input", msg,
-		     err == -ENODATA && !code_file ? "; give the code on standard input or with "
-		     "--code-file PATH, or run import on a terminal to be asked for it" : "");
+		fail("%s", msg);
 	return err;
 }
 

@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The daemon: one poll() loop over the NMM connection, the kernel's event
- * socket and a signalfd.
- *
- * Connections (Documentation/protocol.md, "Step 3"): a bootstrap connection
- * (plain, the provisioning ASR in bootstrap mode) ends with WELCOME carrying
- * a session epoch; the agent resets it, keys the provisioning ASR for that
- * epoch and opens the session connection, authenticated by the kernel, on
- * which the NMM sends ASR_CONFIG, ACTIVATE and LEAVE and both sides send
- * HEARTBEATs. Any failure goes back to a bootstrap connection after an
- * exponential backoff (1 s doubling to 60 s, with jitter).
+ * The daemon: one poll() loop over the NMM connection (lib/client.c:
+ * bootstrap and session connections, heartbeats, the backoff), the
+ * kernel's event socket and a signalfd. On the session the NMM sends
+ * ASR_CONFIG, ACTIVATE and LEAVE, which go to the kernel here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,58 +14,34 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <netinet/in.h>
 #include <netlink/attr.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
-
-#define CONNECT_MS	10000
-#define HANDSHAKE_MS	15000
-#define HEARTBEAT_MS	(AKMP_HEARTBEAT_SECS * 1000)
-#define SILENCE_MS	(3 * HEARTBEAT_MS)
-#define BACKOFF_MIN_MS	1000
-#define BACKOFF_MAX_MS	60000
-#define SWITCH_MS	200	/* bootstrap connection reset -> session connection */
-
-enum conn_state { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_AUTH, ST_SESSION };
+#include "client.h"
 
 struct agent {
 	const char *dir;
 	struct agent_conf c;
-	struct akm_sock *nl;		/* requests */
+	struct akmc cl;			/* the connection to the NMM; cl.nl for requests */
 	struct akm_sock *ev;		/* events */
-	int sig, fd;
-	enum conn_state st;
-	bool session_conn;		/* the current (or next) connection is a session one */
-	uint32_t epoch;			/* session epoch of the last bootstrap WELCOME */
-	bool fresh;			/* the kernel had lost its state: HELLO FLAGS bit 0 */
-	struct akmp_hs hs;		/* this connection's handshake */
-	struct akmp_reader rd;
-	struct akmp_outq out;
-	int64_t wake;			/* ST_IDLE: next attempt; else the deadline */
-	int64_t next_hb;
-	unsigned int backoff;
+	int sig;
 	struct agent_status status;
 	bool ready;			/* READY=1 sent to systemd */
 	bool stop;
 };
 
-static int64_t now_ms(void)
+static struct agent *agent_of(struct akmc *cl)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return cl->arg;
 }
 
 static const char *kmsg(const struct agent *a)
 {
-	return a->nl ? akm_errmsg(a->nl) : "";
+	return a->cl.nl ? akm_errmsg(a->cl.nl) : "";
 }
 
 static void save_status(struct agent *a, const char *state)
@@ -81,77 +51,30 @@ static void save_status(struct agent *a, const char *state)
 		a->status.since = time(NULL);
 	}
 	snprintf(a->status.conn, sizeof(a->status.conn), "%s",
-		 a->session_conn ? "session" : "bootstrap");
-	a->status.epoch = a->epoch;
+		 a->cl.session_conn ? "session" : "bootstrap");
+	a->status.epoch = a->cl.epoch;
+	a->status.connects = a->cl.connects;
+	a->status.sessions = a->cl.sessions;
+	a->status.last_contact = a->cl.last_contact;
+	snprintf(a->status.error, sizeof(a->status.error), "%s", a->cl.error);
 	status_save(a->dir, &a->status);
 	sd_notifyf(0, "STATUS=node %u, NMM %u: %s (%s connection)", a->c.node_id, a->c.nmm_id,
 		   a->status.state, a->status.conn);
 }
 
-static void conn_close(struct agent *a, bool reset)
+static void changed(struct akmc *cl, const char *state)
 {
-	if (a->fd >= 0) {
-		if (reset) {	/* nothing left to send: no FIN exchange after the switch */
-			struct linger l = { .l_onoff = 1, .l_linger = 0 };
-
-			setsockopt(a->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-		}
-		close(a->fd);
-		a->fd = -1;
-	}
-	akmp_reader_free(&a->rd);
-	akmp_outq_free(&a->out);
-}
-
-/* Give up this connection (attempt); the next one is a bootstrap connection. */
-static void fail(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct agent *a, const char *fmt, ...)
-{
-	unsigned int delay;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(a->status.error, sizeof(a->status.error), fmt, ap);
-	va_end(ap);
-	conn_close(a, true);	/* a reset: no orphan socket to linger after the switch */
-	a->st = ST_IDLE;
-	a->session_conn = false;
-	/* 75% to 125% of the backoff, at most the cap */
-	delay = a->backoff * 3 / 4 + randombytes_uniform(a->backoff / 2 + 1);
-	if (delay > BACKOFF_MAX_MS)
-		delay = BACKOFF_MAX_MS;
-	a->wake = now_ms() + delay;
-	agent_log("%s; next attempt in %.1f s", a->status.error, delay / 1000.0);
-	a->backoff = a->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff * 2;
-	save_status(a, "backoff");
-}
-
-/* Build, queue and try to send a message. */
-static int send_msg(struct agent *a, struct akmp_buf *b)
-{
-	int err = akmp_end(b);
-
-	if (!err)
-		err = akmp_queue(&a->out, b);
-	akmp_buf_free(b);
-	if (!err)
-		err = akmp_flush(a->fd, &a->out);
-	if (err < 0) {
-		fail(a, "sending to the NMM: %s", strerror(-err));
-		return err;
-	}
-	return 0;
+	save_status(agent_of(cl), state);
 }
 
 static int open_netlink(struct agent *a)
 {
 	int err;
 
-	akm_close(a->nl);
+	akm_close(a->cl.nl);
 	akm_close(a->ev);
-	a->nl = a->ev = NULL;
-	err = akm_open(&a->nl);
+	a->cl.nl = a->ev = NULL;
+	err = akm_open(&a->cl.nl);
 	if (!err)
 		err = akm_open(&a->ev);
 	if (!err)
@@ -161,227 +84,57 @@ static int open_netlink(struct agent *a)
 	return err;
 }
 
-/* Kernel checks, then a non-blocking connect. */
-static void attempt(struct agent *a)
+/* Before each connection: the kernel holds the credential, the node id, bootstrap mode. */
+static int prepare(struct akmc *cl, bool session)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t sslen;
+	struct agent *a = agent_of(cl);
 	int err;
 
 	err = open_netlink(a);
 	if (err) {
-		fail(a, "netlink: %s", strerror(-err));
-		return;
+		akmc_fail(cl, "netlink: %s", strerror(-err));
+		return err;
 	}
-	err = kern_cred_present(a->nl, &a->c);
+	err = kern_cred_present(cl->nl, &a->c);
 	if (!err) {
 		agent_log("the kernel lost the credential (fresh boot?): installing it again from %s",
 			  a->c.tpm ? "the TPM" : "the state directory");
 		err = kern_cred_reinstall(a->dir, &a->c);
 		if (!err)
-			a->fresh = true;
+			cl->fresh = true;
 	}
 	if (err < 0) {
-		fail(a, "credential: %s", strerror(-err));
-		return;
+		akmc_fail(cl, "credential: %s", strerror(-err));
+		return err;
 	}
-	err = kern_node_id(a->nl, &a->c);
-	if (!err && !a->session_conn)
-		err = kern_bootstrap(a->nl, &a->c);
+	err = kern_node_id(cl->nl, &a->c);
+	if (!err && !session)
+		err = kern_bootstrap(cl->nl, &a->c);
 	if (err) {
-		fail(a, "preparing the kernel: %s%s%s", strerror(-err), *kmsg(a) ? ": " : "",
-		     kmsg(a));
-		return;
+		akmc_fail(cl, "preparing the kernel: %s%s%s", strerror(-err), *kmsg(a) ? ": " : "",
+			  kmsg(a));
+		return err;
 	}
 	if (!a->ready) {	/* the kernel holds the credential and node id again */
 		sd_notify(0, "READY=1");
 		a->ready = true;
 	}
-
-	if (a->c.nmm_addr.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr = a->c.nmm_addr.v4;
-		sin->sin_port = htons(a->c.nmm_port);
-		sslen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = a->c.nmm_addr.v6;
-		sin6->sin6_port = htons(a->c.nmm_port);
-		sslen = sizeof(*sin6);
-	}
-	a->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (a->fd < 0) {
-		fail(a, "socket: %s", strerror(errno));
-		return;
-	}
-	a->status.connects++;
-	agent_debug("connecting (%s connection)", a->session_conn ? "session" : "bootstrap");
-	if (connect(a->fd, (struct sockaddr *)&ss, sslen) && errno != EINPROGRESS) {
-		fail(a, "connect: %s", strerror(errno));
-		return;
-	}
-	a->st = ST_CONNECTING;
-	a->wake = now_ms() + CONNECT_MS;
-	save_status(a, "connecting");
+	return 0;
 }
 
-static void send_hello(struct agent *a)
+static int session(struct akmc *cl, uint32_t epoch)
 {
-	struct akmp_buf b = { 0 };
-	struct akm_node self;
-
-	memset(&a->hs, 0, sizeof(a->hs));	/* no proof of an earlier handshake counts */
-	a->hs.node = a->c.node_id;
-	a->hs.nmm = a->c.nmm_id;
-	randombytes_buf(a->hs.nn, sizeof(a->hs.nn));
-	a->hs.flags = a->fresh ? AKMP_FLAG_FRESH : 0;
-	a->hs.last = kern_session_last(a->nl, &a->c);
-	a->hs.instance = akm_node_get(a->nl, &self) ? 0 : self.instance;
-	a->hs.session = a->session_conn ? a->epoch : 0;
-	if (!a->hs.instance) {	/* the NMM could not tell a new kernel state */
-		fail(a, "the kernel gives no AKM instance: akm.ko older than this agent?");
-		return;
-	}
-	akmp_begin(&b, AKMP_HELLO);
-	akmp_put_u8(&b, AKMP_T_VERSION, AKMP_VERSION);
-	akmp_put_u32(&b, AKMP_T_NODE_ID, a->hs.node);
-	akmp_put_u32(&b, AKMP_T_NMM_ID, a->hs.nmm);
-	akmp_put(&b, AKMP_T_NONCE, a->hs.nn, sizeof(a->hs.nn));
-	akmp_put_u32(&b, AKMP_T_FLAGS, a->hs.flags);
-	akmp_put_u32(&b, AKMP_T_EPOCH, a->hs.last);
-	akmp_put_u64(&b, AKMP_T_INSTANCE, a->hs.instance);
-	akmp_put_u32(&b, AKMP_T_SESSION, a->hs.session);
-	if (send_msg(a, &b))
-		return;
-	a->st = ST_HELLO;
-	a->wake = now_ms() + HANDSHAKE_MS;
-	save_status(a, "handshake");
+	return kern_session(cl->nl, &agent_of(cl)->c, epoch);
 }
 
-static void on_connected(struct agent *a)
+static uint32_t last(struct akmc *cl)
 {
-	int soerr = 0;
-	socklen_t len = sizeof(soerr);
-
-	if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) || soerr) {
-		fail(a, "cannot connect to the NMM: %s", strerror(soerr ? soerr : errno));
-		return;
-	}
-	send_hello(a);
+	return kern_session_last(cl->nl, &agent_of(cl)->c);
 }
 
-/* The kernel's proof over label || T [|| be32 epoch] with the credential shared with the NMM. */
-static int prove(struct agent *a, const char *label, uint32_t epoch, uint8_t *out)
+static int heartbeat(struct akmc *cl)
 {
-	uint8_t data[AKMP_PROOF_INPUT_MAX];
-	size_t len = akmp_proof_input(data, label, &a->hs, epoch);
-
-	return akm_cred_prove(a->nl, a->c.nmm_id, data, len, out);
-}
-
-static void on_challenge(struct agent *a, const struct akmp_msg *m)
-{
-	uint8_t pm[AKMP_PROOF_LEN], pn[AKMP_PROOF_LEN];
-	struct akmp_buf b = { 0 };
-	int err;
-
-	memcpy(a->hs.nm, m->tb[AKMP_T_NONCE].v, sizeof(a->hs.nm));
-	/* the NMM proves first; we prove nothing to an NMM that could not */
-	err = prove(a, "nmm", 0, pm);
-	if (err) {
-		fail(a, "the kernel cannot prove with the credential: %s%s%s", strerror(-err),
-		     *kmsg(a) ? ": " : "", kmsg(a));
-		return;
-	}
-	if (sodium_memcmp(pm, m->tb[AKMP_T_PROOF].v, sizeof(pm))) {
-		fail(a, "the NMM failed to prove it holds this node's credential");
-		return;
-	}
-	err = prove(a, "node", 0, pn);
-	if (err) {
-		fail(a, "the kernel cannot prove with the credential: %s", strerror(-err));
-		return;
-	}
-	akmp_begin(&b, AKMP_AUTH);
-	akmp_put(&b, AKMP_T_PROOF, pn, sizeof(pn));
-	if (send_msg(a, &b))
-		return;
-	a->st = ST_AUTH;
-}
-
-static void on_welcome(struct agent *a, const struct akmp_msg *m)
-{
-	const struct akmp_tlv *ep = &m->tb[AKMP_T_EPOCH];
-	uint32_t status = akmp_u32(&m->tb[AKMP_T_STATUS]);
-	char text[AKMP_TEXT_MAX + 1] = "";
-	size_t i;
-	int err;
-
-	if (m->tb[AKMP_T_MESSAGE].v && akmp_str(&m->tb[AKMP_T_MESSAGE], text, sizeof(text)))
-		text[0] = '\0';
-	for (i = 0; text[i]; i++)	/* the NMM's words go to the log: one line */
-		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-			text[i] = ' ';
-	if (status) {
-		/* EAGAIN on a session connection: the session stands, come again so */
-		bool again = a->session_conn && status == EAGAIN && a->st == ST_AUTH;
-
-		fail(a, "the NMM refused this node: %s%s%s", strerror(status), text[0] ? ": " : "",
-		     text);
-		a->session_conn = again;
-		return;
-	}
-	/* only after CHALLENGE, our check of Pm and AUTH: a WELCOME before says nothing */
-	if (a->st != ST_AUTH) {
-		fail(a, "protocol error: WELCOME before the handshake was done");
-		return;
-	}
-	if (!a->session_conn) {
-		uint8_t pw[AKMP_PROOF_LEN];
-
-		/* the session epoch is the NMM's word: checked before it is kept */
-		if (!ep->v || !m->tb[AKMP_T_PROOF].v || !akmp_u32(ep) ||
-		    prove(a, "welcome", akmp_u32(ep), pw) ||
-		    sodium_memcmp(pw, m->tb[AKMP_T_PROOF].v, sizeof(pw))) {
-			fail(a, "the NMM's WELCOME on a bootstrap connection has no session epoch "
-			     "with a valid proof");
-			return;
-		}
-		/* bootstrap connection done: switch, and come back authenticated */
-		a->epoch = akmp_u32(ep);
-		conn_close(a, true);
-		err = kern_session(a->nl, &a->c, a->epoch);
-		if (err) {
-			fail(a, "cannot key the provisioning ASR for session epoch %u: %s%s%s",
-			     a->epoch, strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
-			return;
-		}
-		agent_log("activated by NMM %u: session epoch %u, reconnecting authenticated",
-			  a->c.nmm_id, a->epoch);
-		a->session_conn = true;
-		a->st = ST_IDLE;
-		a->wake = now_ms() + SWITCH_MS;
-		save_status(a, "switching");
-		return;
-	}
-	if (ep->v) {
-		fail(a, "protocol error: a session epoch in WELCOME on a session connection");
-		return;
-	}
-	agent_log("session with NMM %u up (session epoch %u)%s", a->c.nmm_id, a->epoch,
-		  a->fresh ? "; told the NMM this kernel lost its state" : "");
-	a->st = ST_SESSION;
-	a->fresh = false;
-	a->backoff = BACKOFF_MIN_MS;
-	a->next_hb = now_ms();
-	a->wake = a->next_hb + SILENCE_MS;
-	a->status.sessions++;
-	a->status.error[0] = '\0';
-	save_status(a, "session");
+	return kern_heartbeats(cl->nl, &cl->out);
 }
 
 /* ACK; for ESTALE with the ASR's last epoch here (last), so the NMM goes above it */
@@ -395,7 +148,7 @@ static void send_ack(struct agent *a, uint32_t asr, uint32_t epoch, int err, uin
 	akmp_put_u32(&b, AKMP_T_STATUS, -err);
 	if (err == -ESTALE)
 		akmp_put_u32(&b, AKMP_T_LAST, last);
-	send_msg(a, &b);
+	akmc_send(&a->cl, &b);
 }
 
 static void on_asr_config(struct agent *a, const struct akmp_msg *m)
@@ -406,10 +159,10 @@ static void on_asr_config(struct agent *a, const struct akmp_msg *m)
 
 	err = akmp_asr_config_parse(m, &cfg);
 	if (err) {
-		fail(a, "malformed ASR_CONFIG from the NMM");
+		akmc_fail(&a->cl, "malformed ASR_CONFIG from the NMM");
 		return;
 	}
-	err = kern_asr_config(a->nl, &a->c, &cfg, &last);
+	err = kern_asr_config(a->cl.nl, &a->c, &cfg, &last);
 	if (err < 0)
 		agent_log("ASR %u epoch %u: not installed: %s%s%s", cfg.asr_id, cfg.epoch,
 			  strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
@@ -425,8 +178,9 @@ static void on_asr_config(struct agent *a, const struct akmp_msg *m)
 	akmp_asr_config_free(&cfg);
 }
 
-static void on_session_msg(struct agent *a, const struct akmp_msg *m)
+static void on_session_msg(struct akmc *cl, const struct akmp_msg *m)
 {
+	struct agent *a = agent_of(cl);
 	uint32_t asr, epoch;
 	int err;
 
@@ -437,7 +191,7 @@ static void on_session_msg(struct agent *a, const struct akmp_msg *m)
 	case AKMP_ACTIVATE:
 		asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]);
 		epoch = akmp_u32(&m->tb[AKMP_T_EPOCH]);
-		err = kern_activate(a->nl, &a->c, asr, epoch);
+		err = kern_activate(cl->nl, &a->c, asr, epoch);
 		if (err)
 			agent_log("ASR %u: cannot activate epoch %u: %s%s%s", asr, epoch,
 				  strerror(-err), *kmsg(a) ? ": " : "", kmsg(a));
@@ -447,59 +201,14 @@ static void on_session_msg(struct agent *a, const struct akmp_msg *m)
 		break;
 	case AKMP_LEAVE:
 		asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]);
-		err = kern_leave(a->nl, &a->c, asr);
+		err = kern_leave(cl->nl, &a->c, asr);
 		if (err)
 			agent_log("ASR %u: cannot leave: %s", asr, strerror(-err));
 		else
 			agent_log("ASR %u: left (removed by the NMM)", asr);
 		break;
-	case AKMP_HEARTBEAT:
-		break;
 	default:
-		fail(a, "protocol error: unexpected %s in a session", akmp_type_name(m->type));
-	}
-}
-
-static void on_msg(struct agent *a, const struct akmp_msg *m)
-{
-	a->status.last_contact = time(NULL);
-	agent_debug("received %s", akmp_type_name(m->type));
-	if (a->st == ST_HELLO && m->type == AKMP_CHALLENGE)
-		on_challenge(a, m);
-	else if ((a->st == ST_HELLO || a->st == ST_AUTH) && m->type == AKMP_WELCOME)
-		on_welcome(a, m);	/* in ST_HELLO only a refusal */
-	else if (a->st == ST_SESSION)
-		on_session_msg(a, m);
-	else
-		fail(a, "protocol error: unexpected %s during the handshake",
-		     akmp_type_name(m->type));
-}
-
-static void on_readable(struct agent *a)
-{
-	struct akmp_msg m;
-	int ret;
-
-	while (a->fd >= 0 && (a->st == ST_HELLO || a->st == ST_AUTH || a->st == ST_SESSION)) {
-		ret = akmp_read(a->fd, &a->rd);
-		if (!ret)
-			return;
-		if (ret == -EPIPE) {
-			fail(a, "the NMM closed the connection");
-			return;
-		}
-		if (ret < 0) {
-			fail(a, "reading from the NMM: %s", strerror(-ret));
-			return;
-		}
-		if (a->st == ST_SESSION)
-			a->wake = now_ms() + SILENCE_MS;
-		ret = akmp_parse(a->rd.buf, a->rd.len, &m);
-		if (ret) {
-			fail(a, "malformed message from the NMM: %s", strerror(-ret));
-			return;
-		}
-		on_msg(a, &m);
+		akmc_fail(cl, "protocol error: unexpected %s in a session", akmp_type_name(m->type));
 	}
 }
 
@@ -524,14 +233,14 @@ static int on_event(const struct akm_msg *msg, void *arg)
 	 * bootstrap and session mode on either side (a restart, a reconnect),
 	 * and the heartbeat's counters carry them. Not outside a session either.
 	 */
-	if (a->st != ST_SESSION || asr == kern_prov_asr(&a->c))
+	if (a->cl.st != AKMC_SESSION || asr == kern_prov_asr(&a->c))
 		return 0;
 	akmp_begin(&b, AKMP_EVENT);
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	akmp_put_str(&b, AKMP_T_NAME, name ? name : "unknown");
 	akmp_put_u64(&b, AKMP_T_VALUE, count);
 	a->status.events++;
-	if (!send_msg(a, &b))
+	if (!akmc_send(&a->cl, &b))
 		save_status(a, NULL);
 	return 0;
 }
@@ -549,51 +258,25 @@ static void on_events(struct agent *a)
 	}
 }
 
-static void heartbeat(struct agent *a)
-{
-	int err = kern_heartbeats(a->nl, &a->out);
-
-	if (!err)
-		err = akmp_flush(a->fd, &a->out);
-	if (err < 0) {
-		fail(a, "sending a heartbeat: %s", strerror(-err));
-		return;
-	}
-	a->next_hb = now_ms() + HEARTBEAT_MS;
-	save_status(a, NULL);
-}
-
-static void on_timer(struct agent *a, int64_t now)
-{
-	if (a->st == ST_IDLE && now >= a->wake) {
-		attempt(a);
-		return;
-	}
-	if (a->st == ST_SESSION && now >= a->next_hb)
-		heartbeat(a);
-	if (a->st != ST_IDLE && now >= a->wake)
-		fail(a, a->st == ST_CONNECTING ? "no connection to the NMM within %d s"
-		     : a->st == ST_SESSION ? "the NMM was silent for %d s"
-		     : "handshake not done within %d s",
-		     (a->st == ST_CONNECTING ? CONNECT_MS : a->st == ST_SESSION ? SILENCE_MS
-		      : HANDSHAKE_MS) / 1000);
-}
-
 static int setup(struct agent *a, const char *dir, int *lock)
 {
 	char msg[512], path[4096];
 	sigset_t set;
 
 	a->dir = dir;
-	a->fd = a->sig = *lock = -1;
-	a->backoff = BACKOFF_MIN_MS;
+	a->sig = *lock = -1;
 	a->status.pid = getpid();
+	akmc_init(&a->cl);
 	if (sodium_init() < 0)
 		return -EIO;
 	if (conf_load(dir, &a->c, msg, sizeof(msg))) {
 		agent_log("%s", msg);
 		return -ENOENT;
 	}
+	a->cl.self = a->c.node_id;
+	a->cl.peer = a->c.nmm_id;
+	a->cl.addr = a->c.nmm_addr;
+	a->cl.port = a->c.nmm_port;
 	if (state_path(path, sizeof(path), dir, "run.lock"))
 		return -ENAMETOOLONG;
 	*lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -629,21 +312,31 @@ static bool on_signal(struct agent *a)
 		sd_notify(0, "RELOADING=1");
 	reloaded = agent_reload();
 	agent_log("%s; %s", reloaded ? "reloaded" : "settings kept",
-		  a->st == ST_IDLE ? "connecting to the NMM now" : "the connection to the NMM stays");
-	if (a->st == ST_IDLE) {
-		a->wake = now_ms();
-		a->backoff = BACKOFF_MIN_MS;
-	}
+		  a->cl.st == AKMC_IDLE ? "connecting to the NMM now" :
+		  "the connection to the NMM stays");
+	akmc_kick(&a->cl);
 	if (a->ready)
 		sd_notify(0, "READY=1");
 	return false;
 }
 
+static const struct akmc_ops agent_ops = {
+	.prepare = prepare,
+	.session = session,
+	.last = last,
+	.message = on_session_msg,
+	.heartbeat = heartbeat,
+	.changed = changed,
+	.log = agent_log,
+	.debug = agent_debug,
+};
+
 int agent_run(const char *dir)
 {
-	struct agent a = { 0 };
+	struct agent a = { .cl = { .ops = &agent_ops, .server = "NMM", .role = "node" } };
 	int lock, err;
 
+	a.cl.arg = &a;
 	err = setup(&a, dir, &lock);
 	if (!err) {
 		agent_log("node %u, NMM %u, credential %s", a.c.node_id, a.c.nmm_id,
@@ -654,16 +347,15 @@ int agent_run(const char *dir)
 		struct pollfd p[3] = {
 			{ .fd = a.sig, .events = POLLIN },
 			{ .fd = a.ev ? akm_fd(a.ev) : -1, .events = POLLIN },
-			{ .fd = a.fd, .events = POLLIN },
+			{ .fd = -1 },
 		};
-		int64_t now = now_ms(), until;
+		int64_t now, until;
 
-		on_timer(&a, now);
-		p[2].fd = a.fd;
-		p[2].events = a.st == ST_CONNECTING ? POLLOUT
-			      : POLLIN | (akmp_pending(&a.out) ? POLLOUT : 0);
+		akmc_timer(&a.cl);
+		p[2].fd = akmc_poll_fd(&a.cl, &p[2].events);
 		p[1].fd = a.ev ? akm_fd(a.ev) : -1;
-		until = a.st == ST_SESSION && a.next_hb < a.wake ? a.next_hb : a.wake;
+		now = akmc_now_ms();
+		until = akmc_wake(&a.cl);
 		if (poll(p, 3, until > now ? (int)(until - now) : 0) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -674,26 +366,15 @@ int agent_run(const char *dir)
 			break;
 		if (p[1].revents && a.ev)
 			on_events(&a);
-		if (p[2].revents && a.fd >= 0) {
-			if (a.st == ST_CONNECTING) {
-				on_connected(&a);
-				continue;
-			}
-			if ((p[2].revents & POLLOUT) && akmp_pending(&a.out) &&
-			    akmp_flush(a.fd, &a.out) < 0) {
-				fail(&a, "sending to the NMM: %s", strerror(errno));
-				continue;
-			}
-			if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
-				on_readable(&a);
-		}
+		if (p[2].fd >= 0)
+			akmc_io(&a.cl, p[2].revents);
 	}
 	if (a.dir && lock >= 0) {
-		a.session_conn = false;
+		a.cl.session_conn = false;
 		save_status(&a, "stopped");
 	}
-	conn_close(&a, false);
-	akm_close(a.nl);
+	akmc_close(&a.cl, false);
+	akm_close(a.cl.nl);
 	akm_close(a.ev);
 	if (a.sig >= 0)
 		close(a.sig);

@@ -6,6 +6,7 @@
  * the exit status.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sodium.h>
 
 #include "akmctl.h"
 #include "bundle.h"
@@ -41,6 +43,9 @@ void nmm_usage(FILE *f)
 	      "       akmctl nmm [socket PATH] asr del ASR_ID\n"
 	      "       akmctl nmm [socket PATH] asr purge ASR_ID\n"
 	      "       akmctl nmm [socket PATH] asr show [ASR_ID]\n"
+	      "       akmctl nmm [socket PATH] root import FILE [code-file PATH]\n"
+	      "       akmctl nmm [socket PATH] root show\n"
+	      "       akmctl nmm [socket PATH] root forget\n"
 	      "       akmctl nmm [socket PATH] watch\n"
 	      "Talks to akm-nmmd over its admin socket (default " NMM_SOCKET ").\n", f);
 }
@@ -152,6 +157,55 @@ static char *absolute(const struct daemon *d, const char *path)
 	return abs;
 }
 
+/*
+ * 'nmm root import FILE [code-file PATH]': the words sent are "root import
+ * HEX CODE", the file's bytes in hex and the transfer code (asked for on a
+ * terminal without echo, or read from PATH, "-" for standard input): the
+ * daemon opens the bundle. words[2] and words[3] are allocated; 0, or 1
+ * after an error message.
+ */
+static int import_words(struct cmdline *c, char *words[4])
+{
+	uint8_t buf[AKM_BUNDLE_LEN + 1];
+	char code[AKM_CODE_LEN + 1], msg[320];
+	const char *file, *code_file = NULL;
+	ssize_t len = -1;
+	int fd;
+
+	if (c->argc != 3 && !(c->argc == 5 && !strcmp(c->argv[3], "code-file")))
+		usage_error(c, "use 'root import FILE [code-file PATH]'");
+	file = c->argv[2];
+	if (c->argc == 5)
+		code_file = c->argv[4];
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	if (len != AKM_BUNDLE_LEN) {
+		fprintf(stderr, "akmctl nmm: %s: %s\n", file, len < 0 ? strerror(errno) :
+			"not a bundle (wrong size)");
+		return 1;
+	}
+	if (akm_code_get(code_file, file, "code-file PATH", code, msg, sizeof(msg))) {
+		fprintf(stderr, "akmctl nmm: %s\n", msg);
+		return 1;
+	}
+	words[0] = "root";
+	words[1] = "import";
+	words[2] = malloc(2 * AKM_BUNDLE_LEN + 1);
+	words[3] = strdup(code);
+	explicit_bzero(code, sizeof(code));
+	if (!words[2] || !words[3]) {
+		free(words[2]);
+		free(words[3]);
+		fprintf(stderr, "akmctl nmm: out of memory\n");
+		return 1;
+	}
+	sodium_bin2hex(words[2], 2 * AKM_BUNDLE_LEN + 1, buf, AKM_BUNDLE_LEN);
+	return 0;
+}
+
 static int client(struct cmdline *c, const struct daemon *d)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -160,7 +214,8 @@ static int client(struct cmdline *c, const struct daemon *d)
 	struct akmp_buf b = { 0 };
 	char *abs_path = NULL;
 	const char *file = NULL;
-	int fd, ret, status = -1, i, rel, written = 0;
+	int fd, ret, status = -1, i, rel, written = 0, nwords = 0;
+	char *words[4];
 	bool failed = false;
 
 	if (c->argc >= 1 && !strcmp(c->argv[0], "socket")) {
@@ -185,14 +240,25 @@ static int client(struct cmdline *c, const struct daemon *d)
 	if (!abs_path)
 		rel = -1;
 
+	if (!strcmp(d->obj, "nmm") && c->argc >= 2 && !strcmp(c->argv[0], "root") &&
+	    !strcmp(c->argv[1], "import")) {
+		if (import_words(c, words))
+			return 1;
+		nwords = 4;
+	}
 	akmp_begin(&b, NMM_ADMIN_RUN);
 	akmp_put_u8(&b, NMM_ADMIN_T_MODE, out.mode);
-	for (i = 0; i < c->argc; i++) {
-		const char *w = i == rel ? abs_path : c->argv[i];
+	for (i = 0; i < (nwords ? nwords : c->argc); i++) {
+		const char *w = nwords ? words[i] : i == rel ? abs_path : c->argv[i];
 
 		akmp_put(&b, NMM_ADMIN_T_ARG, w, strlen(w));
 	}
 	free(abs_path);
+	if (nwords) {
+		free(words[2]);
+		explicit_bzero(words[3], strlen(words[3]));
+		free(words[3]);
+	}
 	if (akmp_end(&b)) {
 		akmp_buf_free(&b);
 		usage_error(c, "arguments too long");

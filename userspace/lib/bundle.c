@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -184,6 +186,85 @@ out:
 }
 
 /* The transfer key from the code and the bundle's salt. */
+/* The terminal whose echo prompt_code() turned off, for the signal handler. */
+static volatile sig_atomic_t tty_fd = -1;
+static struct termios tty_saved;
+
+static void tty_signal(int sig)
+{
+	if (tty_fd >= 0)
+		tcsetattr(tty_fd, TCSANOW, &tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Ask for the code on the terminal fd, with echo off; the terminal is always restored. */
+static int prompt_code(int fd, const char *file, char code[AKM_CODE_LEN + 1], char *msg,
+		       size_t msglen)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = tty_signal }, old[4];
+	struct termios t;
+	unsigned int i;
+	int err;
+
+	if (tcgetattr(fd, &tty_saved)) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot read the terminal's settings: %s", strerror(errno));
+		return err;
+	}
+	t = tty_saved;
+	t.c_lflag &= ~(ECHO | ECHOE | ECHOK);
+	t.c_lflag |= ECHONL | ICANON;	/* one line; its newline is still shown */
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	tty_fd = fd;
+	fprintf(stderr, "transfer code for %s: ", file);
+	fflush(stderr);
+	if (tcsetattr(fd, TCSAFLUSH, &t)) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot turn off the terminal's echo: %s", strerror(errno));
+	} else {
+		err = akm_code_read(fd, code, msg, msglen);
+	}
+	tcsetattr(fd, TCSANOW, &tty_saved);
+	tty_fd = -1;
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	return err;
+}
+
+int akm_code_get(const char *code_file, const char *file, const char *option,
+		 char code[AKM_CODE_LEN + 1], char *msg, size_t msglen)
+{
+	bool named = code_file && strcmp(code_file, "-");
+	int fd = STDIN_FILENO, err;
+	char why[256];
+
+	if (named) {
+		fd = open(code_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			set_msg(msg, msglen, "cannot open the code file %s: %s", code_file,
+				strerror(errno));
+			return err;
+		}
+	}
+	if (isatty(fd))
+		err = prompt_code(fd, file, code, why, sizeof(why));
+	else
+		err = akm_code_read(fd, code, why, sizeof(why));
+	if (named)
+		close(fd);
+	if (err)
+		set_msg(msg, msglen, "%s: %s%s%s%s", named ? code_file : "standard input", why,
+			err == -ENODATA && !code_file ? "; give the code on standard input or with " :
+			"", err == -ENODATA && !code_file ? option : "",
+			err == -ENODATA && !code_file ? ", or run this on a terminal to be asked for it" :
+			"");
+	return err;
+}
+
 static int transfer_key(uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES],
 			const char *code, const uint8_t *salt)
 {

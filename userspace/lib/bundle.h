@@ -47,6 +47,14 @@ int akm_code_normalize(const char *in, char out[AKM_CODE_LEN + 1]);
  * fd cannot be read.
  */
 int akm_code_read(int fd, char out[AKM_CODE_LEN + 1], char *msg, size_t msglen);
+/*
+ * The transfer code for the bundle file: from code_file ("-": standard
+ * input), else standard input; from a terminal, asked for without echo
+ * (the terminal is always restored). option: how to name a code file in
+ * the message that asks for one.
+ */
+int akm_code_get(const char *code_file, const char *file, const char *option,
+		 char code[AKM_CODE_LEN + 1], char *msg, size_t msglen);
 
 /* Encrypt cred into a bundle opened by code (canonical form). */
 int akm_bundle_seal(const struct akm_bundle *b, const uint8_t cred[AKM_CRED_LEN],

@@ -199,6 +199,8 @@ static int node_add(struct req *r)
 		return r->status;
 	if (id == n->id)
 		return fail(r, 1, "node id %u is the NMM's own id", id);
+	if (id == n->up.peer)
+		return fail(r, 1, "node id %u is the root's id", id);
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE (id = ? OR name = ?) AND "
 		   "state != 'removed'", "ut", id, name))
 		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
@@ -866,6 +868,58 @@ static int asr_show(struct req *r)
 	return 0;
 }
 
+/* ---- the root ---- */
+
+/*
+ * root import HEX CODE: akmctl read the bundle file (hex here) and its
+ * transfer code; the code is never an argument of a process.
+ */
+static int root_cmd(struct req *r, const char *cmd)
+{
+	struct nmm *n = r->n;
+	const char *hex, *code;
+	uint8_t bundle[AKM_BUNDLE_LEN];
+	char msg[256] = "";
+	size_t len;
+	int err;
+
+	if (!cmd || !strcmp(cmd, "show")) {
+		if (next(r))
+			return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+		if (!n->up.peer)
+			return fail(r, 1, "no root: import this site's bundle with 'akmctl nmm root "
+				    "import FILE'");
+		uplink_show(n, &r->o);
+		return 0;
+	}
+	if (!strcmp(cmd, "forget")) {
+		if (next(r))
+			return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
+		if (!n->up.peer)
+			return fail(r, 1, "no root to forget");
+		if (uplink_forget(n))
+			return fail(r, 1, "cannot write the store");
+		nmm_event(n, "root-forgotten", "nmm %u", n->id);
+		return 0;
+	}
+	if (strcmp(cmd, "import"))
+		return usage(r, "unknown root command '%s'; try 'akmctl nmm help'", cmd);
+	hex = next(r);
+	code = hex ? next(r) : NULL;
+	if (!code || next(r))
+		return usage(r, "use 'akmctl nmm root import FILE [code-file PATH]'");
+	if (sodium_hex2bin(bundle, sizeof(bundle), hex, strlen(hex), NULL, &len, NULL) ||
+	    len != sizeof(bundle))
+		return fail(r, 1, "the file is not a bundle (%zu bytes of hex, %zu expected)",
+			    strlen(hex) / 2, sizeof(bundle));
+	err = uplink_import(n, bundle, sizeof(bundle), code, msg, sizeof(msg));
+	sodium_memzero(bundle, sizeof(bundle));
+	if (err)
+		return fail(r, 1, "cannot import: %s", *msg ? msg : strerror(-err));
+	uplink_show(n, &r->o);
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const char usage_text[] =
@@ -880,6 +934,9 @@ static const char usage_text[] =
 	"       akmctl nmm asr del ASR_ID\n"
 	"       akmctl nmm asr purge ASR_ID\n"
 	"       akmctl nmm asr show [ASR_ID]\n"
+	"       akmctl nmm root import FILE [code-file PATH]\n"
+	"       akmctl nmm root show\n"
+	"       akmctl nmm root forget\n"
 	"       akmctl nmm watch\n";
 
 static int run(struct req *r)
@@ -923,6 +980,8 @@ static int run(struct req *r)
 			return asr_del(r);
 		if (!strcmp(cmd, "purge"))
 			return asr_purge(r);
+	} else if (!strcmp(obj, "root")) {
+		return root_cmd(r, cmd);
 	} else {
 		return usage(r, "unknown command '%s'; try 'akmctl nmm help'", obj);
 	}

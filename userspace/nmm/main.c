@@ -271,13 +271,14 @@ static void loop(struct nmm *n)
 	struct pollfd *pfd = NULL;
 	struct conn **who = NULL, *c, *next;
 	size_t cap = 0, k, i;
+	int timeout;
 
 	while (!stop) {
 		k = 0;
 		for (c = n->conns; c; c = c->next)
 			k++;
-		if (k + 2 > cap) {
-			cap = (k + 2) * 2;
+		if (k + 3 > cap) {
+			cap = (k + 3) * 2;
 			free(pfd);
 			free(who);
 			pfd = calloc(cap, sizeof(*pfd));
@@ -292,7 +293,15 @@ static void loop(struct nmm *n)
 					  .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = n->admin_paused ? -1 : n->admin_fd,
 					  .events = POLLIN };
-		k = 2;
+		pfd[2] = (struct pollfd){ .fd = -1 };
+		timeout = 1000;
+		if (n->up_on) {
+			int64_t wait = akmc_wake(&n->up) - akmc_now_ms();
+
+			pfd[2].fd = akmc_poll_fd(&n->up, &pfd[2].events);
+			timeout = wait < 0 ? 0 : wait < timeout ? (int)wait : timeout;
+		}
+		k = 3;
 		for (c = n->conns; c; c = c->next) {
 			/* a closing connection is not read: what it sends is dropped */
 			pfd[k] = (struct pollfd){ .fd = c->fd,
@@ -301,11 +310,15 @@ static void loop(struct nmm *n)
 				pfd[k].events |= POLLOUT;
 			who[k++] = c;
 		}
-		if (poll(pfd, k, 1000) < 0 && errno != EINTR) {
+		if (poll(pfd, k, timeout) < 0 && errno != EINTR) {
 			nmm_log("poll: %s", strerror(errno));
 			break;
 		}
-		for (i = 2; i < k; i++) {
+		if (n->up_on && pfd[2].fd >= 0)
+			akmc_io(&n->up, pfd[2].revents);
+		if (n->up_on)
+			akmc_timer(&n->up);
+		for (i = 3; i < k; i++) {
 			c = who[i];
 			if ((pfd[i].revents & POLLOUT) && akmp_flush(c->fd, &c->out) < 0)
 				c->dead = true;
@@ -482,6 +495,8 @@ int main(int argc, char **argv)
 	}
 	if (!err)
 		err = kern_sync(&n);
+	if (!err && (err = uplink_start(&n)))
+		nmm_log("the root's link: cannot read it from the store: %s", strerror(-err));
 	if (!err && (err = open_listener(&n)))
 		nmm_log("cannot listen on port %u: %s", n.port, strerror(-err));
 	if (!err && (err = open_admin(&n)))
@@ -499,6 +514,7 @@ int main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 		nmm_log("stopping");
 	}
+	uplink_stop(&n);
 	while (n.conns)
 		conn_close(&n, n.conns);
 	while (n.nodes) {

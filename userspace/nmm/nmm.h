@@ -13,6 +13,7 @@
 #include <time.h>
 #include <sqlite3.h>
 
+#include "client.h"
 #include "fails.h"
 #include "libakm.h"
 #include "proto.h"
@@ -134,6 +135,8 @@ struct nmm {
 	int64_t listen_paused, admin_paused;	/* nmm_now() until which none is accepted */
 	sqlite3_stmt *stmts[NMM_STMT_CACHE];	/* prepared, by the hash of their text */
 	bool stmt_out[NMM_STMT_CACHE];		/* ... and handed out */
+	struct akmc up;			/* the link to the root (uplink.c), if up_on */
+	bool up_on, up_session;
 	char **held;			/* events of the open transaction */
 	size_t nheld;
 	bool stop;
@@ -215,6 +218,15 @@ int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node);
 int rekey_restale_node(struct nmm *n, uint32_t node);
 bool node_online(struct nmm *n, uint32_t node);
 void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
+
+/* uplink.c: the link to the root, once a site bundle was imported. */
+int uplink_start(struct nmm *n);	/* from the store; 0 if there is none */
+void uplink_stop(struct nmm *n);
+int uplink_forget(struct nmm *n);
+/* Open a site bundle with its code and keep it; msg says why not. */
+int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *code,
+		  char *msg, size_t msglen);
+void uplink_show(struct nmm *n, struct akm_out *o);
 
 /* admin.c */
 void admin_accept(struct nmm *n);

@@ -23,7 +23,8 @@ int master_load(struct nmm *n)
 		.store = store,
 		.log = nmm_log,
 		.has_secrets = db_int(n, 1, "SELECT EXISTS (SELECT 1 FROM nodes) OR "
-				      "EXISTS (SELECT 1 FROM epochs)", "") != 0,
+				      "EXISTS (SELECT 1 FROM epochs) OR "
+				      "EXISTS (SELECT 1 FROM uplink)", "") != 0,
 	};
 	return akm_master_load(&n->master);
 }

@@ -83,6 +83,13 @@ static const char *const migrations[] = {
 	/* lists made before addresses were placed per pair: sent again */
 	"UPDATE deliveries SET stale = 1 WHERE epoch = "
 	"  (SELECT epoch FROM asrs WHERE id = deliveries.asr);",
+	/* 4 -> 5: the site bundle from the root (uplink.c) */
+	"CREATE TABLE uplink ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  root INTEGER NOT NULL CHECK (root BETWEEN 1 AND 2147483647),"
+	"  addr TEXT NOT NULL, port INTEGER NOT NULL,"
+	"  cred BLOB NOT NULL,"				/* sealed, "uplink:<root>" */
+	"  created INTEGER NOT NULL, imported INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -55,8 +55,8 @@ ok $? "daemon starts" "$(cat "$T/log")"
 [ "$(stat -c %a "$T/s/admin.sock")" = 600 ] && [ "$(stat -c %a "$T/s/master.key")" = 600 ] &&
 	[ "$(stat -c %s "$T/s/master.key")" = 32 ] && [ "$(stat -c %a "$T/s")" = 700 ]
 ok $? "state dir 0700, admin.sock and master.key 0600"
-[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "4 wal " ]
-ok $? "schema version 4 (migrated from 0), WAL"
+[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "5 wal " ]
+ok $? "schema version 5 (migrated from 0), WAL"
 
 nmm node add A id 2 addr 10.0.0.2 addr fd00::2 >"$T/out" 2>&1
 ok $? "node add" "$(cat "$T/out")"
@@ -81,6 +81,29 @@ nmm node export A file "$T/a.bundle" >"$T/out" 2>&1 &&
 ok $? "node export: 164-byte bundle (0600) and a transfer code" "$(cat "$T/out")"
 nmm node export Z file "$T/z.bundle" >/dev/null 2>&1
 ok $(($? != 1)) "node export: unknown node"
+
+# akmctl nmm root import: the checks before anything is kept (a node's
+# bundle has the format of a site's; this one is for id 2, the NMM is 1)
+code=$(sed -n 's/^transfer code //p' "$T/out")
+out=$(printf '%s\n' "$code" | tr 'A-Z2-7' 'B-Z2-7A' | nmm root import "$T/a.bundle" 2>&1)
+[ $? = 1 ] && grep -q "wrong transfer code, or the bundle was modified" <<<"$out"
+ok $? "root import: a wrong code is refused" "$out"
+out=$(nmm root import "$T/a.bundle" </dev/null 2>&1)
+[ $? = 1 ] && grep -q "no transfer code (empty input); give the code on standard input or with code-file PATH" <<<"$out"
+ok $? "root import: no code: the message says how to give one" "$out"
+out=$(printf '%s\n' "$code" | nmm root import "$T/a.bundle" code-file - 2>&1)
+[ $? = 1 ] && grep -q "this bundle is for site 2, and this NMM's id is 1" <<<"$out"
+ok $? "root import: a bundle for another id is refused" "$out"
+out=$(nmm root import /etc/hostname code-file /dev/null 2>&1)
+[ $? = 1 ] && grep -q "/etc/hostname: not a bundle" <<<"$out"
+ok $? "root import: a file that is no bundle is refused" "$out"
+out=$(nmm root import 2>&1)
+[ $? = 2 ] && grep -q "root import FILE \[code-file PATH\]" <<<"$out"
+ok $? "root import: usage" "$out"
+out=$(nmm root show 2>&1)
+[ $? = 1 ] && grep -q "no root: import this site's bundle" <<<"$out" &&
+	[ "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM uplink")" = 0 ]
+ok $? "root import: nothing was kept" "$out"
 
 # akm-agent import: how the transfer code is read. Without akm.ko the import
 # stops at the kernel, after the code opened the bundle.
@@ -401,9 +424,9 @@ ok $? "removed node's credential wiped from the store"
 stop
 ok $? "SIGTERM: clean exit, no leaks" "$(tail -n 30 "$T/log")"
 
-# back to schema version 1 (no members.revoked, no nodes.kernel), to be
+# back to schema version 1 (no members.revoked, no nodes.kernel, no uplink), to be
 # migrated on start
-sqlite3 "$T/s/nmm.db" "DROP INDEX members_node; DROP TABLE leaves;
+sqlite3 "$T/s/nmm.db" "DROP INDEX members_node; DROP TABLE leaves; DROP TABLE uplink;
 	ALTER TABLE deliveries DROP COLUMN stale; ALTER TABLE deliveries DROP COLUMN failed;
 	ALTER TABLE deliveries DROP COLUMN error;
 	ALTER TABLE members DROP COLUMN revoked; ALTER TABLE nodes DROP COLUMN kernel;
@@ -413,9 +436,9 @@ ok $? "store downgraded to schema version 1"
 start
 nmm node export A file "$T/a2.bundle" >/dev/null 2>&1 && nmmj node list | grep -q '"name":"A"'
 ok $? "restart: store and master key reused"
-[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '4\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
-	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 4" "$T/log"
-ok $? "restart: schema migrated from version 1 to 4" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
+[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '5\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
+	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 5" "$T/log"
+ok $? "restart: schema migrated from version 1 to 5" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
 stop
 
 "$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1

@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "fails.h"
 #include "libakm.h"
 #include "tap.h"
 
@@ -327,6 +331,43 @@ static void test_file_write(void)
 	rmdir(fdir);
 }
 
+/* Failed handshakes per address (lib/fails.c). */
+static void test_fails(void)
+{
+	static struct akm_fails f;	/* 40 KB: not on the stack */
+	struct akm_addr a, b, c;
+	unsigned int i;
+
+	memset(&f, 0, sizeof(f));
+	akm_addr_parse("192.0.2.1", &a);
+	akm_addr_parse("2001:db8:1:2::1", &b);
+	akm_addr_parse("2001:db8:1:2:ffff::9", &c);
+	for (i = 0; i < AKM_FAIL_MAX - 1; i++)
+		akm_fails_record(&f, &a, 100);
+	ok(!akm_fails_limited(&f, &a, 100), "fails: below the limit, served");
+	akm_fails_record(&f, &a, 101);
+	ok(akm_fails_limited(&f, &a, 101), "fails: at the limit, not served");
+	ok(!akm_fails_limited(&f, &b, 101), "fails: another address is served");
+	ok(akm_fails_limited(&f, &a, 100 + AKM_FAIL_WINDOW - 1), "fails: ... for the window");
+	ok(!akm_fails_limited(&f, &a, 100 + AKM_FAIL_WINDOW), "fails: ... and then served");
+	for (i = 0; i < AKM_FAIL_MAX; i++)
+		akm_fails_record(&f, &b, 200);
+	ok(akm_fails_limited(&f, &c, 200), "fails: IPv6 counts per /64");
+	/* every slot at the limit: a stranger waits a window, the limited stay */
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < AKM_FAIL_SLOTS; i++) {
+		struct akm_addr x = { .family = AF_INET, .v4.s_addr = htonl(0x0a000000 + i) };
+		unsigned int k;
+
+		for (k = 0; k < AKM_FAIL_MAX; k++)
+			akm_fails_record(&f, &x, 300);
+	}
+	ok(!akm_fails_limited(&f, &a, 300), "fails: a full table serves a stranger ...");
+	akm_fails_record(&f, &a, 300);
+	ok(akm_fails_limited(&f, &a, 301), "fails: ... until one more fails: then none for a window");
+	ok(!akm_fails_limited(&f, &a, 300 + AKM_FAIL_WINDOW), "fails: ... which ends");
+}
+
 void test_util(void)
 {
 	test_numbers();
@@ -334,4 +375,5 @@ void test_util(void)
 	test_endpoints();
 	test_key_files();
 	test_file_write();
+	test_fails();
 }
