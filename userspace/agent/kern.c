@@ -124,26 +124,15 @@ int kern_bootstrap(struct akm_sock *s, const struct agent_conf *c)
 /* The provisioning ASR keyed for session epoch, traffic with the NMM tagged. */
 int kern_session(struct akm_sock *s, const struct agent_conf *c, uint32_t epoch)
 {
-	struct akm_member nmm = {
-		.asr_id = kern_prov_asr(c), .node_id = c->nmm_id, .state = AKM_MEMBER_ACTIVE,
-	};
-	struct akm_asr asr = { .id = nmm.asr_id, .policy = AKM_POLICY_DROP };
-	int err;
-
-	err = akm_key_session(s, asr.id, epoch, c->nmm_id);
-	if (!err)
-		err = akm_member_set(s, &nmm, AKM_BIT(AKM_A_MEMBER_STATE));
-	if (!err)
-		err = akm_asr_set(s, &asr, AKM_BIT(AKM_A_ASR_POLICY));
-	return err;
+	return akm_prov_session(s, kern_prov_asr(c), c->nmm_id, epoch);
 }
 
 /* The last session epoch this kernel had (0: none), for the NMM to pass. */
 uint32_t kern_session_last(struct akm_sock *s, const struct agent_conf *c)
 {
-	struct akm_asr asr;
+	int64_t last = akm_prov_last(s, kern_prov_asr(c));
 
-	return akm_asr_get(s, kern_prov_asr(c), &asr) ? 0 : asr.last_epoch;
+	return last < 0 ? 0 : last;
 }
 
 static bool is_member(const struct akmp_asr_config *cfg, uint32_t node)

@@ -208,7 +208,8 @@ static void on_session_msg(struct akmc *cl, const struct akmp_msg *m)
 			agent_log("ASR %u: left (removed by the NMM)", asr);
 		break;
 	default:
-		akmc_fail(cl, "protocol error: unexpected %s in a session", akmp_type_name(m->type));
+		akmc_fail(cl, "protocol error: unexpected %s in a session",
+			  akmp_type_name(m->type));
 	}
 }
 

@@ -256,12 +256,11 @@ int akm_code_get(const char *code_file, const char *file, const char *option,
 		err = akm_code_read(fd, code, why, sizeof(why));
 	if (named)
 		close(fd);
-	if (err)
-		set_msg(msg, msglen, "%s: %s%s%s%s", named ? code_file : "standard input", why,
-			err == -ENODATA && !code_file ? "; give the code on standard input or with " :
-			"", err == -ENODATA && !code_file ? option : "",
-			err == -ENODATA && !code_file ? ", or run this on a terminal to be asked for it" :
-			"");
+	if (err == -ENODATA && !code_file)
+		set_msg(msg, msglen, "standard input: %s; give the code on standard input or "
+			"with %s, or run this on a terminal to be asked for it", why, option);
+	else if (err)
+		set_msg(msg, msglen, "%s: %s", named ? code_file : "standard input", why);
 	return err;
 }
 

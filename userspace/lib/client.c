@@ -164,7 +164,8 @@ static void on_connected(struct akmc *c)
 	socklen_t len = sizeof(soerr);
 
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) || soerr) {
-		akmc_fail(c, "cannot connect to the %s: %s", c->server, strerror(soerr ? soerr : errno));
+		akmc_fail(c, "cannot connect to the %s: %s", c->server,
+			  strerror(soerr ? soerr : errno));
 		return;
 	}
 	send_hello(c);
@@ -317,7 +318,8 @@ static void on_readable(struct akmc *c)
 			c->wake = akmc_now_ms() + AKMC_SILENCE_MS;
 		ret = akmp_parse(c->rd.buf, c->rd.len, &m);
 		if (ret) {
-			akmc_fail(c, "malformed message from the %s: %s", c->server, strerror(-ret));
+			akmc_fail(c, "malformed message from the %s: %s", c->server,
+				  strerror(-ret));
 			return;
 		}
 		on_msg(c, &m);

@@ -30,7 +30,7 @@
 #define AKMC_SILENCE_MS		(3 * AKMC_HEARTBEAT_MS)
 #define AKMC_BACKOFF_MIN_MS	1000
 #define AKMC_BACKOFF_MAX_MS	60000
-#define AKMC_SWITCH_MS		200	/* bootstrap connection reset -> session connection */
+#define AKMC_SWITCH_MS		200	/* bootstrap connection reset -> session one */
 
 enum akmc_state { AKMC_IDLE, AKMC_CONNECTING, AKMC_HELLO, AKMC_AUTH, AKMC_SESSION };
 

@@ -156,6 +156,19 @@ int akm_cred_install(struct akm_sock *s, uint32_t cred_id, const uint8_t key[AKM
 int akm_cred_del(struct akm_sock *s, uint32_t cred_id);
 int akm_cred_get(struct akm_sock *s, uint32_t cred_id, struct akm_cred *cred);
 int akm_cred_dump(struct akm_sock *s, struct akm_cred **creds, size_t *n);
+/*
+ * prov.c: the provisioning ASR id between this kernel's node self and peer
+ * (protocol.md). make: created in bootstrap mode unless it exists, the peer
+ * with peer->addrs. bootstrap: plain traffic with the peer. session: keyed
+ * for epoch from the credential CRED_ID = peer, every packet tagged.
+ * last: its last session epoch (the kernel keeps it while the ASR is
+ * gone), or -errno.
+ */
+int akm_prov_make(struct akm_sock *s, uint32_t id, const char *name, uint32_t self,
+		  const struct akm_member *peer);
+int akm_prov_bootstrap(struct akm_sock *s, uint32_t id, uint32_t peer);
+int akm_prov_session(struct akm_sock *s, uint32_t id, uint32_t peer, uint32_t epoch);
+int64_t akm_prov_last(struct akm_sock *s, uint32_t id);
 int akm_cred_prove(struct akm_sock *s, uint32_t cred_id, const void *data, size_t len,
 		   uint8_t proof[AKM_PROOF_LEN]);
 

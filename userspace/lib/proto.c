@@ -506,6 +506,37 @@ int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg)
  * proofs cover what the node said about its kernel and which connection
  * this is. Returns AKMP_TRANSCRIPT_LEN.
  */
+void akmp_hello_hs(const struct akmp_msg *m, uint32_t self, struct akmp_hs *hs)
+{
+	hs->node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
+	hs->nmm = self;
+	hs->flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
+	hs->last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
+	hs->instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
+	hs->session = akmp_u32(&m->tb[AKMP_T_SESSION]);
+	memcpy(hs->nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+}
+
+void akmp_challenge(struct akmp_buf *b, const struct akmp_hs *hs,
+		    const uint8_t proof[AKMP_PROOF_LEN])
+{
+	akmp_begin(b, AKMP_CHALLENGE);
+	akmp_put(b, AKMP_T_NONCE, hs->nm, AKMP_NONCE_LEN);
+	akmp_put(b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
+}
+
+void akmp_welcome(struct akmp_buf *b, uint32_t status, const char *msg, uint32_t epoch,
+		  const uint8_t *proof)
+{
+	akmp_begin(b, AKMP_WELCOME);
+	akmp_put_u32(b, AKMP_T_STATUS, status);
+	akmp_put_str(b, AKMP_T_MESSAGE, msg);
+	if (epoch) {
+		akmp_put_u32(b, AKMP_T_EPOCH, epoch);
+		akmp_put(b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
+	}
+}
+
 size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], const struct akmp_hs *h)
 {
 	put_be32(t, h->node);

@@ -2,7 +2,7 @@
 /*
  * The NMM <-> node protocol of Documentation/protocol.md: framing, TLVs,
  * message encoding and strict decoding, and buffered non-blocking I/O.
- * Shared by akm-nmmd and akm-agent. No crypto here.
+ * Shared by akm-nmmd, akm-agent and akm-rootd. No crypto here.
  *
  * Frame: be32 length (of what follows, 1..AKMP_LEN_MAX) | u8 type | TLVs
  * TLV:   be16 type | be16 length | value
@@ -145,6 +145,16 @@ struct akmp_hs {
 	uint32_t session;		/* HELLO SESSION: 0 bootstrap, else the session epoch */
 };
 
+/*
+ * The server's side of a handshake: hs from a parsed HELLO with nmm = self
+ * (its NMM_ID is for the caller to check, its nonce nm to make); the
+ * CHALLENGE and WELCOME messages (epoch 0: no EPOCH and PROOF).
+ */
+void akmp_hello_hs(const struct akmp_msg *m, uint32_t self, struct akmp_hs *hs);
+void akmp_challenge(struct akmp_buf *b, const struct akmp_hs *hs,
+		    const uint8_t proof[AKMP_PROOF_LEN]);
+void akmp_welcome(struct akmp_buf *b, uint32_t status, const char *msg, uint32_t epoch,
+		  const uint8_t *proof);
 /* T of the handshake (protocol.md); returns AKMP_TRANSCRIPT_LEN */
 size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], const struct akmp_hs *h);
 /* label || T [|| be32 epoch, if not 0] into out; returns its length */

@@ -70,11 +70,8 @@ int node_addrs(struct nmm *n, uint32_t node, struct akm_member *m)
 static int prov_asr_make(struct nmm *n, uint32_t node)
 {
 	uint32_t id = AKMP_PROV_ASR(node);
-	struct akm_asr asr = { .id = id, .alg = AKM_ALG_HMAC_SHA256,
-			       .policy = AKM_POLICY_ACCEPT };
-	struct akm_member self = { .asr_id = id, .node_id = n->id, .state = AKM_MEMBER_ACTIVE };
-	struct akm_member peer = { .asr_id = id, .node_id = node,
-				   .state = AKM_MEMBER_PROVISIONED };
+	struct akm_member peer = { .node_id = node };
+	char name[AKM_NAME_MAX];
 	struct akm_asr cur;
 	int err;
 
@@ -85,21 +82,11 @@ static int prov_asr_make(struct nmm *n, uint32_t node)
 		kern_node_addrs(n, node);
 		return 0;
 	}
-	snprintf(asr.name, sizeof(asr.name), "prov-%u", node);
+	snprintf(name, sizeof(name), "prov-%u", node);
 	err = node_addrs(n, node, &peer);
 	if (!err)
-		err = nl_err(n, akm_asr_new(n->nl, &asr, AKM_BIT(AKM_A_ASR_NAME) |
-					    AKM_BIT(AKM_A_ASR_POLICY)),
+		err = nl_err(n, akm_prov_make(n->nl, id, name, n->id, &peer),
 			     "create provisioning ASR", id);
-	if (!err)
-		err = nl_err(n, akm_member_new(n->nl, &self, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "add self to provisioning ASR", id);
-	if (!err)
-		err = nl_err(n, akm_member_new(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE) |
-					       AKM_BIT(AKM_A_MEMBER_ADDRS)),
-			     "add node to provisioning ASR", id);
-	if (err)
-		akm_asr_del(n->nl, id);
 	return err;
 }
 
@@ -122,19 +109,10 @@ int kern_node_addrs(struct nmm *n, uint32_t node)
 /* Bootstrap mode: policy accept, the node's member state provisioned. */
 int kern_bootstrap(struct nmm *n, uint32_t node)
 {
-	uint32_t id = AKMP_PROV_ASR(node);
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_ACCEPT };
-	struct akm_member peer = { .asr_id = id, .node_id = node,
-				   .state = AKM_MEMBER_PROVISIONED };
 	int err = prov_asr_make(n, node);
 
-	if (!err)
-		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "provisioning ASR bootstrap: member state", id);
-	if (!err)
-		err = nl_err(n, akm_asr_set(n->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
-			     "provisioning ASR bootstrap: policy", id);
-	return err;
+	return err ? err : nl_err(n, akm_prov_bootstrap(n->nl, AKMP_PROV_ASR(node), node),
+				  "provisioning ASR to bootstrap mode", AKMP_PROV_ASR(node));
 }
 
 /*
@@ -143,20 +121,11 @@ int kern_bootstrap(struct nmm *n, uint32_t node)
  */
 int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
 {
-	uint32_t id = AKMP_PROV_ASR(node);
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP };
-	struct akm_member peer = { .asr_id = id, .node_id = node, .state = AKM_MEMBER_ACTIVE };
 	int err = prov_asr_make(n, node);
 
 	if (!err)
-		err = nl_err(n, akm_key_session(n->nl, id, epoch, node),
-			     "key the session epoch of provisioning ASR", id);
-	if (!err)
-		err = nl_err(n, akm_member_set(n->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "provisioning ASR session: member state", id);
-	if (!err)
-		err = nl_err(n, akm_asr_set(n->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
-			     "provisioning ASR session: policy", id);
+		err = nl_err(n, akm_prov_session(n->nl, AKMP_PROV_ASR(node), node, epoch),
+			     "provisioning ASR to session mode", AKMP_PROV_ASR(node));
 	if (err)
 		kern_bootstrap(n, node);
 	return err;
@@ -169,16 +138,14 @@ int kern_session(struct nmm *n, uint32_t node, uint32_t epoch)
  */
 int64_t kern_session_last(struct nmm *n, uint32_t node)
 {
-	struct akm_asr asr;
-	int err;
+	int64_t last;
 
 	if (!n->nl)
 		return 0;	/* --no-kernel */
-	err = prov_asr_make(n, node);
-	if (!err)
-		err = nl_err(n, akm_asr_get(n->nl, AKMP_PROV_ASR(node), &asr),
-			     "read provisioning ASR", AKMP_PROV_ASR(node));
-	return err ? (int64_t)err : (int64_t)asr.last_epoch;
+	last = prov_asr_make(n, node);
+	if (!last)
+		last = akm_prov_last(n->nl, AKMP_PROV_ASR(node));
+	return last < 0 ? nl_err(n, last, "read provisioning ASR", AKMP_PROV_ASR(node)) : last;
 }
 
 void kern_node_del(struct nmm *n, uint32_t node)

@@ -195,13 +195,7 @@ static void welcome(struct nmm *n, struct conn *c, uint32_t status, const char *
 {
 	struct akmp_buf b = { 0 };
 
-	akmp_begin(&b, AKMP_WELCOME);
-	akmp_put_u32(&b, AKMP_T_STATUS, status);
-	akmp_put_str(&b, AKMP_T_MESSAGE, msg);
-	if (epoch) {
-		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
-		akmp_put(&b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
-	}
+	akmp_welcome(&b, status, msg, epoch, proof);
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
 }
@@ -257,13 +251,8 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	struct akmp_buf b = { 0 };
 	struct akm_cred cred;
 
-	c->node = c->hs.node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
-	c->hs.nmm = n->id;
-	c->hs.flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
-	c->hs.last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
-	c->hs.instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
-	c->hs.session = akmp_u32(&m->tb[AKMP_T_SESSION]);
-	memcpy(c->hs.nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+	akmp_hello_hs(m, n->id, &c->hs);
+	c->node = c->hs.node;
 	randombytes_buf(c->hs.nm, sizeof(c->hs.nm));
 	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != n->id)
 		return refuse(n, c, "wrong-nmm-id");
@@ -280,9 +269,7 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 		c->decoy = "no-credential";
 	if (c->decoy)
 		randombytes_buf(pm, sizeof(pm));
-	akmp_begin(&b, AKMP_CHALLENGE);
-	akmp_put(&b, AKMP_T_NONCE, c->hs.nm, AKMP_NONCE_LEN);
-	akmp_put(&b, AKMP_T_PROOF, pm, AKMP_PROOF_LEN);
+	akmp_challenge(&b, &c->hs, pm);
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
 	c->state = CS_AUTH;

@@ -53,13 +53,9 @@ static int prepare(struct akmc *c, bool session)
 {
 	struct nmm *n = nmm_of(c);
 	uint32_t id = AKMP_PROV_ASR(n->id);
-	struct akm_asr asr = { .id = id, .alg = AKM_ALG_HMAC_SHA256,
-			       .policy = AKM_POLICY_ACCEPT, .name = "root" };
 	struct akm_member root = { .asr_id = id, .node_id = c->peer, .naddrs = 1,
-				   .addrs = { c->addr }, .state = AKM_MEMBER_PROVISIONED };
-	struct akm_member self = { .asr_id = id, .node_id = n->id, .state = AKM_MEMBER_ACTIVE };
+				   .addrs = { c->addr } };
 	struct akm_cred cred;
-	struct akm_asr cur;
 	int err;
 
 	err = akm_cred_get(c->nl, c->peer, &cred);
@@ -71,43 +67,25 @@ static int prepare(struct akmc *c, bool session)
 		return nl_fail(c, err, "the site's credential");
 	if (session)
 		return 0;
-	err = akm_asr_get(c->nl, id, &cur);
-	if (err == -ENOENT) {
-		err = akm_asr_new(c->nl, &asr, AKM_BIT(AKM_A_ASR_NAME) | AKM_BIT(AKM_A_ASR_POLICY));
-		if (!err)
-			err = akm_member_new(c->nl, &self, AKM_BIT(AKM_A_MEMBER_STATE));
-		if (!err)
-			err = akm_member_new(c->nl, &root, AKM_BIT(AKM_A_MEMBER_STATE) |
-					     AKM_BIT(AKM_A_MEMBER_ADDRS));
-	} else if (!err) {
-		err = akm_member_set(c->nl, &root, AKM_BIT(AKM_A_MEMBER_STATE) |
-				     AKM_BIT(AKM_A_MEMBER_ADDRS));
-		if (!err)
-			err = akm_asr_set(c->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY));
-	}
+	err = akm_prov_make(c->nl, id, "root", n->id, &root);
+	if (!err)	/* the address, should the bundle have named another */
+		err = akm_member_set(c->nl, &root, AKM_BIT(AKM_A_MEMBER_ADDRS));
+	if (!err)
+		err = akm_prov_bootstrap(c->nl, id, c->peer);
 	return err ? nl_fail(c, err, "the root's provisioning ASR in bootstrap mode") : 0;
 }
 
 /* Session mode: K(prov, epoch) current, the root active, policy drop. */
 static int session(struct akmc *c, uint32_t epoch)
 {
-	uint32_t id = AKMP_PROV_ASR(nmm_of(c)->id);
-	struct akm_member root = { .asr_id = id, .node_id = c->peer, .state = AKM_MEMBER_ACTIVE };
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP };
-	int err = akm_key_session(c->nl, id, epoch, c->peer);
-
-	if (!err)
-		err = akm_member_set(c->nl, &root, AKM_BIT(AKM_A_MEMBER_STATE));
-	if (!err)
-		err = akm_asr_set(c->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY));
-	return err;
+	return akm_prov_session(c->nl, AKMP_PROV_ASR(nmm_of(c)->id), c->peer, epoch);
 }
 
 static uint32_t last(struct akmc *c)
 {
-	struct akm_asr asr;
+	int64_t last = akm_prov_last(c->nl, AKMP_PROV_ASR(nmm_of(c)->id));
 
-	return akm_asr_get(c->nl, AKMP_PROV_ASR(nmm_of(c)->id), &asr) ? 0 : asr.last_epoch;
+	return last < 0 ? 0 : last;
 }
 
 /* Nothing comes from the root on the session yet but HEARTBEATs. */

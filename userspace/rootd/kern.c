@@ -96,71 +96,34 @@ int kern_site_cred(struct root *r, uint32_t site)
 	return err;
 }
 
-/* The provisioning ASR of site, made if it is missing; its peer at addr. */
 static int prov_make(struct root *r, uint32_t site, const struct akm_addr *addr)
 {
-	uint32_t id = AKMP_PROV_ASR(site);
-	struct akm_asr asr = { .id = id, .alg = AKM_ALG_HMAC_SHA256,
-			       .policy = AKM_POLICY_ACCEPT };
-	struct akm_member self = { .asr_id = id, .node_id = r->id, .state = AKM_MEMBER_ACTIVE };
-	struct akm_member peer = { .asr_id = id, .node_id = site, .naddrs = 1,
-				   .addrs = { *addr }, .state = AKM_MEMBER_PROVISIONED };
-	struct akm_asr cur;
-	int err;
+	struct akm_member peer = { .node_id = site, .naddrs = 1, .addrs = { *addr } };
+	char name[AKM_NAME_MAX];
 
-	if (!akm_asr_get(r->nl, id, &cur))
-		return 0;
-	snprintf(asr.name, sizeof(asr.name), "site-%u", site);
-	err = nl_err(r, akm_asr_new(r->nl, &asr, AKM_BIT(AKM_A_ASR_NAME) |
-				    AKM_BIT(AKM_A_ASR_POLICY)), "create provisioning ASR", id);
-	if (!err)
-		err = nl_err(r, akm_member_new(r->nl, &self, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "add self to provisioning ASR", id);
-	if (!err)
-		err = nl_err(r, akm_member_new(r->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE) |
-					       AKM_BIT(AKM_A_MEMBER_ADDRS)),
-			     "add site to provisioning ASR", id);
-	if (err)
-		akm_asr_del(r->nl, id);
-	return err;
+	snprintf(name, sizeof(name), "site-%u", site);
+	return nl_err(r, akm_prov_make(r->nl, AKMP_PROV_ASR(site), name, r->id, &peer),
+		      "make provisioning ASR", AKMP_PROV_ASR(site));
 }
 
 /* Bootstrap mode: policy accept, the site's member state provisioned. */
 int kern_site_bootstrap(struct root *r, uint32_t site, const struct akm_addr *addr)
 {
-	uint32_t id = AKMP_PROV_ASR(site);
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_ACCEPT };
-	struct akm_member peer = { .asr_id = id, .node_id = site,
-				   .state = AKM_MEMBER_PROVISIONED };
 	int err = prov_make(r, site, addr);
 
-	if (!err)
-		err = nl_err(r, akm_member_set(r->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "provisioning ASR bootstrap: member state", id);
-	if (!err)
-		err = nl_err(r, akm_asr_set(r->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
-			     "provisioning ASR bootstrap: policy", id);
-	return err;
+	return err ? err : nl_err(r, akm_prov_bootstrap(r->nl, AKMP_PROV_ASR(site), site),
+				  "provisioning ASR to bootstrap mode", AKMP_PROV_ASR(site));
 }
 
 /* Session mode with epoch: K(prov, epoch) current, the site active, policy drop. */
 int kern_site_session(struct root *r, uint32_t site, const struct akm_addr *addr,
 		      uint32_t epoch)
 {
-	uint32_t id = AKMP_PROV_ASR(site);
-	struct akm_asr asr = { .id = id, .policy = AKM_POLICY_DROP };
-	struct akm_member peer = { .asr_id = id, .node_id = site, .state = AKM_MEMBER_ACTIVE };
 	int err = prov_make(r, site, addr);
 
 	if (!err)
-		err = nl_err(r, akm_key_session(r->nl, id, epoch, site),
-			     "key the session epoch of provisioning ASR", id);
-	if (!err)
-		err = nl_err(r, akm_member_set(r->nl, &peer, AKM_BIT(AKM_A_MEMBER_STATE)),
-			     "provisioning ASR session: member state", id);
-	if (!err)
-		err = nl_err(r, akm_asr_set(r->nl, &asr, AKM_BIT(AKM_A_ASR_POLICY)),
-			     "provisioning ASR session: policy", id);
+		err = nl_err(r, akm_prov_session(r->nl, AKMP_PROV_ASR(site), site, epoch),
+			     "provisioning ASR to session mode", AKMP_PROV_ASR(site));
 	if (err)
 		kern_site_bootstrap(r, site, addr);
 	return err;
@@ -169,13 +132,11 @@ int kern_site_session(struct root *r, uint32_t site, const struct akm_addr *addr
 /* The last session epoch of site in this kernel (0: none), or -errno. */
 int64_t kern_site_last(struct root *r, uint32_t site, const struct akm_addr *addr)
 {
-	struct akm_asr asr;
-	int err = prov_make(r, site, addr);
+	int64_t last = prov_make(r, site, addr);
 
-	if (!err)
-		err = nl_err(r, akm_asr_get(r->nl, AKMP_PROV_ASR(site), &asr),
-			     "read provisioning ASR", AKMP_PROV_ASR(site));
-	return err ? (int64_t)err : (int64_t)asr.last_epoch;
+	if (!last)
+		last = akm_prov_last(r->nl, AKMP_PROV_ASR(site));
+	return last < 0 ? nl_err(r, last, "read provisioning ASR", AKMP_PROV_ASR(site)) : last;
 }
 
 void kern_site_del(struct root *r, uint32_t site)

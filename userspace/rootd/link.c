@@ -177,13 +177,7 @@ static void welcome(struct link *l, uint32_t status, const char *msg, uint32_t e
 {
 	struct akmp_buf b = { 0 };
 
-	akmp_begin(&b, AKMP_WELCOME);
-	akmp_put_u32(&b, AKMP_T_STATUS, status);
-	akmp_put_str(&b, AKMP_T_MESSAGE, msg);
-	if (epoch) {
-		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
-		akmp_put(&b, AKMP_T_PROOF, proof, AKMP_PROOF_LEN);
-	}
+	akmp_welcome(&b, status, msg, epoch, proof);
 	send_msg(l, &b);
 	akmp_buf_free(&b);
 }
@@ -240,13 +234,7 @@ static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
 	struct akm_addr a;
 	int err;
 
-	l->hs.node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
-	l->hs.nmm = r->id;
-	l->hs.flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);
-	l->hs.last = akmp_u32(&m->tb[AKMP_T_EPOCH]);
-	l->hs.instance = akmp_u64(&m->tb[AKMP_T_INSTANCE]);
-	l->hs.session = akmp_u32(&m->tb[AKMP_T_SESSION]);
-	memcpy(l->hs.nn, m->tb[AKMP_T_NONCE].v, AKMP_NONCE_LEN);
+	akmp_hello_hs(m, r->id, &l->hs);
 	randombytes_buf(l->hs.nm, sizeof(l->hs.nm));
 	if (akmp_u32(&m->tb[AKMP_T_NMM_ID]) != r->id)
 		return refuse(r, l, "wrong-root-id");
@@ -269,9 +257,7 @@ static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
 		l->decoy = "no-credential";
 	if (l->decoy)
 		randombytes_buf(pm, sizeof(pm));
-	akmp_begin(&b, AKMP_CHALLENGE);
-	akmp_put(&b, AKMP_T_NONCE, l->hs.nm, AKMP_NONCE_LEN);
-	akmp_put(&b, AKMP_T_PROOF, pm, AKMP_PROOF_LEN);
+	akmp_challenge(&b, &l->hs, pm);
 	send_msg(l, &b);
 	akmp_buf_free(&b);
 	l->state = LS_AUTH;

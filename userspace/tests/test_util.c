@@ -364,7 +364,7 @@ static void test_fails(void)
 	}
 	ok(!akm_fails_limited(&f, &a, 300), "fails: a full table serves a stranger ...");
 	akm_fails_record(&f, &a, 300);
-	ok(akm_fails_limited(&f, &a, 301), "fails: ... until one more fails: then none for a window");
+	ok(akm_fails_limited(&f, &a, 301), "fails: ... until one more fails: none for a window");
 	ok(!akm_fails_limited(&f, &a, 300 + AKM_FAIL_WINDOW), "fails: ... which ends");
 }
 
