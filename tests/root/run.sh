@@ -28,6 +28,10 @@ ok $? "akm-rootd starts on an empty database (schema made, master key made)" "$(
 grep -q "schema migrated to version 2" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
 	[ "$(stat -c %a "$T/r1/master.key")" = 600 ]
 ok $? "schema version 2; master.key made, mode 0600" "$(cat "$T/r1.log")"
+# started by root: without --listen it keeps no capability
+grep -q "^CapEff:\s*0000000000000000$" /proc/"$PID1"/status &&
+	grep -q "^CapPrm:\s*0000000000000000$" /proc/"$PID1"/status
+ok $? "without --listen, no capability is left" "$(grep ^Cap /proc/"$PID1"/status)"
 
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
 st=$?

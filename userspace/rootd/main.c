@@ -11,7 +11,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
@@ -151,6 +154,20 @@ int root_check(struct root *r)
 	return err;
 }
 
+/*
+ * Without --listen nothing here needs a capability: whatever the service
+ * manager gave (akm-rootd.service grants CAP_NET_ADMIN for the link) goes.
+ */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return -errno;
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
 static void loop(struct root *r)
 {
 	struct pollfd pfd[POLL_MAX];
@@ -260,6 +277,10 @@ int main(int argc, char **argv)
 	if (!r.id) {
 		fprintf(stderr, "akm-rootd: no root id: set 'id = N' in %s or give --id\n", conf);
 		return 2;
+	}
+	if (!listen && (err = drop_capabilities())) {
+		fprintf(stderr, "akm-rootd: cannot drop capabilities: %s\n", strerror(-err));
+		return 1;
 	}
 	if (sodium_init() < 0) {
 		fprintf(stderr, "akm-rootd: libsodium failed to initialize\n");
