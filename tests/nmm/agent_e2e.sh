@@ -127,7 +127,7 @@ refused "wrong transfer code" "wrong transfer code, or the bundle was modified" 
 cp "$W/a.bundle" "$W/bad" && printf '\x01' | dd of="$W/bad" bs=1 seek=40 conv=notrunc 2>/dev/null
 refused "tampered byte" "bundle is corrupt or was modified" "$W/bad" "$code_a"
 cp "$W/a.bundle" "$W/bad" && printf '\x02' | dd of="$W/bad" bs=1 seek=4 conv=notrunc 2>/dev/null
-refused "version 2" "bundle version 2 not supported (this agent reads version 1)" "$W/bad" "$code_a"
+refused "version 2" "bundle version 2 not supported (this program reads version 1)" "$W/bad" "$code_a"
 head -c 100 "$W/a.bundle" >"$W/bad"
 refused "truncated file" "bundle has 100 bytes" "$W/bad" "$code_a"
 refused "missing file" "cannot open" "$W/none" "$code_a"

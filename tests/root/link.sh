@@ -202,6 +202,15 @@ ok $? "a copy's bootstrap connection during the session: EBUSY" "status $st"
 online && [ "$(current root)" = "$session drop" ]
 ok $? "the site's session is untouched" "$(current root)"
 
+# an id no site can have costs the database nothing
+mark=$(wc -l <"$W/root.log")
+st=$(SITE=$((0x80000001)) copy 0)
+[ "$st" = bad-challenge ] &&
+	grep -q "site $((0x80000001)) from ${ADDR[m]}: handshake failed: unknown-site" "$W/root.log" &&
+	! tail -n +"$mark" "$W/root.log" | grep -q "database:"
+ok $? "an id above 2^31: a CHALLENGE that proves nothing, no query" \
+	"status $st; $(tail -n +"$mark" "$W/root.log")"
+
 # an unknown site id gets a CHALLENGE like a known one, then EACCES
 st=$(SITE=7 copy 0)
 [ "$st" = bad-challenge ] && grep -q "site 7 from ${ADDR[m]}: handshake failed: unknown-site" \
@@ -209,6 +218,27 @@ st=$(SITE=7 copy 0)
 ok $? "an unknown site id: a CHALLENGE that proves nothing, refused" "status $st"
 root site list | grep -q "site east"
 ok $? "failed handshakes leave the records alone" "$(root site list)"
+
+# ---- the NMM restarted, and given its bundle again: a new session each time ----
+kill "$NMM_PID"; wait "$NMM_PID" 2>/dev/null
+start_nmm
+newer() { [ "$(db_session)" -gt "$session" ] && online; }
+wait_for 60 newer
+s1=$(db_session)
+[ "$(current root)" = "$s1 drop" ] && [ "$(current east)" = "$s1 drop" ]
+ok $? "the NMM restarted: a new session $s1 (was $session)" \
+	"root $(current root), site $(current east); $(tail -n 5 "$W/nmm.log")"
+echo "$code" | nmm root import "$W/east.bundle" code-file - >/dev/null 2>&1
+session=$s1
+wait_for 60 newer
+s2=$(db_session)
+[ "$(current root)" = "$s2 drop" ] && [ "$(current east)" = "$s2 drop" ]
+ok $? "the bundle imported again over the session: a new session $s2" \
+	"root $(current root), site $(current east); $(tail -n 5 "$W/nmm.log")"
+session=$s2
+out=$(nmm node add n2 id 9 addr "${ADDR[root]}" 2>&1)
+[ $? = 1 ] && grep -q "address ${ADDR[root]} is the root's" <<<"$out"
+ok $? "a node with the root's address is refused" "$out"
 
 # ---- the database restarted under a session ----
 pg_restart fast
@@ -230,7 +260,6 @@ ok $? "... and the first one's session is untouched" "$(current root)"
 kill -9 "$ROOT_PID"; wait "$ROOT_PID" 2>/dev/null
 rm -f "$W/root/admin.sock"
 start_root
-newer() { [ "$(db_session)" -gt "$session" ] && online; }
 wait_for 90 newer
 s2=$(db_session)
 [ "$s2" -gt "$session" ] && [ "$(current root)" = "$s2 drop" ] && [ "$(current east)" = "$s2 drop" ]

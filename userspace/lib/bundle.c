@@ -185,7 +185,6 @@ out:
 	return err;
 }
 
-/* The transfer key from the code and the bundle's salt. */
 /* The terminal whose echo prompt_code() turned off, for the signal handler. */
 static volatile sig_atomic_t tty_fd = -1;
 static struct termios tty_saved;
@@ -264,6 +263,7 @@ int akm_code_get(const char *code_file, const char *file, const char *option,
 	return err;
 }
 
+/* The transfer key from the code and the bundle's salt. */
 static int transfer_key(uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES],
 			const char *code, const uint8_t *salt)
 {
@@ -328,7 +328,7 @@ int akm_bundle_open(const uint8_t *buf, size_t len, const char *code,
 		return -EINVAL;
 	}
 	if (buf[B_VERSION] != AKM_BUNDLE_VERSION) {
-		set_msg(msg, msglen, "bundle version %u not supported (this agent reads version %d)",
+		set_msg(msg, msglen, "bundle version %u not supported (this program reads version %d)",
 			buf[B_VERSION], AKM_BUNDLE_VERSION);
 		return -EPROTONOSUPPORT;
 	}

@@ -86,6 +86,16 @@ int akmc_send(struct akmc *c, struct akmp_buf *b)
 	return 0;
 }
 
+/* The source address the server knows this side by (its session connections come from there). */
+static int bind_src(struct akmc *c)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_addr = c->src.v6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_addr = c->src.v4 };
+
+	return c->src.family == AF_INET ? bind(c->fd, (struct sockaddr *)&s4, sizeof(s4)) :
+	       bind(c->fd, (struct sockaddr *)&s6, sizeof(s6));
+}
+
 /* The kernel's checks, then a non-blocking connect. */
 static void attempt(struct akmc *c)
 {
@@ -114,8 +124,15 @@ static void attempt(struct akmc *c)
 		akmc_fail(c, "socket: %s", strerror(errno));
 		return;
 	}
+	if (c->src.family && bind_src(c)) {
+		akmc_fail(c, "cannot connect from the address %s: %s", "the server knows",
+			  strerror(errno));
+		return;
+	}
 	c->connects++;
-	c->ops->debug("connecting (%s connection)", c->session_conn ? "session" : "bootstrap");
+	if (c->ops->debug)
+		c->ops->debug("connecting (%s connection)",
+			      c->session_conn ? "session" : "bootstrap");
 	if (connect(c->fd, (struct sockaddr *)&ss, sslen) && errno != EINPROGRESS) {
 		akmc_fail(c, "connect: %s", strerror(errno));
 		return;
@@ -284,7 +301,8 @@ static void on_welcome(struct akmc *c, const struct akmp_msg *m)
 static void on_msg(struct akmc *c, const struct akmp_msg *m)
 {
 	c->last_contact = time(NULL);
-	c->ops->debug("received %s", akmp_type_name(m->type));
+	if (c->ops->debug)
+		c->ops->debug("received %s", akmp_type_name(m->type));
 	if (c->st == AKMC_HELLO && m->type == AKMP_CHALLENGE)
 		on_challenge(c, m);
 	else if ((c->st == AKMC_HELLO || c->st == AKMC_AUTH) && m->type == AKMP_WELCOME)
@@ -296,13 +314,15 @@ static void on_msg(struct akmc *c, const struct akmp_msg *m)
 			  akmp_type_name(m->type));
 }
 
+/* A few frames a call: a server that keeps sending holds up nothing else of the owner's. */
 static void on_readable(struct akmc *c)
 {
+	unsigned int frames = 0;
 	struct akmp_msg m;
 	int ret;
 
 	while (c->fd >= 0 && (c->st == AKMC_HELLO || c->st == AKMC_AUTH ||
-			      c->st == AKMC_SESSION)) {
+			      c->st == AKMC_SESSION) && frames++ < AKMC_FRAMES_PER_CALL) {
 		ret = akmp_read(c->fd, &c->rd);
 		if (!ret)
 			return;
@@ -331,6 +351,22 @@ int akmc_poll_fd(const struct akmc *c, short *events)
 	*events = c->st == AKMC_CONNECTING ? POLLOUT :
 		  POLLIN | (akmp_pending(&c->out) ? POLLOUT : 0);
 	return c->fd;
+}
+
+const char *akmc_state_name(const struct akmc *c)
+{
+	switch (c->st) {
+	case AKMC_IDLE:
+		return c->session_conn ? "switching" : "backoff";
+	case AKMC_CONNECTING:
+		return "connecting";
+	case AKMC_HELLO:
+	case AKMC_AUTH:
+		return "handshake";
+	case AKMC_SESSION:
+		return "session";
+	}
+	return "?";
 }
 
 int64_t akmc_wake(const struct akmc *c)

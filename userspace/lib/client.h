@@ -31,6 +31,7 @@
 #define AKMC_BACKOFF_MIN_MS	1000
 #define AKMC_BACKOFF_MAX_MS	60000
 #define AKMC_SWITCH_MS		200	/* bootstrap connection reset -> session one */
+#define AKMC_FRAMES_PER_CALL	16	/* read by one akmc_io() */
 
 enum akmc_state { AKMC_IDLE, AKMC_CONNECTING, AKMC_HELLO, AKMC_AUTH, AKMC_SESSION };
 
@@ -41,7 +42,7 @@ struct akmc_ops {
 	 * Before each connection: c->nl usable, the credential in the kernel
 	 * (set c->fresh if it had to be installed again), the node id set;
 	 * for a bootstrap connection the provisioning ASR in bootstrap mode.
-	 * 0, or a negative errno after akmc_fail().
+	 * 0, or a negative errno after calling akmc_fail() (which it must).
 	 */
 	int (*prepare)(struct akmc *c, bool session);
 	/* Key the provisioning ASR for the session epoch (a bootstrap connection's WELCOME). */
@@ -55,6 +56,7 @@ struct akmc_ops {
 	/* The state changed ("backoff", "connecting", "handshake", "switching", "session"). */
 	void (*changed)(struct akmc *c, const char *state);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+	/* optional */
 	void (*debug)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 
@@ -67,7 +69,8 @@ struct akmc {
 	uint32_t self, peer;		/* HELLO NODE_ID and NMM_ID */
 	struct akm_addr addr;		/* the server's */
 	uint16_t port;
-	struct akm_sock *nl;		/* for the proofs; ops->prepare may open it again */
+	struct akm_addr src;		/* connect from this address (family 0: any) */
+	struct akm_sock *nl;		/* for the proofs (ops->prepare may open it anew) */
 	bool fresh;			/* HELLO FLAGS bit 0 until a session */
 	/* the client's */
 	int fd;
@@ -94,7 +97,9 @@ void akmc_fail(struct akmc *c, const char *fmt, ...) __attribute__((format(print
 int akmc_send(struct akmc *c, struct akmp_buf *b);
 /* What to poll: the socket and its events (fd -1: none), and the next timer (ms). */
 int akmc_poll_fd(const struct akmc *c, short *events);
-int64_t akmc_wake(const struct akmc *c);
+int64_t akmc_wake(const struct akmc *c);	/* akmc_now_ms() of the next timer */
+/* "backoff", "connecting", "handshake", "switching", "session" */
+const char *akmc_state_name(const struct akmc *c);
 void akmc_io(struct akmc *c, short revents);
 void akmc_timer(struct akmc *c);
 /* Now, if waiting: the backoff starts again. */

@@ -46,11 +46,11 @@ static struct akm_fail_slot *fail_slot(struct akm_fails *f, const struct akm_add
 	return victim;
 }
 
-bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now)
+bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known)
 {
 	struct akm_fail_slot *s = fail_slot(f, a, now, false);
 
-	return s ? s->count >= AKM_FAIL_MAX : now < f->full_until;
+	return s ? s->count >= AKM_FAIL_MAX : now < f->full_until && !known;
 }
 
 void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now)

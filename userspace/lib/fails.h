@@ -26,8 +26,12 @@ struct akm_fails {
 	int64_t full_until;		/* strangers are not served until then */
 };
 
-/* now: seconds of a monotonic clock. */
-bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now);
+/*
+ * now: seconds of a monotonic clock. known: an address the caller serves
+ * (a site's endpoint): limited by its own failures only, not for want of
+ * room in a table that strangers filled.
+ */
+bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known);
 void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now);
 
 #endif /* AKM_FAILS_H */

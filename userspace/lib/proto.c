@@ -500,12 +500,6 @@ int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg)
 	return ret;
 }
 
-/*
- * T = be32 node || be32 NMM || Nn || Nm || be32 FLAGS || be32 EPOCH ||
- * be64 INSTANCE || be32 SESSION, the last four as HELLO carried them: the
- * proofs cover what the node said about its kernel and which connection
- * this is. Returns AKMP_TRANSCRIPT_LEN.
- */
 void akmp_hello_hs(const struct akmp_msg *m, uint32_t self, struct akmp_hs *hs)
 {
 	hs->node = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
@@ -537,6 +531,12 @@ void akmp_welcome(struct akmp_buf *b, uint32_t status, const char *msg, uint32_t
 	}
 }
 
+/*
+ * T = be32 node || be32 NMM || Nn || Nm || be32 FLAGS || be32 EPOCH ||
+ * be64 INSTANCE || be32 SESSION, the last four as HELLO carried them: the
+ * proofs cover what the node said about its kernel and which connection
+ * this is. Returns AKMP_TRANSCRIPT_LEN.
+ */
 size_t akmp_transcript(uint8_t t[AKMP_TRANSCRIPT_LEN], const struct akmp_hs *h)
 {
 	put_be32(t, h->node);
@@ -787,8 +787,13 @@ int akmp_admin_req(const uint8_t *data, size_t len, struct akmp_admin_req *q)
 	return ret;
 }
 
+/* The words are wiped: one may be a transfer code (akmctl nmm root import). */
 void akmp_admin_req_free(struct akmp_admin_req *q)
 {
-	while (q->argc)
-		free(q->argv[--q->argc]);
+	while (q->argc) {
+		char *w = q->argv[--q->argc];
+
+		explicit_bzero(w, strlen(w));
+		free(w);
+	}
 }

@@ -97,15 +97,21 @@ static uint32_t node_by_name(struct nmm *n, const char *name)
 		      "t", name);
 }
 
-/* Fail if an address of addrs belongs to a node (not removed) other than self. */
+/* Fail if an address of addrs is the root's or a node's (not removed) other than self. */
 static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 {
 	sqlite3_stmt *st = db_prep(r->n, "SELECT id, name, addrs FROM nodes WHERE id != ? AND "
 				   "state != 'removed'", "u", self);
-	char *copy = strdup(addrs), *tok, *save;
+	char *copy = strdup(addrs), *tok, *save, root[AKM_ADDRSTRLEN];
 	bool taken = false;
 
-	if (!st || !copy) {
+	/* one member of one ASR has an address in the NMM's kernel: the root's link's is its */
+	if (r->n->up.peer &&
+	    akm_addrs_has(addrs, akm_addr_str(&r->n->up.addr, root, sizeof(root)))) {
+		fail(r, 1, "address %s is the root's", root);
+		taken = true;
+	}
+	if (!taken && (!st || !copy)) {
 		fail(r, 1, "store error");
 		taken = true;
 	}
@@ -205,8 +211,10 @@ static int node_add(struct req *r)
 		   "state != 'removed'", "ut", id, name))
 		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE state != 'removed'", "") >=
-	    NMM_NODES_MAX)
-		return fail(r, 1, "this NMM has %d nodes, its kernel's limit", NMM_NODES_MAX);
+	    NMM_NODES_MAX - (n->up.peer ? 1 : 0))
+		return fail(r, 1, "this NMM has %d nodes, its kernel's limit%s",
+			    NMM_NODES_MAX - (n->up.peer ? 1 : 0),
+			    n->up.peer ? " (the root's link takes one place)" : "");
 	if (addr_taken(r, addrs, 0))
 		return r->status;
 
@@ -899,7 +907,6 @@ static int root_cmd(struct req *r, const char *cmd)
 			return fail(r, 1, "no root to forget");
 		if (uplink_forget(n))
 			return fail(r, 1, "cannot write the store");
-		nmm_event(n, "root-forgotten", "nmm %u", n->id);
 		return 0;
 	}
 	if (strcmp(cmd, "import"))
@@ -913,7 +920,7 @@ static int root_cmd(struct req *r, const char *cmd)
 		return fail(r, 1, "the file is not a bundle (%zu bytes of hex, %zu expected)",
 			    strlen(hex) / 2, sizeof(bundle));
 	err = uplink_import(n, bundle, sizeof(bundle), code, msg, sizeof(msg));
-	sodium_memzero(bundle, sizeof(bundle));
+	sodium_memzero((char *)code, strlen(code));
 	if (err)
 		return fail(r, 1, "cannot import: %s", *msg ? msg : strerror(-err));
 	uplink_show(n, &r->o);

@@ -495,8 +495,8 @@ int main(int argc, char **argv)
 	}
 	if (!err)
 		err = kern_sync(&n);
-	if (!err && (err = uplink_start(&n)))
-		nmm_log("the root's link: cannot read it from the store: %s", strerror(-err));
+	if (!err)
+		uplink_start(&n);
 	if (!err && (err = open_listener(&n)))
 		nmm_log("cannot listen on port %u: %s", n.port, strerror(-err));
 	if (!err && (err = open_admin(&n)))
@@ -514,7 +514,7 @@ int main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 		nmm_log("stopping");
 	}
-	uplink_stop(&n);
+	uplink_stop(&n, false);
 	while (n.conns)
 		conn_close(&n, n.conns);
 	while (n.nodes) {

@@ -220,8 +220,8 @@ bool node_online(struct nmm *n, uint32_t node);
 void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
 
 /* uplink.c: the link to the root, once a site bundle was imported. */
-int uplink_start(struct nmm *n);	/* from the store; 0 if there is none */
-void uplink_stop(struct nmm *n);
+void uplink_start(struct nmm *n);	/* from the store, if there is one */
+void uplink_stop(struct nmm *n, bool reset);
 int uplink_forget(struct nmm *n);
 /* Open a site bundle with its code and keep it; msg says why not. */
 int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *code,

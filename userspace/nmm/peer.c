@@ -59,7 +59,7 @@ static bool session_addr(struct nmm *n, const struct akm_addr *a)
 
 bool fail_limited(struct nmm *n, const struct akm_addr *a)
 {
-	return akm_fails_limited(&n->fails, a, nmm_now()) && !session_addr(n, a);
+	return akm_fails_limited(&n->fails, a, nmm_now(), false) && !session_addr(n, a);
 }
 
 void fail_record(struct nmm *n, const struct akm_addr *a)

@@ -88,8 +88,7 @@ static const char *const migrations[] = {
 	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
 	"  root INTEGER NOT NULL CHECK (root BETWEEN 1 AND 2147483647),"
 	"  addr TEXT NOT NULL, port INTEGER NOT NULL,"
-	"  cred BLOB NOT NULL,"				/* sealed, "uplink:<root>" */
-	"  created INTEGER NOT NULL, imported INTEGER NOT NULL);",
+	"  cred BLOB NOT NULL);",				/* sealed, "uplink:<root>" */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

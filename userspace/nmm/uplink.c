@@ -9,9 +9,12 @@
  * (lib/client.c). The bundle's credential is kept sealed in the store.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include "bundle.h"
@@ -32,7 +35,7 @@ static int nl_fail(struct akmc *c, int err, const char *what)
 /* The site's credential from the store into the kernel, as CRED_ID = the root id. */
 static int cred_install(struct nmm *n)
 {
-	uint8_t *c = akm_secure_alloc(32);
+	uint8_t *c = akm_secure_alloc(AKM_CRED_LEN);
 	char ad[32];
 	int err;
 
@@ -40,10 +43,8 @@ static int cred_install(struct nmm *n)
 		return -ENOMEM;
 	snprintf(ad, sizeof(ad), "uplink:%u", n->up.peer);
 	err = load_secret(n, ad, c, db_prep(n, "SELECT cred FROM uplink", ""));
-	if (!err) {
-		akm_cred_del(n->nl, n->up.peer);
+	if (!err)
 		err = akm_cred_install(n->nl, n->up.peer, c);
-	}
 	akm_secure_free(c);
 	return err;
 }
@@ -121,9 +122,15 @@ static void changed(struct akmc *c, const char *state)
 		nmm_event(n, "root-offline", "root %u reason \"%s\"", c->peer, c->error);
 }
 
-static void debug(const char *fmt, ...)
+static void uplink_log(const char *fmt, ...)
 {
-	(void)fmt;
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	nmm_log("root link: %s", text);
 }
 
 static const struct akmc_ops uplink_ops = {
@@ -133,48 +140,78 @@ static const struct akmc_ops uplink_ops = {
 	.message = message,
 	.heartbeat = heartbeat,
 	.changed = changed,
-	.log = nmm_log,
-	.debug = debug,
+	.log = uplink_log,
 };
 
-/* From the store: connect if a bundle was imported (and this NMM has a kernel). */
-int uplink_start(struct nmm *n)
+/* The kernel's link state from the store: the provisioning ASR made anew, the credential. */
+static int kern_reset(struct nmm *n, uint32_t root)
 {
-	sqlite3_stmt *st = db_prep(n, "SELECT root, addr, port FROM uplink", "");
-	int err = -ENOENT;
-
-	uplink_stop(n);
-	if (!st)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		n->up.peer = sqlite3_column_int64(st, 0);
-		err = akm_addr_parse((const char *)sqlite3_column_text(st, 1), &n->up.addr);
-		n->up.port = sqlite3_column_int64(st, 2);
-	}
-	db_done(n, st);
-	if (err)
-		return err == -ENOENT ? 0 : err;
-	if (!n->nl) {
-		nmm_log("root %u: not connecting without the kernel (--no-kernel)", n->up.peer);
-		return 0;
-	}
-	n->up.ops = &uplink_ops;
-	n->up.arg = n;
-	n->up.server = "root";
-	n->up.role = "site";
-	n->up.self = n->id;
-	n->up.nl = n->nl;
-	akmc_init(&n->up);
-	n->up_on = true;
-	return 0;
+	akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));	/* the kernel keeps its last epoch */
+	akm_cred_del(n->nl, root);
+	return cred_install(n);
 }
 
-/* Close the link; the kernel keeps its provisioning ASR (bootstrap mode next time). */
-void uplink_stop(struct nmm *n)
+/*
+ * From the store: connect if a bundle was imported (and this NMM has a
+ * kernel). Trouble with the link is logged and shown by 'root show'; the
+ * NMM serves its nodes all the same.
+ */
+void uplink_start(struct nmm *n)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT root, addr, port FROM uplink", "");
+	struct akmc *c = &n->up;
+	int err = -ENOENT;
+
+	uplink_stop(n, false);
+	memset(c, 0, sizeof(*c));
+	if (!st) {
+		snprintf(c->error, sizeof(c->error), "cannot read the store");
+		return;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->peer = sqlite3_column_int64(st, 0);
+		err = akm_addr_parse((const char *)sqlite3_column_text(st, 1), &c->addr);
+		c->port = sqlite3_column_int64(st, 2);
+	}
+	db_done(n, st);
+	if (err == -ENOENT)
+		return;
+	if (err) {
+		snprintf(c->error, sizeof(c->error), "the root's address in the store is damaged");
+	} else if (!n->nl) {
+		snprintf(c->error, sizeof(c->error), "no kernel (--no-kernel)");
+	} else if ((err = kern_reset(n, c->peer))) {
+		snprintf(c->error, sizeof(c->error), "cannot install the site's credential: %s",
+			 strerror(-err));
+	} else {
+		c->ops = &uplink_ops;
+		c->arg = n;
+		c->server = "root";
+		c->role = "site";
+		c->self = n->id;
+		c->nl = n->nl;
+		/* from the address the root knows the site by, if it is one */
+		if (n->listen_addr.family == c->addr.family &&
+		    (c->addr.family == AF_INET ? n->listen_addr.v4.s_addr != INADDR_ANY :
+		     !IN6_IS_ADDR_UNSPECIFIED(&n->listen_addr.v6)))
+			c->src = n->listen_addr;
+		akmc_init(c);
+		n->up_on = true;
+		return;
+	}
+	nmm_log("root link: root %u: %s", c->peer, c->error);
+}
+
+/*
+ * Close the link. reset: its provisioning ASR goes next, so nothing is
+ * left to retransmit in the clear; else the kernel keeps it (bootstrap
+ * mode next time).
+ */
+void uplink_stop(struct nmm *n, bool reset)
 {
 	if (!n->up_on)
 		return;
-	akmc_close(&n->up, false);
+	akmc_close(&n->up, reset);
 	if (n->up_session) {
 		snprintf(n->up.error, sizeof(n->up.error), "stopped");
 		changed(&n->up, "stopped");
@@ -182,27 +219,35 @@ void uplink_stop(struct nmm *n)
 	n->up_on = false;
 }
 
-/* Forget the root: the link, its kernel state, the stored credential. */
+/* Forget the root: the stored credential, then the link and its kernel state. */
 int uplink_forget(struct nmm *n)
 {
 	uint32_t root = n->up.peer;
-	int err;
 
-	uplink_stop(n);
-	err = db_exec(n, "DELETE FROM uplink", "") < 0 ? -EIO : 0;
-	if (!err && n->nl && root) {
+	if (db_exec(n, "DELETE FROM uplink", "") < 0)
+		return -EIO;
+	uplink_stop(n, true);
+	if (n->nl && root) {
 		akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));
 		akm_cred_del(n->nl, root);
 	}
 	memset(&n->up, 0, sizeof(n->up));
-	return err;
+	nmm_event(n, "root-forgotten", "root %u", root);
+	return 0;
+}
+
+/* Does a node (not removed) have the address a? */
+static bool node_has(struct nmm *n, const char *a)
+{
+	return db_int(n, 1, "SELECT count(*) FROM nodes WHERE state != 'removed' AND "
+		      "' ' || addrs || ' ' LIKE '% ' || ? || ' %'", "t", a) != 0;
 }
 
 int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *code,
 		  char *msg, size_t msglen)
 {
-	uint8_t *cred = akm_secure_alloc(AKM_CRED_LEN), sealed[AKM_SEALED_LEN(32)];
-	char ad[32], addr[AKM_ADDRSTRLEN];
+	uint8_t *cred = akm_secure_alloc(AKM_CRED_LEN), sealed[AKM_SEALED_LEN(AKM_CRED_LEN)];
+	char ad[32], addr[AKM_ADDRSTRLEN] = "";
 	struct akm_bundle b;
 	struct akm_addr a;
 	int err;
@@ -210,24 +255,38 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 	if (!cred)
 		return -ENOMEM;
 	err = akm_bundle_open(bundle, len, code, &b, cred, msg, msglen);
+	if (!err) {
+		akmp_addr_get(b.nmm_addr.s6_addr, &a);
+		akm_addr_str(&a, addr, sizeof(addr));
+	}
 	if (!err && b.node_id != n->id) {
 		snprintf(msg, msglen, "this bundle is for site %u, and this NMM's id is %u: "
 			 "export the bundle of this NMM's site", b.node_id, n->id);
 		err = -EINVAL;
-	}
-	if (!err && db_int(n, 1, "SELECT count(*) FROM nodes WHERE id = ?", "u", b.nmm_id)) {
-		snprintf(msg, msglen, "the root's id %u is a node's of this NMM: ids are one space "
-			 "in a deployment", b.nmm_id);
+	} else if (!err && (!b.nmm_id || b.nmm_id >= AKMP_PROV_ASR(0) || b.nmm_id == n->id)) {
+		snprintf(msg, msglen, "the bundle names root %u, which cannot be (the root's id "
+			 "is 1 to 2147483647, and not this NMM's)", b.nmm_id);
+		err = -EINVAL;
+	} else if (!err && db_int(n, 1, "SELECT count(*) FROM nodes WHERE id = ?", "u",
+				  b.nmm_id)) {
+		snprintf(msg, msglen, "the root's id %u is a node's of this NMM (or was: ids of "
+			 "removed nodes count): ids are one space in a deployment", b.nmm_id);
 		err = -EEXIST;
+	} else if (!err && node_has(n, addr)) {
+		snprintf(msg, msglen, "the root's address %s is a node's of this NMM", addr);
+		err = -EADDRINUSE;
+	} else if (!err && db_int(n, NMM_NODES_MAX, "SELECT count(*) FROM nodes WHERE "
+				  "state != 'removed'", "") >= NMM_NODES_MAX) {
+		snprintf(msg, msglen, "this NMM has %d nodes: its kernel has no room for the "
+			 "root's link (remove one)", NMM_NODES_MAX);
+		err = -ENOSPC;
 	}
 	if (!err) {
-		akmp_addr_get(b.nmm_addr.s6_addr, &a);
 		snprintf(ad, sizeof(ad), "uplink:%u", b.nmm_id);
 		akm_seal(&n->master, ad, cred, AKM_CRED_LEN, sealed);
-		if (db_exec(n, "INSERT OR REPLACE INTO uplink (one, root, addr, port, cred, "
-			    "created, imported) VALUES (1, ?, ?, ?, ?, ?, ?)", "utubii", b.nmm_id,
-			    akm_addr_str(&a, addr, sizeof(addr)), (uint32_t)b.nmm_port, sealed,
-			    sizeof(sealed), (int64_t)b.created, (int64_t)time(NULL)) != 1) {
+		if (db_exec(n, "INSERT OR REPLACE INTO uplink (one, root, addr, port, cred) "
+			    "VALUES (1, ?, ?, ?, ?)", "utub", b.nmm_id, addr, (uint32_t)b.nmm_port,
+			    sealed, sizeof(sealed)) != 1) {
 			snprintf(msg, msglen, "cannot write the store");
 			err = -EIO;
 		}
@@ -237,32 +296,28 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 	if (err)
 		return err;
 	/*
-	 * A new credential, perhaps of another root: the kernel's copy and the
-	 * provisioning ASR go (the kernel keeps its last session epoch), the
-	 * next connection makes them again.
+	 * A new credential, perhaps of another root: the link starts over,
+	 * the kernel's copy and provisioning ASR of the old one go.
 	 */
-	uplink_stop(n);
+	uplink_stop(n, true);
 	if (n->up.peer && n->nl) {
 		akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));
 		akm_cred_del(n->nl, n->up.peer);
 	}
 	nmm_event(n, "root-imported", "root %u endpoint %s port %u", b.nmm_id, addr, b.nmm_port);
-	return uplink_start(n);
+	uplink_start(n);
+	return 0;
 }
 
 void uplink_show(struct nmm *n, struct akm_out *o)
 {
-	static const char *const states[] = {
-		[AKMC_IDLE] = "backoff", [AKMC_CONNECTING] = "connecting",
-		[AKMC_HELLO] = "handshake", [AKMC_AUTH] = "handshake", [AKMC_SESSION] = "session",
-	};
 	char buf[AKM_ADDRSTRLEN + 8];
 
 	akm_out_obj_open(o, NULL);
 	akm_out_uint(o, "root", "root", n->up.peer);
 	akm_out_str(o, "addr", "addr", akm_addr_str(&n->up.addr, buf, sizeof(buf)));
 	akm_out_uint(o, "port", "port", n->up.port);
-	akm_out_str(o, "state", "state", !n->up_on ? "stopped" : states[n->up.st]);
+	akm_out_str(o, "state", "state", n->up_on ? akmc_state_name(&n->up) : "stopped");
 	akm_out_uint(o, "session", "session", n->up.epoch);
 	akm_out_uint(o, "connects", "connects", n->up.connects);
 	akm_out_uint(o, "sessions", "sessions", n->up.sessions);

@@ -194,8 +194,11 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			break;
 		}
 		akm_out_init(&q->o, q->out, q->o.mode);
+		if (q->file)	/* a bundle: with the code printed, it opens the credential */
+			sodium_memzero(q->file, q->file_len);
 		free(q->file);
 		q->file = NULL;
+		q->file_len = 0;
 		q->pos = 0;
 		q->status = 0;
 		r->committing = false;
@@ -220,6 +223,8 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 			extra = true;
 		fclose(q->out);
 		fclose(q->err);
+		if (q->file)	/* the output holds the transfer code */
+			sodium_memzero(*out, *outlen);
 		free(*out);
 		free(*err);
 		usleep((1000 << (try < 6 ? try : 6)) + rand() % 1000);	/* 1 ms, doubling */
@@ -277,6 +282,8 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 	send_frame(a, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
 	a->closing = true;
 out:
+	if (q.file && out)	/* the output holds the transfer code */
+		sodium_memzero(out, outlen);
 	free(out);
 	free(err);
 	if (q.file)

@@ -143,6 +143,7 @@ int db_reconnect(struct root *r)
 	if (!err) {
 		root_log("database: connected again");
 		admin_broadcast(r, "database-back", "");
+		link_event(r, "database-back", "");
 		r->pg_delay = 1;
 	}
 	return err;

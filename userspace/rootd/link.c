@@ -32,8 +32,11 @@ struct sitest {
 	enum site_mode mode;
 	uint32_t epoch;			/* session modes: the session epoch */
 	int64_t since;			/* root_now() */
-	struct akm_addr addr;		/* session modes: its endpoint address */
+	struct akm_addr addr;		/* its endpoint address, as last read */
 	struct link *session;		/* SITE_SESSION: its connection */
+	uint8_t cred_tag[24];		/* the sealed credential in the kernel: its nonce */
+	int64_t boot_ms;		/* root_now_ms() of its last bootstrap WELCOME */
+	int64_t written;		/* root_now() of its last heartbeat write */
 };
 
 /* LS_WELCOMED: a bootstrap connection that got WELCOME, until the site closes it */
@@ -48,11 +51,16 @@ struct link {
 	struct akmp_reader rd;
 	struct akmp_outq out;
 	struct akmp_hs hs;		/* hs.node is the site's id */
+	struct akm_addr ep;		/* the site's endpoint address, at HELLO */
 	const char *decoy;		/* HELLO refused: why, told only after AUTH */
 	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
 	bool closed_by_site;		/* ... and the site closed it after reading it */
 	bool dead;			/* a write failed: close without flushing */
 };
+
+static void site_gone(struct root *r, uint32_t id);
+static void sites_refresh(struct root *r);
+static bool site_endpoint(struct root *r, const struct akm_addr *a);
 
 static const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
 {
@@ -77,17 +85,12 @@ static struct sitest *sitest(struct root *r, uint32_t id, bool make)
 	return s;
 }
 
-/* The address a site's NMM connects from: its endpoint's. 0, -ENOENT, -EIO. */
-static int site_addr(struct root *r, uint32_t site, struct akm_addr *a)
+/* "ADDR:PORT" to the address, IPv4 in one spelling. */
+static int endpoint_addr(const char *ep, struct akm_addr *a)
 {
-	PGresult *res = db_q(r, "SELECT endpoint FROM sites WHERE id = $1", "u", site);
 	uint16_t port;
-	int err;
+	int err = akm_endpoint_parse(ep, a, &port);
 
-	if (!res)
-		return -EIO;
-	err = PQntuples(res) == 1 ? akm_endpoint_parse(PQgetvalue(res, 0, 0), a, &port) : -ENOENT;
-	PQclear(res);
 	if (!err && a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
 		a->family = AF_INET;
 		memcpy(&a->v4, &a->v6.s6_addr[12], 4);
@@ -96,31 +99,66 @@ static int site_addr(struct root *r, uint32_t site, struct akm_addr *a)
 }
 
 /*
- * An event of the site's link, after sql (a statement with the site's id
- * as $1, or NULL), in a transaction of its own: every instance sees it.
+ * The site's endpoint address (where its NMM connects from) and its sealed
+ * credential, in one query whether the site exists or not. 0, -ENOENT, -EIO.
  */
-static void site_event(struct root *r, const char *sql, uint32_t site, const char *kind,
-		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void site_event(struct root *r, const char *sql, uint32_t site, const char *kind,
-		       const char *fmt, ...)
+static int site_row(struct root *r, uint32_t site, struct akm_addr *a,
+		    uint8_t sealed[AKM_SEALED_LEN(32)])
 {
+	PGresult *res = db_q(r, "SELECT endpoint, cred FROM sites WHERE id = $1", "u", site);
+	int err;
+
+	if (!res)
+		return -EIO;
+	err = PQntuples(res) == 1 ? endpoint_addr(PQgetvalue(res, 0, 0), a) : -ENOENT;
+	if (!err)
+		err = db_bytes(res, 0, 1, sealed, AKM_SEALED_LEN(32));
+	PQclear(res);
+	return err == -EBADMSG ? -EIO : err;
+}
+
+/*
+ * An event of the site's link, after sql (a statement with the site's id
+ * as $1 and arg as $2, or NULL; with changed, the event only if it changed
+ * a row), in a transaction of its own, run again after a conflict with
+ * another instance's: every instance sees it.
+ */
+static void site_event(struct root *r, const char *sql, uint32_t site, uint32_t arg,
+		       bool changed, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+static void site_event(struct root *r, const char *sql, uint32_t site, uint32_t arg,
+		       bool changed, const char *kind, const char *fmt, ...)
+{
+	unsigned int try;
 	char text[128];
 	va_list ap;
+	int rows;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (db_begin(r))
-		return;
-	if ((sql && db_exec(r, sql, "u", site) < 0) || db_event(r, kind, "%s", text) ||
-	    db_commit(r))
+	for (try = 0; try < 3; try++) {
+		if (db_begin(r))
+			return;
+		rows = !sql ? 1 : strstr(sql, "$2") ? db_exec(r, sql, "uu", site, arg) :
+		       db_exec(r, sql, "u", site);
+		if (rows >= 0 && (!rows && changed)) {
+			db_rollback(r);
+			return;
+		}
+		if (rows >= 0 && !db_event(r, kind, "%s", text) && !db_commit(r))
+			return;
 		db_rollback(r);
+		if (!db_retry(r))
+			return;
+	}
 }
 
 /* Back to bootstrap mode (its session, if any, ended). */
 static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
 {
 	bool was_up = s->mode == SITE_SESSION;
+	uint32_t epoch = s->epoch;
 
 	if (s->mode == SITE_BOOTSTRAP)
 		return;
@@ -131,9 +169,10 @@ static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
 	s->epoch = 0;
 	s->since = root_now();
 	kern_site_bootstrap(r, s->id, &s->addr);
+	/* not if another instance gave it a newer session meanwhile */
 	if (was_up)
-		site_event(r, "UPDATE sites SET up = false WHERE id = $1", s->id, "site-offline",
-			   "site %u reason %s", s->id, why);
+		site_event(r, "UPDATE sites SET up = false WHERE id = $1 AND session = $2",
+			   s->id, epoch, false, "site-offline", "site %u reason %s", s->id, why);
 }
 
 static void link_free(struct root *r, struct link *l)
@@ -229,8 +268,10 @@ static int prove(struct root *r, struct link *l, const char *label, uint32_t epo
 static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
 {
 	uint8_t pm[AKMP_PROOF_LEN];
+	uint8_t sealed[AKM_SEALED_LEN(32)];
 	struct akmp_buf b = { 0 };
 	struct akm_cred cred;
+	struct sitest *s;
 	struct akm_addr a;
 	int err;
 
@@ -240,20 +281,40 @@ static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
 		return refuse(r, l, "wrong-root-id");
 	/*
 	 * An unknown site gets a CHALLENGE like any other and is refused
-	 * after AUTH: the answers do not tell which ids are sites. A bootstrap
-	 * connection installs the credential from the database again (a site
-	 * deleted and made again with its id has a new one); a session
-	 * connection uses the one its bootstrap installed.
+	 * after AUTH; both cost one query: the answers do not tell which ids
+	 * are sites. A session connection for the session this instance gave
+	 * needs no database (its credential is in the kernel). A bootstrap
+	 * connection installs the credential from the database when it is not
+	 * the one in the kernel (a site deleted and made again with its id
+	 * has a new one).
 	 */
-	err = site_addr(r, l->hs.node, &a);
-	if (err && err != -ENOENT)	/* the database's trouble, not the site's */
-		return turn_away(l, EAGAIN, "the root cannot read its database: try again");
-	if (err)
+	s = sitest(r, l->hs.node, false);
+	if (l->hs.node >= AKMP_PROV_ASR(0)) {
 		l->decoy = "unknown-site";
-	else if ((!l->hs.session || akm_cred_get(r->nl, l->hs.node, &cred) == -ENOENT) &&
-		 kern_site_cred(r, l->hs.node))
-		l->decoy = "no-credential";
-	else if (prove(r, l, "nmm", 0, pm))
+	} else if (s && s->mode != SITE_BOOTSTRAP && l->hs.session == s->epoch &&
+		   !akm_cred_get(r->nl, s->id, &cred)) {
+		l->ep = s->addr;
+	} else {
+		err = site_row(r, l->hs.node, &a, sealed);
+		if (err && err != -ENOENT)	/* the database's trouble, not the site's */
+			return turn_away(l, EAGAIN, "the root cannot read its database: try again");
+		if (err) {
+			l->decoy = "unknown-site";
+		} else {
+			l->ep = a;
+			s = sitest(r, l->hs.node, true);
+			if (!s)
+				return -ENOMEM;
+			if ((memcmp(s->cred_tag, sealed, sizeof(s->cred_tag)) ||
+			     akm_cred_get(r->nl, s->id, &cred) == -ENOENT) &&
+			    kern_site_cred(r, s->id, sealed, sizeof(sealed)))
+				l->decoy = "no-credential";
+			else
+				memcpy(s->cred_tag, sealed, sizeof(s->cred_tag));
+		}
+		sodium_memzero(sealed, sizeof(sealed));
+	}
+	if (!l->decoy && prove(r, l, "nmm", 0, pm))
 		l->decoy = "no-credential";
 	if (l->decoy)
 		randombytes_buf(pm, sizeof(pm));
@@ -268,18 +329,21 @@ static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
  * A bootstrap connection: a fresh session epoch from the database, above
  * every one given by any instance, the last one this kernel had and the
  * site's; stored before WELCOME, proven with T. The switch to the session
- * follows when the site has closed the connection (link_closed()).
+ * follows when the site has closed the connection (link_close()).
  */
 static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 {
 	uint8_t pw[AKMP_PROOF_LEN];
 	int64_t last, session;
+	struct link *o;
 
 	if (s->mode == SITE_SESSION && s->session && s->session->state == LS_UP)
 		return conflict(r, l, EBUSY, "bootstrap-during-session");
-	if (site_addr(r, s->id, &s->addr))
-		return -EIO;
+	/* a site (or a copy of its credential) starting over and over costs once a second */
+	if (root_now_ms() - s->boot_ms < ROOT_BOOTSTRAP_MS)
+		return turn_away(l, EAGAIN, "too many bootstrap connections: try again");
 	site_bootstrap(r, s, "bootstrap-connection");
+	s->addr = l->ep;
 	last = kern_site_last(r, s->id, &s->addr);
 	if (last < 0)
 		return -EIO;
@@ -288,8 +352,20 @@ static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 	session = db_int(r, -1, "UPDATE sites SET session = greatest(session, $2) + 1 "
 			 "WHERE id = $1 AND greatest(session, $2) < 4294967295 RETURNING session",
 			 "ui", s->id, last);
+	if (session < 0 && last >= UINT32_MAX) {
+		root_log("site %u: no session epoch is left (the last was %lld): delete the "
+			 "site and add it with another id", s->id, (long long)last);
+		return turn_away(l, ERANGE, "no session epoch is left");
+	}
 	if (session <= 0 || prove(r, l, "welcome", session, pw))
 		return -EIO;
+	/* an earlier bootstrap connection of the site that was not closed is over */
+	for (o = r->links; o; o = o->next)
+		if (o != l && o->state == LS_WELCOMED && o->hs.node == s->id) {
+			o->state = LS_CLOSING;
+			o->session_epoch = 0;
+		}
+	s->boot_ms = root_now_ms();
 	l->session_epoch = session;
 	welcome(l, 0, "welcome", session, pw);
 	l->state = LS_WELCOMED;
@@ -310,8 +386,10 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	s->session = l;
 	l->state = LS_UP;
 	welcome(l, 0, "welcome", 0, NULL);
-	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1", s->id,
-		   "site-online", "site %u session %u instance %u", s->id, s->epoch, r->id);
+	s->written = root_now();
+	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1",
+		   s->id, 0, false, "site-online", "site %u session %u", s->id,
+		   s->epoch);
 	return 0;
 }
 
@@ -330,9 +408,9 @@ static int on_auth(struct root *r, struct link *l, const struct akmp_msg *m)
 	s = sitest(r, l->hs.node, true);
 	if (!s)
 		return -ENOMEM;
-	if (db_int(r, 0, "WITH a AS (UPDATE sites SET state = 'active' WHERE id = $1 AND "
-		   "state = 'provisioned' RETURNING id) SELECT count(*) FROM a", "u", s->id) > 0)
-		site_event(r, NULL, s->id, "site-activated", "site %u", s->id);
+	site_event(r, "UPDATE sites SET state = 'active' WHERE id = $1 AND "
+		   "state = 'provisioned'", s->id, 0, true, "site-activated",
+		   "site %u", s->id);
 	if (l->hs.session)
 		return session_welcome(r, l, s);
 	if (bootstrap_welcome(r, l, s))	/* the database's or the kernel's trouble */
@@ -340,21 +418,41 @@ static int on_auth(struct root *r, struct link *l, const struct akmp_msg *m)
 	return 0;
 }
 
+/*
+ * HEARTBEAT: answered first; its contact written at most once per
+ * heartbeat interval (the counters are the site kernel's own). A session
+ * the database no longer has (the site deleted, or given a newer session
+ * elsewhere while this instance missed it) ends; a database out of reach
+ * ends none.
+ */
+static int on_heartbeat(struct root *r, struct link *l)
+{
+	struct sitest *s = sitest(r, l->hs.node, false);
+	struct akmp_buf b = { 0 };
+	int rows;
+
+	akmp_begin(&b, AKMP_HEARTBEAT);
+	send_msg(l, &b);
+	akmp_buf_free(&b);
+	if (!s || root_now() - s->written < AKMP_HEARTBEAT_SECS)
+		return 0;
+	s->written = root_now();
+	rows = db_exec(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1 AND "
+		       "session = $2", "uu", s->id, s->epoch);
+	if (rows)
+		return 0;
+	if (!db_int(r, 1, "SELECT count(*) FROM sites WHERE id = $1", "u", s->id))
+		site_gone(r, s->id);
+	else
+		site_bootstrap(r, s, "session-superseded");
+	return 0;
+}
+
 static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg *m)
 {
-	struct akmp_buf b = { 0 };
-
 	switch (m->type) {
 	case AKMP_HEARTBEAT:
-		/*
-		 * The counters are the site kernel's own; its contact is what
-		 * counts (a database out of reach does not end the session).
-		 */
-		db_exec(r, "UPDATE sites SET last_contact = now() WHERE id = $1", "u", l->hs.node);
-		akmp_begin(&b, AKMP_HEARTBEAT);
-		send_msg(l, &b);
-		akmp_buf_free(&b);
-		return 0;
+		return on_heartbeat(r, l);
 	case AKMP_EVENT:
 		return 0;	/* its kernel's authentication failures: not ours to keep */
 	}
@@ -438,29 +536,22 @@ static void link_close(struct root *r, struct link *l)
 	link_free(r, l);
 }
 
-/* Too many handshakes under way, overall or from this address? */
-static bool pending_full(struct root *r, const struct akm_addr *a)
+/*
+ * Too many handshakes under way from this address, or overall (a site's
+ * endpoint is not held up by strangers')? Bootstrap connections that got
+ * WELCOME count until they close.
+ */
+static bool pending_full(struct root *r, const struct akm_addr *a, bool site)
 {
 	unsigned int all = 0, here = 0;
 	struct link *l;
 
 	for (l = r->links; l; l = l->next)
-		if (l->state == LS_HELLO || l->state == LS_AUTH) {
+		if (l->state == LS_HELLO || l->state == LS_AUTH || l->state == LS_WELCOMED) {
 			all++;
 			here += akm_addr_eq(&l->peer, a);
 		}
-	return all >= ROOT_PENDING_MAX || here >= ROOT_PENDING_PER_ADDR;
-}
-
-/* A session's address: its site is not limited with strangers. */
-static bool session_addr(struct root *r, const struct akm_addr *a)
-{
-	struct sitest *s;
-
-	for (s = r->sitests; s; s = s->next)
-		if (s->mode != SITE_BOOTSTRAP && akm_addr_eq(&s->addr, a))
-			return true;
-	return false;
+	return here >= ROOT_PENDING_PER_ADDR || (all >= ROOT_PENDING_MAX && !site);
 }
 
 static void link_accept(struct root *r)
@@ -468,7 +559,8 @@ static void link_accept(struct root *r)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	struct akm_addr a = { 0 };
-	struct link *l;
+	struct link *l, **pp;
+	bool site;
 	int fd;
 
 	fd = accept4(r->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -486,8 +578,9 @@ static void link_accept(struct root *r)
 		a.family = AF_INET;
 		a.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
 	}
-	if (!session_addr(r, &a) &&
-	    (akm_fails_limited(&r->fails, &a, root_now()) || pending_full(r, &a))) {
+	/* a site's endpoint counts its own failures, not the strangers' that fill the table */
+	site = site_endpoint(r, &a);
+	if (akm_fails_limited(&r->fails, &a, root_now(), site) || pending_full(r, &a, site)) {
 		close(fd);
 		return;
 	}
@@ -499,8 +592,10 @@ static void link_accept(struct root *r)
 	l->fd = fd;
 	l->peer = a;
 	l->opened = l->last_rx = root_now();
-	l->next = r->links;
-	r->links = l;
+	/* at the tail: the sessions stay first in the poll set */
+	for (pp = &r->links; *pp; pp = &(*pp)->next)
+		;
+	*pp = l;
 }
 
 int link_open(struct root *r, const struct akm_addr *a, uint16_t port)
@@ -541,6 +636,9 @@ void link_close_all(struct root *r)
 		r->sitests = s->next;
 		free(s);
 	}
+	free(r->eps);
+	r->eps = NULL;
+	r->neps = 0;
 	if (r->listen_fd >= 0)
 		close(r->listen_fd);
 	r->listen_fd = -1;
@@ -571,7 +669,7 @@ void link_poll_done(struct root *r, const struct pollfd *pfd, int n)
 
 	if (n < 1)
 		return;
-	/* the links of this pass: new ones are at the head, after it */
+	/* the links of this pass, in order (new ones are added at the tail) */
 	for (i = 1, l = r->links; l && i < n; l = next, i++) {
 		next = l->next;
 		if (pfd[i].fd != l->fd || !pfd[i].revents)
@@ -592,6 +690,8 @@ void link_tick(struct root *r)
 
 	if (r->listen_paused && now >= r->listen_paused)
 		r->listen_paused = 0;
+	if (r->eps_stale || now - r->eps_at >= ROOT_SITES_REFRESH)
+		sites_refresh(r);
 	for (l = r->links; l; l = next) {
 		next = l->next;
 		if (l->state == LS_CLOSING && (l->dead || !akmp_pending(&l->out) ||
@@ -612,14 +712,11 @@ void link_tick(struct root *r)
 			site_bootstrap(r, s, "no-session-connection");
 }
 
-/* Events of every instance: a deleted site's link ends here too. */
-void link_event(struct root *r, const char *kind, const char *text)
+/* A site deleted (by any instance): its link ends, its kernel state goes. */
+static void site_gone(struct root *r, uint32_t id)
 {
 	struct sitest **pp, *s;
-	unsigned int id;
 
-	if (!r->nl || strcmp(kind, "site-removed") || sscanf(text, "site %u", &id) != 1)
-		return;
 	for (pp = &r->sitests; (s = *pp); pp = &s->next)
 		if (s->id == id) {
 			if (s->session)
@@ -629,4 +726,64 @@ void link_event(struct root *r, const char *kind, const char *text)
 			break;
 		}
 	kern_site_del(r, id);
+}
+
+/* The sites' endpoints from the database, and sites deleted while this instance missed it. */
+static void sites_refresh(struct root *r)
+{
+	struct akm_addr *eps = NULL;
+	struct sitest *s, *next;
+	PGresult *res;
+	int i, k = 0;
+
+	r->eps_at = root_now();
+	res = db_q(r, "SELECT id, endpoint FROM sites", "");
+	if (!res)
+		return;
+	k = PQntuples(res);
+	eps = calloc(k ? k : 1, sizeof(*eps));
+	if (!eps) {
+		PQclear(res);
+		return;
+	}
+	for (i = 0; i < k; i++)
+		endpoint_addr(PQgetvalue(res, i, 1), &eps[i]);
+	for (s = r->sitests; s; s = next) {
+		next = s->next;
+		for (i = 0; i < k && strtoul(PQgetvalue(res, i, 0), NULL, 10) != s->id; i++)
+			;
+		if (i == k)
+			site_gone(r, s->id);
+	}
+	PQclear(res);
+	free(r->eps);
+	r->eps = eps;
+	r->neps = k;
+	r->eps_stale = false;
+}
+
+/* Is a one of the sites' endpoints (as last read)? */
+static bool site_endpoint(struct root *r, const struct akm_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < r->neps; i++)
+		if (akm_addr_eq(&r->eps[i], a))
+			return true;
+	return false;
+}
+
+/* Events of every instance: a deleted site's link ends here too. */
+void link_event(struct root *r, const char *kind, const char *text)
+{
+	unsigned int id;
+
+	if (!r->nl)
+		return;
+	if (!strcmp(kind, "site-added") || !strcmp(kind, "database-back"))
+		r->eps_stale = true;
+	if (!strcmp(kind, "site-removed") && sscanf(text, "site %u", &id) == 1) {
+		site_gone(r, id);
+		r->eps_stale = true;
+	}
 }

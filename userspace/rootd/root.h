@@ -42,6 +42,10 @@
 #define ROOT_PENDING_MAX	256		/* site connections before AUTH, ... */
 #define ROOT_PENDING_PER_ADDR	8		/* ... from one address */
 #define ROOT_FRAMES_PER_PASS	16		/* read from one connection per poll pass */
+#define ROOT_BOOTSTRAP_MS	1000		/* between two bootstraps of one site */
+#define ROOT_SITES_REFRESH	30		/* s between reads of the sites' endpoints */
+/* the kernel of an instance that listens holds a credential and an ASR per site */
+#define ROOT_SITES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
 #define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
 #define ROOT_ASRS_PER_NODE	(AKM_ASRS_MAX - 1)	/* its provisioning ASR is one */
 /* a site's NMM holds a credential and a provisioning ASR per node in its kernel */
@@ -80,6 +84,11 @@ struct root {
 	struct link *links;
 	struct sitest *sitests;
 	struct akm_fails fails;		/* failed handshakes per address */
+	struct akm_addr *eps;		/* the sites' endpoint addresses, as last read */
+	size_t neps;
+	int64_t eps_at;			/* root_now() of that read */
+	bool eps_stale;			/* a site was added or removed since */
+	int lock_fd;			/* this network namespace's root instance */
 	bool stop;
 	/* the last failed statement */
 	char sqlstate[6];
@@ -135,7 +144,8 @@ void admin_broadcast(struct root *r, const char *kind, const char *text);
 /* kern.c: this instance's kernel, for the sites' link. 0 or -errno. */
 int kern_open(struct root *r);
 void kern_close(struct root *r);
-int kern_site_cred(struct root *r, uint32_t site);	/* from the database, again */
+/* Install the site's credential, sealed as the database has it. */
+int kern_site_cred(struct root *r, uint32_t site, const uint8_t *sealed, size_t len);
 int kern_site_bootstrap(struct root *r, uint32_t site, const struct akm_addr *addr);
 int kern_site_session(struct root *r, uint32_t site, const struct akm_addr *addr,
 		      uint32_t epoch);

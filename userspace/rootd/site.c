@@ -88,6 +88,12 @@ static int site_add(struct req *q)
 	err = db_int(q->r, -1, "SELECT count(*) FROM sites WHERE name = $1", "t", name);
 	if (err)
 		return err < 0 ? req_db(q) : req_fail(q, 1, "a site named '%s' exists", name);
+	err = db_int(q->r, -1, "SELECT count(*) FROM sites", "");
+	if (err >= ROOT_SITES_MAX)
+		return req_fail(q, 1, "%d sites already: the most an instance's kernel can serve",
+				ROOT_SITES_MAX);
+	if (err < 0)
+		return req_db(q);
 	if (new_cred(q->r, id, sealed))
 		return req_fail(q, 1, "out of memory");
 	err = db_exec(q->r, "INSERT INTO sites (id, name, endpoint, cred) VALUES ($1, $2, $3, $4)",
@@ -226,6 +232,7 @@ static int site_export(struct req *q)
 	akmp_addr_put(&a, b.nmm_addr.s6_addr);
 	b.created = time(NULL);
 	q->file = malloc(AKM_BUNDLE_LEN);
+	q->file_len = q->file ? AKM_BUNDLE_LEN : 0;
 	cred = akm_secure_alloc(32);
 	snprintf(ad, sizeof(ad), "cred:%u", b.node_id);
 	if (!q->file || !cred)
@@ -238,9 +245,10 @@ static int site_export(struct req *q)
 	if (err)
 		return req_fail(q, 1, "cannot export site '%s': %s", name,
 				*msg ? msg : strerror(-err));
-	q->file_len = AKM_BUNDLE_LEN;
-	if (db_event(q->r, "site-exported", "site %u file \"%s\"", b.node_id, path))
+	if (db_event(q->r, "site-exported", "site %u file \"%s\"", b.node_id, path)) {
+		sodium_memzero(code, sizeof(code));
 		return req_db(q);
+	}
 	akm_out_obj_open(&q->o, NULL);
 	akm_out_str(&q->o, "name", "site", name);
 	akm_out_uint(&q->o, "id", "id", b.node_id);

@@ -118,7 +118,7 @@ static void test_refusals(void)
 	bad[4] = 2;
 	is_int(akm_bundle_open(bad, sizeof(buf), code, &got, out, msg, sizeof(msg)),
 	       -EPROTONOSUPPORT, "version 2: refused");
-	is_str(msg, "bundle version 2 not supported (this agent reads version 1)",
+	is_str(msg, "bundle version 2 not supported (this program reads version 1)",
 	       "version 2: message");
 
 	/* Every single flipped byte after the version is caught by the hash. */
