@@ -141,6 +141,8 @@ wait_for 60 online
 ok $? "the site's link comes up" "$(tail -n 5 "$W/nmm.log"; tail -n 5 "$W/root.log")"
 nmm root show | grep -q "^root $ROOT_ID addr ${ADDR[root]} port 4790 state session "
 ok $? "akmctl nmm root show: the session" "$(nmm root show)"
+nmm root show | sed 's/^/# /'
+root site list east | sed 's/^/# /' 
 grep -q "event root-online root $ROOT_ID session" "$W/nmm.log"
 ok $? "the NMM says root-online" "$(grep root- "$W/nmm.log")"
 [ "$(site_field state)" = active ]

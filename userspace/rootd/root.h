@@ -48,8 +48,8 @@
 #define ROOT_SITES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
 #define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
 #define ROOT_ASRS_PER_NODE	(AKM_ASRS_MAX - 1)	/* its provisioning ASR is one */
-/* a site's NMM holds a credential and a provisioning ASR per node in its kernel */
-#define ROOT_SITE_NODES_MAX	(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
+/* a site's NMM holds a credential and a provisioning ASR per node, and the root's link's */
+#define ROOT_SITE_NODES_MAX	((AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX) - 1)
 
 struct admin;
 struct link;
