@@ -223,6 +223,11 @@ ok $? "failed handshakes leave the records alone" "$(root site list)"
 
 # ---- the NMM restarted, and given its bundle again: a new session each time ----
 kill "$NMM_PID"; wait "$NMM_PID" 2>/dev/null
+wait_for 40 sh -c "! $AKMCTL -j root socket $W/root/admin.sock site list east | grep -q online"
+st=$(copy 0)
+[ "$st" = 13 ] && grep -q "site $SITE from ${ADDR[m]}: refused: bootstrap-from-foreign-address" \
+	"$W/root.log"
+ok $? "the site offline: a copy's bootstrap from another address is refused (EACCES)" "status $st"
 start_nmm
 newer() { [ "$(db_session)" -gt "$session" ] && online; }
 wait_for 60 newer

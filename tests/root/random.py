@@ -180,7 +180,9 @@ def main():
         r = rnd.random()
         if r < 0.08:
             name, i = rnd.choice(sites), rnd.choice(ids)
-            words, want = ["site", "add", name, "id", str(i), "endpoint", "10.9.0.1"], \
+            # an endpoint address of its own (one site per address)
+            ep = "10.9.%d.%d" % (i >> 8 & 255, i & 255)
+            words, want = ["site", "add", name, "id", str(i), "endpoint", ep], \
                 m.site_add(name, i)
         elif r < 0.12:
             name = rnd.choice(sites)

@@ -110,6 +110,10 @@ expect 2 "more than 8 addresses" "nine addresses" r1 node add x id 3000 site eas
 expect 2 "missing 'addr'" "no address" r1 node add x id 3000 site east
 expect 2 "more than 64 arguments" "65 words" r1 node add x id 3000 site east $(seq 59)
 expect 2 "invalid endpoint" "a bad endpoint" r1 site add x id 300 endpoint 10.0.0.1:99999
+expect 1 "another site's endpoint has the address 10.1.0.1" "another site's endpoint address" \
+	r1 site add x id 300 endpoint 10.1.0.1:4791
+expect 1 "another site's endpoint has the address fd00::1" "... in IPv6" \
+	r2 site add x id 300 endpoint '[fd00:0::1]:4790' 
 expect 2 "unknown command 'sites'" "an unknown object" r1 sites list
 expect 2 "unknown asr command 'grow'" "an unknown verb" r1 asr grow 1
 expect 2 "invalid alg 'md5'" "an unknown algorithm" r1 asr add 1 alg md5

@@ -125,7 +125,9 @@ static void attempt(struct akmc *c)
 		return;
 	}
 	if (c->src.family && bind_src(c)) {
-		akmc_fail(c, "cannot connect from the address %s: %s", "the server knows",
+		char buf[AKM_ADDRSTRLEN];
+
+		akmc_fail(c, "cannot connect from %s: %s", akm_addr_str(&c->src, buf, sizeof(buf)),
 			  strerror(errno));
 		return;
 	}

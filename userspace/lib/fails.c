@@ -5,11 +5,11 @@
 
 #include "fails.h"
 
-static struct akm_addr fail_key(const struct akm_addr *a)
+static struct akm_addr fail_key(const struct akm_addr *a, bool known)
 {
 	struct akm_addr k = *a;
 
-	if (k.family == AF_INET6)
+	if (k.family == AF_INET6 && !known)
 		memset(&k.v6.s6_addr[8], 0, 8);
 	return k;
 }
@@ -22,9 +22,9 @@ static struct akm_addr fail_key(const struct akm_addr *a)
  * addresses that failed, and a new one is not served (f->full_until).
  */
 static struct akm_fail_slot *fail_slot(struct akm_fails *f, const struct akm_addr *a,
-				       int64_t now, bool make)
+				       int64_t now, bool known, bool make)
 {
-	struct akm_addr key = fail_key(a);
+	struct akm_addr key = fail_key(a, known);
 	struct akm_fail_slot *s, *victim = NULL;
 
 	for (s = f->slot; s < f->slot + AKM_FAIL_SLOTS; s++) {
@@ -48,14 +48,14 @@ static struct akm_fail_slot *fail_slot(struct akm_fails *f, const struct akm_add
 
 bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known)
 {
-	struct akm_fail_slot *s = fail_slot(f, a, now, false);
+	struct akm_fail_slot *s = fail_slot(f, a, now, known, false);
 
 	return s ? s->count >= AKM_FAIL_MAX : now < f->full_until && !known;
 }
 
-void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now)
+void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known)
 {
-	struct akm_fail_slot *s = fail_slot(f, a, now, true);
+	struct akm_fail_slot *s = fail_slot(f, a, now, known, true);
 
 	if (s)
 		s->count++;

@@ -28,10 +28,11 @@ struct akm_fails {
 
 /*
  * now: seconds of a monotonic clock. known: an address the caller serves
- * (a site's endpoint): limited by its own failures only, not for want of
- * room in a table that strangers filled.
+ * (a site's endpoint): limited by its own failures only, counted for it
+ * alone (not with its /64), and not for want of room in a table that
+ * strangers filled.
  */
 bool akm_fails_limited(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known);
-void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now);
+void akm_fails_record(struct akm_fails *f, const struct akm_addr *a, int64_t now, bool known);
 
 #endif /* AKM_FAILS_H */

@@ -64,7 +64,7 @@ bool fail_limited(struct nmm *n, const struct akm_addr *a)
 
 void fail_record(struct nmm *n, const struct akm_addr *a)
 {
-	akm_fails_record(&n->fails, a, nmm_now());
+	akm_fails_record(&n->fails, a, nmm_now(), false);
 }
 
 /* ---- node modes ---- */

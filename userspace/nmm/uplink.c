@@ -164,6 +164,7 @@ void uplink_start(struct nmm *n)
 
 	uplink_stop(n, false);
 	memset(c, 0, sizeof(*c));
+	c->fd = -1;
 	if (!st) {
 		snprintf(c->error, sizeof(c->error), "cannot read the store");
 		return;

@@ -86,13 +86,17 @@ int kern_open(struct root *r)
 		root_log("kernel: this network namespace's AKM node id is %u, not the root's "
 			 "%u: run akm-rootd in a namespace (or on a machine) of its own",
 			 self.node_id, r->id);
-		return -EEXIST;
+		err = -EEXIST;
+	} else if (!err && !self.node_id) {
+		err = nl_err(r, akm_node_set_id(r->nl, r->id), "set node id", r->id);
 	}
-	if (!err && !self.node_id)
-		err = akm_node_set_id(r->nl, r->id);
-	if (nl_err(r, err, "set node id", r->id))
+	if (err) {	/* not ours: nothing of it is cleared at the stop */
+		akm_close(r->nl);
+		r->nl = NULL;
 		return err;
+	}
 	kern_clear(r);
+	r->eps_stale = true;
 	return 0;
 }
 

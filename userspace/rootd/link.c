@@ -138,8 +138,15 @@ static void site_event(struct root *r, const char *sql, uint32_t site, uint32_t 
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	for (try = 0; try < 3; try++) {
+		if (try)
+			usleep(1000 << try);
+		/* not worth waiting for a synchronous standby: the link's state is advisory */
 		if (db_begin(r))
 			return;
+		if (db_exec(r, "SET LOCAL synchronous_commit = local", "") < 0) {
+			db_rollback(r);
+			return;
+		}
 		rows = !sql ? 1 : strstr(sql, "$2") ? db_exec(r, sql, "uu", site, arg) :
 		       db_exec(r, sql, "u", site);
 		if (rows >= 0 && (!rows && changed)) {
@@ -172,7 +179,7 @@ static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
 	/* not if another instance gave it a newer session meanwhile */
 	if (was_up)
 		site_event(r, "UPDATE sites SET up = false WHERE id = $1 AND session = $2",
-			   s->id, epoch, false, "site-offline", "site %u reason %s", s->id, why);
+			   s->id, epoch, true, "site-offline", "site %u reason %s", s->id, why);
 }
 
 static void link_free(struct root *r, struct link *l)
@@ -193,7 +200,7 @@ static void link_free(struct root *r, struct link *l)
 
 static void fail_record(struct root *r, const struct akm_addr *a)
 {
-	akm_fails_record(&r->fails, a, root_now());
+	akm_fails_record(&r->fails, a, root_now(), site_endpoint(r, a));
 }
 
 static int send_msg(struct link *l, struct akmp_buf *b)
@@ -339,6 +346,9 @@ static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 
 	if (s->mode == SITE_SESSION && s->session && s->session->state == LS_UP)
 		return conflict(r, l, EBUSY, "bootstrap-during-session");
+	/* its session would have to come from there: a copy elsewhere gets nothing */
+	if (!akm_addr_eq(&l->peer, &l->ep))
+		return conflict(r, l, EACCES, "bootstrap-from-foreign-address");
 	/* a site (or a copy of its credential) starting over and over costs once a second */
 	if (root_now_ms() - s->boot_ms < ROOT_BOOTSTRAP_MS)
 		return turn_away(l, EAGAIN, "too many bootstrap connections: try again");
@@ -349,13 +359,28 @@ static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 		return -EIO;
 	if ((int64_t)l->hs.last > last)
 		last = l->hs.last;
+	/*
+	 * Not while another instance has the site's session (it heard from it
+	 * in the last 30 s), and not more than 2^16 above the database's last
+	 * epoch for the site's word alone: its kernel's last one is proven,
+	 * but so is a copy's.
+	 */
 	session = db_int(r, -1, "UPDATE sites SET session = greatest(session, $2) + 1 "
-			 "WHERE id = $1 AND greatest(session, $2) < 4294967295 RETURNING session",
-			 "ui", s->id, last);
-	if (session < 0 && last >= UINT32_MAX) {
-		root_log("site %u: no session epoch is left (the last was %lld): delete the "
-			 "site and add it with another id", s->id, (long long)last);
-		return turn_away(l, ERANGE, "no session epoch is left");
+			 "WHERE id = $1 AND greatest(session, $2) < 4294967295 AND "
+			 "$2 <= session + 65536 AND NOT (up AND last_contact > now() - "
+			 "make_interval(secs => $3)) RETURNING session", "uii", s->id, last,
+			 (int64_t)ROOT_OFFLINE_AFTER);
+	if (session == -1 && !r->errmsg[0]) {	/* no row: why */
+		int64_t busy = db_int(r, -1, "SELECT (up AND last_contact > now() - "
+				      "make_interval(secs => $2))::int FROM sites WHERE id = $1",
+				      "ui", s->id, (int64_t)ROOT_OFFLINE_AFTER);
+
+		if (busy == 1)
+			return conflict(r, l, EBUSY, "bootstrap-during-session-elsewhere");
+		root_log("site %u: no session epoch above %lld can be given (the last is near "
+			 "2^32, or far below the site's): delete the site and add it with "
+			 "another id", s->id, (long long)last);
+		return turn_away(l, ERANGE, "no session epoch can be given");
 	}
 	if (session <= 0 || prove(r, l, "welcome", session, pw))
 		return -EIO;
@@ -408,11 +433,11 @@ static int on_auth(struct root *r, struct link *l, const struct akmp_msg *m)
 	s = sitest(r, l->hs.node, true);
 	if (!s)
 		return -ENOMEM;
+	if (l->hs.session)
+		return session_welcome(r, l, s);
 	site_event(r, "UPDATE sites SET state = 'active' WHERE id = $1 AND "
 		   "state = 'provisioned'", s->id, 0, true, "site-activated",
 		   "site %u", s->id);
-	if (l->hs.session)
-		return session_welcome(r, l, s);
 	if (bootstrap_welcome(r, l, s))	/* the database's or the kernel's trouble */
 		return turn_away(l, EAGAIN, "the root cannot give a session now: try again");
 	return 0;
@@ -437,8 +462,18 @@ static int on_heartbeat(struct root *r, struct link *l)
 	if (!s || root_now() - s->written < AKMP_HEARTBEAT_SECS)
 		return 0;
 	s->written = root_now();
+	if (db_begin(r))
+		return 0;
+	if (db_exec(r, "SET LOCAL synchronous_commit = local", "") < 0) {
+		db_rollback(r);
+		return 0;
+	}
 	rows = db_exec(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1 AND "
 		       "session = $2", "uu", s->id, s->epoch);
+	if (rows < 0 || db_commit(r)) {
+		db_rollback(r);
+		return 0;
+	}
 	if (rows)
 		return 0;
 	if (!db_int(r, 1, "SELECT count(*) FROM sites WHERE id = $1", "u", s->id))
@@ -644,6 +679,16 @@ void link_close_all(struct root *r)
 	r->listen_fd = -1;
 }
 
+int link_poll_count(struct root *r)
+{
+	struct link *l;
+	int n = 1;
+
+	for (l = r->links; l; l = l->next)
+		n++;
+	return n;
+}
+
 int link_poll_fds(struct root *r, struct pollfd *pfd, int max)
 {
 	struct link *l;
@@ -690,7 +735,7 @@ void link_tick(struct root *r)
 
 	if (r->listen_paused && now >= r->listen_paused)
 		r->listen_paused = 0;
-	if (r->eps_stale || now - r->eps_at >= ROOT_SITES_REFRESH)
+	if (r->nl && (r->eps_stale || now - r->eps_at >= ROOT_SITES_REFRESH))
 		sites_refresh(r);
 	for (l = r->links; l; l = next) {
 		next = l->next;
@@ -716,7 +761,13 @@ void link_tick(struct root *r)
 static void site_gone(struct root *r, uint32_t id)
 {
 	struct sitest **pp, *s;
+	struct link *l;
 
+	for (l = r->links; l; l = l->next)
+		if (l->hs.node == id && l->state == LS_WELCOMED) {
+			l->state = LS_CLOSING;
+			l->session_epoch = 0;
+		}
 	for (pp = &r->sitests; (s = *pp); pp = &s->next)
 		if (s->id == id) {
 			if (s->session)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -20,8 +21,6 @@
 
 #include "config.h"
 #include "root.h"
-
-#define POLL_MAX 1024
 
 static volatile sig_atomic_t stop_signal;
 static int64_t stop_ms;
@@ -168,14 +167,35 @@ static int drop_capabilities(void)
 	return syscall(SYS_capset, &h, d) ? -errno : 0;
 }
 
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void loop(struct root *r)
 {
-	struct pollfd pfd[POLL_MAX];
-	int n, na, pg;
+	struct pollfd *pfd = NULL, *p;
+	int n, na, pg, cap = 0, want;
 
 	while (!stop_signal) {
-		na = admin_poll_fds(r, pfd, POLL_MAX / 2);
-		n = na + link_poll_fds(r, pfd + na, POLL_MAX - 1 - na);
+		/* the admin socket and its clients, the listener and every link, the database */
+		want = ROOT_ADMIN_MAX + 1 + link_poll_count(r) + 1;
+		if (want > cap) {
+			p = realloc(pfd, want * 2 * sizeof(*pfd));
+			if (!p) {
+				root_log("out of memory");
+				break;
+			}
+			pfd = p;
+			cap = want * 2;
+		}
+		na = admin_poll_fds(r, pfd, ROOT_ADMIN_MAX + 1);
+		n = na + link_poll_fds(r, pfd + na, cap - 1 - na);
 		pg = -1;
 		if (r->pg && PQsocket(r->pg) >= 0) {
 			pg = n;
@@ -192,6 +212,7 @@ static void loop(struct root *r)
 		admin_tick(r);
 		link_tick(r);
 	}
+	free(pfd);
 }
 
 int main(int argc, char **argv)
@@ -278,6 +299,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "akm-rootd: no root id: set 'id = N' in %s or give --id\n", conf);
 		return 2;
 	}
+	if (listen)	/* a descriptor per site's connection: as many as the hard limit allows */
+		raise_nofile();
 	if (!listen && (err = drop_capabilities())) {
 		fprintf(stderr, "akm-rootd: cannot drop capabilities: %s\n", strerror(-err));
 		return 1;

@@ -155,6 +155,7 @@ void kern_site_del(struct root *r, uint32_t site);
 /* link.c: the sites' connections (protocol.md, the root in the NMM's role). */
 int link_open(struct root *r, const struct akm_addr *a, uint16_t port);
 void link_close_all(struct root *r);
+int link_poll_count(struct root *r);	/* how many link_poll_fds() fills, at most */
 int link_poll_fds(struct root *r, struct pollfd *pfd, int max);
 void link_poll_done(struct root *r, const struct pollfd *pfd, int n);
 void link_tick(struct root *r);

@@ -46,7 +46,7 @@ static int site_add(struct req *q)
 {
 	const char *name = req_next(q), *w, *v, *endpoint = NULL;
 	uint8_t sealed[AKM_SEALED_LEN(32)];
-	char ep[AKM_ADDRSTRLEN + 16], buf[AKM_ADDRSTRLEN];
+	char ep[AKM_ADDRSTRLEN + 16], buf[AKM_ADDRSTRLEN], prefix[AKM_ADDRSTRLEN + 4];
 	uint16_t port = AKMP_PORT;
 	struct akm_addr a;
 	uint32_t id = 0;
@@ -82,6 +82,13 @@ static int site_add(struct req *q)
 	snprintf(ep, sizeof(ep), a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
 	if (id_taken(q, id))
 		return q->status;
+	/* the root's kernel has an address for one member: one site per address */
+	snprintf(prefix, sizeof(prefix), a.family == AF_INET6 ? "[%s]:" : "%s:", buf);
+	err = db_int(q->r, -1, "SELECT count(*) FROM sites WHERE starts_with(endpoint, $1)", "t",
+		     prefix);
+	if (err)
+		return err < 0 ? req_db(q) :
+			req_fail(q, 1, "another site's endpoint has the address %s", buf);
 	/* a removed node of that id is forgotten, with its revoked entries */
 	if (db_exec(q->r, "DELETE FROM nodes WHERE id = $1 AND state = 'removed'", "u", id) < 0)
 		return req_db(q);

@@ -343,16 +343,17 @@ static void test_fails(void)
 	akm_addr_parse("2001:db8:1:2::1", &b);
 	akm_addr_parse("2001:db8:1:2:ffff::9", &c);
 	for (i = 0; i < AKM_FAIL_MAX - 1; i++)
-		akm_fails_record(&f, &a, 100);
+		akm_fails_record(&f, &a, 100, false);
 	ok(!akm_fails_limited(&f, &a, 100, false), "fails: below the limit, served");
-	akm_fails_record(&f, &a, 101);
+	akm_fails_record(&f, &a, 101, false);
 	ok(akm_fails_limited(&f, &a, 101, false), "fails: at the limit, not served");
 	ok(!akm_fails_limited(&f, &b, 101, false), "fails: another address is served");
 	ok(akm_fails_limited(&f, &a, 100 + AKM_FAIL_WINDOW - 1, false), "fails: ... for the window");
 	ok(!akm_fails_limited(&f, &a, 100 + AKM_FAIL_WINDOW, false), "fails: ... and then served");
 	for (i = 0; i < AKM_FAIL_MAX; i++)
-		akm_fails_record(&f, &b, 200);
+		akm_fails_record(&f, &b, 200, false);
 	ok(akm_fails_limited(&f, &c, 200, false), "fails: IPv6 counts per /64");
+	ok(!akm_fails_limited(&f, &c, 200, true), "fails: ... but a known address for itself");
 	/* every slot at the limit: a stranger waits a window, the limited stay */
 	memset(&f, 0, sizeof(f));
 	for (i = 0; i < AKM_FAIL_SLOTS; i++) {
@@ -360,10 +361,10 @@ static void test_fails(void)
 		unsigned int k;
 
 		for (k = 0; k < AKM_FAIL_MAX; k++)
-			akm_fails_record(&f, &x, 300);
+			akm_fails_record(&f, &x, 300, false);
 	}
 	ok(!akm_fails_limited(&f, &a, 300, false), "fails: a full table serves a stranger ...");
-	akm_fails_record(&f, &a, 300);
+	akm_fails_record(&f, &a, 300, false);
 	ok(akm_fails_limited(&f, &a, 301, false), "fails: ... until one more fails: none for a window");
 	ok(!akm_fails_limited(&f, &a, 300 + AKM_FAIL_WINDOW, false), "fails: ... which ends");
 	ok(!akm_fails_limited(&f, &c, 301, true), "fails: a known address is served all the same");
