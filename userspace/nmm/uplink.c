@@ -112,14 +112,20 @@ static void changed(struct akmc *c, const char *state)
 {
 	struct nmm *n = nmm_of(c);
 	bool up = !strcmp(state, "session");
+	char why[sizeof(c->error)];
+	size_t i;
 
 	if (up == n->up_session)
 		return;
 	n->up_session = up;
+	/* the reason may quote the root's words: no quote of theirs ends ours */
+	for (i = 0; i < sizeof(why) - 1 && c->error[i]; i++)
+		why[i] = c->error[i] == '"' || c->error[i] == '\\' ? '\'' : c->error[i];
+	why[i] = 0;
 	if (up)
 		nmm_event(n, "root-online", "root %u session %u", c->peer, c->epoch);
 	else
-		nmm_event(n, "root-offline", "root %u reason \"%s\"", c->peer, c->error);
+		nmm_event(n, "root-offline", "root %u reason \"%s\"", c->peer, why);
 }
 
 static void uplink_log(const char *fmt, ...)
