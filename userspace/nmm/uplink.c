@@ -149,11 +149,24 @@ static const struct akmc_ops uplink_ops = {
 	.log = uplink_log,
 };
 
+/*
+ * The link to root ends (with a reset: nothing is left to retransmit in
+ * the clear); its provisioning ASR and root's credential leave the kernel,
+ * which keeps the ASR's last epoch.
+ */
+static void link_clear(struct nmm *n, uint32_t root)
+{
+	uplink_stop(n, true);
+	if (n->nl && root) {
+		akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));
+		akm_cred_del(n->nl, root);
+	}
+}
+
 /* The kernel's link state from the store: the provisioning ASR made anew, the credential. */
 static int kern_reset(struct nmm *n, uint32_t root)
 {
-	akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));	/* the kernel keeps its last epoch */
-	akm_cred_del(n->nl, root);
+	link_clear(n, root);
 	return cred_install(n);
 }
 
@@ -233,11 +246,7 @@ int uplink_forget(struct nmm *n)
 
 	if (db_exec(n, "DELETE FROM uplink", "") < 0)
 		return -EIO;
-	uplink_stop(n, true);
-	if (n->nl && root) {
-		akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));
-		akm_cred_del(n->nl, root);
-	}
+	link_clear(n, root);
 	memset(&n->up, 0, sizeof(n->up));
 	nmm_event(n, "root-forgotten", "root %u", root);
 	return 0;
@@ -306,11 +315,7 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 	 * A new credential, perhaps of another root: the link starts over,
 	 * the kernel's copy and provisioning ASR of the old one go.
 	 */
-	uplink_stop(n, true);
-	if (n->up.peer && n->nl) {
-		akm_asr_del(n->nl, AKMP_PROV_ASR(n->id));
-		akm_cred_del(n->nl, n->up.peer);
-	}
+	link_clear(n, n->up.peer);
 	nmm_event(n, "root-imported", "root %u endpoint %s port %u", b.nmm_id, addr, b.nmm_port);
 	uplink_start(n);
 	return 0;
