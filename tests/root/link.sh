@@ -243,9 +243,9 @@ s2=$(db_session)
 ok $? "the bundle imported again over the session: a new session $s2" \
 	"root $(current root), site $(current east); $(tail -n 5 "$W/nmm.log")"
 session=$s2
-out=$(nmm node add n2 id 9 addr "${ADDR[root]}" 2>&1)
-[ $? = 1 ] && grep -q "address ${ADDR[root]} is the root's" <<<"$out"
-ok $? "a node with the root's address is refused" "$out"
+out=$(nmm node add n2 id 9 addr 10.9.8.20 2>&1)
+[ $? = 1 ] && grep -q "takes its nodes and ASRs from root $ROOT_ID: use 'akmctl root node add" <<<"$out"
+ok $? "a node added at the site's NMM is refused, with where to add it" "$out"
 
 # ---- the database restarted under a session ----
 pg_restart fast
@@ -289,9 +289,9 @@ grep -q "event root-offline root $ROOT_ID" "$W/nmm.log"
 ok $? "the NMM says root-offline" "$(grep root- "$W/nmm.log")"
 
 # ---- the NMM forgets the root ----
-out=$(nmm node add n1 id $ROOT_ID addr 10.9.8.20 2>&1)
-[ $? = 1 ] && grep -q "node id $ROOT_ID is the root's id" <<<"$out"
-ok $? "a node with the root's id is refused" "$out"
+out=$(nmm asr add 7 alg hmac-sha256 2>&1)
+[ $? = 1 ] && grep -q "use 'akmctl root asr add" <<<"$out"
+ok $? "an ASR made at the site's NMM is refused" "$out"
 nmm root forget && ! nmm root show >/dev/null 2>&1 &&
 	! in_ns east "$AKMCTL" asr show $PROV >/dev/null 2>&1 &&
 	! in_ns east "$AKMCTL" cred show $ROOT_ID >/dev/null 2>&1

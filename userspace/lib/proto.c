@@ -238,6 +238,10 @@ static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_ACK] = REQ(AKMP_T_ASR_ID) | REQ(AKMP_T_EPOCH) | REQ(AKMP_T_STATUS),
 	[AKMP_HEARTBEAT] = 0,
 	[AKMP_EVENT] = REQ(AKMP_T_ASR_ID) | REQ(AKMP_T_NAME) | REQ(AKMP_T_VALUE),
+	[AKMP_SITE_NODE] = REQ(AKMP_T_NODE_ID) | REQ(AKMP_T_NAME) | REQ(AKMP_T_WRAPPED),
+	[AKMP_NODE_DEL] = REQ(AKMP_T_NODE_ID),
+	[AKMP_SYNC] = REQ(AKMP_T_STATE),
+	[AKMP_REKEY] = REQ(AKMP_T_NODE_ID),
 };
 
 static const char *const type_names[AKMP_TYPE_MAX + 1] = {
@@ -251,6 +255,10 @@ static const char *const type_names[AKMP_TYPE_MAX + 1] = {
 	[AKMP_ACK] = "ACK",
 	[AKMP_HEARTBEAT] = "HEARTBEAT",
 	[AKMP_EVENT] = "EVENT",
+	[AKMP_SITE_NODE] = "SITE_NODE",
+	[AKMP_NODE_DEL] = "NODE_DEL",
+	[AKMP_SYNC] = "SYNC",
+	[AKMP_REKEY] = "REKEY",
 };
 
 const char *akmp_type_name(unsigned int type)

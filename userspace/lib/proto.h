@@ -33,6 +33,8 @@
 #define AKMP_HEARTBEAT_SECS	10
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
+#define AKMP_SYNC_BEGIN		1	/* SYNC STATE */
+#define AKMP_SYNC_END		2
 /* the handshake transcript T both proofs cover (protocol.md) */
 #define AKMP_TRANSCRIPT_LEN	(8 + 2 * AKMP_NONCE_LEN + 4 + 4 + 8 + 4)
 /* what a proof is computed over: label (at most 7 bytes) || T [|| be32 epoch] */
@@ -49,6 +51,10 @@ enum akmp_type {
 	AKMP_ACK,
 	AKMP_HEARTBEAT,
 	AKMP_EVENT,
+	AKMP_SITE_NODE,		/* root -> site: one of its nodes (root.md) */
+	AKMP_NODE_DEL,		/* root -> site: that node was removed */
+	AKMP_SYNC,		/* root -> site: STATE 1 all follows, 2 that was all */
+	AKMP_REKEY,		/* site -> root: new epochs for a node's ASRs */
 	__AKMP_TYPE_MAX
 };
 #define AKMP_TYPE_MAX (__AKMP_TYPE_MAX - 1)

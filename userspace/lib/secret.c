@@ -307,19 +307,19 @@ static void be32(uint8_t *p, uint32_t v)
 	p[3] = v;
 }
 
-void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
-		  uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN])
+/* ad of a group key: "AKM v1 wrap" || be32 asr || be32 epoch || u8 alg || be32 n || ids */
+static uint8_t *key_ad(uint32_t asr, uint32_t epoch, uint8_t alg, const uint32_t *ids,
+		       unsigned int n, size_t *adlen)
 {
 	static const char label[] = "AKM v1 wrap";
-	size_t lablen = sizeof(label) - 1, adlen = lablen + 13 + 4 * (size_t)n;
-	uint8_t *ad = malloc(adlen), *p;
-	uint8_t kw[32];
+	size_t lablen = sizeof(label) - 1;
+	uint8_t *ad, *p;
 	unsigned int i;
 
-	if (!ad) {
-		memset(out, 0, AKM_WRAPPED_LEN);	/* will not unwrap */
-		return;
-	}
+	*adlen = lablen + 13 + 4 * (size_t)n;
+	ad = malloc(*adlen);
+	if (!ad)
+		return NULL;
 	memcpy(ad, label, lablen);
 	p = ad + lablen;
 	be32(p, asr);
@@ -328,10 +328,86 @@ void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint
 	be32(p + 9, n);
 	for (i = 0; i < n; i++)
 		be32(p + 13 + 4 * i, ids[i]);
-	akm_kdf(c, label, kw);
+	return ad;
+}
+
+static void wrap(const uint8_t c[32], const uint8_t in[32], const uint8_t *ad, size_t adlen,
+		 uint8_t out[AKM_WRAPPED_LEN])
+{
+	uint8_t kw[32];
+
+	akm_kdf(c, "AKM v1 wrap", kw);
 	randombytes_buf(out, 24);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, key, 32, ad, adlen,
-						   NULL, out, kw);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, in, 32, ad, adlen, NULL, out,
+						   kw);
 	sodium_memzero(kw, sizeof(kw));
+}
+
+static int unwrap(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], const uint8_t *ad,
+		  size_t adlen, uint8_t out[32])
+{
+	uint8_t kw[32];
+	int err;
+
+	akm_kdf(c, "AKM v1 wrap", kw);
+	err = crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + 24,
+							 AKM_WRAPPED_LEN - 24, ad, adlen,
+							 in, kw) ? -EBADMSG : 0;
+	sodium_memzero(kw, sizeof(kw));
+	return err;
+}
+
+void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
+		  uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN])
+{
+	size_t adlen;
+	uint8_t *ad = key_ad(asr, epoch, alg, ids, n, &adlen);
+
+	if (!ad) {
+		memset(out, 0, AKM_WRAPPED_LEN);	/* will not unwrap */
+		return;
+	}
+	wrap(c, key, ad, adlen, out);
 	free(ad);
+}
+
+int akm_unwrap_key(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t asr,
+		   uint32_t epoch, uint8_t alg, const uint32_t *ids, unsigned int n,
+		   uint8_t key[32])
+{
+	size_t adlen;
+	uint8_t *ad = key_ad(asr, epoch, alg, ids, n, &adlen);
+	int err;
+
+	if (!ad)
+		return -ENOMEM;
+	err = unwrap(c, in, ad, adlen, key);
+	free(ad);
+	return err;
+}
+
+/* ad of a node's credential for its site: "AKM v1 node" || be32 site || be32 node */
+static void cred_ad(uint32_t site, uint32_t node, uint8_t ad[19])
+{
+	memcpy(ad, "AKM v1 node", 11);
+	be32(ad + 11, site);
+	be32(ad + 15, node);
+}
+
+void akm_wrap_cred(const uint8_t c[32], const uint8_t cred[32], uint32_t site, uint32_t node,
+		   uint8_t out[AKM_WRAPPED_LEN])
+{
+	uint8_t ad[19];
+
+	cred_ad(site, node, ad);
+	wrap(c, cred, ad, sizeof(ad), out);
+}
+
+int akm_unwrap_cred(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t site,
+		    uint32_t node, uint8_t cred[32])
+{
+	uint8_t ad[19];
+
+	cred_ad(site, node, ad);
+	return unwrap(c, in, ad, sizeof(ad), cred);
 }

@@ -44,5 +44,17 @@ void akm_kdf(const uint8_t c[32], const char *label, uint8_t out[32]);
 /* nonce || XChaCha20-Poly1305(K_wrap(c), key, ad) as protocol.md */
 void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
 		  uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN]);
+/* ... and back into key (32 bytes); -EBADMSG: not wrapped so, -ENOMEM */
+int akm_unwrap_key(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t asr,
+		   uint32_t epoch, uint8_t alg, const uint32_t *ids, unsigned int n,
+		   uint8_t key[32]);
+/*
+ * A node's credential for its site's NMM (root.md): nonce ||
+ * XChaCha20-Poly1305(K_wrap(c), cred, "AKM v1 node" || be32 site || be32 node)
+ */
+void akm_wrap_cred(const uint8_t c[32], const uint8_t cred[32], uint32_t site, uint32_t node,
+		   uint8_t out[AKM_WRAPPED_LEN]);
+int akm_unwrap_cred(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t site,
+		    uint32_t node, uint8_t cred[32]);
 
 #endif /* AKM_SECRET_H */

@@ -93,25 +93,20 @@ static const char *value(struct req *r, const char *kw)
 /* Node id by name; 0 if there is no such (non-removed) node. */
 static uint32_t node_by_name(struct nmm *n, const char *name)
 {
-	return db_int(n, 0, "SELECT id FROM nodes WHERE name = ? AND state != 'removed'",
+	return db_int(n, 0, "SELECT id FROM nodes WHERE name = ? AND state != 'removed' AND "
+		      "remote = 0",
 		      "t", name);
 }
 
-/* Fail if an address of addrs is the root's or a node's (not removed) other than self. */
+/* Fail if an address of addrs is a node's (not removed) other than self. */
 static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 {
 	sqlite3_stmt *st = db_prep(r->n, "SELECT id, name, addrs FROM nodes WHERE id != ? AND "
 				   "state != 'removed'", "u", self);
-	char *copy = strdup(addrs), *tok, *save, root[AKM_ADDRSTRLEN];
+	char *copy = strdup(addrs), *tok, *save;
 	bool taken = false;
 
-	/* one member of one ASR has an address in the NMM's kernel: the root's link's is its */
-	if (r->n->up.peer &&
-	    akm_addrs_has(addrs, akm_addr_str(&r->n->up.addr, root, sizeof(root)))) {
-		fail(r, 1, "address %s is the root's", root);
-		taken = true;
-	}
-	if (!taken && (!st || !copy)) {
+	if (!st || !copy) {
 		fail(r, 1, "store error");
 		taken = true;
 	}
@@ -171,13 +166,39 @@ static int parse_addrs(struct req *r, char addrs[AKM_ADDRS_TEXT_MAX])
 
 /* ---- node ---- */
 
+int node_forget_removed(struct nmm *n, uint32_t id, const char *name)
+{
+	static const char *const del[] = {
+		"DELETE FROM counters WHERE node IN (SELECT id FROM nodes WHERE (id = ? OR "
+		"name = ?) AND state = 'removed')",
+		"DELETE FROM members WHERE node IN (SELECT id FROM nodes WHERE (id = ? OR "
+		"name = ?) AND state = 'removed')",
+		"DELETE FROM deliveries WHERE node IN (SELECT id FROM nodes WHERE (id = ? OR "
+		"name = ?) AND state = 'removed')",
+		"DELETE FROM nodes WHERE (id = ? OR name = ?) AND state = 'removed'",
+	};
+	sqlite3_stmt *st;
+	unsigned int i;
+	int err = 0;
+
+	/* the lists that held it revoked go again */
+	st = db_prep(n, "SELECT id FROM nodes WHERE (id = ? OR name = ?) AND state = 'removed'",
+		     "ut", id, name);
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
+		err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
+	db_done(n, st);
+	for (i = 0; i < sizeof(del) / sizeof(del[0]) && !err; i++)
+		if (db_exec(n, del[i], "ut", id, name) < 0)
+			err = -EIO;
+	return st ? err : -EIO;
+}
+
 static int node_add(struct req *r)
 {
 	struct nmm *n = r->n;
 	const char *name = next(r), *w;
 	char addrs[AKM_ADDRS_TEXT_MAX] = "";
 	uint8_t *cred, sealed[AKM_SEALED_LEN(32)];
-	sqlite3_stmt *st;
 	uint32_t id = 0;
 	char ad[32];
 	int err;
@@ -205,16 +226,12 @@ static int node_add(struct req *r)
 		return r->status;
 	if (id == n->id)
 		return fail(r, 1, "node id %u is the NMM's own id", id);
-	if (id == n->up.peer)
-		return fail(r, 1, "node id %u is the root's id", id);
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE (id = ? OR name = ?) AND "
 		   "state != 'removed'", "ut", id, name))
 		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE state != 'removed'", "") >=
-	    NMM_NODES_MAX - (n->up.peer ? 1 : 0))
-		return fail(r, 1, "this NMM has %d nodes, its kernel's limit%s",
-			    NMM_NODES_MAX - (n->up.peer ? 1 : 0),
-			    n->up.peer ? " (the root's link takes one place)" : "");
+	    NMM_NODES_MAX)
+		return fail(r, 1, "this NMM has %d nodes, its kernel's limit", NMM_NODES_MAX);
 	if (addr_taken(r, addrs, 0))
 		return r->status;
 
@@ -226,24 +243,8 @@ static int node_add(struct req *r)
 	akm_seal(&n->master, ad, cred, 32, sealed);
 	akm_secure_free(cred);
 	err = store_begin(n);
-	/* a removed node of that id or name leaves for good, and the lists with it */
-	st = err ? NULL : db_prep(n, "SELECT id FROM nodes WHERE (id = ? OR name = ?) AND "
-				  "state = 'removed'", "ut", id, name);
-	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
-		err = rekey_restale_node(n, sqlite3_column_int64(st, 0));
-	db_done(n, st);
-	if (!err && db_exec(n, "DELETE FROM counters WHERE node IN (SELECT id FROM nodes "
-			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
-		err = -EIO;
-	if (!err && db_exec(n, "DELETE FROM members WHERE node IN (SELECT id FROM nodes "
-			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
-		err = -EIO;
-	if (!err && db_exec(n, "DELETE FROM deliveries WHERE node IN (SELECT id FROM nodes "
-			    "WHERE (id = ? OR name = ?) AND state = 'removed')", "ut", id, name) < 0)
-		err = -EIO;
-	if (!err && db_exec(n, "DELETE FROM nodes WHERE (id = ? OR name = ?) AND "
-			    "state = 'removed'", "ut", id, name) < 0)
-		err = -EIO;
+	if (!err)
+		err = node_forget_removed(n, id, name);
 	if (!err && db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) "
 			    "VALUES (?, ?, ?, ?, 'provisioned', ?)", "uttbi", id, name, addrs, sealed,
 			    sizeof(sealed), (int64_t)time(NULL)) != 1)
@@ -422,7 +423,7 @@ static int node_list(struct req *r)
 	if (name && next(r))
 		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
 	st = db_prep(n, "SELECT id, name, addrs, state, created, last_contact, session, "
-		     "auth_failures FROM nodes WHERE state != 'removed' AND (?1 IS NULL OR "
+		     "auth_failures FROM nodes WHERE state != 'removed' AND remote = 0 AND (?1 IS NULL OR "
 		     "name = ?1) ORDER BY id", "t", name);
 	if (!st)
 		return fail(r, 1, "store error");
@@ -467,7 +468,7 @@ static int wait_for(struct req *r, uint32_t asr)
 	return 0;
 }
 
-static void send_leave(struct nmm *n, uint32_t node, uint32_t asr)
+void node_leave(struct nmm *n, uint32_t node, uint32_t asr)
 {
 	struct conn *c = peer_find(n, node);
 	struct akmp_buf b = { 0 };
@@ -487,7 +488,6 @@ static int node_del(struct req *r)
 	const char *name = next(r);
 	char *addrs;
 	uint32_t id, *asrs;
-	struct conn *c;
 	size_t k, i;
 	int err;
 
@@ -534,18 +534,13 @@ static int node_del(struct req *r)
 		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
 	}
 	for (i = 0; i < k; i++)
-		send_leave(n, id, asrs[i]);
+		node_leave(n, id, asrs[i]);
 	/*
 	 * Close its connections while their packets are still tagged (a FIN
 	 * sent after the provisioning ASR is gone would be dropped by the
 	 * node), then remove its credential and provisioning ASR.
 	 */
-	for (c = n->conns; c; c = c->next)
-		if (c->kind == CONN_NODE && c->node == id) {
-			akmp_flush(c->fd, &c->out);
-			shutdown(c->fd, SHUT_WR);
-			c->state = CS_CLOSING;
-		}
+	peer_drop(n, id);
 	kern_node_del(n, id);
 	nmm_event(n, "node-removed", "node %u name %s", id, name);
 	rekey_kick(n);
@@ -682,7 +677,7 @@ static int asr_member(struct req *r, bool add)
 	}
 	nmm_event(n, add ? "member-added" : "member-removed", "asr %u node %u", id, node);
 	if (!add)
-		send_leave(n, node, id);
+		node_leave(n, node, id);
 	rekey_kick(n);
 	return wait_for(r, id);
 }
@@ -703,32 +698,47 @@ static int asr_arg(struct req *r, uint32_t *id)
 	return 0;
 }
 
+int asr_remove(struct nmm *n, uint32_t id)
+{
+	if (rekey_restale_pairs(n, id, 0) ||
+	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
+		    "WHERE asr = ?1 AND node IN (SELECT id FROM nodes WHERE remote = 0) UNION "
+		    "SELECT node, asr FROM deliveries WHERE asr = ?1", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM deliveries WHERE asr = ?", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM counters WHERE asr = ?", "u", id) < 0 ||
+	    db_exec(n, "DELETE FROM asrs WHERE id = ?", "u", id) != 1 ||
+	    /* members of other sites in no ASR of this one any more */
+	    db_exec(n, "DELETE FROM nodes WHERE remote = 1 AND id NOT IN "
+		    "(SELECT node FROM members)", "") < 0)
+		return -EIO;
+	nmm_event(n, "asr-deleted", "asr %u", id);
+	return 0;
+}
+
+void asr_gone(struct nmm *n, uint32_t id)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT node FROM leaves WHERE asr = ?", "u", id);
+
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		node_leave(n, sqlite3_column_int64(st, 0), id);
+	db_done(n, st);
+	rekey_forget_asr(n, id);
+	rekey_kick(n);
+}
+
 /* asr del ASR_ID: its members leave it (offline ones when they come back) */
 static int asr_del(struct req *r)
 {
 	struct nmm *n = r->n;
-	sqlite3_stmt *st;
 	uint32_t id;
 
 	if (asr_arg(r, &id))
 		return r->status;
-	if (store_begin(n) || rekey_restale_pairs(n, id, 0) ||
-	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
-		    "WHERE asr = ?1 UNION SELECT node, asr FROM deliveries WHERE asr = ?1", "u",
-		    id) < 0 ||
-	    db_exec(n, "DELETE FROM deliveries WHERE asr = ?", "u", id) < 0 ||
-	    db_exec(n, "DELETE FROM counters WHERE asr = ?", "u", id) < 0 ||
-	    db_exec(n, "DELETE FROM asrs WHERE id = ?", "u", id) != 1 || store_commit(n)) {
+	if (store_begin(n) || asr_remove(n, id) || store_commit(n)) {
 		store_rollback(n);
 		return fail(r, 1, "cannot delete ASR %u (see the daemon's log)", id);
 	}
-	st = db_prep(n, "SELECT node FROM leaves WHERE asr = ?", "u", id);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		send_leave(n, sqlite3_column_int64(st, 0), id);
-	db_done(n, st);
-	rekey_forget_asr(n, id);
-	nmm_event(n, "asr-deleted", "asr %u", id);
-	rekey_kick(n);
+	asr_gone(n, id);
 	return 0;
 }
 
@@ -813,8 +823,8 @@ static void print_asr(struct nmm *n, struct akm_out *o, sqlite3_stmt *a)
 	akm_out_arr_close(o);
 
 	akm_out_arr_open(o, "members");
-	st = db_prep(n, "SELECT m.node, n.name, CASE WHEN m.revoked THEN 'revoked' ELSE "
-		     "n.state END, n.last_contact, n.addrs, "
+	st = db_prep(n, "SELECT m.node, n.name, CASE WHEN m.revoked THEN 'revoked' WHEN "
+		     "n.remote THEN 'remote' ELSE n.state END, n.last_contact, n.addrs, "
 		     "d.state, d.error FROM members m JOIN nodes n ON n.id = m.node "
 		     "LEFT JOIN deliveries d ON d.asr = m.asr AND d.node = m.node AND "
 		     "d.epoch = ? WHERE m.asr = ? ORDER BY m.node", "uu", epoch, id);
@@ -946,6 +956,28 @@ static const char usage_text[] =
 	"       akmctl nmm root forget\n"
 	"       akmctl nmm watch\n";
 
+/* A change of records at a root's site: refused, with where to make it. */
+static bool n_rooted(struct req *r, const char *obj, const char *cmd)
+{
+	static const char *const changes[] = { "node add", "node set", "node del", "asr add",
+					       "asr add-member", "asr del-member", "asr del",
+					       "asr purge" };
+	char what[64];
+	unsigned int i;
+
+	if (!r->n->up.peer || !cmd)
+		return false;
+	snprintf(what, sizeof(what), "%s %s", obj, cmd);
+	for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+		if (!strcmp(what, changes[i])) {
+			fail(r, 1, "this NMM's site takes its nodes and ASRs from root %u: use "
+			     "'akmctl root %s ...' there (or 'akmctl nmm root forget')",
+			     r->n->up.peer, what);
+			return true;
+		}
+	return false;
+}
+
 static int run(struct req *r)
 {
 	const char *obj = next(r), *cmd;
@@ -963,6 +995,9 @@ static int run(struct req *r)
 		return 0;
 	}
 	cmd = next(r);
+	/* a site's records are the root's: changed there, sent here */
+	if (n_rooted(r, obj, cmd))
+		return r->status;
 	if (!strcmp(obj, "node")) {
 		if (!cmd || !strcmp(cmd, "list") || !strcmp(cmd, "show"))
 			return node_list(r);

@@ -203,7 +203,8 @@ int kern_sync(struct nmm *n)
 	if (nl_err(n, err, "set node id", n->id))
 		return err;
 	kern_prune(n);
-	st = db_prep(n, "SELECT id, state FROM nodes WHERE state != 'removed' ORDER BY id", "");
+	st = db_prep(n, "SELECT id, state FROM nodes WHERE state != 'removed' AND remote = 0 "
+		     "ORDER BY id", "");
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {

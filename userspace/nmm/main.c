@@ -522,6 +522,7 @@ int main(int argc, char **argv)
 
 		n.nodes = s->next;
 		free(s->jumps);
+		free(s->fresh);
 		free(s);
 	}
 	nmm_events_release(&n, false);

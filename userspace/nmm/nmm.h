@@ -114,6 +114,10 @@ struct nodest {
 		int64_t at;		/* nmm_now() */
 	} *jumps;
 	size_t njumps;
+	/* a new kernel at a root's site: its ASRs' epochs when the root was asked (sync.c) */
+	uint64_t fresh_instance;
+	struct jump *fresh;		/* asr, epoch (in at) */
+	size_t nfresh;
 };
 
 struct nmm {
@@ -137,6 +141,9 @@ struct nmm {
 	bool stmt_out[NMM_STMT_CACHE];		/* ... and handed out */
 	struct akmc up;			/* the link to the root (uplink.c), if up_on */
 	bool up_on, up_session;
+	bool syncing;			/* between SYNC begin and end (sync.c) */
+	uint64_t *synced;		/* ... the node ids it brought, ASR ids | 1 << 32 */
+	size_t nsynced, synced_cap;
 	char **held;			/* events of the open transaction */
 	size_t nheld;
 	bool stop;
@@ -192,6 +199,7 @@ int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
 void peer_gave_up(struct nmm *n, struct conn *c);	/* no AUTH after CHALLENGE */
 struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
+void peer_drop(struct nmm *n, uint32_t node);	/* close its connections (flushed) */
 void nodest_addrs(struct nmm *n, struct nodest *s);	/* s->addrs from the store */
 struct nodest *nodest(struct nmm *n, uint32_t node, bool make);
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why);
@@ -201,6 +209,8 @@ void fail_record(struct nmm *n, const struct akm_addr *a);
 
 /* rekey.c: membership changes and key delivery. */
 int rekey_new_epoch(struct nmm *n, uint32_t asr);	/* inside a transaction */
+/* ... of the given number and key (from the root) */
+int rekey_put_epoch(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t key[32]);
 void rekey_catch_up(struct nmm *n, struct conn *c);
 void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m);
 void rekey_tick(struct nmm *n);
@@ -227,12 +237,28 @@ int uplink_forget(struct nmm *n);
 int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *code,
 		  char *msg, size_t msglen);
 void uplink_show(struct nmm *n, struct akm_out *o);
+/* The site's credential (C of the bundle) into c (32 bytes, from akm_secure_alloc()). */
+int uplink_cred(struct nmm *n, uint8_t *c);
 
+/* sync.c: the site's records from the root (root.md, "Site synchronisation"). */
+int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fails */
+void sync_reset(struct nmm *n);		/* a session with the root ended */
+/* A node's new kernel: 0 once the root gave new epochs of its ASRs, else -EAGAIN. */
+int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);
+/* ESTALE: ask the root for an epoch of asr above last; false if it cannot be asked. */
+bool sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last);
 /* admin.c */
 void admin_accept(struct nmm *n);
 int admin_input(struct nmm *n, struct conn *c);
 void admin_broadcast(struct nmm *n, const char *kind, const char *text);
 void admin_wait_check(struct nmm *n);	/* answer requests whose epochs are done */
+/* Inside a transaction: the ASR goes, its members leave it (after the commit: asr_gone()). */
+int asr_remove(struct nmm *n, uint32_t asr);
+void asr_gone(struct nmm *n, uint32_t asr);
+/* Its counters of asr go; LEAVE if it is online (it stays owed in 'leaves'). */
+void node_leave(struct nmm *n, uint32_t node, uint32_t asr);
+/* Inside a transaction: removed nodes of that id or name are forgotten, with their lists. */
+int node_forget_removed(struct nmm *n, uint32_t id, const char *name);
 
 /* main.c */
 struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind);

@@ -91,8 +91,8 @@ struct nodest *nodest(struct nmm *n, uint32_t node, bool make)
 /* Not removed (a removed node's provisioning ASR is gone for good). */
 static bool node_live(struct nmm *n, uint32_t node)
 {
-	return db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed'",
-		      "u", node) > 0;
+	return db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed' AND "
+		      "remote = 0", "u", node) > 0;
 }
 
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
@@ -113,6 +113,18 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 }
 
 /* ---- connections ---- */
+
+void peer_drop(struct nmm *n, uint32_t node)
+{
+	struct conn *c;
+
+	for (c = n->conns; c; c = c->next)
+		if (c->kind == CONN_NODE && c->node == node) {
+			akmp_flush(c->fd, &c->out);
+			shutdown(c->fd, SHUT_WR);
+			c->state = CS_CLOSING;
+		}
+}
 
 struct conn *peer_find(struct nmm *n, uint32_t node)
 {
@@ -260,8 +272,8 @@ static int on_hello(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 	 * An unknown node gets a CHALLENGE that looks like any other, and is
 	 * refused after AUTH: the answers do not tell which node ids exist.
 	 */
-	if (!db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed'",
-		    "u", c->node))
+	if (!db_int(n, 0, "SELECT count(*) FROM nodes WHERE id = ? AND state != 'removed' AND "
+		    "remote = 0", "u", c->node))
 		c->decoy = "unknown-node";
 	/* the credential goes into this kernel when the node first shows up */
 	else if (!n->nl || (akm_cred_get(n->nl, c->node, &cred) == -ENOENT &&
@@ -344,7 +356,20 @@ static int session_welcome(struct nmm *n, struct conn *c, struct nodest *s)
 	 * crash or failure in between re-keys again next time.
 	 */
 	if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
-	    c->hs.instance) {
+	    c->hs.instance && n->up.peer) {
+		/* at a root's site the root makes the epochs: asked for, then waited for */
+		int err = sync_fresh(n, s, c->hs.instance);
+
+		if (err == -EAGAIN)
+			return turn_away(n, c, EAGAIN, "new epochs for this node's kernel are on "
+					 "their way: try again");
+		if (err || db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
+				   (int64_t)c->hs.instance, c->node) != 1)
+			return turn_away(n, c, EAGAIN, err == -ENOTCONN ?
+					 "the root is out of reach: this node's new kernel needs "
+					 "new epochs from it; try again" : "try again");
+	} else if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u",
+				    c->node) != c->hs.instance) {
 		/* a node whose kernel changes every few seconds re-keys no faster */
 		if (s->fresh_at && nmm_now() - s->fresh_at < NMM_FRESH_MIN) {
 			nmm_event(n, "node-conflict", "node %u addr %s reason kernel-churn",

@@ -358,57 +358,70 @@ static void refill(struct nmm *n, struct conn *c)
 	db_done(n, st);
 }
 
-int rekey_new_epoch(struct nmm *n, uint32_t asr)
+int rekey_put_epoch(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t key[32])
 {
-	uint8_t *key = akm_secure_alloc(32), sealed[AKM_SEALED_LEN(32)];
+	uint8_t sealed[AKM_SEALED_LEN(32)];
 	char ad[48], members[AKM_MEMBERS_MAX * 11 + 1] = "";
 	size_t len = 0;
 	sqlite3_stmt *st;
-	int64_t epoch;
 	int err = -EIO;
 
-	if (!key)
-		return -ENOMEM;
-	epoch = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) + 1;
-	if (epoch > UINT32_MAX) {
-		nmm_log("asr %u: out of epochs: delete it and make a new one", asr);
-		err = -ERANGE;
-		goto out;
-	}
-	if (epoch <= 0)
-		goto out;
 	st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 0 ORDER BY node",
 		     "u", asr);
 	if (!st)
-		goto out;
+		return -EIO;
 	while (len < sizeof(members) - 11 && sqlite3_step(st) == SQLITE_ROW)
 		len += snprintf(members + len, sizeof(members) - len, "%s%lld", len ? " " : "",
 				(long long)sqlite3_column_int64(st, 0));
 	db_done(n, st);
 
-	randombytes_buf(key, 32);
-	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
+	snprintf(ad, sizeof(ad), "key:%u:%u", asr, epoch);
 	akm_seal(&n->master, ad, key, 32, sealed);
-	/* an epoch never activated is superseded; no key is kept that is not needed */
+	/*
+	 * An epoch never activated is superseded; no key is kept that is not
+	 * needed. Members at other sites (remote) are delivered by their NMMs.
+	 */
 	if (db_exec(n, "UPDATE epochs SET state = 'retired', key = x'' WHERE asr = ? AND "
 		    "state = 'pending'", "u", asr) < 0 ||
 	    db_exec(n, "INSERT INTO epochs (asr, epoch, key, members, state, created) "
-		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uibti", asr, epoch, sealed,
+		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uubti", asr, epoch, sealed,
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
 	    db_exec(n, "INSERT INTO deliveries (asr, epoch, node, state, updated) "
-		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ? AND revoked = 0",
-		    "iiu", epoch, (int64_t)time(NULL), asr) < 0 ||
-	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "iu", epoch, asr) != 1)
+		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ? AND revoked = 0 "
+		    "AND node IN (SELECT id FROM nodes WHERE remote = 0)",
+		    "uiu", epoch, (int64_t)time(NULL), asr) < 0 ||
+	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", epoch, asr) != 1)
 		goto out;
 	err = 0;
 	for (len = 0; members[len]; len++)	/* one word in the event */
 		if (members[len] == ' ')
 			members[len] = ',';
-	nmm_event(n, "epoch-created", "asr %u epoch %u members %s", asr, (uint32_t)epoch,
+	nmm_event(n, "epoch-created", "asr %u epoch %u members %s", asr, epoch,
 		  *members ? members : "none");
 out:
-	akm_secure_free(key);
 	sodium_memzero(sealed, sizeof(sealed));
+	return err;
+}
+
+int rekey_new_epoch(struct nmm *n, uint32_t asr)
+{
+	uint8_t *key;
+	int64_t epoch;
+	int err;
+
+	epoch = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) + 1;
+	if (epoch > UINT32_MAX) {
+		nmm_log("asr %u: out of epochs: delete it and make a new one", asr);
+		return -ERANGE;
+	}
+	if (epoch <= 0)
+		return -EIO;
+	key = akm_secure_alloc(32);
+	if (!key)
+		return -ENOMEM;
+	randombytes_buf(key, 32);
+	err = rekey_put_epoch(n, asr, epoch, key);
+	akm_secure_free(key);
 	return err;
 }
 
@@ -647,6 +660,13 @@ static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t ep
 		j = &grown[s->njumps];
 		*j = (struct jump){ asr, now - NMM_STALE_JUMP_EVERY };
 		s->njumps++;
+	}
+	/* at a root's site the root makes it (sync.c) */
+	if (n->up.peer) {
+		if (!sync_above(n, c->node, asr, epoch, last))
+			return false;
+		j->at = now;
+		return true;
 	}
 	if (store_begin(n) ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", last, asr) != 1 ||

@@ -89,6 +89,9 @@ static const char *const migrations[] = {
 	"  root INTEGER NOT NULL CHECK (root BETWEEN 1 AND 2147483647),"
 	"  addr TEXT NOT NULL, port INTEGER NOT NULL,"
 	"  cred BLOB NOT NULL);",				/* sealed, "uplink:<root>" */
+	/* 5 -> 6: members of the root's ASRs at other sites (sync.c): no credential */
+	"ALTER TABLE nodes ADD COLUMN remote INTEGER NOT NULL DEFAULT 0 "
+	"  CHECK (remote IN (0, 1));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

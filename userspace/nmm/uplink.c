@@ -32,17 +32,23 @@ static int nl_fail(struct akmc *c, int err, const char *what)
 	return err;
 }
 
+int uplink_cred(struct nmm *n, uint8_t *c)
+{
+	char ad[32];
+
+	snprintf(ad, sizeof(ad), "uplink:%u", n->up.peer);
+	return load_secret(n, ad, c, db_prep(n, "SELECT cred FROM uplink", ""));
+}
+
 /* The site's credential from the store into the kernel, as CRED_ID = the root id. */
 static int cred_install(struct nmm *n)
 {
 	uint8_t *c = akm_secure_alloc(AKM_CRED_LEN);
-	char ad[32];
 	int err;
 
 	if (!c)
 		return -ENOMEM;
-	snprintf(ad, sizeof(ad), "uplink:%u", n->up.peer);
-	err = load_secret(n, ad, c, db_prep(n, "SELECT cred FROM uplink", ""));
+	err = uplink_cred(n, c);
 	if (!err)
 		err = akm_cred_install(n->nl, n->up.peer, c);
 	akm_secure_free(c);
@@ -89,10 +95,14 @@ static uint32_t last(struct akmc *c)
 	return last < 0 ? 0 : last;
 }
 
-/* Nothing comes from the root on the session yet but HEARTBEATs. */
+/* The site's records (sync.c); one the NMM cannot take ends the session (all again next). */
 static void message(struct akmc *c, const struct akmp_msg *m)
 {
-	akmc_fail(c, "protocol error: unexpected %s from the root", akmp_type_name(m->type));
+	int err = sync_message(nmm_of(c), m);
+
+	if (err)
+		akmc_fail(c, "%s from the root: %s", akmp_type_name(m->type),
+			  err == -EBADMSG ? "malformed, or not for this site" : strerror(-err));
 }
 
 static int heartbeat(struct akmc *c)
@@ -118,6 +128,7 @@ static void changed(struct akmc *c, const char *state)
 	if (up == n->up_session)
 		return;
 	n->up_session = up;
+	sync_reset(n);
 	/* the reason may quote the root's words: no quote of theirs ends ours */
 	for (i = 0; i < sizeof(why) - 1 && c->error[i]; i++)
 		why[i] = c->error[i] == '"' || c->error[i] == '\\' ? '\'' : c->error[i];
@@ -291,8 +302,14 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 	} else if (!err && node_has(n, addr)) {
 		snprintf(msg, msglen, "the root's address %s is a node's of this NMM", addr);
 		err = -EADDRINUSE;
+	} else if (!err && !n->up.peer && db_int(n, 1, "SELECT (SELECT count(*) FROM nodes) + "
+						 "(SELECT count(*) FROM asrs)", "")) {
+		snprintf(msg, msglen, "this NMM has nodes or ASRs of its own, and a site's come "
+			 "from the root: remove them first (node del, asr del), or use a new "
+			 "state directory");
+		err = -EEXIST;
 	} else if (!err && db_int(n, NMM_NODES_MAX, "SELECT count(*) FROM nodes WHERE "
-				  "state != 'removed'", "") >= NMM_NODES_MAX) {
+				  "state != 'removed' AND remote = 0", "") >= NMM_NODES_MAX) {
 		snprintf(msg, msglen, "this NMM has %d nodes: its kernel has no room for the "
 			 "root's link (remove one)", NMM_NODES_MAX);
 		err = -ENOSPC;

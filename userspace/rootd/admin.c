@@ -241,6 +241,24 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		fclose(q->err);
 }
 
+int admin_run(struct root *r, char **argv)
+{
+	struct req q = { .r = r, .argv = argv, .link = true };
+	char *out = NULL, *err = NULL;
+	size_t outlen = 0, errlen = 0;
+
+	while (argv[q.argc])
+		q.argc++;
+	transact(&q, &out, &outlen, &err, &errlen);
+	db_notifies(r);
+	if (q.status && err)
+		root_log("sites' link: %s %s: %.*s", argv[0], argv[1], (int)strcspn(err, "\n"),
+			 err);
+	free(out);
+	free(err);
+	return q.status;
+}
+
 /* One request: RUN with MODE and ARG * n. */
 static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t len)
 {

@@ -20,43 +20,7 @@
 #include <sys/socket.h>
 #include <sodium.h>
 
-#include "proto.h"
-#include "root.h"
-
-/* What a site's provisioning ASR is in this instance's kernel (protocol.md). */
-enum site_mode { SITE_BOOTSTRAP, SITE_SESSION_WAIT, SITE_SESSION };
-
-struct sitest {
-	struct sitest *next;
-	uint32_t id;
-	enum site_mode mode;
-	uint32_t epoch;			/* session modes: the session epoch */
-	int64_t since;			/* root_now() */
-	struct akm_addr addr;		/* its endpoint address, as last read */
-	struct link *session;		/* SITE_SESSION: its connection */
-	uint8_t cred_tag[24];		/* the sealed credential in the kernel: its nonce */
-	int64_t boot_ms;		/* root_now_ms() of its last bootstrap WELCOME */
-	int64_t written;		/* root_now() of its last heartbeat write */
-};
-
-/* LS_WELCOMED: a bootstrap connection that got WELCOME, until the site closes it */
-enum link_state { LS_HELLO, LS_AUTH, LS_WELCOMED, LS_UP, LS_CLOSING };
-
-struct link {
-	struct link *next;
-	int fd;
-	enum link_state state;
-	struct akm_addr peer;
-	int64_t opened, last_rx;	/* root_now() */
-	struct akmp_reader rd;
-	struct akmp_outq out;
-	struct akmp_hs hs;		/* hs.node is the site's id */
-	struct akm_addr ep;		/* the site's endpoint address, at HELLO */
-	const char *decoy;		/* HELLO refused: why, told only after AUTH */
-	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
-	bool closed_by_site;		/* ... and the site closed it after reading it */
-	bool dead;			/* a write failed: close without flushing */
-};
+#include "link.h"
 
 static void site_gone(struct root *r, uint32_t id);
 static void sites_refresh(struct root *r);
@@ -194,6 +158,8 @@ static void link_free(struct root *r, struct link *l)
 	close(l->fd);
 	akmp_reader_free(&l->rd);
 	akmp_outq_free(&l->out);
+	idset_free(&l->nodes);
+	idset_free(&l->asrs);
 	sodium_memzero(&l->hs, sizeof(l->hs));
 	free(l);
 }
@@ -203,7 +169,7 @@ static void fail_record(struct root *r, const struct akm_addr *a)
 	akm_fails_record(&r->fails, a, root_now(), site_endpoint(r, a));
 }
 
-static int send_msg(struct link *l, struct akmp_buf *b)
+int link_send(struct link *l, struct akmp_buf *b)
 {
 	int err = akmp_end(b);
 
@@ -224,7 +190,7 @@ static void welcome(struct link *l, uint32_t status, const char *msg, uint32_t e
 	struct akmp_buf b = { 0 };
 
 	akmp_welcome(&b, status, msg, epoch, proof);
-	send_msg(l, &b);
+	link_send(l, &b);
 	akmp_buf_free(&b);
 }
 
@@ -326,7 +292,7 @@ static int on_hello(struct root *r, struct link *l, const struct akmp_msg *m)
 	if (l->decoy)
 		randombytes_buf(pm, sizeof(pm));
 	akmp_challenge(&b, &l->hs, pm);
-	send_msg(l, &b);
+	link_send(l, &b);
 	akmp_buf_free(&b);
 	l->state = LS_AUTH;
 	return 0;
@@ -415,6 +381,7 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1",
 		   s->id, 0, false, "site-online", "site %u session %u", s->id,
 		   s->epoch);
+	sync_site(r, l);
 	return 0;
 }
 
@@ -457,7 +424,7 @@ static int on_heartbeat(struct root *r, struct link *l)
 	int rows;
 
 	akmp_begin(&b, AKMP_HEARTBEAT);
-	send_msg(l, &b);
+	link_send(l, &b);
 	akmp_buf_free(&b);
 	if (!s || root_now() - s->written < AKMP_HEARTBEAT_SECS)
 		return 0;
@@ -490,6 +457,8 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 		return on_heartbeat(r, l);
 	case AKMP_EVENT:
 		return 0;	/* its kernel's authentication failures: not ours to keep */
+	case AKMP_REKEY:
+		return sync_rekey(r, l, sitest(r, l->hs.node, false), m);
 	}
 	return -EBADMSG;
 }
@@ -669,6 +638,7 @@ void link_close_all(struct root *r)
 		link_free(r, r->links);
 	while ((s = r->sitests)) {
 		r->sitests = s->next;
+		free(s->jumps);
 		free(s);
 	}
 	free(r->eps);
@@ -722,6 +692,8 @@ void link_poll_done(struct root *r, const struct pollfd *pfd, int n)
 		if (((pfd[i].revents & POLLOUT) && akmp_flush(l->fd, &l->out) < 0) ||
 		    ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && link_input(r, l) < 0))
 			link_close(r, l);
+		else if (pfd[i].revents & POLLOUT)
+			sync_drained(r, l);
 	}
 	if (pfd[0].revents & POLLIN)
 		link_accept(r);
@@ -750,6 +722,8 @@ void link_tick(struct root *r)
 			link_close(r, l);
 		} else if (l->state == LS_UP && now - l->last_rx >= ROOT_OFFLINE_AFTER) {
 			link_close(r, l);	/* silent for 3 heartbeats */
+		} else if (l->resync || l->round) {
+			sync_drained(r, l);
 		}
 	}
 	for (s = r->sitests; s; s = s->next)
@@ -773,6 +747,7 @@ static void site_gone(struct root *r, uint32_t id)
 			if (s->session)
 				s->session->state = LS_CLOSING;
 			*pp = s->next;
+			free(s->jumps);
 			free(s);
 			break;
 		}
@@ -831,6 +806,7 @@ void link_event(struct root *r, const char *kind, const char *text)
 
 	if (!r->nl)
 		return;
+	sync_event(r, kind, text);
 	if (!strcmp(kind, "site-added") || !strcmp(kind, "database-back"))
 		r->eps_stale = true;
 	if (!strcmp(kind, "site-removed") && sscanf(text, "site %u", &id) == 1) {

@@ -190,6 +190,41 @@ static int node_del(struct req *q)
 	return 0;
 }
 
+/* node rekey NAME: a new epoch of every ASR the node is a live member of (a new kernel) */
+static int node_rekey(struct req *q)
+{
+	const char *name = req_next(q);
+	PGresult *res;
+	int64_t id;
+	int i, err = 0;
+
+	if (!name)
+		return req_usage(q, "missing NAME");
+	if (req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	id = node_by_name(q, name);
+	if (id <= 0)
+		return id ? req_db(q) : req_fail(q, 1, "no node named '%s'", name);
+	res = db_q(q->r, "SELECT asr FROM members WHERE node = $1 AND state = 'live' ORDER BY asr",
+		   "i", id);
+	if (!res)
+		return req_db(q);
+	for (i = 0; !err && i < PQntuples(res); i++)
+		err = asr_new_epoch(q, strtoul(PQgetvalue(res, i, 0), NULL, 10));
+	if (!err && db_event(q->r, "node-rekeyed", "node %lld asrs %d", (long long)id,
+			     PQntuples(res)))
+		err = req_db(q);
+	if (!err) {
+		akm_out_obj_open(&q->o, NULL);
+		akm_out_str(&q->o, "name", "node", name);
+		akm_out_uint(&q->o, "asrs", "rekeyed", PQntuples(res));
+		akm_out_obj_close(&q->o);
+		akm_out_text(&q->o, "\n");
+	}
+	PQclear(res);
+	return err ? q->status : 0;
+}
+
 int cmd_node(struct req *q, const char *cmd)
 {
 	if (!strcmp(cmd, "add"))
@@ -198,5 +233,7 @@ int cmd_node(struct req *q, const char *cmd)
 		return node_list(q);
 	if (!strcmp(cmd, "del"))
 		return node_del(q);
+	if (!strcmp(cmd, "rekey"))
+		return node_rekey(q);
 	return req_usage(q, "unknown node command '%s'; try 'akmctl root help'", cmd);
 }

@@ -44,6 +44,9 @@
 #define ROOT_FRAMES_PER_PASS	16		/* read from one connection per poll pass */
 #define ROOT_BOOTSTRAP_MS	1000		/* between two bootstraps of one site */
 #define ROOT_SITES_REFRESH	30		/* s between reads of the sites' endpoints */
+#define ROOT_FRESH_SECS		10		/* s between re-keys for a node's new kernel */
+#define ROOT_JUMP_EVERY		3600		/* s between ESTALE jumps per node and ASR */
+#define ROOT_JUMP_MAX		(1u << 16)	/* epochs such a jump may skip */
 /* the kernel of an instance that listens holds a credential and an ASR per site */
 #define ROOT_SITES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)
 #define ROOT_MEMBERS_MAX	AKM_MEMBERS_MAX
@@ -140,6 +143,8 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max);
 void admin_poll_done(struct root *r, const struct pollfd *pfd, int n);
 void admin_tick(struct root *r);
 void admin_broadcast(struct root *r, const char *kind, const char *text);
+/* A command of the sites' link (argv NULL-terminated), run as an operator's; logged. */
+int admin_run(struct root *r, char **argv);
 
 /* kern.c: this instance's kernel, for the sites' link. 0 or -errno. */
 int kern_open(struct root *r);
@@ -172,6 +177,7 @@ struct req {
 	int status;
 	uint8_t *file;			/* for akmctl to write (a bundle), from malloc */
 	size_t file_len;
+	bool link;			/* from the sites' link (admin_run()) */
 };
 
 int req_fail(struct req *q, int status, const char *fmt, ...)

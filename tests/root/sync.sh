@@ -1,0 +1,280 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Site synchronisation (Documentation/root.md), in a VM with akm.ko loaded
+# (as root): akm-rootd on a PostgreSQL of the test's own, two sites (east,
+# west), each an akm-nmmd in a namespace with two nodes (akm-agent) in
+# namespaces of their own. The nodes are made at the root and provisioned
+# by their site's NMM; an ASR spans both sites. Checked: each NMM holds its
+# own nodes' credentials and the keys of ASRs with a member at its site,
+# nothing else; members at different sites exchange authenticated traffic;
+# a removal at the root locks the node out at the other site; a node's new
+# kernel gets new epochs from the root; a site that was down catches up;
+# a node removed at the root is gone at its site; local changes at a site
+# are refused. Every path is pinged first without AKM, so that a failure
+# says whose it is.
+#
+#   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/sync.sh
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+W=$(mktemp -d /tmp/akm-sync.XXXXXX)
+chmod 711 "$W"
+P=akmsy-
+ROOT_PID=
+declare -A NMM_PID=() AGENT_PID=()
+. "$HERE/../lib.sh"
+NAME="root sync"
+US=$REPO/userspace
+ROOTD=${AKM_ROOTD:-$US/rootd/akm-rootd}
+NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
+AGENT=${AKM_AGENT:-$US/agent/akm-agent}
+AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
+. "$HERE/pg.sh"
+
+skip_all() {
+	echo "ok 1 - $NAME # SKIP $1"
+	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
+	exit 4
+}
+for bin in "$ROOTD" "$NMMD" "$AGENT" "$AKMCTL"; do
+	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
+done
+[ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
+[ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
+id postgres >/dev/null 2>&1 || skip_all "no postgres user"
+
+NET=10.9.7
+declare -A ID=([root]=1 [east]=2 [west]=3 [e1]=11 [e2]=12 [w1]=21 [w2]=22)
+declare -A SITE=([e1]=east [e2]=east [w1]=west [w2]=west)
+NODES="e1 e2 w1 w2"
+addr() { echo "$NET.${ID[$1]}"; }
+
+cleanup() {
+	local p
+	for p in "${AGENT_PID[@]}" "${NMM_PID[@]}" $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pg_stop
+	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
+	ip link del akmsybr 2>/dev/null
+	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+
+in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
+ctl() { local ns=$P$1; shift; "$AKMCTL" -n "$ns" "$@"; }
+root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
+nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
+nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
+store() { sqlite3 "$W/$1/nmm.db" "$2"; }
+
+netns_up() {	# NS
+	ip netns add "$P$1"
+	ip link add "$P$1" type veth peer name eth0 netns "$P$1"
+	ip link set "$P$1" master akmsybr up
+	in_ns "$1" ip addr add "$(addr "$1")/24" dev eth0
+	in_ns "$1" ip link set eth0 up
+	in_ns "$1" ip link set lo up
+}
+ip link add akmsybr type bridge && ip link set akmsybr up
+for ns in root east west $NODES; do netns_up "$ns"; done
+
+# ---- without AKM: the nodes of both sites reach each other ----
+good=0
+for x in $NODES; do for y in $NODES; do
+	[ "$x" = "$y" ] || in_ns "$x" ping -c 1 -W 2 "$(addr "$y")" >/dev/null || good=1
+done; done
+ok $good "without AKM: every node pings every other, across sites"
+
+pg_start "$W/pg"
+ok $? "PostgreSQL started" "$(tail -n 5 "$W/pg/pg.log" 2>/dev/null)"
+ip netns exec "${P}root" "$ROOTD" --id 1 --database "$PG_DB" --listen "$(addr root)" \
+	--state "$W/root" --foreground >>"$W/root.log" 2>&1 &
+ROOT_PID=$!
+wait_for 20 test -S "$W/root/admin.sock"
+ok $? "akm-rootd listens for sites" "$(tail -n 5 "$W/root.log")"
+
+# ---- the seed's steps at site scale: the NMMs first, then their nodes ----
+start_nmm() {	# SITE
+	ip netns exec "$P$1" "$NMMD" --id "${ID[$1]}" --listen "$(addr "$1")" --state "$W/$1" \
+		--foreground >>"$W/nmm-$1.log" 2>&1 &
+	NMM_PID[$1]=$!
+	wait_for 20 test -S "$W/$1/admin.sock"
+}
+site_up() { nmm "$1" root show 2>/dev/null | grep -q " state session "; }
+good=0
+for s in east west; do
+	{ root site add "$s" id "${ID[$s]}" endpoint "$(addr "$s"):4790" &&
+		root site export "$s" file "$W/$s.bundle" >"$W/$s.export" &&
+		start_nmm "$s" &&
+		sed -n 's/^transfer code //p' "$W/$s.export" |
+			nmm "$s" root import "$W/$s.bundle" code-file - >/dev/null; } || good=1
+done
+for s in east west; do wait_for 60 site_up "$s" || good=1; done
+ok $good "both sites provisioned by the root, their links up" \
+	"$(nmm east root show 2>&1; nmm west root show 2>&1; tail -n 5 "$W/root.log")"
+
+good=0
+for x in $NODES; do
+	root node add "$x" id "${ID[$x]}" site "${SITE[$x]}" addr "$(addr "$x")" >/dev/null || good=1
+done
+ok $good "four nodes made at the root, two per site"
+has_node() { nmmj "$1" node list | grep -q "\"name\":\"$2\""; }
+good=0
+for x in $NODES; do wait_for 20 has_node "${SITE[$x]}" "$x" || good=1; done
+ok $good "each site's NMM received its nodes" "$(nmm east node list; nmm west node list)"
+[ "$(store east "SELECT count(*) FROM nodes WHERE length(cred) > 0")" = 2 ] &&
+	[ "$(store west "SELECT count(*) FROM nodes WHERE length(cred) > 0")" = 2 ] &&
+	[ "$(store west "SELECT count(*) FROM nodes WHERE id IN (${ID[e1]}, ${ID[e2]})")" = 0 ]
+ok $? "a site's store holds its own nodes' credentials, no other site's" \
+	"$(store west "SELECT id, name, length(cred), remote FROM nodes")"
+
+start_agent() {
+	ip netns exec "$P$1" "$AGENT" run --state "$W/$1" -v >>"$W/agent-$1.log" 2>&1 &
+	AGENT_PID[$1]=$!
+}
+good=0
+for x in $NODES; do
+	s=${SITE[$x]}
+	{ nmm "$s" node export "$x" file "$W/$x.bundle" >"$W/$x.export" &&
+		sed -n 's/^transfer code //p' "$W/$x.export" |
+			in_ns "$x" "$AGENT" import "$W/$x.bundle" --state "$W/$x" --code-file - \
+			>/dev/null; } || good=1
+	start_agent "$x"
+done
+online() { nmmj "${SITE[$1]}" node list "$1" | grep -q '"link":"online"'; }
+for x in $NODES; do wait_for 60 online "$x" || good=1; done
+ok $good "the nodes are exported, imported and online at their sites' NMMs" \
+	"$(nmm east node list; nmm west node list)"
+
+# ---- an ASR across both sites ----
+kernel_epoch() {	# NS ASR: the current epoch there, 0 if none
+	local out
+	out=$(ctl "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
+	python3 -c '
+import json, sys
+a = json.loads(sys.argv[1])
+a = a[0] if isinstance(a, list) else a
+print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' "$out"
+}
+root_epoch() {
+	pg_sql -c "SELECT epoch FROM asrs WHERE id = $1"
+}
+at_epoch() {	# ASR EPOCH NODE...: each holds EPOCH current
+	local asr=$1 e=$2 x
+	shift 2
+	for x in "$@"; do [ "$(kernel_epoch "$x" "$asr")" = "$e" ] || return 1; done
+}
+rx_from() {	# NS NODE: packets the kernel of NS verified from NODE
+	ctl "$1" -j member show 2>/dev/null | python3 -c '
+import json, sys
+node = int(sys.argv[1])
+def walk(v):
+    if isinstance(v, dict):
+        if v.get("node") == node and "stats" in v:
+            yield v["stats"].get("rx_packets", 0)
+        for x in v.values():
+            yield from walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from walk(x)
+print(sum(walk(json.load(sys.stdin))))' "${ID[$2]}"
+}
+talks() {	# X Y: pings pass, and each kernel counts verified packets from the other
+	local rx ry
+	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
+	in_ns "$1" ping -c 2 -i 0.2 -W 2 "$(addr "$2")" >/dev/null &&
+		[ "$(rx_from "$1" "$2")" -gt "$rx" ] && [ "$(rx_from "$2" "$1")" -gt "$ry" ]
+}
+no_asr() { ! ctl "$1" asr show "$2" >/dev/null 2>&1; }
+root_above() { [ "$(root_epoch "$1")" -gt "$2" ]; }
+dropped() { ! in_ns "$1" ping -c 2 -i 0.2 -W 1 "$(addr "$2")" >/dev/null; }
+
+root asr add 1 alg hmac-sha256 name spans policy drop >/dev/null &&
+	root asr add-member 1 node e1 >/dev/null && root asr add-member 1 node w1 >/dev/null
+ok $? "ASR 1 with e1 (east) and w1 (west) at the root"
+e=$(root_epoch 1)
+wait_for 30 at_epoch 1 "$e" e1 w1
+ok $? "both members hold the root's epoch $e" "e1 $(kernel_epoch e1 1), w1 $(kernel_epoch w1 1)"
+wait_for 20 talks e1 w1
+ok $? "e1 (east) and w1 (west) exchange authenticated traffic" \
+	"$(ctl e1 member show 2>&1 | head -n 20)"
+root asr add 2 alg hmac-sha256 >/dev/null && root asr add-member 2 node w1 >/dev/null &&
+	root asr add-member 2 node w2 >/dev/null
+wait_for 30 at_epoch 2 "$(root_epoch 2)" w1 w2
+ok $? "ASR 2, west only: its members hold its epoch" "w2 $(kernel_epoch w2 2)"
+[ "$(store east "SELECT count(*) FROM asrs WHERE id = 2")" = 0 ] &&
+	[ "$(store east "SELECT count(*) FROM epochs WHERE asr = 2")" = 0 ] &&
+	[ "$(store west "SELECT count(*) FROM epochs WHERE asr = 2 AND length(key) > 0")" -ge 1 ]
+ok $? "east's store holds no key of ASR 2 (no member there), west's does" \
+	"$(store east "SELECT asr, epoch FROM epochs")"
+[ "$(store east "SELECT remote FROM nodes WHERE id = ${ID[w1]}")" = 1 ] &&
+	[ "$(store east "SELECT count(*) FROM nodes WHERE id = ${ID[w2]}")" = 0 ]
+ok $? "east knows w1 as a member of ASR 1 (addresses, no credential), not w2" \
+	"$(store east "SELECT id, name, addrs, length(cred), remote FROM nodes")"
+
+# ---- local changes at a site are refused ----
+out=$(nmm east asr add-member 1 node e2 2>&1)
+[ $? = 1 ] && grep -q "use 'akmctl root asr add-member ...' there" <<<"$out"
+ok $? "a membership change at a site's NMM is refused, with where to make it" "$out"
+
+# ---- a removal at the root locks the node out at the other site ----
+root asr del-member 1 node w1 >/dev/null
+e=$(root_epoch 1)
+wait_for 30 at_epoch 1 "$e" e1 && wait_for 20 no_asr w1 1
+ok $? "w1 removed from ASR 1 at the root: e1 holds epoch $e, w1 left the ASR" \
+	"e1 $(kernel_epoch e1 1); $(ctl w1 asr show 2>&1 | head -n 5)"
+dropped e1 w1
+ok $? "... and e1 drops w1's packets" "$(ctl e1 member show 1 2>&1)"
+root asr add-member 1 node w1 >/dev/null && root asr add-member 1 node e2 >/dev/null
+e=$(root_epoch 1)
+wait_for 30 at_epoch 1 "$e" e1 e2 w1 && wait_for 20 talks e1 w1 && wait_for 20 talks e2 w1
+ok $? "w1 and e2 added: epoch $e at all three, e1 and e2 talk to w1" \
+	"e1 $(kernel_epoch e1 1) e2 $(kernel_epoch e2 1) w1 $(kernel_epoch w1 1)"
+
+# ---- a node's new kernel gets new epochs from the root ----
+e=$(root_epoch 1) e2e=$(root_epoch 2)
+kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
+ip netns del "${P}w1"
+wait_for 10 sh -c "! ip link show ${P}w1"	# its veth goes with it, a moment later
+netns_up w1
+start_agent w1
+wait_for 60 online w1 && wait_for 30 root_above 1 "$e"
+ok $? "w1 in a new namespace (a new kernel): the root re-keyed ASR 1 ($e -> $(root_epoch 1))" \
+	"$(tail -n 5 "$W/agent-w1.log"; grep -E "node-fresh|REKEY" "$W"/nmm-west.log "$W/root.log" | tail -n 5)"
+[ "$(root_epoch 2)" -gt "$e2e" ]
+ok $? "... and ASR 2 ($e2e -> $(root_epoch 2))"
+e=$(root_epoch 1)
+wait_for 30 at_epoch 1 "$e" e1 e2 w1 && wait_for 20 talks e1 w1
+ok $? "... e1 and w1 talk under epoch $e" "e1 $(kernel_epoch e1 1) w1 $(kernel_epoch w1 1)"
+
+# ---- a site that was down catches up ----
+kill -9 "${NMM_PID[east]}"; wait "${NMM_PID[east]}" 2>/dev/null
+rm -f "$W/east/admin.sock"
+root asr add 3 alg hmac-sha256 >/dev/null && root asr add-member 3 node e1 >/dev/null &&
+	root asr add-member 3 node w2 >/dev/null && root asr del-member 1 node e2 >/dev/null
+ok $? "east's NMM down: ASR 3 made with e1 and w2, e2 removed from ASR 1"
+start_nmm east
+e=$(root_epoch 3)
+wait_for 60 at_epoch 3 "$e" e1 w2 && wait_for 30 no_asr e2 1
+ok $? "east back: e1 gets ASR 3 (epoch $e), e2 leaves ASR 1" \
+	"e1 $(kernel_epoch e1 3) w2 $(kernel_epoch w2 3); $(tail -n 5 "$W/nmm-east.log")"
+wait_for 20 talks e1 w2
+ok $? "... e1 and w2 talk under ASR 3"
+
+# ---- a node removed at the root ----
+root node del e2 >/dev/null
+gone() { ! nmmj east node list | grep -q '"name":"e2"'; }
+wait_for 20 gone && [ "$(store east "SELECT state, length(cred) FROM nodes WHERE id = ${ID[e2]}")" = "removed|0" ]
+ok $? "e2 removed at the root: gone from east's NMM, its credential wiped" \
+	"$(store east "SELECT id, name, state, length(cred) FROM nodes")"
+wait_for 30 sh -c "! ip netns exec ${P}east $AKMCTL cred show ${ID[e2]} >/dev/null 2>&1"
+ok $? "... and from east's kernel" "$(ctl east cred show 2>&1)"
+
+grep -E "event (root-synced|node-fresh)" "$W"/nmm-*.log | head -n 4 | sed 's/^/# /'
+! grep -E "AddressSanitizer|runtime error" "$W/root.log" "$W"/nmm-*.log
+ok $? "no sanitizer reports"
+totals
+[ "$fail" = 0 ]

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * A site's records from the root (root.md, "Site synchronisation"). While
+ * a root is known, the NMM's nodes and ASRs are the root's: on the link's
+ * session the root sends this site's nodes (SITE_NODE, the credential
+ * wrapped under the site's K_wrap; NODE_DEL), and every ASR with a member
+ * here (ASR_CONFIG: its current epoch, the key wrapped under K_wrap, the
+ * members of every site with their addresses; LEAVE). The NMM keeps them in
+ * its store as it keeps its own (members of other sites as 'remote' nodes:
+ * addresses, no credential) and delivers to its nodes as before: each node
+ * gets what it is owed, wrapped for it. A full round (SYNC begin ... end)
+ * drops what it did not bring. Epochs are the root's: a node's new kernel,
+ * or an ESTALE answer, asks the root for new ones (REKEY).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+#include "nmm.h"
+#include "words.h"
+
+#define SYNCED_ASR	(1ull << 32)
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int synced_add(struct nmm *n, uint64_t id)
+{
+	uint64_t *grown;
+
+	if (!n->syncing)
+		return 0;
+	if (n->nsynced == n->synced_cap) {
+		grown = reallocarray(n->synced, n->synced_cap ? 2 * n->synced_cap : 256,
+				     sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		n->synced = grown;
+		n->synced_cap = n->synced_cap ? 2 * n->synced_cap : 256;
+	}
+	n->synced[n->nsynced++] = id;
+	return 0;
+}
+
+void sync_reset(struct nmm *n)
+{
+	n->syncing = false;
+	n->nsynced = 0;
+}
+
+/* The wire's addresses as stored ("a b"), at most AKM_ADDRS_MAX. */
+static void addrs_text(const uint8_t (*in)[AKMP_ADDR_LEN], unsigned int k,
+		       char out[AKM_ADDRS_TEXT_MAX])
+{
+	char buf[AKM_ADDRSTRLEN];
+	struct akm_addr a;
+	size_t len = 0;
+	unsigned int i;
+
+	out[0] = 0;
+	for (i = 0; i < k && i < AKM_ADDRS_MAX; i++) {
+		akmp_addr_get(in[i], &a);
+		len += snprintf(out + len, AKM_ADDRS_TEXT_MAX - len, "%s%s", len ? " " : "",
+				akm_addr_str(&a, buf, sizeof(buf)));
+	}
+}
+
+/*
+ * What follows a commit: LEAVEs; nodes removed, or with a new credential,
+ * lose their connections and kernel state (made anew when they connect);
+ * nodes with new addresses their connections.
+ */
+struct after {
+	uint32_t *gone;			/* nodes removed, or with a new credential */
+	size_t ngone;
+	uint32_t (*left)[2];		/* node, asr: LEAVE */
+	size_t nleft;
+	uint32_t *drop;			/* nodes whose connections close (new addresses) */
+	size_t ndrop;
+};
+
+static int after_add(uint32_t **v, size_t *k, uint32_t id)
+{
+	uint32_t *grown = reallocarray(*v, *k + 1, sizeof(**v));
+
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	grown[(*k)++] = id;
+	return 0;
+}
+
+static int after_leave(struct after *a, uint32_t node, uint32_t asr)
+{
+	uint32_t (*grown)[2] = reallocarray(a->left, a->nleft + 1, sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	a->left = grown;
+	grown[a->nleft][0] = node;
+	grown[a->nleft++][1] = asr;
+	return 0;
+}
+
+static void after_run(struct nmm *n, struct after *a, bool committed)
+{
+	size_t i;
+
+	for (i = 0; committed && i < a->nleft; i++)
+		node_leave(n, a->left[i][0], a->left[i][1]);
+	for (i = 0; committed && i < a->ngone; i++) {
+		peer_drop(n, a->gone[i]);
+		kern_node_del(n, a->gone[i]);
+	}
+	for (i = 0; committed && i < a->ndrop; i++)
+		peer_drop(n, a->drop[i]);
+	free(a->gone);
+	free(a->left);
+	free(a->drop);
+	if (committed)
+		rekey_kick(n);
+}
+
+/* Inside a transaction: the root removed this site's node. */
+static int node_gone(struct nmm *n, uint32_t id, struct after *a)
+{
+	int rows = db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ? AND "
+			   "remote = 0 AND state != 'removed'", "u", id);
+
+	if (rows <= 0)
+		return rows;
+	if (rekey_restale_node(n, id) ||
+	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
+		    "WHERE node = ?", "u", id) < 0 || after_add(&a->gone, &a->ngone, id))
+		return -EIO;
+	nmm_event(n, "node-removed", "node %u by root %u", id, n->up.peer);
+	return 0;
+}
+
+/* Run fn in a transaction, then what it left for after the commit. */
+static int in_tx(struct nmm *n, int (*fn)(struct nmm *, const void *, struct after *),
+		 const void *arg)
+{
+	struct after a = { 0 };
+	int err = store_begin(n);
+
+	if (!err)
+		err = fn(n, arg, &a);
+	if (!err)
+		err = store_commit(n);
+	if (err)
+		store_rollback(n);
+	after_run(n, &a, !err);
+	return err;
+}
+
+struct site_node {
+	uint32_t id;
+	char name[AKM_NAME_MAX + 1];
+	char addrs[AKM_ADDRS_TEXT_MAX];
+	uint8_t sealed[AKM_SEALED_LEN(32)];
+	bool new_cred;
+};
+
+static int put_node(struct nmm *n, const void *arg, struct after *a)
+{
+	const struct site_node *sn = arg;
+	sqlite3_stmt *st;
+	int remote = -1, err = 0;
+	bool removed = false, moved = false;
+	char *old = NULL;
+
+	/* another node of that name: a removed one is forgotten, a live one is gone */
+	st = db_prep(n, "SELECT id, state FROM nodes WHERE name = ? AND id != ? AND remote = 0",
+		     "tu", sn->name, sn->id);
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(st, 1), "removed"))
+			err = node_gone(n, sqlite3_column_int64(st, 0), a);
+	db_done(n, st);
+	if (err || !st || node_forget_removed(n, 0, sn->name))
+		return -EIO;
+	st = db_prep(n, "SELECT remote, state, addrs FROM nodes WHERE id = ?", "u", sn->id);
+	if (!st)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		remote = sqlite3_column_int(st, 0);
+		removed = !strcmp((const char *)sqlite3_column_text(st, 1), "removed");
+		old = strdup((const char *)sqlite3_column_text(st, 2));
+	}
+	db_done(n, st);
+	if (remote >= 0 && !old)
+		return -ENOMEM;
+	moved = old && strcmp(old, sn->addrs);
+	if (remote < 0 || removed) {
+		if (node_forget_removed(n, sn->id, sn->name) ||
+		    db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) VALUES "
+			    "(?, ?, ?, ?, 'provisioned', ?)", "uttbi", sn->id, sn->name, sn->addrs,
+			    sn->sealed, sizeof(sn->sealed), (int64_t)time(NULL)) != 1)
+			err = -EIO;
+		else
+			nmm_event(n, "node-added", "node %u name %s by root %u", sn->id, sn->name,
+				  n->up.peer);
+	} else {
+		/* a member of another site's before, or ours with a new name, addresses, credential */
+		if (db_exec(n, "UPDATE nodes SET name = ?, addrs = ?, remote = 0, cred = CASE WHEN "
+			    "? OR remote = 1 THEN ? ELSE cred END, kernel = CASE WHEN ? OR "
+			    "remote = 1 THEN 0 ELSE kernel END WHERE id = ?", "ttibiu", sn->name,
+			    sn->addrs, (int64_t)sn->new_cred, sn->sealed, sizeof(sn->sealed),
+			    (int64_t)sn->new_cred, sn->id) != 1)
+			err = -EIO;
+		if (!err && (moved || remote == 1))
+			err = rekey_restale_node(n, sn->id);
+		if (!err && moved && !remote)
+			err = kern_node_addrs(n, sn->id);
+		if (!err && sn->new_cred && !remote)
+			err = after_add(&a->gone, &a->ngone, sn->id);
+		else if (!err && moved && !remote)
+			err = after_add(&a->drop, &a->ndrop, sn->id);
+		if (!err && (moved || sn->new_cred || remote == 1))
+			nmm_event(n, "node-changed", "node %u name %s by root %u", sn->id,
+				  sn->name, n->up.peer);
+	}
+	free(old);
+	return err;
+}
+
+static int on_site_node(struct nmm *n, const struct akmp_msg *m)
+{
+	uint8_t addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN], *site = akm_secure_alloc(32);
+	uint8_t *cred = akm_secure_alloc(32), *old = akm_secure_alloc(32);
+	struct site_node sn = { .id = akmp_u32(&m->tb[AKMP_T_NODE_ID]) };
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	unsigned int k = 0;
+	char ad[32];
+	int err = -ENOMEM;
+
+	if (!site || !cred || !old)
+		goto out;
+	err = -EBADMSG;
+	if (!sn.id || sn.id >= AKMP_PROV_ASR(0) || sn.id == n->id || sn.id == n->up.peer ||
+	    akmp_str(&m->tb[AKMP_T_NAME], sn.name, sizeof(sn.name)) || !akm_name_ok(sn.name))
+		goto out;
+	akmp_iter_init(&it, m->body, m->len);
+	while (akmp_iter_next(&it, &t) > 0)
+		if (t.type == AKMP_T_ADDR && k < AKM_ADDRS_MAX)
+			memcpy(addrs[k++], t.v, AKMP_ADDR_LEN);
+	addrs_text((const uint8_t (*)[AKMP_ADDR_LEN])addrs, k, sn.addrs);
+	err = uplink_cred(n, site);
+	if (!err && akm_unwrap_cred(site, m->tb[AKMP_T_WRAPPED].v, n->id, sn.id, cred)) {
+		nmm_log("root link: node %u: its credential does not open with this site's", sn.id);
+		err = -EBADMSG;
+	}
+	if (err)
+		goto out;
+	sn.new_cred = node_cred(n, sn.id, old) || sodium_memcmp(old, cred, 32);
+	snprintf(ad, sizeof(ad), "cred:%u", sn.id);
+	akm_seal(&n->master, ad, cred, 32, sn.sealed);
+	err = in_tx(n, put_node, &sn);
+	if (!err)
+		err = synced_add(n, sn.id);
+out:
+	sodium_memzero(&sn, sizeof(sn));
+	akm_secure_free(site);
+	akm_secure_free(cred);
+	akm_secure_free(old);
+	return err;
+}
+
+static int del_node(struct nmm *n, const void *arg, struct after *a)
+{
+	return node_gone(n, *(const uint32_t *)arg, a) < 0 ? -EIO : 0;
+}
+
+struct site_asr {
+	struct akmp_asr_config cfg;
+	const uint8_t *key;
+	int64_t cur;			/* the epoch held, -1: none */
+};
+
+/* One MEMBER: its node row (another site's: addresses only) and its member row. */
+static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb, bool *changed,
+		      struct after *a)
+{
+	bool live = mb->state == AKM_MEMBER_ACTIVE;
+	char addrs[AKM_ADDRS_TEXT_MAX], name[16];
+	int64_t remote, was;
+	sqlite3_stmt *st;
+	int rows;
+
+	addrs_text((const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs);
+	remote = db_int(n, -1, "SELECT remote FROM nodes WHERE id = ?", "u", mb->node_id);
+	if (remote < 0) {
+		snprintf(name, sizeof(name), "~%u", mb->node_id);	/* no node's name */
+		if (db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
+			    "(?, ?, ?, x'', ?, 1)", "utti", mb->node_id, name, addrs,
+			    (int64_t)time(NULL)) != 1)
+			return -EIO;
+		*changed = true;
+	} else if (remote) {
+		rows = db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ? AND addrs != ?", "tut",
+			       addrs, mb->node_id, addrs);
+		if (rows < 0 || (rows && rekey_restale_node(n, mb->node_id)))
+			return -EIO;
+		*changed |= rows > 0;
+	}
+	st = db_prep(n, "SELECT revoked FROM members WHERE asr = ? AND node = ?", "uu", asr,
+		     mb->node_id);
+	if (!st)
+		return -EIO;
+	was = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	db_done(n, st);
+	if (was == !live)
+		return 0;
+	*changed = true;
+	if (db_exec(n, "INSERT INTO members (asr, node, added, revoked) VALUES (?, ?, ?, ?) ON "
+		    "CONFLICT (asr, node) DO UPDATE SET revoked = excluded.revoked, added = "
+		    "excluded.added", "uuii", asr, mb->node_id, (int64_t)time(NULL),
+		    (int64_t)!live) < 0)
+		return -EIO;
+	if (remote)	/* another site's: its NMM tells it */
+		return 0;
+	if (live)
+		return db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu",
+			       mb->node_id, asr) < 0 ? -EIO : 0;
+	if (db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) VALUES (?, ?)", "uu",
+		    mb->node_id, asr) < 0)
+		return -EIO;
+	return was == 0 ? after_leave(a, mb->node_id, asr) : 0;
+}
+
+static int put_asr(struct nmm *n, const void *arg, struct after *a)
+{
+	const struct site_asr *sa = arg;
+	const struct akmp_asr_config *cfg = &sa->cfg;
+	uint32_t asr = cfg->asr_id, *gone = NULL;
+	size_t ngone = 0, i;
+	sqlite3_stmt *st;
+	bool changed = false;
+	unsigned int j;
+	int err = 0;
+
+	if (sa->cur < 0 ?
+	    db_exec(n, "INSERT INTO asrs (id, alg, policy, grace, created) VALUES (?, ?, ?, ?, ?)",
+		    "uiiui", asr, (int64_t)cfg->alg, (int64_t)cfg->policy, cfg->grace,
+		    (int64_t)time(NULL)) != 1 :
+	    db_exec(n, "UPDATE asrs SET alg = ?, policy = ?, grace = ? WHERE id = ?", "iiuu",
+		    (int64_t)cfg->alg, (int64_t)cfg->policy, cfg->grace, asr) != 1)
+		return -EIO;
+	for (j = 0; j < cfg->nmembers && !err; j++)
+		err = put_member(n, asr, &cfg->members[j], &changed, a);
+	/* members no longer in the list (forgotten at the root): out */
+	st = err ? NULL : db_prep(n, "SELECT node FROM members WHERE asr = ?", "u", asr);
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t node = sqlite3_column_int64(st, 0);
+
+		for (j = 0; j < cfg->nmembers && cfg->members[j].node_id != node; j++)
+			;
+		if (j == cfg->nmembers)
+			err = after_add(&gone, &ngone, node);
+	}
+	db_done(n, st);
+	for (i = 0; i < ngone && !err; i++) {
+		changed = true;
+		if (db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT id, ? FROM nodes "
+			    "WHERE id = ? AND remote = 0", "uu", asr, gone[i]) < 0 ||
+		    db_exec(n, "DELETE FROM members WHERE asr = ? AND node = ?", "uu", asr,
+			    gone[i]) < 0)
+			err = -EIO;
+		else if (!db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", gone[i]))
+			err = after_leave(a, gone[i], asr);
+	}
+	free(gone);
+	if (err)
+		return err;
+	/* the lists of the pairs of this ASR place addresses anew */
+	if (changed && (rekey_restale_pairs(n, asr, 0) ||
+			db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND "
+				"epoch = (SELECT epoch FROM asrs WHERE id = ?)", "uu", asr,
+				asr) < 0))
+		return -EIO;
+	if (cfg->epoch > sa->cur && rekey_put_epoch(n, asr, cfg->epoch, sa->key))
+		return -EIO;
+	if (changed && db_exec(n, "DELETE FROM nodes WHERE remote = 1 AND id NOT IN "
+			       "(SELECT node FROM members)", "") < 0)
+		return -EIO;
+	return 0;
+}
+
+static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
+{
+	struct site_asr sa = { 0 };
+	uint8_t *site = akm_secure_alloc(32), *key = akm_secure_alloc(32);
+	uint32_t ids[AKM_MEMBERS_MAX];
+	unsigned int nids = 0, i;
+	int err = -ENOMEM;
+
+	if (!site || !key)
+		goto out;
+	err = akmp_asr_config_parse(m, &sa.cfg);
+	if (err)
+		goto out;
+	err = -EBADMSG;
+	if (sa.cfg.asr_id >= AKMP_PROV_ASR(0))
+		goto out;
+	for (i = 0; i < sa.cfg.nmembers; i++) {
+		uint32_t id = sa.cfg.members[i].node_id;
+
+		if (!id || id >= AKMP_PROV_ASR(0) || id == n->id || id == n->up.peer)
+			goto out;
+		if (sa.cfg.members[i].state == AKM_MEMBER_ACTIVE)
+			ids[nids++] = id;
+	}
+	qsort(ids, nids, sizeof(*ids), cmp_u32);
+	err = uplink_cred(n, site);
+	if (!err && akm_unwrap_key(site, sa.cfg.wrapped, sa.cfg.asr_id, sa.cfg.epoch,
+				   sa.cfg.alg, ids, nids, key)) {
+		nmm_log("root link: asr %u epoch %u: the key does not open with this site's "
+			"credential", sa.cfg.asr_id, sa.cfg.epoch);
+		err = -EBADMSG;
+	}
+	if (err)
+		goto out;
+	sa.key = key;
+	sa.cur = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", sa.cfg.asr_id);
+	/* an older epoch than the one held (sent before a newer one): nothing to do */
+	err = sa.cur > sa.cfg.epoch ? 0 : in_tx(n, put_asr, &sa);
+	if (!err)
+		err = synced_add(n, SYNCED_ASR | sa.cfg.asr_id);
+	if (!err)
+		admin_wait_check(n);
+out:
+	akmp_asr_config_free(&sa.cfg);
+	akm_secure_free(site);
+	akm_secure_free(key);
+	return err;
+}
+
+static int del_asr(struct nmm *n, const void *arg, struct after *a)
+{
+	(void)a;
+	return asr_remove(n, *(const uint32_t *)arg);
+}
+
+static int on_leave(struct nmm *n, uint32_t asr)
+{
+	int err;
+
+	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", asr))
+		return 0;
+	err = in_tx(n, del_asr, &asr);
+	if (!err)
+		asr_gone(n, asr);
+	return err;
+}
+
+/* SYNC end: what the round did not bring is no longer this site's. */
+static int sync_end(struct nmm *n)
+{
+	uint32_t *drop = NULL, id;
+	size_t k = 0, i;
+	sqlite3_stmt *st;
+	int err = 0;
+	uint64_t key;
+
+	qsort(n->synced, n->nsynced, sizeof(*n->synced), cmp_u64);
+	st = db_prep(n, "SELECT id FROM nodes WHERE remote = 0 AND state != 'removed'", "");
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
+		key = sqlite3_column_int64(st, 0);
+		if (!bsearch(&key, n->synced, n->nsynced, sizeof(key), cmp_u64))
+			err = after_add(&drop, &k, key);
+	}
+	db_done(n, st);
+	for (i = 0; i < k && !err; i++)
+		err = in_tx(n, del_node, &drop[i]);
+	free(drop);
+	drop = NULL;
+	k = 0;
+	st = err ? NULL : db_prep(n, "SELECT id FROM asrs", "");
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
+		key = SYNCED_ASR | sqlite3_column_int64(st, 0);
+		if (!bsearch(&key, n->synced, n->nsynced, sizeof(key), cmp_u64))
+			err = after_add(&drop, &k, key & UINT32_MAX);
+	}
+	db_done(n, st);
+	for (i = 0; i < k && !err; i++)
+		err = on_leave(n, drop[i]);
+	free(drop);
+	if (!err) {
+		id = db_int(n, 0, "SELECT count(*) FROM nodes WHERE remote = 0 AND "
+			    "state != 'removed'", "");
+		nmm_event(n, "root-synced", "root %u nodes %u asrs %lld", n->up.peer, id,
+			  (long long)db_int(n, 0, "SELECT count(*) FROM asrs", ""));
+	}
+	sync_reset(n);
+	return err;
+}
+
+int sync_message(struct nmm *n, const struct akmp_msg *m)
+{
+	uint32_t id;
+
+	switch (m->type) {
+	case AKMP_SITE_NODE:
+		return on_site_node(n, m);
+	case AKMP_NODE_DEL:
+		id = akmp_u32(&m->tb[AKMP_T_NODE_ID]);
+		return in_tx(n, del_node, &id);
+	case AKMP_ASR_CONFIG:
+		return on_asr_config(n, m);
+	case AKMP_LEAVE:
+		return on_leave(n, akmp_u32(&m->tb[AKMP_T_ASR_ID]));
+	case AKMP_SYNC:
+		switch (akmp_u8(&m->tb[AKMP_T_STATE])) {
+		case AKMP_SYNC_BEGIN:
+			sync_reset(n);
+			n->syncing = true;
+			return 0;
+		case AKMP_SYNC_END:
+			return n->syncing ? sync_end(n) : -EBADMSG;
+		}
+		break;
+	}
+	return -EBADMSG;
+}
+
+static int send_rekey(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
+{
+	struct akmp_buf b = { 0 };
+
+	if (!n->up_on || !n->up_session)
+		return -ENOTCONN;
+	akmp_begin(&b, AKMP_REKEY);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, node);
+	if (asr) {
+		akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
+		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
+		akmp_put_u32(&b, AKMP_T_LAST, last);
+	}
+	return akmc_send(&n->up, &b);
+}
+
+int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
+{
+	uint32_t *asrs;
+	size_t k, i;
+	int err;
+
+	if (s->fresh_instance == instance && s->nfresh) {
+		/* done once each ASR it is still in has an epoch above the one it had then */
+		for (i = 0; i < s->nfresh; i++)
+			if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN members m ON m.asr = a.id "
+				   "WHERE a.id = ? AND m.node = ? AND m.revoked = 0 AND a.epoch <= ?",
+				   "uui", s->fresh[i].asr, s->id, s->fresh[i].at))
+				break;
+		if (i == s->nfresh) {
+			s->nfresh = 0;
+			return 0;
+		}
+		if (nmm_now() - s->fresh_at < NMM_FRESH_MIN)
+			return -EAGAIN;
+	}
+	err = node_asrs(n, s->id, &asrs, &k);
+	if (err)
+		return err;
+	if (!k) {
+		free(asrs);
+		s->nfresh = 0;
+		return 0;
+	}
+	free(s->fresh);
+	s->fresh = calloc(k, sizeof(*s->fresh));
+	s->nfresh = 0;
+	for (i = 0; s->fresh && i < k; i++)
+		s->fresh[s->nfresh++] = (struct jump){ asrs[i], db_int(n, UINT32_MAX,
+			"SELECT epoch FROM asrs WHERE id = ?", "u", asrs[i]) };
+	free(asrs);
+	if (!s->fresh)
+		return -ENOMEM;
+	s->fresh_instance = instance;
+	s->fresh_at = nmm_now();
+	err = send_rekey(n, s->id, 0, 0, 0);
+	if (!err)
+		nmm_event(n, "node-fresh", "node %u asrs %zu asked of root %u", s->id, s->nfresh,
+			  n->up.peer);
+	return err ? err : -EAGAIN;
+}
+
+bool sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
+{
+	return !send_rekey(n, node, asr, epoch, last);
+}
