@@ -58,6 +58,7 @@ cleanup() {
 	pg_stop
 	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
 	ip link del akmsybr 2>/dev/null
+	ip link del "${P}w1b" 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
@@ -70,10 +71,10 @@ nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
 nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
 store() { sqlite3 "$W/$1/nmm.db" "$2"; }
 
-netns_up() {	# NS
+netns_up() {	# NS [SUFFIX of the bridge's end]
 	ip netns add "$P$1"
-	ip link add "$P$1" type veth peer name eth0 netns "$P$1"
-	ip link set "$P$1" master akmsybr up
+	ip link add "$P$1${2:-}" type veth peer name eth0 netns "$P$1"
+	ip link set "$P$1${2:-}" master akmsybr up
 	in_ns "$1" ip addr add "$(addr "$1")/24" dev eth0
 	in_ns "$1" ip link set eth0 up
 	in_ns "$1" ip link set lo up
@@ -238,8 +239,7 @@ ok $? "w1 and e2 added: epoch $e at all three, e1 and e2 talk to w1" \
 e=$(root_epoch 1) e2e=$(root_epoch 2)
 kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
 ip netns del "${P}w1"
-wait_for 10 sh -c "! ip link show ${P}w1"	# its veth goes with it, a moment later
-netns_up w1
+netns_up w1 b	# the old veth goes with the namespace, a moment later
 start_agent w1
 wait_for 60 online w1 && wait_for 30 root_above 1 "$e"
 ok $? "w1 in a new namespace (a new kernel): the root re-keyed ASR 1 ($e -> $(root_epoch 1))" \
