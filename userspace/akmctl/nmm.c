@@ -59,6 +59,7 @@ void root_usage(FILE *f)
 	      "[addr ADDR ...]\n"
 	      "       akmctl root [socket PATH] node list [NAME]\n"
 	      "       akmctl root [socket PATH] node del NAME\n"
+	      "       akmctl root [socket PATH] node rekey NAME\n"
 	      "       akmctl root [socket PATH] asr add ASR_ID alg ALG [name NAME] "
 	      "[policy POLICY] [grace SECONDS]\n"
 	      "       akmctl root [socket PATH] asr add-member ASR_ID node NAME\n"
