@@ -229,6 +229,10 @@ ok $? "w1 removed from ASR 1 at the root: e1 holds epoch $e, w1 left the ASR" \
 	"e1 $(kernel_epoch e1 1); $(ctl w1 asr show 2>&1 | head -n 5)"
 dropped e1 w1
 ok $? "... and e1 drops w1's packets" "$(ctl e1 member show 1 2>&1)"
+[ "$(store west "SELECT count(*) FROM asrs WHERE id = 1")" = 0 ] &&
+	[ "$(store west "SELECT count(*) FROM epochs WHERE asr = 1")" = 0 ]
+ok $? "west, with no member left in ASR 1, holds nothing of it (no key of epoch $e)" \
+	"$(store west "SELECT asr, epoch, state FROM epochs")"
 root asr add-member 1 node w1 >/dev/null && root asr add-member 1 node e2 >/dev/null
 e=$(root_epoch 1)
 wait_for 30 at_epoch 1 "$e" e1 e2 w1 && wait_for 20 talks e1 w1 && wait_for 20 talks e2 w1

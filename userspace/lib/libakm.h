@@ -199,6 +199,7 @@ unsigned int akm_enum_max(enum akm_enum e);
 /* Numbers, addresses and key files (util.c). */
 int akm_parse_u32(const char *s, uint32_t *v);	/* decimal, strict */
 int akm_parse_id(const char *s, uint32_t *v);	/* as above, and not 0 */
+int akm_cmp_u32(const void *a, const void *b);	/* for qsort() and bsearch() of uint32_t */
 int akm_parse_mark(const char *s, uint32_t *v);	/* decimal, 0x hex or 0 octal */
 int akm_addr_parse(const char *s, struct akm_addr *a);
 /* ADDR, [ADDR], [ADDR]:PORT, a.b.c.d:PORT; *port is set only if given */

@@ -357,18 +357,17 @@ static int unwrap(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], const 
 	return err;
 }
 
-void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
-		  uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN])
+int akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
+		 uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN])
 {
 	size_t adlen;
 	uint8_t *ad = key_ad(asr, epoch, alg, ids, n, &adlen);
 
-	if (!ad) {
-		memset(out, 0, AKM_WRAPPED_LEN);	/* will not unwrap */
-		return;
-	}
+	if (!ad)
+		return -ENOMEM;
 	wrap(c, key, ad, adlen, out);
 	free(ad);
+	return 0;
 }
 
 int akm_unwrap_key(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t asr,

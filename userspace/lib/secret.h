@@ -41,9 +41,9 @@ int akm_unseal(const struct akm_master *m, const char *ad, const uint8_t *in, si
 
 /* HMAC-SHA256(c, label) */
 void akm_kdf(const uint8_t c[32], const char *label, uint8_t out[32]);
-/* nonce || XChaCha20-Poly1305(K_wrap(c), key, ad) as protocol.md */
-void akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
-		  uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN]);
+/* nonce || XChaCha20-Poly1305(K_wrap(c), key, ad) as protocol.md; 0 or -ENOMEM */
+int akm_wrap_key(const uint8_t c[32], const uint8_t key[32], uint32_t asr, uint32_t epoch,
+		 uint8_t alg, const uint32_t *ids, unsigned int n, uint8_t out[AKM_WRAPPED_LEN]);
 /* ... and back into key (32 bytes); -EBADMSG: not wrapped so, -ENOMEM */
 int akm_unwrap_key(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t asr,
 		   uint32_t epoch, uint8_t alg, const uint32_t *ids, unsigned int n,

@@ -40,6 +40,13 @@ int akm_parse_mark(const char *s, uint32_t *v)
 	return parse_u32(s, v, 0);
 }
 
+int akm_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int akm_parse_id(const char *s, uint32_t *v)
 {
 	int err = akm_parse_u32(s, v);

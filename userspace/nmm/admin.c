@@ -137,7 +137,7 @@ static char *node_addrs_text(struct nmm *n, uint32_t id)
 	return addrs;
 }
 
-static int restale_removed(struct nmm *n, const char *addrs)
+int restale_removed(struct nmm *n, const char *addrs)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT id, addrs FROM nodes WHERE state = 'removed'", "");
 	char *copy = strdup(addrs), *tok, *save;
@@ -229,8 +229,8 @@ static int node_add(struct req *r)
 	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE (id = ? OR name = ?) AND "
 		   "state != 'removed'", "ut", id, name))
 		return fail(r, 1, "a node named '%s' or with id %u exists", name, id);
-	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE state != 'removed'", "") >=
-	    NMM_NODES_MAX)
+	if (db_int(n, 0, "SELECT count(*) FROM nodes WHERE state != 'removed' AND remote = 0",
+		   "") >= NMM_NODES_MAX)
 		return fail(r, 1, "this NMM has %d nodes, its kernel's limit", NMM_NODES_MAX);
 	if (addr_taken(r, addrs, 0))
 		return r->status;
@@ -970,9 +970,9 @@ static bool n_rooted(struct req *r, const char *obj, const char *cmd)
 	snprintf(what, sizeof(what), "%s %s", obj, cmd);
 	for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
 		if (!strcmp(what, changes[i])) {
-			fail(r, 1, "this NMM's site takes its nodes and ASRs from root %u: use "
-			     "'akmctl root %s ...' there (or 'akmctl nmm root forget')",
-			     r->n->up.peer, what);
+			fail(r, 1, "this NMM's site takes its nodes and ASRs from root %u: "
+			     "change them there ('akmctl root help'), or forget the root "
+			     "('akmctl nmm root forget')", r->n->up.peer);
 			return true;
 		}
 	return false;

@@ -536,6 +536,7 @@ int main(int argc, char **argv)
 		unlink(path);
 	}
 	free(n.pending);
+	free(n.synced);
 	akm_close(n.nl);
 	store_close(&n);
 	akm_master_free(&n.master);

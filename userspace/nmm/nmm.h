@@ -25,6 +25,7 @@
 #define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip, ... */
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
+#define NMM_FRESH_RETRY		15	/* s: the root asked again for them (it takes one per 10 s) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
@@ -114,10 +115,13 @@ struct nodest {
 		int64_t at;		/* nmm_now() */
 	} *jumps;
 	size_t njumps;
-	/* a new kernel at a root's site: its ASRs' epochs when the root was asked (sync.c) */
+	/* a new kernel at a root's site (sync.c): its ASRs' epochs when it came */
 	uint64_t fresh_instance;
-	struct jump *fresh;		/* asr, epoch (in at) */
+	struct fresh {
+		uint32_t asr, epoch;
+	} *fresh;
 	size_t nfresh;
+	int64_t fresh_asked;		/* nmm_now() of the last REKEY for it */
 };
 
 struct nmm {
@@ -228,6 +232,8 @@ int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node);
 int rekey_restale_node(struct nmm *n, uint32_t node);
 bool node_online(struct nmm *n, uint32_t node);
 void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
+/* An epoch jump of asr for node: 0 if allowed now (and counted), -EAGAIN if not yet. */
+int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr);
 
 /* uplink.c: the link to the root, once a site bundle was imported. */
 void uplink_start(struct nmm *n);	/* from the store, if there is one */
@@ -245,13 +251,14 @@ int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fa
 void sync_reset(struct nmm *n);		/* a session with the root ended */
 /* A node's new kernel: 0 once the root gave new epochs of its ASRs, else -EAGAIN. */
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);
-/* ESTALE: ask the root for an epoch of asr above last; false if it cannot be asked. */
-bool sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last);
+/* ESTALE: ask the root for an epoch of asr above last (node: a live member here). */
+int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last);
 /* admin.c */
 void admin_accept(struct nmm *n);
 int admin_input(struct nmm *n, struct conn *c);
 void admin_broadcast(struct nmm *n, const char *kind, const char *text);
 void admin_wait_check(struct nmm *n);	/* answer requests whose epochs are done */
+
 /* Inside a transaction: the ASR goes, its members leave it (after the commit: asr_gone()). */
 int asr_remove(struct nmm *n, uint32_t asr);
 void asr_gone(struct nmm *n, uint32_t asr);
@@ -259,6 +266,8 @@ void asr_gone(struct nmm *n, uint32_t asr);
 void node_leave(struct nmm *n, uint32_t node, uint32_t asr);
 /* Inside a transaction: removed nodes of that id or name are forgotten, with their lists. */
 int node_forget_removed(struct nmm *n, uint32_t id, const char *name);
+/* Inside a transaction: removed nodes with one of addrs: their lists go again. */
+int restale_removed(struct nmm *n, const char *addrs);
 
 /* main.c */
 struct conn *conn_add(struct nmm *n, int fd, enum conn_kind kind);

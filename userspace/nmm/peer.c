@@ -356,33 +356,37 @@ static int session_welcome(struct nmm *n, struct conn *c, struct nodest *s)
 	 * crash or failure in between re-keys again next time.
 	 */
 	if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u", c->node) !=
-	    c->hs.instance && n->up.peer) {
-		/* at a root's site the root makes the epochs: asked for, then waited for */
-		int err = sync_fresh(n, s, c->hs.instance);
+	    c->hs.instance) {
+		int err;
 
-		if (err == -EAGAIN)
-			return turn_away(n, c, EAGAIN, "new epochs for this node's kernel are on "
-					 "their way: try again");
-		if (err || db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
-				   (int64_t)c->hs.instance, c->node) != 1)
-			return turn_away(n, c, EAGAIN, err == -ENOTCONN ?
-					 "the root is out of reach: this node's new kernel needs "
-					 "new epochs from it; try again" : "try again");
-	} else if ((uint64_t)db_int(n, 0, "SELECT kernel FROM nodes WHERE id = ?", "u",
-				    c->node) != c->hs.instance) {
-		/* a node whose kernel changes every few seconds re-keys no faster */
-		if (s->fresh_at && nmm_now() - s->fresh_at < NMM_FRESH_MIN) {
+		if (n->up.peer) {
+			/* at a root's site the root makes the epochs: asked for, then waited for */
+			err = sync_fresh(n, s, c->hs.instance);
+		} else if (s->fresh_at && nmm_now() - s->fresh_at < NMM_FRESH_MIN) {
+			err = -EBUSY;
+		} else {
+			s->fresh_at = nmm_now();
+			err = rekey_node_asrs(n, c->node);
+		}
+		if (err == -EBUSY) {
+			/* a node whose kernel changes every few seconds re-keys no faster */
 			nmm_event(n, "node-conflict", "node %u addr %s reason kernel-churn",
 				  c->node, addr_str(&c->peer, buf, sizeof(buf)));
 			return turn_away(n, c, EAGAIN, "try again");
 		}
-		s->fresh_at = nmm_now();
-		if (rekey_node_asrs(n, c->node) ||
-		    db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
-			    (int64_t)c->hs.instance, c->node) != 1) {
-			nmm_log("node %u: cannot re-key its ASRs for its new kernel; it will "
-				"come again", c->node);
-			return turn_away(n, c, EAGAIN, "try again");
+		if (err == -EAGAIN)
+			return turn_away(n, c, EAGAIN, "new epochs for this node's kernel are on "
+					 "their way: try again");
+		if (!err && db_exec(n, "UPDATE nodes SET kernel = ? WHERE id = ?", "iu",
+				    (int64_t)c->hs.instance, c->node) != 1)
+			err = -EIO;
+		if (err) {
+			nmm_log("node %u: cannot re-key its ASRs for its new kernel (%s); it will "
+				"come again", c->node, err == -ENOTCONN ?
+				"the root is out of reach" : strerror(-err));
+			return turn_away(n, c, EAGAIN, err == -ENOTCONN ?
+					 "the root is out of reach: this node's new kernel needs "
+					 "new epochs from it; try again" : "try again");
 		}
 	}
 	/* it replaces any older session connection of this node */

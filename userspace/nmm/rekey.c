@@ -278,7 +278,9 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 		err = node_cred(n, c->node, cred);
 	if (err)
 		goto out;
-	akm_wrap_key(cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
+	err = akm_wrap_key(cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
+	if (err)
+		goto out;
 	akmp_asr_config(&b, &cfg);
 	err = conn_send(n, c, &b);
 	if (!err)
@@ -387,8 +389,9 @@ int rekey_put_epoch(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t k
 		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uubti", asr, epoch, sealed,
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
 	    db_exec(n, "INSERT INTO deliveries (asr, epoch, node, state, updated) "
-		    "SELECT asr, ?, node, 'pending', ? FROM members WHERE asr = ? AND revoked = 0 "
-		    "AND node IN (SELECT id FROM nodes WHERE remote = 0)",
+		    "SELECT asr, ?, node, 'pending', ? FROM members m WHERE asr = ? AND revoked = 0 "
+		    "AND EXISTS (SELECT 1 FROM nodes o WHERE o.id = m.node AND o.remote = 0 AND "
+		    "o.state != 'removed')",
 		    "uiu", epoch, (int64_t)time(NULL), asr) < 0 ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", epoch, asr) != 1)
 		goto out;
@@ -631,41 +634,52 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
  * from a backup, an ASR id deleted and made again): one new epoch above it.
  * false if that cannot be done.
  */
-static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch,
-			uint32_t last)
+/*
+ * A compromised node must not use up an ASR's epochs: one jump per node and
+ * ASR in NMM_STALE_JUMP_EVERY.
+ */
+int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr)
 {
-	struct nodest *s = nodest(n, c->node, true);
+	struct nodest *s = nodest(n, node, true);
 	struct jump *j = NULL, *grown;
 	int64_t now = nmm_now();
 	size_t i;
 
-	if (!s || last < epoch || last - epoch > NMM_STALE_JUMP_MAX)
-		goto refuse;
-	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) > last)
-		return true;	/* one above it exists already: it goes to the node */
-	/*
-	 * A compromised node must not use up the ASR's epochs: one jump per
-	 * node and ASR in NMM_STALE_JUMP_EVERY, of at most NMM_STALE_JUMP_MAX.
-	 */
+	if (!s)
+		return -ENOMEM;
 	for (i = 0; i < s->njumps && !j; i++)
 		if (s->jumps[i].asr == asr)
 			j = &s->jumps[i];
 	if (j && now - j->at < NMM_STALE_JUMP_EVERY)
-		goto refuse;
+		return -EAGAIN;
 	if (!j) {
 		grown = realloc(s->jumps, (s->njumps + 1) * sizeof(*grown));
 		if (!grown)
-			return false;
+			return -ENOMEM;
 		s->jumps = grown;
-		j = &grown[s->njumps];
-		*j = (struct jump){ asr, now - NMM_STALE_JUMP_EVERY };
-		s->njumps++;
+		j = &grown[s->njumps++];
+		j->asr = asr;
 	}
-	/* at a root's site the root makes it (sync.c) */
+	j->at = now;
+	return 0;
+}
+
+static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t epoch,
+			uint32_t last)
+{
+	if (last < epoch || last - epoch > NMM_STALE_JUMP_MAX)
+		goto refuse;
+	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) > last)
+		return true;	/* one above it exists already: it goes to the node */
+	if (rekey_jump(n, c->node, asr))
+		goto refuse;
+	/* at a root's site the root makes it (sync.c); meanwhile this one waits */
 	if (n->up.peer) {
-		if (!sync_above(n, c->node, asr, epoch, last))
+		if (sync_above(n, c->node, asr, epoch, last))
 			return false;
-		j->at = now;
+		db_exec(n, "UPDATE deliveries SET failed = 1, error = 'waiting for an epoch above "
+			"the node''s last from the root', updated = ? WHERE asr = ? AND epoch = ? "
+			"AND node = ?", "iuuu", (int64_t)time(NULL), asr, epoch, c->node);
 		return true;
 	}
 	if (store_begin(n) ||
@@ -674,7 +688,6 @@ static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t ep
 		store_rollback(n);
 		return false;
 	}
-	j->at = now;
 	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, c->node, last);
 	rekey_kick(n);
 	return true;

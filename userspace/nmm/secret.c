@@ -51,5 +51,5 @@ int node_cred(struct nmm *n, uint32_t node, uint8_t *c)
 
 	snprintf(ad, sizeof(ad), "cred:%u", node);
 	return load_secret(n, ad, c, db_prep(n, "SELECT cred FROM nodes WHERE id = ? "
-					     "AND state != 'removed'", "u", node));
+					     "AND state != 'removed' AND remote = 0", "u", node));
 }

@@ -3,14 +3,20 @@
  * A site's records from the root (root.md, "Site synchronisation"). While
  * a root is known, the NMM's nodes and ASRs are the root's: on the link's
  * session the root sends this site's nodes (SITE_NODE, the credential
- * wrapped under the site's K_wrap; NODE_DEL), and every ASR with a member
- * here (ASR_CONFIG: its current epoch, the key wrapped under K_wrap, the
- * members of every site with their addresses; LEAVE). The NMM keeps them in
- * its store as it keeps its own (members of other sites as 'remote' nodes:
- * addresses, no credential) and delivers to its nodes as before: each node
- * gets what it is owed, wrapped for it. A full round (SYNC begin ... end)
- * drops what it did not bring. Epochs are the root's: a node's new kernel,
- * or an ESTALE answer, asks the root for new ones (REKEY).
+ * wrapped under the site's K_wrap; NODE_DEL), and every ASR with a live
+ * member here (ASR_CONFIG: its current epoch, the key wrapped under K_wrap,
+ * the members of every site with their addresses; LEAVE). The NMM keeps
+ * them in its store as it keeps its own (members at other sites as
+ * 'remote' nodes: addresses, no credential) and delivers to its nodes as
+ * before: each node gets what it is owed, wrapped for it. A full round
+ * (SYNC begin ... end) drops what it did not bring. Epochs are the root's:
+ * a node's new kernel, an ESTALE answer, or a root behind this store asks
+ * the root for new ones (REKEY).
+ *
+ * A record that cannot be right (a secret that does not open under the
+ * site's K_wrap, an id that is this NMM's or the root's) ends the session;
+ * one this NMM cannot hold (an unknown algorithm, an address twice or the
+ * root's) is logged and left out, so one bad record does not stop the rest.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,13 +32,6 @@
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -61,8 +60,11 @@ void sync_reset(struct nmm *n)
 	n->nsynced = 0;
 }
 
-/* The wire's addresses as stored ("a b"), at most AKM_ADDRS_MAX. */
-static void addrs_text(const uint8_t (*in)[AKMP_ADDR_LEN], unsigned int k,
+/*
+ * The wire's addresses as stored ("a b"); false if one is there twice or
+ * is the root's (the link's kernel entry has it).
+ */
+static bool addrs_text(struct nmm *n, const uint8_t (*in)[AKMP_ADDR_LEN], unsigned int k,
 		       char out[AKM_ADDRS_TEXT_MAX])
 {
 	char buf[AKM_ADDRSTRLEN];
@@ -73,23 +75,27 @@ static void addrs_text(const uint8_t (*in)[AKMP_ADDR_LEN], unsigned int k,
 	out[0] = 0;
 	for (i = 0; i < k && i < AKM_ADDRS_MAX; i++) {
 		akmp_addr_get(in[i], &a);
-		len += snprintf(out + len, AKM_ADDRS_TEXT_MAX - len, "%s%s", len ? " " : "",
-				akm_addr_str(&a, buf, sizeof(buf)));
+		akm_addr_str(&a, buf, sizeof(buf));
+		if (akm_addrs_has(out, buf) || akm_addr_eq(&a, &n->up.addr))
+			return false;
+		len += snprintf(out + len, AKM_ADDRS_TEXT_MAX - len, "%s%s", len ? " " : "", buf);
 	}
+	return true;
 }
 
 /*
  * What follows a commit: LEAVEs; nodes removed, or with a new credential,
  * lose their connections and kernel state (made anew when they connect);
- * nodes with new addresses their connections.
+ * nodes with new addresses get them in the kernel and lose their
+ * connections (the next comes from a new address).
  */
 struct after {
 	uint32_t *gone;			/* nodes removed, or with a new credential */
 	size_t ngone;
 	uint32_t (*left)[2];		/* node, asr: LEAVE */
 	size_t nleft;
-	uint32_t *drop;			/* nodes whose connections close (new addresses) */
-	size_t ndrop;
+	uint32_t *moved;		/* nodes with new addresses */
+	size_t nmoved;
 };
 
 static int after_add(uint32_t **v, size_t *k, uint32_t id)
@@ -117,6 +123,7 @@ static int after_leave(struct after *a, uint32_t node, uint32_t asr)
 
 static void after_run(struct nmm *n, struct after *a, bool committed)
 {
+	struct nodest *s;
 	size_t i;
 
 	for (i = 0; committed && i < a->nleft; i++)
@@ -125,29 +132,20 @@ static void after_run(struct nmm *n, struct after *a, bool committed)
 		peer_drop(n, a->gone[i]);
 		kern_node_del(n, a->gone[i]);
 	}
-	for (i = 0; committed && i < a->ndrop; i++)
-		peer_drop(n, a->drop[i]);
+	for (i = 0; committed && i < a->nmoved; i++) {
+		/* an address another's entry still holds: all made anew at its next connection */
+		if (kern_node_addrs(n, a->moved[i]))
+			kern_node_del(n, a->moved[i]);
+		s = nodest(n, a->moved[i], false);
+		if (s)
+			nodest_addrs(n, s);
+		peer_drop(n, a->moved[i]);
+	}
 	free(a->gone);
 	free(a->left);
-	free(a->drop);
+	free(a->moved);
 	if (committed)
 		rekey_kick(n);
-}
-
-/* Inside a transaction: the root removed this site's node. */
-static int node_gone(struct nmm *n, uint32_t id, struct after *a)
-{
-	int rows = db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ? AND "
-			   "remote = 0 AND state != 'removed'", "u", id);
-
-	if (rows <= 0)
-		return rows;
-	if (rekey_restale_node(n, id) ||
-	    db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
-		    "WHERE node = ?", "u", id) < 0 || after_add(&a->gone, &a->ngone, id))
-		return -EIO;
-	nmm_event(n, "node-removed", "node %u by root %u", id, n->up.peer);
-	return 0;
 }
 
 /* Run fn in a transaction, then what it left for after the commit. */
@@ -167,74 +165,119 @@ static int in_tx(struct nmm *n, int (*fn)(struct nmm *, const void *, struct aft
 	return err;
 }
 
+/* The node's addresses as stored, to be freed; NULL if none. */
+static char *addrs_of(struct nmm *n, uint32_t id)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
+	char *addrs = NULL;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		addrs = strdup((const char *)sqlite3_column_text(st, 0));
+	db_done(n, st);
+	return addrs;
+}
+
+/*
+ * Inside a transaction: the root removed this site's node. Locked out at
+ * once, as 'node del' does at an NMM of its own: revoked in its ASRs (the
+ * root's new epochs follow), LEAVE, its connections and kernel state gone.
+ */
+static int node_gone(struct nmm *n, uint32_t id, struct after *a)
+{
+	char *addrs = addrs_of(n, id);
+	uint32_t *asrs = NULL;
+	size_t k = 0, i;
+	int rows, err;
+
+	rows = addrs ? db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ? "
+			       "AND remote = 0 AND state != 'removed'", "u", id) : -EIO;
+	err = rows <= 0 ? rows : node_asrs(n, id, &asrs, &k);
+	if (rows > 0 && !err &&
+	    (db_exec(n, "UPDATE members SET revoked = 1, added = ? WHERE node = ? AND "
+		     "revoked = 0", "iu", (int64_t)time(NULL), id) < 0 ||
+	     rekey_restale_node(n, id) || restale_removed(n, addrs) ||
+	     db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT node, asr FROM members "
+		     "WHERE node = ?", "u", id) < 0 || after_add(&a->gone, &a->ngone, id)))
+		err = -EIO;
+	for (i = 0; rows > 0 && i < k && !err; i++)
+		err = after_leave(a, id, asrs[i]);
+	if (rows > 0 && !err)
+		nmm_event(n, "node-removed", "node %u by root %u", id, n->up.peer);
+	free(asrs);
+	free(addrs);
+	return err;
+}
+
 struct site_node {
 	uint32_t id;
 	char name[AKM_NAME_MAX + 1];
 	char addrs[AKM_ADDRS_TEXT_MAX];
 	uint8_t sealed[AKM_SEALED_LEN(32)];
 	bool new_cred;
+	int remote;			/* the row: -1 none (or removed), 0 this site's, 1 remote */
+	char *old;			/* ... its addresses */
 };
 
 static int put_node(struct nmm *n, const void *arg, struct after *a)
 {
 	const struct site_node *sn = arg;
+	bool moved = sn->old && strcmp(sn->old, sn->addrs);
 	sqlite3_stmt *st;
-	int remote = -1, err = 0;
-	bool removed = false, moved = false;
-	char *old = NULL;
+	int err = 0;
 
 	/* another node of that name: a removed one is forgotten, a live one is gone */
-	st = db_prep(n, "SELECT id, state FROM nodes WHERE name = ? AND id != ? AND remote = 0",
-		     "tu", sn->name, sn->id);
+	st = db_prep(n, "SELECT id FROM nodes WHERE name = ? AND id != ? AND remote = 0 AND "
+		     "state != 'removed'", "tu", sn->name, sn->id);
 	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
-		if (strcmp((const char *)sqlite3_column_text(st, 1), "removed"))
-			err = node_gone(n, sqlite3_column_int64(st, 0), a);
+		err = node_gone(n, sqlite3_column_int64(st, 0), a);
 	db_done(n, st);
-	if (err || !st || node_forget_removed(n, 0, sn->name))
+	if (err || !st || node_forget_removed(n, sn->remote < 0 ? sn->id : 0, sn->name))
 		return -EIO;
-	st = db_prep(n, "SELECT remote, state, addrs FROM nodes WHERE id = ?", "u", sn->id);
+	if (sn->remote < 0) {
+		if (db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) VALUES "
+			    "(?, ?, ?, ?, 'provisioned', ?)", "uttbi", sn->id, sn->name, sn->addrs,
+			    sn->sealed, sizeof(sn->sealed), (int64_t)time(NULL)) != 1 ||
+		    restale_removed(n, sn->addrs))
+			return -EIO;
+		nmm_event(n, "node-added", "node %u name %s by root %u", sn->id, sn->name,
+			  n->up.peer);
+		return 0;
+	}
+	/* another site's member before, or this site's with a new name, addresses, credential */
+	if (db_exec(n, "UPDATE nodes SET name = ?, addrs = ?, remote = 0, cred = CASE WHEN ? "
+		    "THEN ? ELSE cred END, kernel = CASE WHEN ? THEN 0 ELSE kernel END "
+		    "WHERE id = ?", "ttibiu", sn->name, sn->addrs, (int64_t)sn->new_cred,
+		    sn->sealed, sizeof(sn->sealed), (int64_t)sn->new_cred, sn->id) != 1)
+		return -EIO;
+	if (moved && (rekey_restale_node(n, sn->id) || restale_removed(n, sn->addrs) ||
+		      restale_removed(n, sn->old)))
+		return -EIO;
+	if (sn->remote == 1 && rekey_restale_node(n, sn->id))
+		return -EIO;
+	if (sn->new_cred && sn->remote == 0)
+		err = after_add(&a->gone, &a->ngone, sn->id);
+	else if (moved && sn->remote == 0)
+		err = after_add(&a->moved, &a->nmoved, sn->id);
+	nmm_event(n, "node-changed", "node %u name %s by root %u", sn->id, sn->name, n->up.peer);
+	return err;
+}
+
+/* The row of node id: sn->remote and sn->old; the stored name into name. */
+static int node_row(struct nmm *n, struct site_node *sn, char name[AKM_NAME_MAX + 1])
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT remote, addrs, name FROM nodes WHERE id = ? AND "
+				   "(remote = 1 OR state != 'removed')", "u", sn->id);
+
 	if (!st)
 		return -EIO;
+	sn->remote = -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		remote = sqlite3_column_int(st, 0);
-		removed = !strcmp((const char *)sqlite3_column_text(st, 1), "removed");
-		old = strdup((const char *)sqlite3_column_text(st, 2));
+		sn->remote = sqlite3_column_int(st, 0);
+		sn->old = strdup((const char *)sqlite3_column_text(st, 1));
+		snprintf(name, AKM_NAME_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 2));
 	}
 	db_done(n, st);
-	if (remote >= 0 && !old)
-		return -ENOMEM;
-	moved = old && strcmp(old, sn->addrs);
-	if (remote < 0 || removed) {
-		if (node_forget_removed(n, sn->id, sn->name) ||
-		    db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) VALUES "
-			    "(?, ?, ?, ?, 'provisioned', ?)", "uttbi", sn->id, sn->name, sn->addrs,
-			    sn->sealed, sizeof(sn->sealed), (int64_t)time(NULL)) != 1)
-			err = -EIO;
-		else
-			nmm_event(n, "node-added", "node %u name %s by root %u", sn->id, sn->name,
-				  n->up.peer);
-	} else {
-		/* a member of another site's before, or ours with a new name, addresses, credential */
-		if (db_exec(n, "UPDATE nodes SET name = ?, addrs = ?, remote = 0, cred = CASE WHEN "
-			    "? OR remote = 1 THEN ? ELSE cred END, kernel = CASE WHEN ? OR "
-			    "remote = 1 THEN 0 ELSE kernel END WHERE id = ?", "ttibiu", sn->name,
-			    sn->addrs, (int64_t)sn->new_cred, sn->sealed, sizeof(sn->sealed),
-			    (int64_t)sn->new_cred, sn->id) != 1)
-			err = -EIO;
-		if (!err && (moved || remote == 1))
-			err = rekey_restale_node(n, sn->id);
-		if (!err && moved && !remote)
-			err = kern_node_addrs(n, sn->id);
-		if (!err && sn->new_cred && !remote)
-			err = after_add(&a->gone, &a->ngone, sn->id);
-		else if (!err && moved && !remote)
-			err = after_add(&a->drop, &a->ndrop, sn->id);
-		if (!err && (moved || sn->new_cred || remote == 1))
-			nmm_event(n, "node-changed", "node %u name %s by root %u", sn->id,
-				  sn->name, n->up.peer);
-	}
-	free(old);
-	return err;
+	return sn->remote >= 0 && !sn->old ? -ENOMEM : 0;
 }
 
 static int on_site_node(struct nmm *n, const struct akmp_msg *m)
@@ -242,10 +285,10 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 	uint8_t addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN], *site = akm_secure_alloc(32);
 	uint8_t *cred = akm_secure_alloc(32), *old = akm_secure_alloc(32);
 	struct site_node sn = { .id = akmp_u32(&m->tb[AKMP_T_NODE_ID]) };
+	char ad[32], name[AKM_NAME_MAX + 1] = "";
 	struct akmp_iter it;
 	struct akmp_tlv t;
 	unsigned int k = 0;
-	char ad[32];
 	int err = -ENOMEM;
 
 	if (!site || !cred || !old)
@@ -258,21 +301,32 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 	while (akmp_iter_next(&it, &t) > 0)
 		if (t.type == AKMP_T_ADDR && k < AKM_ADDRS_MAX)
 			memcpy(addrs[k++], t.v, AKMP_ADDR_LEN);
-	addrs_text((const uint8_t (*)[AKMP_ADDR_LEN])addrs, k, sn.addrs);
 	err = uplink_cred(n, site);
 	if (!err && akm_unwrap_cred(site, m->tb[AKMP_T_WRAPPED].v, n->id, sn.id, cred)) {
 		nmm_log("root link: node %u: its credential does not open with this site's", sn.id);
 		err = -EBADMSG;
 	}
+	if (!err)
+		err = node_row(n, &sn, name);
 	if (err)
 		goto out;
-	sn.new_cred = node_cred(n, sn.id, old) || sodium_memcmp(old, cred, 32);
+	if (!k || !addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])addrs, k, sn.addrs)) {
+		nmm_log("root link: node %u (%s): no address, one twice, or the root's: left out",
+			sn.id, sn.name);
+		goto out;	/* err 0: not synced, so a round drops it */
+	}
+	sn.new_cred = sn.remote != 0 || node_cred(n, sn.id, old) || sodium_memcmp(old, cred, 32);
+	/* the same as held: nothing to write */
+	if (sn.remote == 0 && !sn.new_cred && !strcmp(sn.old, sn.addrs) && !strcmp(name, sn.name))
+		goto synced;
 	snprintf(ad, sizeof(ad), "cred:%u", sn.id);
 	akm_seal(&n->master, ad, cred, 32, sn.sealed);
 	err = in_tx(n, put_node, &sn);
+synced:
 	if (!err)
 		err = synced_add(n, sn.id);
 out:
+	free(sn.old);
 	sodium_memzero(&sn, sizeof(sn));
 	akm_secure_free(site);
 	akm_secure_free(cred);
@@ -287,11 +341,15 @@ static int del_node(struct nmm *n, const void *arg, struct after *a)
 
 struct site_asr {
 	struct akmp_asr_config cfg;
+	char name[AKM_NAME_MAX + 1];
 	const uint8_t *key;
 	int64_t cur;			/* the epoch held, -1: none */
 };
 
-/* One MEMBER: its node row (another site's: addresses only) and its member row. */
+/*
+ * One MEMBER: its node row (another site's: addresses only) and its member
+ * row; *changed if either changed (the pairs with it place addresses anew).
+ */
 static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb, bool *changed,
 		      struct after *a)
 {
@@ -301,21 +359,27 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 	sqlite3_stmt *st;
 	int rows;
 
-	addrs_text((const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs);
-	remote = db_int(n, -1, "SELECT remote FROM nodes WHERE id = ?", "u", mb->node_id);
+	*changed = false;
+	if (!addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs))
+		addrs[0] = 0;	/* none that it could hold: its packets are a stranger's */
+	remote = db_int(n, -1, "SELECT remote FROM nodes WHERE id = ? AND (remote = 1 OR "
+			"state != 'removed')", "u", mb->node_id);
 	if (remote < 0) {
+		/* a node of this site removed, its id given to another site's: forgotten */
 		snprintf(name, sizeof(name), "~%u", mb->node_id);	/* no node's name */
-		if (db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
+		if (node_forget_removed(n, mb->node_id, NULL) ||
+		    db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
 			    "(?, ?, ?, x'', ?, 1)", "utti", mb->node_id, name, addrs,
-			    (int64_t)time(NULL)) != 1)
+			    (int64_t)time(NULL)) != 1 || restale_removed(n, addrs))
 			return -EIO;
 		*changed = true;
 	} else if (remote) {
 		rows = db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ? AND addrs != ?", "tut",
 			       addrs, mb->node_id, addrs);
-		if (rows < 0 || (rows && rekey_restale_node(n, mb->node_id)))
+		if (rows < 0 || (rows && (rekey_restale_node(n, mb->node_id) ||
+					  restale_removed(n, addrs))))
 			return -EIO;
-		*changed |= rows > 0;
+		*changed = rows > 0;
 	}
 	st = db_prep(n, "SELECT revoked FROM members WHERE asr = ? AND node = ?", "uu", asr,
 		     mb->node_id);
@@ -342,6 +406,23 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 	return was == 0 ? after_leave(a, mb->node_id, asr) : 0;
 }
 
+/* A member dropped from the list (forgotten at the root): out, and a remote one gone. */
+static int drop_member(struct nmm *n, uint32_t asr, uint32_t node, struct after *a)
+{
+	int64_t remote = db_int(n, -1, "SELECT remote FROM nodes WHERE id = ?", "u", node);
+
+	if (remote < 0 || rekey_restale_pairs(n, asr, node) ||
+	    db_exec(n, "DELETE FROM members WHERE asr = ? AND node = ?", "uu", asr, node) < 0)
+		return -EIO;
+	if (remote)
+		return db_exec(n, "DELETE FROM nodes WHERE id = ?1 AND remote = 1 AND NOT EXISTS "
+			       "(SELECT 1 FROM members WHERE node = ?1)", "u", node) < 0 ? -EIO : 0;
+	if (db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) VALUES (?, ?)", "uu", node,
+		    asr) < 0)
+		return -EIO;
+	return after_leave(a, node, asr);
+}
+
 static int put_asr(struct nmm *n, const void *arg, struct after *a)
 {
 	const struct site_asr *sa = arg;
@@ -349,19 +430,24 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 	uint32_t asr = cfg->asr_id, *gone = NULL;
 	size_t ngone = 0, i;
 	sqlite3_stmt *st;
-	bool changed = false;
+	bool changed;
 	unsigned int j;
 	int err = 0;
 
 	if (sa->cur < 0 ?
-	    db_exec(n, "INSERT INTO asrs (id, alg, policy, grace, created) VALUES (?, ?, ?, ?, ?)",
-		    "uiiui", asr, (int64_t)cfg->alg, (int64_t)cfg->policy, cfg->grace,
-		    (int64_t)time(NULL)) != 1 :
-	    db_exec(n, "UPDATE asrs SET alg = ?, policy = ?, grace = ? WHERE id = ?", "iiuu",
-		    (int64_t)cfg->alg, (int64_t)cfg->policy, cfg->grace, asr) != 1)
+	    db_exec(n, "INSERT INTO asrs (id, name, alg, policy, grace, created) VALUES "
+		    "(?, ?, ?, ?, ?, ?)", "utiiui", asr, sa->name, (int64_t)cfg->alg,
+		    (int64_t)cfg->policy, cfg->grace, (int64_t)time(NULL)) != 1 :
+	    db_exec(n, "UPDATE asrs SET name = ?, alg = ?, policy = ?, grace = ? WHERE id = ?",
+		    "tiiuu", sa->name, (int64_t)cfg->alg, (int64_t)cfg->policy, cfg->grace,
+		    asr) != 1)
 		return -EIO;
-	for (j = 0; j < cfg->nmembers && !err; j++)
+	/* members that changed: the lists of their pairs place addresses anew */
+	for (j = 0; j < cfg->nmembers && !err; j++) {
 		err = put_member(n, asr, &cfg->members[j], &changed, a);
+		if (!err && changed)
+			err = rekey_restale_pairs(n, asr, cfg->members[j].node_id);
+	}
 	/* members no longer in the list (forgotten at the root): out */
 	st = err ? NULL : db_prep(n, "SELECT node FROM members WHERE asr = ?", "u", asr);
 	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
@@ -373,31 +459,55 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 			err = after_add(&gone, &ngone, node);
 	}
 	db_done(n, st);
-	for (i = 0; i < ngone && !err; i++) {
-		changed = true;
-		if (db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) SELECT id, ? FROM nodes "
-			    "WHERE id = ? AND remote = 0", "uu", asr, gone[i]) < 0 ||
-		    db_exec(n, "DELETE FROM members WHERE asr = ? AND node = ?", "uu", asr,
-			    gone[i]) < 0)
-			err = -EIO;
-		else if (!db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", gone[i]))
-			err = after_leave(a, gone[i], asr);
-	}
+	for (i = 0; i < ngone && !err; i++)
+		err = drop_member(n, asr, gone[i], a);
 	free(gone);
 	if (err)
 		return err;
-	/* the lists of the pairs of this ASR place addresses anew */
-	if (changed && (rekey_restale_pairs(n, asr, 0) ||
-			db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND "
-				"epoch = (SELECT epoch FROM asrs WHERE id = ?)", "uu", asr,
-				asr) < 0))
-		return -EIO;
-	if (cfg->epoch > sa->cur && rekey_put_epoch(n, asr, cfg->epoch, sa->key))
-		return -EIO;
-	if (changed && db_exec(n, "DELETE FROM nodes WHERE remote = 1 AND id NOT IN "
-			       "(SELECT node FROM members)", "") < 0)
-		return -EIO;
-	return 0;
+	if (cfg->epoch > sa->cur)
+		return rekey_put_epoch(n, asr, cfg->epoch, sa->key) ? -EIO : 0;
+	/* the same epoch: each member's list is sent again (addresses may have moved) */
+	return db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND epoch = ?",
+		       "uu", asr, cfg->epoch) < 0 ? -EIO : 0;
+}
+
+/*
+ * The root sent an older epoch than this store holds, or the same one with
+ * another key (its database restored from a backup): neither goes to a
+ * node. The root is asked for one above ours, through a member here.
+ */
+static void behind(struct nmm *n, const struct site_asr *sa)
+{
+	unsigned int i;
+
+	for (i = 0; i < sa->cfg.nmembers; i++) {
+		const struct akmp_member *mb = &sa->cfg.members[i];
+
+		if (mb->state != AKM_MEMBER_ACTIVE ||
+		    db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", mb->node_id))
+			continue;
+		if (rekey_jump(n, mb->node_id, sa->cfg.asr_id))
+			return;	/* asked within the hour */
+		nmm_event(n, "epoch-behind", "asr %u epoch %u held %lld", sa->cfg.asr_id,
+			  sa->cfg.epoch, (long long)sa->cur);
+		sync_above(n, mb->node_id, sa->cfg.asr_id, sa->cfg.epoch, sa->cur);
+		return;
+	}
+}
+
+/* Is key the one the store holds for asr's epoch? */
+static bool same_key(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t *key)
+{
+	uint8_t *held = akm_secure_alloc(32);
+	char ad[48];
+	bool same;
+
+	snprintf(ad, sizeof(ad), "key:%u:%u", asr, epoch);
+	same = held && !load_secret(n, ad, held, db_prep(n, "SELECT key FROM epochs WHERE "
+							 "asr = ? AND epoch = ?", "uu", asr,
+							 epoch)) && !sodium_memcmp(held, key, 32);
+	akm_secure_free(held);
+	return same;
 }
 
 static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
@@ -414,7 +524,8 @@ static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
 	if (err)
 		goto out;
 	err = -EBADMSG;
-	if (sa.cfg.asr_id >= AKMP_PROV_ASR(0))
+	if (sa.cfg.asr_id >= AKMP_PROV_ASR(0) ||
+	    (m->tb[AKMP_T_NAME].v && akmp_str(&m->tb[AKMP_T_NAME], sa.name, sizeof(sa.name))))
 		goto out;
 	for (i = 0; i < sa.cfg.nmembers; i++) {
 		uint32_t id = sa.cfg.members[i].node_id;
@@ -424,7 +535,7 @@ static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
 		if (sa.cfg.members[i].state == AKM_MEMBER_ACTIVE)
 			ids[nids++] = id;
 	}
-	qsort(ids, nids, sizeof(*ids), cmp_u32);
+	qsort(ids, nids, sizeof(*ids), akm_cmp_u32);
 	err = uplink_cred(n, site);
 	if (!err && akm_unwrap_key(site, sa.cfg.wrapped, sa.cfg.asr_id, sa.cfg.epoch,
 				   sa.cfg.alg, ids, nids, key)) {
@@ -434,14 +545,21 @@ static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
 	}
 	if (err)
 		goto out;
+	if (!akm_enum_name(AKM_ENUM_ALG, sa.cfg.alg) ||
+	    !akm_enum_name(AKM_ENUM_POLICY, sa.cfg.policy)) {
+		nmm_log("root link: asr %u: algorithm %u or policy %u unknown here: left out",
+			sa.cfg.asr_id, sa.cfg.alg, sa.cfg.policy);
+		goto out;	/* err 0: not synced, so a round drops it */
+	}
 	sa.key = key;
 	sa.cur = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", sa.cfg.asr_id);
-	/* an older epoch than the one held (sent before a newer one): nothing to do */
-	err = sa.cur > sa.cfg.epoch ? 0 : in_tx(n, put_asr, &sa);
+	if (sa.cur > sa.cfg.epoch ||
+	    (sa.cur == sa.cfg.epoch && !same_key(n, sa.cfg.asr_id, sa.cfg.epoch, key)))
+		behind(n, &sa);
+	else
+		err = in_tx(n, put_asr, &sa);
 	if (!err)
 		err = synced_add(n, SYNCED_ASR | sa.cfg.asr_id);
-	if (!err)
-		admin_wait_check(n);
 out:
 	akmp_asr_config_free(&sa.cfg);
 	akm_secure_free(site);
@@ -449,28 +567,22 @@ out:
 	return err;
 }
 
-static int del_asr(struct nmm *n, const void *arg, struct after *a)
-{
-	(void)a;
-	return asr_remove(n, *(const uint32_t *)arg);
-}
-
 static int on_leave(struct nmm *n, uint32_t asr)
 {
-	int err;
-
 	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", asr))
 		return 0;
-	err = in_tx(n, del_asr, &asr);
-	if (!err)
-		asr_gone(n, asr);
-	return err;
+	if (store_begin(n) || asr_remove(n, asr) || store_commit(n)) {
+		store_rollback(n);
+		return -EIO;
+	}
+	asr_gone(n, asr);
+	return 0;
 }
 
 /* SYNC end: what the round did not bring is no longer this site's. */
 static int sync_end(struct nmm *n)
 {
-	uint32_t *drop = NULL, id;
+	uint32_t *drop = NULL;
 	size_t k = 0, i;
 	sqlite3_stmt *st;
 	int err = 0;
@@ -499,12 +611,11 @@ static int sync_end(struct nmm *n)
 	for (i = 0; i < k && !err; i++)
 		err = on_leave(n, drop[i]);
 	free(drop);
-	if (!err) {
-		id = db_int(n, 0, "SELECT count(*) FROM nodes WHERE remote = 0 AND "
-			    "state != 'removed'", "");
-		nmm_event(n, "root-synced", "root %u nodes %u asrs %lld", n->up.peer, id,
+	if (!err)
+		nmm_event(n, "root-synced", "root %u nodes %lld asrs %lld", n->up.peer,
+			  (long long)db_int(n, 0, "SELECT count(*) FROM nodes WHERE remote = 0 "
+					    "AND state != 'removed'", ""),
 			  (long long)db_int(n, 0, "SELECT count(*) FROM asrs", ""));
-	}
 	sync_reset(n);
 	return err;
 }
@@ -553,53 +664,59 @@ static int send_rekey(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch
 	return akmc_send(&n->up, &b);
 }
 
+/*
+ * A node's new kernel: the epochs of its ASRs when it came are the
+ * baseline; it is let in once each ASR it is still a live member of has a
+ * newer one. The root is asked, and asked again every NMM_FRESH_RETRY
+ * (it re-keys a node at most every 10 s); a kernel that changes again
+ * within NMM_FRESH_MIN waits (-EBUSY).
+ */
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 {
+	int64_t now = nmm_now();
 	uint32_t *asrs;
 	size_t k, i;
 	int err;
 
-	if (s->fresh_instance == instance && s->nfresh) {
-		/* done once each ASR it is still in has an epoch above the one it had then */
-		for (i = 0; i < s->nfresh; i++)
-			if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN members m ON m.asr = a.id "
-				   "WHERE a.id = ? AND m.node = ? AND m.revoked = 0 AND a.epoch <= ?",
-				   "uui", s->fresh[i].asr, s->id, s->fresh[i].at))
-				break;
-		if (i == s->nfresh) {
-			s->nfresh = 0;
-			return 0;
-		}
-		if (nmm_now() - s->fresh_at < NMM_FRESH_MIN)
-			return -EAGAIN;
+	if (s->fresh_instance != instance) {
+		if (s->fresh_instance && now - s->fresh_at < NMM_FRESH_MIN)
+			return -EBUSY;
+		err = node_asrs(n, s->id, &asrs, &k);
+		if (err)
+			return err;
+		free(s->fresh);
+		s->fresh = calloc(k ? k : 1, sizeof(*s->fresh));
+		s->nfresh = 0;
+		for (i = 0; s->fresh && i < k; i++)
+			s->fresh[s->nfresh++] = (struct fresh){ asrs[i], db_int(n, UINT32_MAX,
+				"SELECT epoch FROM asrs WHERE id = ?", "u", asrs[i]) };
+		free(asrs);
+		if (!s->fresh)
+			return -ENOMEM;
+		s->fresh_instance = instance;
+		s->fresh_at = now;
+		s->fresh_asked = 0;
 	}
-	err = node_asrs(n, s->id, &asrs, &k);
+	for (i = 0; i < s->nfresh; i++)
+		if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN members m ON m.asr = a.id "
+			   "WHERE a.id = ? AND m.node = ? AND m.revoked = 0 AND a.epoch <= ?",
+			   "uuu", s->fresh[i].asr, s->id, s->fresh[i].epoch))
+			break;
+	if (i == s->nfresh)
+		return 0;
+	if (s->fresh_asked && now - s->fresh_asked < NMM_FRESH_RETRY)
+		return -EAGAIN;
+	err = send_rekey(n, s->id, 0, 0, 0);
 	if (err)
 		return err;
-	if (!k) {
-		free(asrs);
-		s->nfresh = 0;
-		return 0;
-	}
-	free(s->fresh);
-	s->fresh = calloc(k, sizeof(*s->fresh));
-	s->nfresh = 0;
-	for (i = 0; s->fresh && i < k; i++)
-		s->fresh[s->nfresh++] = (struct jump){ asrs[i], db_int(n, UINT32_MAX,
-			"SELECT epoch FROM asrs WHERE id = ?", "u", asrs[i]) };
-	free(asrs);
-	if (!s->fresh)
-		return -ENOMEM;
-	s->fresh_instance = instance;
-	s->fresh_at = nmm_now();
-	err = send_rekey(n, s->id, 0, 0, 0);
-	if (!err)
+	if (!s->fresh_asked)
 		nmm_event(n, "node-fresh", "node %u asrs %zu asked of root %u", s->id, s->nfresh,
 			  n->up.peer);
-	return err ? err : -EAGAIN;
+	s->fresh_asked = now;
+	return -EAGAIN;
 }
 
-bool sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
+int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
 {
-	return !send_rekey(n, node, asr, epoch, last);
+	return send_rekey(n, node, asr, epoch, last);
 }

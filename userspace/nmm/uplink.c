@@ -250,16 +250,49 @@ void uplink_stop(struct nmm *n, bool reset)
 	n->up_on = false;
 }
 
-/* Forget the root: the stored credential, then the link and its kernel state. */
+/*
+ * Forget the root: the stored credential, then the link and its kernel
+ * state. The NMM keeps its site's records as its own: the members at other
+ * sites go, and each ASR they were in gets a new epoch of its own.
+ */
 int uplink_forget(struct nmm *n)
 {
-	uint32_t root = n->up.peer;
+	uint32_t root = n->up.peer, *asrs = NULL, *grown;
+	size_t k = 0, i;
+	sqlite3_stmt *st;
+	int err;
 
-	if (db_exec(n, "DELETE FROM uplink", "") < 0)
+	err = store_begin(n);
+	st = err ? NULL : db_prep(n, "SELECT DISTINCT asr FROM members WHERE node IN (SELECT id "
+				  "FROM nodes WHERE remote = 1)", "");
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
+		grown = reallocarray(asrs, k + 1, sizeof(*asrs));
+		if (!grown)
+			err = -ENOMEM;
+		else
+			asrs = grown;
+		if (!err)
+			asrs[k++] = sqlite3_column_int64(st, 0);
+	}
+	db_done(n, st);
+	for (i = 0; i < k && !err; i++)
+		err = rekey_restale_pairs(n, asrs[i], 0);
+	if (err || !st ||
+	    db_exec(n, "DELETE FROM members WHERE node IN (SELECT id FROM nodes WHERE "
+		    "remote = 1)", "") < 0 ||
+	    db_exec(n, "DELETE FROM nodes WHERE remote = 1", "") < 0)
+		err = -EIO;
+	for (i = 0; i < k && !err; i++)
+		err = rekey_new_epoch(n, asrs[i]);
+	free(asrs);
+	if (err || db_exec(n, "DELETE FROM uplink", "") < 0 || store_commit(n)) {
+		store_rollback(n);
 		return -EIO;
+	}
 	link_clear(n, root);
 	memset(&n->up, 0, sizeof(n->up));
 	nmm_event(n, "root-forgotten", "root %u", root);
+	rekey_kick(n);
 	return 0;
 }
 
@@ -302,17 +335,13 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 	} else if (!err && node_has(n, addr)) {
 		snprintf(msg, msglen, "the root's address %s is a node's of this NMM", addr);
 		err = -EADDRINUSE;
-	} else if (!err && !n->up.peer && db_int(n, 1, "SELECT (SELECT count(*) FROM nodes) + "
-						 "(SELECT count(*) FROM asrs)", "")) {
+	} else if (!err && !n->up.peer && db_int(n, 1, "SELECT (SELECT count(*) FROM nodes "
+						 "WHERE state != 'removed') + (SELECT count(*) "
+						 "FROM asrs)", "")) {
 		snprintf(msg, msglen, "this NMM has nodes or ASRs of its own, and a site's come "
 			 "from the root: remove them first (node del, asr del), or use a new "
 			 "state directory");
 		err = -EEXIST;
-	} else if (!err && db_int(n, NMM_NODES_MAX, "SELECT count(*) FROM nodes WHERE "
-				  "state != 'removed' AND remote = 0", "") >= NMM_NODES_MAX) {
-		snprintf(msg, msglen, "this NMM has %d nodes: its kernel has no room for the "
-			 "root's link (remove one)", NMM_NODES_MAX);
-		err = -ENOSPC;
 	}
 	if (!err) {
 		snprintf(ad, sizeof(ad), "uplink:%u", b.nmm_id);

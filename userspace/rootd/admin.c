@@ -106,6 +106,8 @@ static int run(struct req *q)
 		return cmd_node(q, cmd);
 	if (!strcmp(obj, "asr"))
 		return cmd_asr(q, cmd);
+	if (!strcmp(obj, "link"))
+		return cmd_link(q, cmd);
 	return req_usage(q, "unknown command '%s'; try 'akmctl root help'", obj);
 }
 
@@ -241,7 +243,7 @@ static void transact(struct req *q, char **out, size_t *outlen, char **err, size
 		fclose(q->err);
 }
 
-int admin_run(struct root *r, char **argv)
+int admin_run(struct root *r, char **argv, bool log)
 {
 	struct req q = { .r = r, .argv = argv, .link = true };
 	char *out = NULL, *err = NULL;
@@ -251,7 +253,7 @@ int admin_run(struct root *r, char **argv)
 		q.argc++;
 	transact(&q, &out, &outlen, &err, &errlen);
 	db_notifies(r);
-	if (q.status && err)
+	if (q.status && err && log)
 		root_log("sites' link: %s %s: %.*s", argv[0], argv[1], (int)strcspn(err, "\n"),
 			 err);
 	free(out);

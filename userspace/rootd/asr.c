@@ -163,48 +163,19 @@ static int asr_member(struct req *q, bool add)
 	return 0;
 }
 
-/*
- * asr above ASR_ID node NAME epoch E last L (the sites' link only): a node
- * of the ASR answered epoch E with ESTALE, its kernel having had L: one new
- * epoch above L, unless the ASR has one already; L at most 2^16 above E.
- */
-static int asr_above(struct req *q)
+int asrs_changed(struct req *q, PGresult *res)
 {
-	uint32_t id, epoch, last;
-	const char *v[3];
-	int64_t next, node;
-	unsigned int i;
+	int i;
 
-	if (!q->link)
-		return req_usage(q, "unknown asr command 'above'; try 'akmctl root help'");
-	if (asr_id(q, &id))
-		return q->status;
-	for (i = 0; i < 3; i++) {
-		req_next(q);
-		v[i] = req_next(q);
-	}
-	if (!v[2] || akm_parse_id(v[1], &epoch) || akm_parse_id(v[2], &last))
-		return req_usage(q, "asr above ASR_ID node NAME epoch E last L");
-	next = asr_lock(q, id);
-	if (next <= 0)
-		return next ? req_db(q) : req_fail(q, 1, "no ASR %u", id);
-	if (next - 1 > last)
-		return 0;	/* a newer epoch is on its way */
-	if (last < epoch || last - epoch > ROOT_JUMP_MAX)
-		return req_fail(q, 1, "ASR %u: node '%s' says its last epoch is %u (sent %u): "
-				"not followed", id, v[0], last, epoch);
-	node = node_by_name(q, v[0]);
-	if (node <= 0)
-		return node ? req_db(q) : req_fail(q, 1, "no node named '%s'", v[0]);
-	if (db_int(q->r, -1, "SELECT count(*) FROM members WHERE asr = $1 AND node = $2 AND "
-		   "state = 'live'", "ui", id, node) != 1)
-		return req_fail(q, 1, "node '%s' is not a member of ASR %u", v[0], id);
-	if (db_exec(q->r, "UPDATE asrs SET epoch = $2 WHERE id = $1", "ui", id,
-		    (int64_t)last) != 1 ||
-	    db_event(q->r, "epoch-stale", "asr %u epoch %u node %lld last %u", id, epoch,
-		     (long long)node, last))
+	for (i = 0; res && i < PQntuples(res); i++)
+		if (db_event(q->r, "asr-changed", "asr %s", PQgetvalue(res, i, 0)))
+			break;
+	if (!res || i < PQntuples(res)) {
+		PQclear(res);
 		return req_db(q);
-	return asr_new_epoch(q, id);
+	}
+	PQclear(res);
+	return 0;
 }
 
 static int asr_del(struct req *q)
@@ -342,7 +313,5 @@ int cmd_asr(struct req *q, const char *cmd)
 		return asr_del(q);
 	if (!strcmp(cmd, "show"))
 		return asr_show(q);
-	if (!strcmp(cmd, "above"))
-		return asr_above(q);
 	return req_usage(q, "unknown asr command '%s'; try 'akmctl root help'", cmd);
 }

@@ -31,6 +31,15 @@ static const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
 	return a->family ? akm_addr_str(a, buf, len) : "?";
 }
 
+struct sitest *link_sitest(struct root *r, uint32_t id)
+{
+	struct sitest *s;
+
+	for (s = r->sitests; s && s->id != id; s = s->next)
+		;
+	return s;
+}
+
 static struct sitest *sitest(struct root *r, uint32_t id, bool make)
 {
 	struct sitest *s;
@@ -158,8 +167,7 @@ static void link_free(struct root *r, struct link *l)
 	close(l->fd);
 	akmp_reader_free(&l->rd);
 	akmp_outq_free(&l->out);
-	idset_free(&l->nodes);
-	idset_free(&l->asrs);
+	sync_link_free(l);
 	sodium_memzero(&l->hs, sizeof(l->hs));
 	free(l);
 }
@@ -381,7 +389,8 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1",
 		   s->id, 0, false, "site-online", "site %u session %u", s->id,
 		   s->epoch);
-	sync_site(r, l);
+	sync_start(l);
+	sync_step(r, l);
 	return 0;
 }
 
@@ -458,7 +467,7 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 	case AKMP_EVENT:
 		return 0;	/* its kernel's authentication failures: not ours to keep */
 	case AKMP_REKEY:
-		return sync_rekey(r, l, sitest(r, l->hs.node, false), m);
+		return sync_rekey(r, l, m);
 	}
 	return -EBADMSG;
 }
@@ -638,7 +647,7 @@ void link_close_all(struct root *r)
 		link_free(r, r->links);
 	while ((s = r->sitests)) {
 		r->sitests = s->next;
-		free(s->jumps);
+		free(s->fresh);
 		free(s);
 	}
 	free(r->eps);
@@ -672,7 +681,7 @@ int link_poll_fds(struct root *r, struct pollfd *pfd, int max)
 		pfd[n++] = (struct pollfd){
 			.fd = l->fd,
 			.events = (l->state != LS_CLOSING ? POLLIN : 0) |
-				  (akmp_pending(&l->out) ? POLLOUT : 0),
+				  (akmp_pending(&l->out) || sync_pending(r, l) ? POLLOUT : 0),
 		};
 	return n;
 }
@@ -693,7 +702,7 @@ void link_poll_done(struct root *r, const struct pollfd *pfd, int n)
 		    ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && link_input(r, l) < 0))
 			link_close(r, l);
 		else if (pfd[i].revents & POLLOUT)
-			sync_drained(r, l);
+			sync_step(r, l);
 	}
 	if (pfd[0].revents & POLLIN)
 		link_accept(r);
@@ -722,8 +731,8 @@ void link_tick(struct root *r)
 			link_close(r, l);
 		} else if (l->state == LS_UP && now - l->last_rx >= ROOT_OFFLINE_AFTER) {
 			link_close(r, l);	/* silent for 3 heartbeats */
-		} else if (l->resync || l->round) {
-			sync_drained(r, l);
+		} else {
+			sync_step(r, l);
 		}
 	}
 	for (s = r->sitests; s; s = s->next)
@@ -747,7 +756,7 @@ static void site_gone(struct root *r, uint32_t id)
 			if (s->session)
 				s->session->state = LS_CLOSING;
 			*pp = s->next;
-			free(s->jumps);
+			free(s->fresh);
 			free(s);
 			break;
 		}

@@ -9,16 +9,19 @@
 #include "proto.h"
 #include "root.h"
 
-/* A set of ids, ascending. */
+/* A set of ids, ascending (sync.c). */
 struct idset {
 	uint32_t *id;
 	size_t n, cap;
 };
 
-bool idset_has(const struct idset *s, uint32_t id);
-int idset_add(struct idset *s, uint32_t id);
-void idset_del(struct idset *s, uint32_t id);
 void idset_free(struct idset *s);
+
+/* A node's last REKEY for its new kernel (sync.c). */
+struct fresh {
+	uint32_t node;
+	int64_t at;		/* root_now() */
+};
 
 /* What a site's provisioning ASR is in this instance's kernel (protocol.md). */
 enum site_mode { SITE_BOOTSTRAP, SITE_SESSION_WAIT, SITE_SESSION };
@@ -34,12 +37,11 @@ struct sitest {
 	uint8_t cred_tag[24];		/* the sealed credential in the kernel: its nonce */
 	int64_t boot_ms;		/* root_now_ms() of its last bootstrap WELCOME */
 	int64_t written;		/* root_now() of its last heartbeat write */
-	struct jump {			/* REKEY of its nodes (sync.c) */
-		uint32_t node, asr;	/* asr 0: every ASR of a new kernel */
-		int64_t at;		/* root_now() */
-	} *jumps;
-	size_t njumps;
+	struct fresh *fresh;		/* its nodes' new kernels, re-keyed (sync.c) */
+	size_t nfresh;
 };
+
+enum sync_round { ROUND_NONE, ROUND_NODES, ROUND_ASRS };
 
 /* LS_WELCOMED: a bootstrap connection that got WELCOME, until the site closes it */
 enum link_state { LS_HELLO, LS_AUTH, LS_WELCOMED, LS_UP, LS_CLOSING };
@@ -58,20 +60,29 @@ struct link {
 	uint32_t session_epoch;		/* bootstrap: WELCOME gave this epoch */
 	bool closed_by_site;		/* ... and the site closed it after reading it */
 	bool dead;			/* a write failed: close without flushing */
-	/* LS_UP: what the site was sent of the root's records (sync.c) */
-	struct idset nodes, asrs;
-	bool resync;			/* everything again, once the queue drained */
-	uint8_t round;			/* a full round: 1 nodes, 2 ASRs, 0 none */
-	uint32_t cursor;		/* ... the last id sent of this part */
+	/* LS_UP: the site's records (sync.c) */
+	uint8_t *cred;			/* the site's credential, for K_wrap */
+	struct idset nodes, asrs;	/* what it holds of ours (sent, not removed since) */
+	struct idset dirty_nodes, dirty_asrs;	/* changed, to be sent as the queue drains */
+	enum sync_round round;		/* a full round under way: which part */
+	uint32_t cursor;		/* ... the last id sent of it */
+	bool resync;			/* a full round is due ... */
+	int64_t resync_ms;		/* ... from this root_now_ms() */
+	int64_t rekey_sec;		/* root_now() of the REKEYs counted in rekeys */
+	unsigned int rekeys;
+	bool noisy;			/* logged a refused REKEY already */
 };
 
 /* link.c */
 int link_send(struct link *l, struct akmp_buf *b);	/* b stays the caller's */
+struct sitest *link_sitest(struct root *r, uint32_t id);	/* NULL if none */
 
 /* sync.c: the site's records, at the start of its session and as they change. */
-void sync_site(struct root *r, struct link *l);
-void sync_drained(struct root *r, struct link *l);	/* room in its queue */
+void sync_start(struct link *l);	/* its session started: a full round */
+bool sync_pending(struct root *r, const struct link *l);	/* work to send */
+void sync_step(struct root *r, struct link *l);	/* some of it, if its queue has room */
 void sync_event(struct root *r, const char *kind, const char *text);
-int sync_rekey(struct root *r, struct link *l, struct sitest *s, const struct akmp_msg *m);
+void sync_link_free(struct link *l);
+int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m);
 
 #endif /* ROOT_LINK_H */

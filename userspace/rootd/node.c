@@ -87,7 +87,16 @@ static int node_add(struct req *q)
 	if (n >= ROOT_SITE_NODES_MAX)
 		return req_fail(q, 1, "site '%s' has %d nodes, its NMM kernel's limit", site,
 				ROOT_SITE_NODES_MAX);
-	/* a removed node of that id or name is forgotten, with its revoked entries */
+	/*
+	 * A removed node of that id or name is forgotten, with its revoked
+	 * entries, and so are removed nodes' entries of the addresses: the
+	 * sites get those lists again.
+	 */
+	if (asrs_changed(q, db_q(q->r, "SELECT DISTINCT asr FROM members WHERE node IN (SELECT "
+				 "id FROM nodes WHERE (id = $1 OR name = $2) AND state = 'removed') "
+				 "OR node IN (SELECT node FROM addrs WHERE addr = ANY "
+				 "(string_to_array($3, ' ')::inet[]))", "utt", id, name, addrs)))
+		return q->status;
 	if (db_exec(q->r, "DELETE FROM nodes WHERE (id = $1 OR name = $2) AND state = 'removed'",
 		    "ut", id, name) < 0)
 		return req_db(q);
@@ -159,29 +168,55 @@ static int node_list(struct req *q)
 	return 0;
 }
 
+int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k)
+{
+	PGresult *res = db_q(q->r, sql, "i", node);
+	int i;
+
+	if (!res)
+		return req_db(q);
+	*k = PQntuples(res);
+	for (i = 0; i < *k; i++)
+		if (asr_new_epoch(q, strtoul(PQgetvalue(res, i, 0), NULL, 10)))
+			break;
+	PQclear(res);
+	return i == *k ? 0 : q->status;
+}
+
+/* NAME, the last word: the node's id, or 0 with q->status set. */
+static int64_t node_arg(struct req *q, const char **name)
+{
+	int64_t id;
+
+	*name = req_next(q);
+	if (!*name) {
+		req_usage(q, "missing NAME");
+		return 0;
+	}
+	if (req_next(q)) {
+		req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+		return 0;
+	}
+	id = node_by_name(q, *name);
+	if (id <= 0) {
+		if (id)
+			req_db(q);
+		else
+			req_fail(q, 1, "no node named '%s'", *name);
+		return 0;
+	}
+	return id;
+}
+
 /* Revoke the node in every ASR it is a live member of: a new epoch each. */
 static int node_del(struct req *q)
 {
-	const char *name = req_next(q);
-	PGresult *res;
-	int64_t id;
-	int i, err = 0;
+	const char *name;
+	int64_t id = node_arg(q, &name);
+	int k;
 
-	if (!name)
-		return req_usage(q, "missing NAME");
-	if (req_next(q))
-		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	id = node_by_name(q, name);
-	if (id <= 0)
-		return id ? req_db(q) : req_fail(q, 1, "no node named '%s'", name);
-	res = db_q(q->r, "UPDATE members SET state = 'revoked', changed = now() WHERE node = $1 "
-		   "AND state = 'live' RETURNING asr", "i", id);
-	if (!res)
-		return req_db(q);
-	for (i = 0; !err && i < PQntuples(res); i++)
-		err = asr_new_epoch(q, strtoul(PQgetvalue(res, i, 0), NULL, 10));
-	PQclear(res);
-	if (err)
+	if (!id || rekey_node_asrs(q, "UPDATE members SET state = 'revoked', changed = now() "
+				   "WHERE node = $1 AND state = 'live' RETURNING asr", id, &k))
 		return q->status;
 	if (db_exec(q->r, "UPDATE nodes SET state = 'removed', cred = NULL WHERE id = $1", "i",
 		    id) != 1 ||
@@ -193,36 +228,21 @@ static int node_del(struct req *q)
 /* node rekey NAME: a new epoch of every ASR the node is a live member of (a new kernel) */
 static int node_rekey(struct req *q)
 {
-	const char *name = req_next(q);
-	PGresult *res;
-	int64_t id;
-	int i, err = 0;
+	const char *name;
+	int64_t id = node_arg(q, &name);
+	int k;
 
-	if (!name)
-		return req_usage(q, "missing NAME");
-	if (req_next(q))
-		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	id = node_by_name(q, name);
-	if (id <= 0)
-		return id ? req_db(q) : req_fail(q, 1, "no node named '%s'", name);
-	res = db_q(q->r, "SELECT asr FROM members WHERE node = $1 AND state = 'live' ORDER BY asr",
-		   "i", id);
-	if (!res)
+	if (!id || rekey_node_asrs(q, "SELECT asr FROM members WHERE node = $1 AND "
+				   "state = 'live' ORDER BY asr", id, &k))
+		return q->status;
+	if (db_event(q->r, "node-rekeyed", "node %lld asrs %d", (long long)id, k))
 		return req_db(q);
-	for (i = 0; !err && i < PQntuples(res); i++)
-		err = asr_new_epoch(q, strtoul(PQgetvalue(res, i, 0), NULL, 10));
-	if (!err && db_event(q->r, "node-rekeyed", "node %lld asrs %d", (long long)id,
-			     PQntuples(res)))
-		err = req_db(q);
-	if (!err) {
-		akm_out_obj_open(&q->o, NULL);
-		akm_out_str(&q->o, "name", "node", name);
-		akm_out_uint(&q->o, "asrs", "rekeyed", PQntuples(res));
-		akm_out_obj_close(&q->o);
-		akm_out_text(&q->o, "\n");
-	}
-	PQclear(res);
-	return err ? q->status : 0;
+	akm_out_obj_open(&q->o, NULL);
+	akm_out_str(&q->o, "name", "node", name);
+	akm_out_uint(&q->o, "asrs", "rekeyed", k);
+	akm_out_obj_close(&q->o);
+	akm_out_text(&q->o, "\n");
+	return 0;
 }
 
 int cmd_node(struct req *q, const char *cmd)

@@ -143,8 +143,8 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max);
 void admin_poll_done(struct root *r, const struct pollfd *pfd, int n);
 void admin_tick(struct root *r);
 void admin_broadcast(struct root *r, const char *kind, const char *text);
-/* A command of the sites' link (argv NULL-terminated), run as an operator's; logged. */
-int admin_run(struct root *r, char **argv);
+/* A command of the sites' link (argv NULL-terminated), as an operator's; its failure logged. */
+int admin_run(struct root *r, char **argv, bool log);
 
 /* kern.c: this instance's kernel, for the sites' link. 0 or -errno. */
 int kern_open(struct root *r);
@@ -206,5 +206,11 @@ int cmd_node(struct req *q, const char *cmd);
 int cmd_asr(struct req *q, const char *cmd);
 /* asr.c: a new epoch of asr for its live members now (inside a transaction). */
 int asr_new_epoch(struct req *q, uint32_t asr);
+/* asr.c: "asr-changed" for each ASR res (one column of ids) names: sites are sent it again. */
+int asrs_changed(struct req *q, PGresult *res);
+/* node.c: a new epoch of each ASR sql (the node's id as $1) returns; *k how many. */
+int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k);
+/* sync.c: the commands of the sites' link (q->link) */
+int cmd_link(struct req *q, const char *cmd);
 
 #endif /* ROOT_H */

@@ -177,6 +177,9 @@ static int site_del(struct req *q)
 			req_fail(q, 1, "site '%s' has %lld nodes: delete them first", name,
 				 (long long)nodes);
 	/* its removed nodes are forgotten, with their revoked entries */
+	if (asrs_changed(q, db_q(q->r, "SELECT DISTINCT asr FROM members WHERE node IN "
+				 "(SELECT id FROM nodes WHERE site = $1)", "i", id)))
+		return q->status;
 	if (db_exec(q->r, "DELETE FROM nodes WHERE site = $1", "i", id) < 0 ||
 	    db_exec(q->r, "DELETE FROM sites WHERE id = $1", "i", id) != 1 ||
 	    db_event(q->r, "site-removed", "site %lld name %s", (long long)id, name))

@@ -3,14 +3,16 @@
  * Site synchronisation (root.md): over a site's session the root sends
  * what the site's NMM needs and nothing more: its own nodes (SITE_NODE,
  * each credential wrapped under the site's K_wrap; NODE_DEL once removed)
- * and every ASR with a member at the site (ASR_CONFIG: the current epoch,
- * its key wrapped under the site's K_wrap, every member of every site with
- * its addresses; LEAVE once the site has none). At the start of a session,
- * after the database came back, or when the site read too slowly, all of
- * it again between SYNC begin and SYNC end: the NMM drops what was not in
- * it. Otherwise each change as its event arrives (from any instance).
- * What a site is sent is paced by its connection: a full round goes on as
- * its output queue drains.
+ * and every ASR with a live member at the site (ASR_CONFIG: the current
+ * epoch, its key wrapped under the site's K_wrap, the members of every site
+ * with their addresses; LEAVE once the site has none). At the start of a
+ * session and after the database came back, all of it between SYNC begin
+ * and SYNC end (the NMM drops what a round did not bring); otherwise each
+ * change as its event arrives, from any instance. Sending is paced by the
+ * site's connection: a batch per loop pass while less than SYNC_ROUND is
+ * queued; a change that finds no room is marked and sent when there is.
+ * A record that cannot be sent (a secret that does not open) stops the
+ * round before its end, to be tried again: the site drops nothing it has.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,9 +22,10 @@
 
 #include "link.h"
 
-#define SYNC_ROUND	(256u << 10)	/* a full round stops at this much queued */
-#define SYNC_ROOM	(768u << 10)	/* a change that does not fit: a full round */
-#define SYNC_BATCH	64		/* rows read at once */
+#define SYNC_ROUND	(256u << 10)	/* sending pauses while this much is queued */
+#define SYNC_BATCH	64		/* records per step */
+#define SYNC_RETRY_MS	1000		/* a round that could not start, again after */
+#define REKEYS_PER_SEC	4		/* REKEYs taken from a site per second */
 
 /* ---- idset ---- */
 
@@ -41,14 +44,14 @@ static size_t idset_pos(const struct idset *s, uint32_t id)
 	return lo;
 }
 
-bool idset_has(const struct idset *s, uint32_t id)
+static bool idset_has(const struct idset *s, uint32_t id)
 {
 	size_t i = idset_pos(s, id);
 
 	return i < s->n && s->id[i] == id;
 }
 
-int idset_add(struct idset *s, uint32_t id)
+static int idset_add(struct idset *s, uint32_t id)
 {
 	size_t i = idset_pos(s, id);
 	uint32_t *grown;
@@ -68,7 +71,7 @@ int idset_add(struct idset *s, uint32_t id)
 	return 0;
 }
 
-void idset_del(struct idset *s, uint32_t id)
+static void idset_del(struct idset *s, uint32_t id)
 {
 	size_t i = idset_pos(s, id);
 
@@ -84,13 +87,6 @@ void idset_free(struct idset *s)
 	*s = (struct idset){ 0 };
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* ---- sending ---- */
 
 static size_t queued(const struct link *l)
@@ -98,22 +94,38 @@ static size_t queued(const struct link *l)
 	return l->out.len - l->out.off;
 }
 
-/* The site's credential, unsealed, into c (32 bytes, secure memory). */
-static int site_cred(struct root *r, uint32_t site, uint8_t *c)
+/* Everything again, from a root_now_ms() on. */
+static void resync(struct link *l, int64_t delay_ms)
 {
-	PGresult *res = db_q(r, "SELECT cred FROM sites WHERE id = $1", "u", site);
+	l->resync = true;
+	l->resync_ms = root_now_ms() + delay_ms;
+	l->round = ROUND_NONE;
+}
+
+/* The site's credential into l->cred, once per session. */
+static int site_cred(struct root *r, struct link *l)
+{
 	uint8_t sealed[AKM_SEALED_LEN(32)];
+	PGresult *res;
 	char ad[32];
 	int err;
 
+	if (l->cred)
+		return 0;
+	res = db_q(r, "SELECT cred FROM sites WHERE id = $1", "u", l->hs.node);
 	if (!res)
 		return -EIO;
 	err = PQntuples(res) == 1 ? db_bytes(res, 0, 0, sealed, sizeof(sealed)) : -ENOENT;
 	PQclear(res);
-	snprintf(ad, sizeof(ad), "cred:%u", site);
-	if (!err && akm_unseal(&r->master, ad, sealed, sizeof(sealed), c, 32))
-		err = -EBADMSG;
+	l->cred = err ? NULL : akm_secure_alloc(32);
+	snprintf(ad, sizeof(ad), "cred:%u", l->hs.node);
+	if (!err && (!l->cred || akm_unseal(&r->master, ad, sealed, sizeof(sealed), l->cred, 32)))
+		err = l->cred ? -EBADMSG : -ENOMEM;
 	sodium_memzero(sealed, sizeof(sealed));
+	if (err) {
+		akm_secure_free(l->cred);
+		l->cred = NULL;
+	}
 	return err;
 }
 
@@ -132,57 +144,56 @@ static unsigned int addrs_get(const char *text, uint8_t out[AKM_ADDRS_MAX][AKMP_
 	return n;
 }
 
+/* Queue b if the queue is below SYNC_ROUND (a frame is at most 64 KiB: it fits). */
+static int send_room(struct link *l, struct akmp_buf *b)
+{
+	int err = akmp_end(b);
+
+	if (!err && queued(l) >= SYNC_ROUND)
+		err = -ENOBUFS;
+	if (!err)
+		err = link_send(l, b);
+	akmp_buf_free(b);
+	return err;
+}
+
+static int send_id(struct link *l, uint8_t type, uint16_t tlv, uint32_t id)
+{
+	struct akmp_buf b = { 0 };
+
+	akmp_begin(&b, type);
+	akmp_put_u32(&b, tlv, id);
+	return send_room(l, &b);
+}
+
+/* Columns: id, name, cred, addresses, site, state. */
+#define NODE_SQL "SELECT n.id, n.name, n.cred, coalesce((SELECT string_agg(host(a.addr), " \
+		 "' ' ORDER BY a.addr) FROM addrs a WHERE a.node = n.id), ''), n.site, " \
+		 "n.state FROM nodes n "
+
 /*
- * Queue b on l if there is room; else the site gets everything again once
- * its queue drained (a slow site never blocks the others, nor is dropped).
+ * Row i of res (NODE_SQL): SITE_NODE if it is a node of l's site, else
+ * NODE_DEL if the site holds it. 0, -ENOBUFS (no room), or an error.
  */
-static void send_or_resync(struct link *l, struct akmp_buf *b, size_t room)
+static int send_node(struct root *r, struct link *l, PGresult *res, int i)
 {
-	if (akmp_end(b) || queued(l) + b->len > room) {
-		l->resync = true;
-		return;
-	}
-	link_send(l, b);
-}
-
-static void send_node_del(struct link *l, uint32_t node)
-{
-	struct akmp_buf b = { 0 };
-
-	akmp_begin(&b, AKMP_NODE_DEL);
-	akmp_put_u32(&b, AKMP_T_NODE_ID, node);
-	send_or_resync(l, &b, SYNC_ROOM);
-	akmp_buf_free(&b);
-	idset_del(&l->nodes, node);
-}
-
-static void send_leave(struct link *l, uint32_t asr)
-{
-	struct akmp_buf b = { 0 };
-
-	akmp_begin(&b, AKMP_LEAVE);
-	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
-	send_or_resync(l, &b, SYNC_ROOM);
-	akmp_buf_free(&b);
-	idset_del(&l->asrs, asr);
-}
-
-/* Columns: id, name, cred, addresses. */
-#define NODE_COLS "n.id, n.name, n.cred, coalesce((SELECT string_agg(host(a.addr), ' ' " \
-		  "ORDER BY a.addr) FROM addrs a WHERE a.node = n.id), '')"
-
-/* SITE_NODE for row i of res, its credential wrapped for the site (c). */
-static int send_node(struct root *r, struct link *l, const uint8_t *c, PGresult *res, int i,
-		     size_t room)
-{
-	uint8_t sealed[AKM_SEALED_LEN(32)], addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN];
-	uint8_t *cred = akm_secure_alloc(32), wrapped[AKM_WRAPPED_LEN];
 	uint32_t node = strtoul(PQgetvalue(res, i, 0), NULL, 10);
+	uint8_t sealed[AKM_SEALED_LEN(32)], addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN];
+	uint8_t *cred, wrapped[AKM_WRAPPED_LEN];
 	struct akmp_buf b = { 0 };
 	unsigned int k, j;
 	char ad[32];
 	int err;
 
+	if (strtoul(PQgetvalue(res, i, 4), NULL, 10) != l->hs.node ||
+	    !strcmp(PQgetvalue(res, i, 5), "removed")) {
+		err = idset_has(&l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID,
+							   node) : 0;
+		if (!err)
+			idset_del(&l->nodes, node);
+		return err;
+	}
+	cred = akm_secure_alloc(32);
 	if (!cred)
 		return -ENOMEM;
 	snprintf(ad, sizeof(ad), "cred:%u", node);
@@ -190,7 +201,7 @@ static int send_node(struct root *r, struct link *l, const uint8_t *c, PGresult 
 	if (!err && akm_unseal(&r->master, ad, sealed, sizeof(sealed), cred, 32))
 		err = -EBADMSG;
 	if (!err) {
-		akm_wrap_cred(c, cred, l->hs.node, node, wrapped);
+		akm_wrap_cred(l->cred, cred, l->hs.node, node, wrapped);
 		akmp_begin(&b, AKMP_SITE_NODE);
 		akmp_put_u32(&b, AKMP_T_NODE_ID, node);
 		akmp_put_str(&b, AKMP_T_NAME, PQgetvalue(res, i, 1));
@@ -198,94 +209,116 @@ static int send_node(struct root *r, struct link *l, const uint8_t *c, PGresult 
 		for (j = 0; j < k; j++)
 			akmp_put(&b, AKMP_T_ADDR, addrs[j], AKMP_ADDR_LEN);
 		akmp_put(&b, AKMP_T_WRAPPED, wrapped, sizeof(wrapped));
-		send_or_resync(l, &b, room);
-		if (!l->resync)
+		err = send_room(l, &b);
+		if (!err)
 			err = idset_add(&l->nodes, node);
-	} else {
-		root_log("site %u: node %u: its credential does not open: not sent", l->hs.node,
-			 node);
+	} else if (!l->noisy) {
+		root_log("site %u: node %u: its credential does not open (this instance's master "
+			 "key?): not sent", l->hs.node, node);
 	}
 	akm_secure_free(cred);
-	akmp_buf_free(&b);
 	sodium_memzero(sealed, sizeof(sealed));
-	return err == -EBADMSG ? 0 : err;
+	return err;
+}
+
+static int send_node_id(struct root *r, struct link *l, uint32_t node)
+{
+	PGresult *res = db_q(r, NODE_SQL "WHERE n.id = $1", "u", node);
+	int err;
+
+	if (!res)
+		return -EIO;
+	err = PQntuples(res) ? send_node(r, l, res, 0) :
+	      idset_has(&l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID, node) : 0;
+	if (!err && !PQntuples(res))
+		idset_del(&l->nodes, node);
+	PQclear(res);
+	return err;
 }
 
 /*
- * ASR_CONFIG of asr's current epoch for the site of l, if it has a member
- * there (else LEAVE, if it was sent): live members all, revoked ones the
- * most recently removed first as far as room goes, each with its
- * addresses (the NMM places them per pair); the key wrapped for the site.
+ * ASR_CONFIG of asr's current epoch for l's site, if it has a live member
+ * there (else LEAVE, if the site holds it), in one statement (one
+ * snapshot): live members all, revoked ones the most recently removed
+ * first as far as room goes, each with its addresses (the NMM places
+ * them per pair); the key wrapped for the site over the epoch's member
+ * set. 0, -ENOBUFS (no room), or an error.
  */
-static int send_asr(struct root *r, struct link *l, const uint8_t *c, uint32_t asr,
-		    size_t room)
+static int send_asr(struct root *r, struct link *l, uint32_t asr)
 {
 	struct akmp_asr_config cfg = { .asr_id = asr };
-	uint32_t ids[AKM_MEMBERS_MAX];
 	uint8_t sealed[AKM_SEALED_LEN(32)], *key = NULL;
-	struct akmp_buf b = { 0 };
-	PGresult *a, *m = NULL;
+	uint32_t ids[AKM_MEMBERS_MAX];
 	unsigned int nids = 0;
-	int i, err = -EIO;
-	char ad[48];
+	char ad[48], *tok, *save, *set = NULL;
+	PGresult *res;
+	int i, err = -ENOMEM;
 
-	a = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key FROM asrs a JOIN epochs e "
-		 "ON e.asr = a.id AND e.epoch = a.epoch WHERE a.id = $1 AND NOT a.deleted AND "
-		 "EXISTS (SELECT 1 FROM members m JOIN nodes n ON n.id = m.node WHERE "
-		 "m.asr = a.id AND n.site = $2)", "uu", asr, l->hs.node);
-	if (!a)
+	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
+		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
+		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
+		   "WHERE x.node = m.node), ''), a.name FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
+		   "NOT a.deleted AND EXISTS (SELECT 1 FROM members v JOIN nodes n ON "
+		   "n.id = v.node WHERE v.asr = a.id AND v.state = 'live' AND n.site = $2) "
+		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $3", "uui", asr,
+		   l->hs.node, (int64_t)AKM_MEMBERS_MAX);
+	if (!res)
 		return -EIO;
-	if (PQntuples(a) != 1) {
-		if (idset_has(&l->asrs, asr))
-			send_leave(l, asr);
-		PQclear(a);
-		return 0;
+	if (!PQntuples(res)) {
+		PQclear(res);
+		err = idset_has(&l->asrs, asr) ? send_id(l, AKMP_LEAVE, AKMP_T_ASR_ID, asr) : 0;
+		if (!err)
+			idset_del(&l->asrs, asr);
+		return err;
 	}
-	cfg.alg = atoi(PQgetvalue(a, 0, 0));
-	cfg.policy = atoi(PQgetvalue(a, 0, 1));
-	cfg.grace = strtoul(PQgetvalue(a, 0, 2), NULL, 10);
-	cfg.epoch = strtoul(PQgetvalue(a, 0, 3), NULL, 10);
-	m = db_q(r, "SELECT m.node, m.state = 'live', coalesce(string_agg(host(x.addr), ' ' "
-		 "ORDER BY x.addr), '') FROM members m LEFT JOIN addrs x ON x.node = m.node "
-		 "WHERE m.asr = $1 GROUP BY m.node, m.state, m.changed "
-		 "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $2", "ui", asr,
-		 (int64_t)AKM_MEMBERS_MAX);
-	cfg.members = calloc(AKM_MEMBERS_MAX, sizeof(*cfg.members));
+	cfg.alg = atoi(PQgetvalue(res, 0, 0));
+	cfg.policy = atoi(PQgetvalue(res, 0, 1));
+	cfg.grace = strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+	cfg.epoch = strtoul(PQgetvalue(res, 0, 3), NULL, 10);
+	cfg.members = calloc(PQntuples(res), sizeof(*cfg.members));
+	set = strdup(PQgetvalue(res, 0, 5));
 	key = akm_secure_alloc(32);
-	if (!m || !cfg.members || !key)
+	if (!cfg.members || !set || !key)
 		goto out;
-	for (i = 0; i < PQntuples(m); i++) {
+	for (tok = strtok_r(set, " ", &save); tok && nids < AKM_MEMBERS_MAX;
+	     tok = strtok_r(NULL, " ", &save))
+		ids[nids++] = strtoul(tok, NULL, 10);
+	qsort(ids, nids, sizeof(*ids), akm_cmp_u32);
+	for (i = 0; i < PQntuples(res); i++) {
 		struct akmp_member *mb = &cfg.members[cfg.nmembers++];
 
-		mb->node_id = strtoul(PQgetvalue(m, i, 0), NULL, 10);
-		mb->state = *PQgetvalue(m, i, 1) == 't' ? AKM_MEMBER_ACTIVE : AKM_MEMBER_REVOKED;
-		mb->naddrs = addrs_get(PQgetvalue(m, i, 2), mb->addrs);
-		if (mb->state == AKM_MEMBER_ACTIVE)
-			ids[nids++] = mb->node_id;
+		mb->node_id = strtoul(PQgetvalue(res, i, 6), NULL, 10);
+		mb->state = *PQgetvalue(res, i, 7) == 't' ? AKM_MEMBER_ACTIVE : AKM_MEMBER_REVOKED;
+		mb->naddrs = addrs_get(PQgetvalue(res, i, 8), mb->addrs);
 	}
-	qsort(ids, nids, sizeof(*ids), cmp_u32);
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
-	err = db_bytes(a, 0, 4, sealed, sizeof(sealed));
+	err = db_bytes(res, 0, 4, sealed, sizeof(sealed));
 	if (!err && akm_unseal(&r->master, ad, sealed, sizeof(sealed), key, 32))
 		err = -EBADMSG;
 	if (err) {
-		root_log("asr %u: the key of epoch %u does not open: not sent to site %u", asr,
-			 cfg.epoch, l->hs.node);
-		err = 0;
+		if (!l->noisy)
+			root_log("asr %u: the key of epoch %u does not open (this instance's master "
+				 "key?): not sent to site %u", asr, cfg.epoch, l->hs.node);
 		goto out;
 	}
-	akm_wrap_key(c, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
-	akmp_asr_config(&b, &cfg);
-	send_or_resync(l, &b, room);
-	if (!l->resync)
+	err = akm_wrap_key(l->cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
+	if (!err) {
+		struct akmp_buf b = { 0 };
+
+		akmp_asr_config(&b, &cfg);
+		if (*PQgetvalue(res, 0, 9))
+			akmp_put_str(&b, AKMP_T_NAME, PQgetvalue(res, 0, 9));
+		err = send_room(l, &b);
+	}
+	if (!err)
 		err = idset_add(&l->asrs, asr);
 out:
-	akmp_buf_free(&b);
 	akm_secure_free(key);
 	sodium_memzero(sealed, sizeof(sealed));
+	free(set);
 	free(cfg.members);
-	PQclear(a);
-	PQclear(m);
+	PQclear(res);
 	return err;
 }
 
@@ -300,194 +333,282 @@ static void send_sync(struct link *l, uint8_t state)
 	akmp_buf_free(&b);
 }
 
-/*
- * A full round, or its next part: nodes above l->cursor, then ASRs (from
- * cursor_asr), until the queue holds SYNC_ROUND; SYNC end when done.
- */
-static void round_step(struct root *r, struct link *l)
+/* The next batch of a full round: its nodes above the cursor, then its ASRs; SYNC end. */
+static int round_step(struct root *r, struct link *l)
 {
-	uint8_t *c = akm_secure_alloc(32);
-	PGresult *res = NULL;
-	int i, k = 0, err = -EIO;
+	PGresult *res;
+	int i, k, err = 0;
 
-	if (!c || site_cred(r, l->hs.node, c))
-		goto out;
-	while (l->round && queued(l) < SYNC_ROUND && !l->resync) {
-		PQclear(res);
-		if (l->round == 1)
-			res = db_q(r, "SELECT " NODE_COLS " FROM nodes n WHERE n.site = $1 AND "
-				   "n.state != 'removed' AND n.id > $2 ORDER BY n.id LIMIT $3",
-				   "uui", l->hs.node, l->cursor, (int64_t)SYNC_BATCH);
-		else
-			res = db_q(r, "SELECT DISTINCT m.asr FROM members m JOIN nodes n ON "
-				   "n.id = m.node WHERE n.site = $1 AND m.asr > $2 ORDER BY m.asr "
-				   "LIMIT $3", "uui", l->hs.node, l->cursor, (int64_t)SYNC_BATCH);
-		if (!res)
-			goto out;
-		k = PQntuples(res);
-		for (i = 0; i < k && queued(l) < SYNC_ROUND && !l->resync; i++) {
-			uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
+	if (l->round == ROUND_NODES)
+		res = db_q(r, NODE_SQL "WHERE n.site = $1 AND n.state != 'removed' AND n.id > $2 "
+			   "ORDER BY n.id LIMIT $3", "uui", l->hs.node, l->cursor,
+			   (int64_t)SYNC_BATCH);
+	else
+		res = db_q(r, "SELECT DISTINCT m.asr FROM members m JOIN nodes n ON "
+			   "n.id = m.node WHERE n.site = $1 AND m.state = 'live' AND m.asr > $2 "
+			   "ORDER BY m.asr LIMIT $3", "uui", l->hs.node, l->cursor,
+			   (int64_t)SYNC_BATCH);
+	if (!res)
+		return -EIO;
+	k = PQntuples(res);
+	for (i = 0; i < k && !err; i++) {
+		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
-			err = l->round == 1 ? send_node(r, l, c, res, i, AKMP_OUTQ_MAX) :
-			      send_asr(r, l, c, id, AKMP_OUTQ_MAX);
-			if (err)
-				goto out;
+		err = l->round == ROUND_NODES ? send_node(r, l, res, i) : send_asr(r, l, id);
+		if (!err)
 			l->cursor = id;
-		}
-		if (i == k && k < SYNC_BATCH) {	/* this part is done */
-			l->cursor = 0;
-			if (++l->round == 3) {
-				l->round = 0;
-				send_sync(l, AKMP_SYNC_END);
-			}
+	}
+	PQclear(res);
+	if (err == -ENOBUFS)
+		return 0;	/* from the cursor on, when the queue drained */
+	if (!err && k < SYNC_BATCH) {
+		l->cursor = 0;
+		if (l->round == ROUND_ASRS) {
+			l->round = ROUND_NONE;
+			send_sync(l, AKMP_SYNC_END);
+		} else {
+			l->round = ROUND_ASRS;
 		}
 	}
-	err = 0;
-out:
-	PQclear(res);
-	akm_secure_free(c);
+	return err;
+}
+
+/* Changed records that found no room, as many as fit. */
+static int dirty_step(struct root *r, struct link *l)
+{
+	unsigned int done = 0;
+	int err = 0;
+
+	while (l->dirty_nodes.n && done++ < SYNC_BATCH && !err) {
+		err = send_node_id(r, l, l->dirty_nodes.id[0]);
+		if (!err)
+			idset_del(&l->dirty_nodes, l->dirty_nodes.id[0]);
+	}
+	while (l->dirty_asrs.n && done++ < SYNC_BATCH && !err) {
+		err = send_asr(r, l, l->dirty_asrs.id[0]);
+		if (!err)
+			idset_del(&l->dirty_asrs, l->dirty_asrs.id[0]);
+	}
+	return err == -ENOBUFS ? 0 : err;
+}
+
+void sync_start(struct link *l)
+{
+	resync(l, 0);
+}
+
+bool sync_pending(struct root *r, const struct link *l)
+{
+	return l->state == LS_UP && r->pg && queued(l) < SYNC_ROUND &&
+	       (l->round || l->dirty_nodes.n || l->dirty_asrs.n ||
+		(l->resync && root_now_ms() >= l->resync_ms));
+}
+
+/*
+ * One step of what l's site is owed, if its queue has room: a round that
+ * is due starts (SYNC begin), marked changes go, or the round goes on.
+ */
+void sync_step(struct root *r, struct link *l)
+{
+	int err = 0;
+
+	if (!sync_pending(r, l))
+		return;
+	if (l->resync && root_now_ms() >= l->resync_ms) {
+		err = site_cred(r, l);
+		if (!err) {
+			l->resync = false;
+			send_sync(l, AKMP_SYNC_BEGIN);
+			l->round = ROUND_NODES;
+			l->cursor = 0;
+		}
+	}
+	if (!err)
+		err = dirty_step(r, l);
+	if (!err && l->round && queued(l) < SYNC_ROUND)
+		err = round_step(r, l);
 	if (err) {
-		root_log("site %u: cannot send its records (%s): it gets them all again",
-			 l->hs.node, strerror(-err));
-		l->round = 0;
-		l->resync = true;
+		if (!l->noisy)
+			root_log("site %u: cannot send its records (%s): all of them again in a "
+				 "second", l->hs.node, strerror(-err));
+		l->noisy = true;
+		resync(l, SYNC_RETRY_MS);
 	}
 }
 
-/* Everything again: SYNC begin, the nodes, the ASRs, SYNC end (paced by round_step()). */
-void sync_site(struct root *r, struct link *l)
+void sync_link_free(struct link *l)
 {
-	if (l->state != LS_UP || queued(l) >= SYNC_ROUND)
-		return;
-	l->resync = false;
+	akm_secure_free(l->cred);
+	l->cred = NULL;
 	idset_free(&l->nodes);
 	idset_free(&l->asrs);
-	send_sync(l, AKMP_SYNC_BEGIN);
-	l->round = 1;
-	l->cursor = 0;
-	round_step(r, l);
+	idset_free(&l->dirty_nodes);
+	idset_free(&l->dirty_asrs);
 }
 
-/* The queue drained: the round goes on, or starts again if something did not fit. */
-void sync_drained(struct root *r, struct link *l)
+/* Mark id changed for every session link concerned (all of them: NULL). */
+static void mark(struct root *r, bool node, uint32_t id, PGresult *sites)
 {
-	if (l->state != LS_UP || queued(l) >= SYNC_ROUND)
-		return;
-	if (l->resync)
-		sync_site(r, l);
-	else if (l->round)
-		round_step(r, l);
-}
-
-static void node_event(struct root *r, uint32_t node, bool removed)
-{
-	uint8_t *c = NULL;
-	PGresult *res;
 	struct link *l;
+	bool ours;
+	int i;
 
-	res = removed ? NULL : db_q(r, "SELECT " NODE_COLS ", n.site FROM nodes n WHERE "
-				    "n.id = $1 AND n.state != 'removed'", "u", node);
 	for (l = r->links; l; l = l->next) {
 		if (l->state != LS_UP)
 			continue;
-		if (removed) {
-			if (idset_has(&l->nodes, node))
-				send_node_del(l, node);
-		} else if (res && PQntuples(res) == 1 &&
-			   strtoul(PQgetvalue(res, 0, 4), NULL, 10) == l->hs.node) {
-			c = akm_secure_alloc(32);
-			if (!c || site_cred(r, l->hs.node, c) || send_node(r, l, c, res, 0, SYNC_ROOM))
-				l->resync = true;
-			akm_secure_free(c);
+		if (!sites) {	/* the database could not say which: all again */
+			resync(l, 0);
+			continue;
 		}
+		ours = idset_has(node ? &l->nodes : &l->asrs, id);
+		for (i = 0; i < PQntuples(sites) && !ours; i++)
+			ours = strtoul(PQgetvalue(sites, i, 0), NULL, 10) == l->hs.node;
+		if (ours && idset_add(node ? &l->dirty_nodes : &l->dirty_asrs, id))
+			resync(l, 0);
 	}
-	PQclear(res);
-}
-
-static void asr_event(struct root *r, uint32_t asr)
-{
-	uint8_t *c = akm_secure_alloc(32);
-	struct link *l;
-
-	for (l = r->links; l && c; l = l->next)
-		if (l->state == LS_UP && !l->resync &&
-		    (site_cred(r, l->hs.node, c) || send_asr(r, l, c, asr, SYNC_ROOM)))
-			l->resync = true;
-	akm_secure_free(c);
 }
 
 /* An event of any instance: each site with a session here gets what changed for it. */
 void sync_event(struct root *r, const char *kind, const char *text)
 {
-	unsigned int id;
+	PGresult *res = NULL;
 	struct link *l;
+	unsigned int id;
 
 	if (!strcmp(kind, "database-back")) {	/* events may have been missed */
 		for (l = r->links; l; l = l->next)
-			l->resync = l->state == LS_UP;
-	} else if (!strcmp(kind, "node-added") && sscanf(text, "node %u", &id) == 1) {
-		node_event(r, id, false);
-	} else if (!strcmp(kind, "node-removed") && sscanf(text, "node %u", &id) == 1) {
-		node_event(r, id, true);
-	} else if ((!strcmp(kind, "epoch-created") || !strcmp(kind, "asr-deleted")) &&
-		   sscanf(text, "asr %u", &id) == 1) {
-		asr_event(r, id);
+			if (l->state == LS_UP)
+				resync(l, 0);
+	} else if ((!strcmp(kind, "node-added") || !strcmp(kind, "node-removed")) &&
+		   sscanf(text, "node %u", &id) == 1) {
+		res = db_q(r, "SELECT site FROM nodes WHERE id = $1", "u", id);
+		mark(r, true, id, res);
+	} else if ((!strcmp(kind, "epoch-created") || !strcmp(kind, "asr-deleted") ||
+		    !strcmp(kind, "asr-changed")) && sscanf(text, "asr %u", &id) == 1) {
+		res = db_q(r, "SELECT DISTINCT n.site FROM members m JOIN nodes n ON "
+			   "n.id = m.node WHERE m.asr = $1 AND m.state = 'live'", "u", id);
+		mark(r, false, id, res);
 	}
+	PQclear(res);
+	for (l = r->links; l; l = l->next)	/* at once, as far as there is room */
+		sync_step(r, l);
+}
+
+/* ---- REKEY ---- */
+
+/*
+ * link rekey SITE NODE (the sites' link only): a new epoch of every ASR
+ * the node of that site is a live member of (its kernel is new).
+ * link above SITE NODE ASR EPOCH LAST: the node answered EPOCH with
+ * ESTALE, its kernel having had LAST: one epoch above LAST unless the ASR
+ * has one already; EPOCH at most the current one, LAST at most 2^16
+ * above it, once an hour per ASR (whichever site asks): a compromised
+ * site cannot use up an ASR's epochs.
+ */
+int cmd_link(struct req *q, const char *cmd)
+{
+	uint32_t v[5] = { 0 };
+	unsigned int i, k = strcmp(cmd, "above") ? 2 : 5;
+	int64_t next;
+	int rows;
+
+	if (!q->link || (strcmp(cmd, "rekey") && k == 2))
+		return req_usage(q, "unknown command 'link'; try 'akmctl root help'");
+	for (i = 0; i < k; i++) {
+		const char *w = req_next(q);
+
+		if (!w || akm_parse_id(w, &v[i]))
+			return req_usage(q, "link %s: bad arguments", cmd);
+	}
+	if (req_next(q))
+		return req_usage(q, "link %s: bad arguments", cmd);
+	rows = db_int(q->r, -1, "SELECT count(*) FROM nodes WHERE id = $1 AND site = $2 AND "
+		      "state != 'removed'", "uu", v[1], v[0]);
+	if (rows != 1)
+		return rows < 0 ? req_db(q) : req_fail(q, 1, "node %u is not one of site %u's",
+						       v[1], v[0]);
+	if (k == 2)
+		return rekey_node_asrs(q, "SELECT asr FROM members WHERE node = $1 AND "
+				       "state = 'live' ORDER BY asr", v[1], &rows);
+	next = db_int(q->r, -1, "SELECT coalesce((SELECT epoch + 1 FROM asrs WHERE id = $1 AND "
+		      "NOT deleted AND id IN (SELECT asr FROM members WHERE node = $2 AND "
+		      "state = 'live') FOR UPDATE), 0)", "uu", v[2], v[1]);
+	if (next <= 0)
+		return next ? req_db(q) : req_fail(q, 1, "node %u is not a member of ASR %u",
+						   v[1], v[2]);
+	if (next - 1 > v[4])
+		return 0;	/* a newer epoch is on its way */
+	if (v[3] > next - 1 || v[4] < v[3] || v[4] - v[3] > ROOT_JUMP_MAX)
+		return req_fail(q, 1, "ASR %u: node %u says its last epoch is %u (sent %u, the "
+				"ASR's %lld): not followed", v[2], v[1], v[4], v[3],
+				(long long)next - 1);
+	rows = db_exec(q->r, "UPDATE asrs SET epoch = $2, jumped = now() WHERE id = $1 AND "
+		       "(jumped IS NULL OR jumped < now() - make_interval(secs => $3))", "uii",
+		       v[2], (int64_t)v[4], (int64_t)ROOT_JUMP_EVERY);
+	if (rows != 1)
+		return rows < 0 ? req_db(q) :
+		       req_fail(q, 1, "ASR %u jumped within the hour: not again", v[2]);
+	if (db_event(q->r, "epoch-stale", "asr %u epoch %u node %u last %u", v[2], v[3], v[1],
+		     v[4]))
+		return req_db(q);
+	return asr_new_epoch(q, v[2]);
 }
 
 /*
- * REKEY from a site: new epochs for a node of that site, every ASR it is
- * a live member of (its kernel is new: nothing it may have sent under goes
- * to it again), or one ASR above LAST (an ESTALE answer: its kernel had a
- * higher epoch). At most once every ROOT_FRESH_SECS per node, and once an
- * hour per node and ASR for a jump of at most 2^16: a compromised site
- * cannot use up the epochs of the ASRs it has a member of.
+ * REKEY from a site, for one of its nodes: its new kernel (at most once
+ * every ROOT_FRESH_SECS per node), or an ESTALE answer. At most
+ * REKEYS_PER_SEC a second per site, whatever they ask; each runs as a
+ * change of the link's (cmd_link()).
  */
-int sync_rekey(struct root *r, struct link *l, struct sitest *s, const struct akmp_msg *m)
+int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 {
 	uint32_t node = akmp_u32(&m->tb[AKMP_T_NODE_ID]), asr = akmp_u32(&m->tb[AKMP_T_ASR_ID]);
-	uint32_t epoch = akmp_u32(&m->tb[AKMP_T_EPOCH]), last = akmp_u32(&m->tb[AKMP_T_LAST]);
-	char name[AKM_NAME_MAX + 1], a[16], e[16], t[16];
-	struct jump *j = NULL, *grown;
+	struct sitest *s = link_sitest(r, l->hs.node);
+	struct fresh *f = NULL, *grown;
+	char w[5][16];
 	int64_t now = root_now();
-	PGresult *res;
 	size_t i;
 
-	if (!s || (asr && (!m->tb[AKMP_T_EPOCH].v || !m->tb[AKMP_T_LAST].v)))
+	if (asr && (!m->tb[AKMP_T_EPOCH].v || !m->tb[AKMP_T_LAST].v))
 		return -EBADMSG;
-	res = db_q(r, "SELECT name FROM nodes WHERE id = $1 AND site = $2 AND "
-		   "state != 'removed'", "uu", node, l->hs.node);
-	if (!res)
-		return 0;	/* the database's trouble: the site asks again */
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		root_log("site %u: REKEY for node %u, which is not one of its nodes", l->hs.node,
-			 node);
+	if (l->rekey_sec != now) {
+		l->rekey_sec = now;
+		l->rekeys = 0;
+	}
+	if (!s || ++l->rekeys > REKEYS_PER_SEC)
+		return 0;	/* the site asks again */
+	for (i = 0; !asr && i < s->nfresh && !f; i++)
+		if (s->fresh[i].node == node)
+			f = &s->fresh[i];
+	if (f && now - f->at < ROOT_FRESH_SECS)
+		return 0;
+	snprintf(w[0], sizeof(w[0]), "%u", l->hs.node);
+	snprintf(w[1], sizeof(w[1]), "%u", node);
+	snprintf(w[2], sizeof(w[2]), "%u", asr);
+	snprintf(w[3], sizeof(w[3]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
+	snprintf(w[4], sizeof(w[4]), "%u", akmp_u32(&m->tb[AKMP_T_LAST]));
+	if (admin_run(r, asr ? (char *[]){ "link", "above", w[0], w[1], w[2], w[3], w[4], NULL } :
+			  (char *[]){ "link", "rekey", w[0], w[1], NULL }, !l->noisy)) {
+		l->noisy = true;
 		return 0;
 	}
-	snprintf(name, sizeof(name), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	for (i = 0; i < s->njumps && !j; i++)
-		if (s->jumps[i].node == node && s->jumps[i].asr == asr)
-			j = &s->jumps[i];
-	if (j && now - j->at < (asr ? ROOT_JUMP_EVERY : ROOT_FRESH_SECS))
-		return 0;
-	if (!j) {
-		grown = reallocarray(s->jumps, s->njumps + 1, sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		s->jumps = grown;
-		j = &grown[s->njumps++];
-		*j = (struct jump){ node, asr, 0 };
-	}
-	j->at = now;
-	snprintf(a, sizeof(a), "%u", asr);
-	snprintf(e, sizeof(e), "%u", epoch);
-	snprintf(t, sizeof(t), "%u", last);
 	if (asr)
-		admin_run(r, (char *[]){ "asr", "above", a, "node", name, "epoch", e, "last", t,
-					 NULL });
-	else
-		admin_run(r, (char *[]){ "node", "rekey", name, NULL });
+		return 0;
+	/* remembered once it worked: at most one per node of the site */
+	s = link_sitest(r, l->hs.node);	/* events ran meanwhile */
+	f = NULL;
+	for (i = 0; s && i < s->nfresh && !f; i++)
+		if (s->fresh[i].node == node)
+			f = &s->fresh[i];
+	if (s && !f) {
+		grown = reallocarray(s->fresh, s->nfresh + 1, sizeof(*grown));
+		if (!grown)
+			return 0;
+		s->fresh = grown;
+		f = &grown[s->nfresh++];
+		f->node = node;
+	}
+	if (f)
+		f->at = now;
 	return 0;
 }

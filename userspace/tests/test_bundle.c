@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "secret.h"
 #include "tap.h"
 
 int tap_failed;
@@ -232,6 +233,40 @@ static void test_code_read(void)
 	is_int(akm_code_read(-1, out, msg, sizeof(msg)), -EBADF, "code read: a bad descriptor");
 }
 
+/* A site's wrapping of node credentials and group keys (root.md): bound to what it is for. */
+static void test_site_wrap(void)
+{
+	static const uint32_t ids[] = { 3, 11, 21 }, other[] = { 3, 11, 22 };
+	uint8_t site[32], key[32], out[32], w[AKM_WRAPPED_LEN];
+
+	randombytes_buf(site, sizeof(site));
+	randombytes_buf(key, sizeof(key));
+	akm_wrap_cred(site, cred, 2, 11, w);
+	ok(!akm_unwrap_cred(site, w, 2, 11, out) && !memcmp(out, cred, 32),
+	   "site wrap: a node's credential opens for its site and id");
+	is_int(akm_unwrap_cred(site, w, 3, 11, out), -EBADMSG, "site wrap: not for another site");
+	is_int(akm_unwrap_cred(site, w, 2, 12, out), -EBADMSG, "site wrap: not as another node");
+	is_int(akm_unwrap_cred(key, w, 2, 11, out), -EBADMSG, "site wrap: not with another K_wrap");
+	w[30] ^= 1;
+	is_int(akm_unwrap_cred(site, w, 2, 11, out), -EBADMSG, "site wrap: tampered: refused");
+	is_int(akm_wrap_key(site, key, 1, 5, 1, ids, 3, w), 0, "site wrap: a group key");
+	ok(!akm_unwrap_key(site, w, 1, 5, 1, ids, 3, out) && !memcmp(out, key, 32),
+	   "site wrap: the key opens for its ASR, epoch, algorithm and members");
+	is_int(akm_unwrap_key(site, w, 1, 6, 1, ids, 3, out), -EBADMSG,
+	       "site wrap: not for another epoch");
+	is_int(akm_unwrap_key(site, w, 2, 5, 1, ids, 3, out), -EBADMSG,
+	       "site wrap: not for another ASR");
+	is_int(akm_unwrap_key(site, w, 1, 5, 2, ids, 3, out), -EBADMSG,
+	       "site wrap: not for another algorithm");
+	is_int(akm_unwrap_key(site, w, 1, 5, 1, other, 3, out), -EBADMSG,
+	       "site wrap: not for another member set");
+	is_int(akm_unwrap_key(site, w, 1, 5, 1, ids, 2, out), -EBADMSG,
+	       "site wrap: not for fewer members");
+	akm_wrap_cred(site, key, 1, 5, w);
+	is_int(akm_unwrap_key(site, w, 1, 5, 1, ids, 0, out), -EBADMSG,
+	       "site wrap: a wrapped credential is no group key");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -241,6 +276,7 @@ int main(void)
 	test_round_trip();
 	test_refusals();
 	test_files();
+	test_site_wrap();
 	test_agent();
 	return tap_failed ? 1 : 0;
 }

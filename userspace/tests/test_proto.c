@@ -329,6 +329,7 @@ static void test_small_messages(void)
 	struct akmp_buf b = { 0 };
 	struct akmp_msg m;
 	uint64_t sum[2] = { 0 };
+	uint8_t wrapped[AKM_WRAPPED_LEN] = { 0 };
 	size_t n;
 	char name[32];
 
@@ -395,6 +396,24 @@ static void test_small_messages(void)
 	is_int(akmp_str(&m.tb[AKMP_T_NAME], name, sizeof(name)), 0, "EVENT name");
 	ok(!strcmp(name, "auth-failure"), "EVENT name text");
 	is_int(akmp_u64(&m.tb[AKMP_T_VALUE]), 4, "EVENT value");
+
+	/* the root's messages to a site, and its REKEY: required TLVs */
+	akmp_begin(&b, AKMP_SITE_NODE);
+	akmp_put_u32(&b, AKMP_T_NODE_ID, 11);
+	akmp_put_str(&b, AKMP_T_NAME, "e1");
+	is_int(parse_frame(&b, &m), -EBADMSG, "SITE_NODE without WRAPPED refused");
+	akmp_put(&b, AKMP_T_WRAPPED, wrapped, AKM_WRAPPED_LEN);
+	is_int(parse_frame(&b, &m), 0, "SITE_NODE with NODE_ID, NAME, WRAPPED parses");
+	akmp_begin(&b, AKMP_NODE_DEL);
+	is_int(parse_frame(&b, &m), -EBADMSG, "NODE_DEL without NODE_ID refused");
+	akmp_begin(&b, AKMP_SYNC);
+	is_int(parse_frame(&b, &m), -EBADMSG, "SYNC without STATE refused");
+	akmp_put_u8(&b, AKMP_T_STATE, AKMP_SYNC_END);
+	is_int(parse_frame(&b, &m), 0, "SYNC with STATE parses");
+	akmp_begin(&b, AKMP_REKEY);
+	akmp_put_u32(&b, AKMP_T_ASR_ID, 1);
+	is_int(parse_frame(&b, &m), -EBADMSG, "REKEY without NODE_ID refused");
+	ok(!strcmp(akmp_type_name(AKMP_REKEY), "REKEY"), "type 14 is REKEY");
 
 	akmp_begin(&b, 15);
 	is_int(parse_frame(&b, &m), -EBADMSG, "message type 15 refused");
