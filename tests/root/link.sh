@@ -244,7 +244,7 @@ ok $? "the bundle imported again over the session: a new session $s2" \
 	"root $(current root), site $(current east); $(tail -n 5 "$W/nmm.log")"
 session=$s2
 out=$(nmm node add n2 id 9 addr 10.9.8.20 2>&1)
-[ $? = 1 ] && grep -q "takes its nodes and ASRs from root $ROOT_ID: use 'akmctl root node add" <<<"$out"
+[ $? = 1 ] && grep -q "takes its nodes and ASRs from root $ROOT_ID: change them there" <<<"$out"
 ok $? "a node added at the site's NMM is refused, with where to add it" "$out"
 
 # ---- the database restarted under a session ----
@@ -290,7 +290,7 @@ ok $? "the NMM says root-offline" "$(grep root- "$W/nmm.log")"
 
 # ---- the NMM forgets the root ----
 out=$(nmm asr add 7 alg hmac-sha256 2>&1)
-[ $? = 1 ] && grep -q "use 'akmctl root asr add" <<<"$out"
+[ $? = 1 ] && grep -q "forget the root ('akmctl nmm root forget')" <<<"$out"
 ok $? "an ASR made at the site's NMM is refused" "$out"
 nmm root forget && ! nmm root show >/dev/null 2>&1 &&
 	! in_ns east "$AKMCTL" asr show $PROV >/dev/null 2>&1 &&

@@ -218,7 +218,7 @@ ok $? "east knows w1 as a member of ASR 1 (addresses, no credential), not w2" \
 
 # ---- local changes at a site are refused ----
 out=$(nmm east asr add-member 1 node e2 2>&1)
-[ $? = 1 ] && grep -q "use 'akmctl root asr add-member ...' there" <<<"$out"
+[ $? = 1 ] && grep -q "takes its nodes and ASRs from root 1: change them there" <<<"$out"
 ok $? "a membership change at a site's NMM is refused, with where to make it" "$out"
 
 # ---- a removal at the root locks the node out at the other site ----

@@ -307,12 +307,14 @@ static void be32(uint8_t *p, uint32_t v)
 	p[3] = v;
 }
 
+#define WRAP_LABEL	"AKM v1 wrap"	/* K_wrap's label; a group key's ad starts so */
+#define NODE_LABEL	"AKM v1 node"	/* the start of a node credential's ad */
+
 /* ad of a group key: "AKM v1 wrap" || be32 asr || be32 epoch || u8 alg || be32 n || ids */
 static uint8_t *key_ad(uint32_t asr, uint32_t epoch, uint8_t alg, const uint32_t *ids,
 		       unsigned int n, size_t *adlen)
 {
-	static const char label[] = "AKM v1 wrap";
-	size_t lablen = sizeof(label) - 1;
+	size_t lablen = sizeof(WRAP_LABEL) - 1;
 	uint8_t *ad, *p;
 	unsigned int i;
 
@@ -320,7 +322,7 @@ static uint8_t *key_ad(uint32_t asr, uint32_t epoch, uint8_t alg, const uint32_t
 	ad = malloc(*adlen);
 	if (!ad)
 		return NULL;
-	memcpy(ad, label, lablen);
+	memcpy(ad, WRAP_LABEL, lablen);
 	p = ad + lablen;
 	be32(p, asr);
 	be32(p + 4, epoch);
@@ -336,7 +338,7 @@ static void wrap(const uint8_t c[32], const uint8_t in[32], const uint8_t *ad, s
 {
 	uint8_t kw[32];
 
-	akm_kdf(c, "AKM v1 wrap", kw);
+	akm_kdf(c, WRAP_LABEL, kw);
 	randombytes_buf(out, 24);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, NULL, in, 32, ad, adlen, NULL, out,
 						   kw);
@@ -349,7 +351,7 @@ static int unwrap(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], const 
 	uint8_t kw[32];
 	int err;
 
-	akm_kdf(c, "AKM v1 wrap", kw);
+	akm_kdf(c, WRAP_LABEL, kw);
 	err = crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + 24,
 							 AKM_WRAPPED_LEN - 24, ad, adlen,
 							 in, kw) ? -EBADMSG : 0;
@@ -385,18 +387,20 @@ int akm_unwrap_key(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint3
 	return err;
 }
 
+#define CRED_AD_LEN	(sizeof(NODE_LABEL) - 1 + 8)
+
 /* ad of a node's credential for its site: "AKM v1 node" || be32 site || be32 node */
-static void cred_ad(uint32_t site, uint32_t node, uint8_t ad[19])
+static void cred_ad(uint32_t site, uint32_t node, uint8_t ad[CRED_AD_LEN])
 {
-	memcpy(ad, "AKM v1 node", 11);
-	be32(ad + 11, site);
-	be32(ad + 15, node);
+	memcpy(ad, NODE_LABEL, sizeof(NODE_LABEL) - 1);
+	be32(ad + sizeof(NODE_LABEL) - 1, site);
+	be32(ad + sizeof(NODE_LABEL) + 3, node);
 }
 
 void akm_wrap_cred(const uint8_t c[32], const uint8_t cred[32], uint32_t site, uint32_t node,
 		   uint8_t out[AKM_WRAPPED_LEN])
 {
-	uint8_t ad[19];
+	uint8_t ad[CRED_AD_LEN];
 
 	cred_ad(site, node, ad);
 	wrap(c, cred, ad, sizeof(ad), out);
@@ -405,7 +409,7 @@ void akm_wrap_cred(const uint8_t c[32], const uint8_t cred[32], uint32_t site, u
 int akm_unwrap_cred(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t site,
 		    uint32_t node, uint8_t cred[32])
 {
-	uint8_t ad[19];
+	uint8_t ad[CRED_AD_LEN];
 
 	cred_ad(site, node, ad);
 	return unwrap(c, in, ad, sizeof(ad), cred);

@@ -423,7 +423,8 @@ static int node_list(struct req *r)
 	if (name && next(r))
 		return usage(r, "unknown argument '%s'", r->argv[r->pos - 1]);
 	st = db_prep(n, "SELECT id, name, addrs, state, created, last_contact, session, "
-		     "auth_failures FROM nodes WHERE state != 'removed' AND remote = 0 AND (?1 IS NULL OR "
+		     "auth_failures FROM nodes WHERE state != 'removed' AND remote = 0 AND "
+		     "(?1 IS NULL OR "
 		     "name = ?1) ORDER BY id", "t", name);
 	if (!st)
 		return fail(r, 1, "store error");

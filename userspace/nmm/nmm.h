@@ -25,7 +25,7 @@
 #define NMM_STALE_JUMP_MAX	(1u << 16)	/* epochs an ESTALE ACK may skip, ... */
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
-#define NMM_FRESH_RETRY		15	/* s: the root asked again for them (it takes one per 10 s) */
+#define NMM_FRESH_RETRY		15	/* s: the root asked again (it re-keys one per 10 s) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */

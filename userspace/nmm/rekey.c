@@ -389,8 +389,8 @@ int rekey_put_epoch(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t k
 		    "VALUES (?, ?, ?, ?, 'pending', ?)", "uubti", asr, epoch, sealed,
 		    sizeof(sealed), members, (int64_t)time(NULL)) < 0 ||
 	    db_exec(n, "INSERT INTO deliveries (asr, epoch, node, state, updated) "
-		    "SELECT asr, ?, node, 'pending', ? FROM members m WHERE asr = ? AND revoked = 0 "
-		    "AND EXISTS (SELECT 1 FROM nodes o WHERE o.id = m.node AND o.remote = 0 AND "
+		    "SELECT asr, ?, node, 'pending', ? FROM members m WHERE asr = ? AND "
+		    "revoked = 0 AND EXISTS (SELECT 1 FROM nodes o WHERE o.id = m.node AND o.remote = 0 AND "
 		    "o.state != 'removed')",
 		    "uiu", epoch, (int64_t)time(NULL), asr) < 0 ||
 	    db_exec(n, "UPDATE asrs SET epoch = ? WHERE id = ?", "uu", epoch, asr) != 1)

@@ -214,7 +214,7 @@ struct site_node {
 	char addrs[AKM_ADDRS_TEXT_MAX];
 	uint8_t sealed[AKM_SEALED_LEN(32)];
 	bool new_cred;
-	int remote;			/* the row: -1 none (or removed), 0 this site's, 1 remote */
+	int remote;			/* its row: -1 none (or removed), 0 ours, 1 remote */
 	char *old;			/* ... its addresses */
 };
 
@@ -428,9 +428,9 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 	const struct site_asr *sa = arg;
 	const struct akmp_asr_config *cfg = &sa->cfg;
 	uint32_t asr = cfg->asr_id, *gone = NULL;
+	bool changed, any = false;
 	size_t ngone = 0, i;
 	sqlite3_stmt *st;
-	bool changed;
 	unsigned int j;
 	int err = 0;
 
@@ -447,6 +447,7 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 		err = put_member(n, asr, &cfg->members[j], &changed, a);
 		if (!err && changed)
 			err = rekey_restale_pairs(n, asr, cfg->members[j].node_id);
+		any |= changed;
 	}
 	/* members no longer in the list (forgotten at the root): out */
 	st = err ? NULL : db_prep(n, "SELECT node FROM members WHERE asr = ?", "u", asr);
@@ -466,9 +467,12 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 		return err;
 	if (cfg->epoch > sa->cur)
 		return rekey_put_epoch(n, asr, cfg->epoch, sa->key) ? -EIO : 0;
-	/* the same epoch: each member's list is sent again (addresses may have moved) */
-	return db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND epoch = ?",
-		       "uu", asr, cfg->epoch) < 0 ? -EIO : 0;
+	/* the same epoch, its list changed (addresses, revoked members): sent again */
+	if ((any || ngone) &&
+	    db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ? AND epoch = ?",
+		    "uu", asr, cfg->epoch) < 0)
+		return -EIO;
+	return 0;
 }
 
 /*

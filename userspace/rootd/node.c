@@ -92,10 +92,11 @@ static int node_add(struct req *q)
 	 * entries, and so are removed nodes' entries of the addresses: the
 	 * sites get those lists again.
 	 */
-	if (asrs_changed(q, db_q(q->r, "SELECT DISTINCT asr FROM members WHERE node IN (SELECT "
-				 "id FROM nodes WHERE (id = $1 OR name = $2) AND state = 'removed') "
-				 "OR node IN (SELECT node FROM addrs WHERE addr = ANY "
-				 "(string_to_array($3, ' ')::inet[]))", "utt", id, name, addrs)))
+	if (asrs_changed(q, db_q(q->r, "SELECT DISTINCT asr FROM members WHERE node IN "
+				 "(SELECT id FROM nodes WHERE (id = $1 OR name = $2) AND "
+				 "state = 'removed') OR node IN (SELECT node FROM addrs WHERE "
+				 "addr = ANY (string_to_array($3, ' ')::inet[]))", "utt", id, name,
+				 addrs)))
 		return q->status;
 	if (db_exec(q->r, "DELETE FROM nodes WHERE (id = $1 OR name = $2) AND state = 'removed'",
 		    "ut", id, name) < 0)

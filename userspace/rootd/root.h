@@ -44,8 +44,8 @@
 #define ROOT_FRAMES_PER_PASS	16		/* read from one connection per poll pass */
 #define ROOT_BOOTSTRAP_MS	1000		/* between two bootstraps of one site */
 #define ROOT_SITES_REFRESH	30		/* s between reads of the sites' endpoints */
-#define ROOT_FRESH_SECS		10		/* s between re-keys for a node's new kernel */
-#define ROOT_JUMP_EVERY		3600		/* s between ESTALE jumps per node and ASR */
+#define ROOT_FRESH_SECS		10		/* s between a new kernel's re-keys */
+#define ROOT_JUMP_EVERY		3600		/* s between an ASR's ESTALE jumps */
 #define ROOT_JUMP_MAX		(1u << 16)	/* epochs such a jump may skip */
 /* the kernel of an instance that listens holds a credential and an ASR per site */
 #define ROOT_SITES_MAX		(AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX)

@@ -257,8 +257,8 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
 		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
 		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
-		   "WHERE x.node = m.node), ''), a.name FROM asrs a JOIN epochs e ON e.asr = a.id AND "
-		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
+		   "WHERE x.node = m.node), ''), a.name FROM asrs a JOIN epochs e ON "
+		   "e.asr = a.id AND "		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
 		   "NOT a.deleted AND EXISTS (SELECT 1 FROM members v JOIN nodes n ON "
 		   "n.id = v.node WHERE v.asr = a.id AND v.state = 'live' AND n.site = $2) "
 		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $3", "uui", asr,
@@ -298,8 +298,8 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 		err = -EBADMSG;
 	if (err) {
 		if (!l->noisy)
-			root_log("asr %u: the key of epoch %u does not open (this instance's master "
-				 "key?): not sent to site %u", asr, cfg.epoch, l->hs.node);
+			root_log("asr %u: the key of epoch %u does not open (this instance's "
+				 "master key?): not sent to site %u", asr, cfg.epoch, l->hs.node);
 		goto out;
 	}
 	err = akm_wrap_key(l->cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
