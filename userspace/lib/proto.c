@@ -361,6 +361,8 @@ void akmp_put_member(struct akmp_buf *b, const struct akmp_member *mb)
 
 	akmp_put_u32(b, AKMP_T_NODE_ID, mb->node_id);
 	akmp_put_u8(b, AKMP_T_STATE, mb->state);
+	if (mb->flags)
+		akmp_put_u32(b, AKMP_T_FLAGS, mb->flags);
 	for (i = 0; i < mb->naddrs && i < AKM_ADDRS_MAX; i++)
 		akmp_put(b, AKMP_T_ADDR, mb->addrs[i], AKMP_ADDR_LEN);
 	akmp_nest_end(b, nest);
@@ -400,6 +402,9 @@ int akmp_member_parse(const struct akmp_tlv *nest, struct akmp_member *mb)
 		case AKMP_T_STATE:
 			mb->state = akmp_u8(&t);
 			state = true;
+			break;
+		case AKMP_T_FLAGS:
+			mb->flags = akmp_u32(&t);
 			break;
 		case AKMP_T_ADDR:
 			if (mb->naddrs == AKM_ADDRS_MAX)

@@ -35,6 +35,8 @@
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
 #define AKMP_SYNC_BEGIN		1	/* SYNC STATE */
 #define AKMP_SYNC_END		2
+#define AKMP_SYNC_KEEP		3	/* ... with NODE_ID or ASR_ID: held as it is */
+#define AKMP_MEMBER_SITE	(1u << 0)	/* MEMBER FLAGS, root -> site: a node of that site */
 /* the handshake transcript T both proofs cover (protocol.md) */
 #define AKMP_TRANSCRIPT_LEN	(8 + 2 * AKMP_NONCE_LEN + 4 + 4 + 8 + 4)
 /* what a proof is computed over: label (at most 7 bytes) || T [|| be32 epoch] */
@@ -180,6 +182,7 @@ const char *akmp_type_name(unsigned int type);	/* "HELLO", ...; NULL: unknown */
 struct akmp_member {
 	uint32_t node_id;
 	uint8_t state;			/* enum akm_member_state */
+	uint32_t flags;			/* FLAGS: AKMP_MEMBER_* */
 	unsigned int naddrs;
 	uint8_t addrs[AKM_ADDRS_MAX][AKMP_ADDR_LEN];
 };

@@ -537,6 +537,7 @@ int main(int argc, char **argv)
 	}
 	free(n.pending);
 	free(n.synced);
+	free(n.behind);
 	akm_close(n.nl);
 	store_close(&n);
 	akm_master_free(&n.master);

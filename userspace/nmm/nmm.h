@@ -26,6 +26,7 @@
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
 #define NMM_FRESH_RETRY		15	/* s: the root asked again (it re-keys one per 10 s) */
+#define NMM_REKEYS_PER_SEC	4	/* REKEYs to the root (it takes no more) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
@@ -146,6 +147,14 @@ struct nmm {
 	struct akmc up;			/* the link to the root (uplink.c), if up_on */
 	bool up_on, up_session;
 	bool syncing;			/* between SYNC begin and end (sync.c) */
+	struct behind {			/* ASRs whose epoch here is above the root's */
+		uint32_t asr, node;	/* ... and a member here to ask for */
+		uint32_t epoch, held;	/* the root's, ours */
+		int64_t asked;		/* nmm_now() */
+	} *behind;
+	size_t nbehind;
+	int64_t rekey_sec;		/* nmm_now() of the REKEYs counted in rekeys */
+	unsigned int rekeys;
 	uint64_t *synced;		/* ... the node ids it brought, ASR ids | 1 << 32 */
 	size_t nsynced, synced_cap;
 	char **held;			/* events of the open transaction */
@@ -232,8 +241,8 @@ int rekey_restale_pairs(struct nmm *n, uint32_t asr, uint32_t node);
 int rekey_restale_node(struct nmm *n, uint32_t node);
 bool node_online(struct nmm *n, uint32_t node);
 void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
-/* An epoch jump of asr for node: 0 if allowed now (and counted), -EAGAIN if not yet. */
-int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr);
+/* An epoch jump of asr for node: 0 if allowed now (take: and counted), -EAGAIN if not yet. */
+int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr, bool take);
 
 /* uplink.c: the link to the root, once a site bundle was imported. */
 void uplink_start(struct nmm *n);	/* from the store, if there is one */
@@ -249,6 +258,7 @@ int uplink_cred(struct nmm *n, uint8_t *c);
 /* sync.c: the site's records from the root (root.md, "Site synchronisation"). */
 int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fails */
 void sync_reset(struct nmm *n);		/* a session with the root ended */
+void sync_tick(struct nmm *n);		/* ask the root again for what it has not answered */
 /* A node's new kernel: 0 once the root gave new epochs of its ASRs, else -EAGAIN. */
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);
 /* ESTALE: ask the root for an epoch of asr above last (node: a live member here). */

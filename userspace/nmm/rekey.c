@@ -638,7 +638,7 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
  * A compromised node must not use up an ASR's epochs: one jump per node and
  * ASR in NMM_STALE_JUMP_EVERY.
  */
-int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr)
+int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr, bool take)
 {
 	struct nodest *s = nodest(n, node, true);
 	struct jump *j = NULL, *grown;
@@ -652,6 +652,8 @@ int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr)
 			j = &s->jumps[i];
 	if (j && now - j->at < NMM_STALE_JUMP_EVERY)
 		return -EAGAIN;
+	if (!take)
+		return 0;
 	if (!j) {
 		grown = realloc(s->jumps, (s->njumps + 1) * sizeof(*grown));
 		if (!grown)
@@ -671,11 +673,12 @@ static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t ep
 		goto refuse;
 	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) > last)
 		return true;	/* one above it exists already: it goes to the node */
-	if (rekey_jump(n, c->node, asr))
+	if (rekey_jump(n, c->node, asr, false))
 		goto refuse;
 	/* at a root's site the root makes it (sync.c); meanwhile this one waits */
 	if (n->up.peer) {
-		if (sync_above(n, c->node, asr, epoch, last))
+		if (sync_above(n, c->node, asr, epoch, last) ||
+		    rekey_jump(n, c->node, asr, true))
 			return false;
 		db_exec(n, "UPDATE deliveries SET failed = 1, error = 'waiting for an epoch above "
 			"the node''s last from the root', updated = ? WHERE asr = ? AND epoch = ? "
@@ -688,6 +691,7 @@ static bool epoch_above(struct nmm *n, struct conn *c, uint32_t asr, uint32_t ep
 		store_rollback(n);
 		return false;
 	}
+	rekey_jump(n, c->node, asr, true);
 	nmm_event(n, "epoch-stale", "asr %u epoch %u node %u last %u", asr, epoch, c->node, last);
 	rekey_kick(n);
 	return true;
@@ -788,6 +792,7 @@ void rekey_tick(struct nmm *n)
 		"(SELECT 1 FROM epochs e2 JOIN asrs a ON a.id = e2.asr WHERE e2.asr = "
 		"epochs.asr AND e2.epoch > epochs.epoch AND e2.state != 'pending' AND "
 		"e2.activated > 0 AND e2.activated + a.grace <= ?)", "i", (int64_t)time(NULL));
+	sync_tick(n);
 	/* failed deliveries of online nodes: again, after their backoff */
 	for (s = n->nodes; s; s = s->next) {
 		struct conn *c = s->mode == NODE_SESSION ? s->session : NULL;

@@ -184,11 +184,15 @@ static char *addrs_of(struct nmm *n, uint32_t id)
  */
 static int node_gone(struct nmm *n, uint32_t id, struct after *a)
 {
-	char *addrs = addrs_of(n, id);
+	int64_t live = db_int(n, -1, "SELECT count(*) FROM nodes WHERE id = ? AND remote = 0 AND "
+			      "state != 'removed'", "u", id);
+	char *addrs = live > 0 ? addrs_of(n, id) : NULL;
 	uint32_t *asrs = NULL;
 	size_t k = 0, i;
 	int rows, err;
 
+	if (!live)
+		return 0;	/* not (or no longer) one of this site's */
 	rows = addrs ? db_exec(n, "UPDATE nodes SET state = 'removed', cred = x'' WHERE id = ? "
 			       "AND remote = 0 AND state != 'removed'", "u", id) : -EIO;
 	err = rows <= 0 ? rows : node_asrs(n, id, &asrs, &k);
@@ -231,9 +235,13 @@ static int put_node(struct nmm *n, const void *arg, struct after *a)
 	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
 		err = node_gone(n, sqlite3_column_int64(st, 0), a);
 	db_done(n, st);
-	if (err || !st || node_forget_removed(n, sn->remote < 0 ? sn->id : 0, sn->name))
+	/* a new credential under a node's id: another node; the old one is gone */
+	if (!err && st && sn->remote == 0 && sn->new_cred)
+		err = node_gone(n, sn->id, a);
+	if (err || !st ||
+	    node_forget_removed(n, sn->remote < 0 || sn->new_cred ? sn->id : 0, sn->name))
 		return -EIO;
-	if (sn->remote < 0) {
+	if (sn->remote < 0 || (sn->remote == 0 && sn->new_cred)) {
 		if (db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, state, created) VALUES "
 			    "(?, ?, ?, ?, 'provisioned', ?)", "uttbi", sn->id, sn->name, sn->addrs,
 			    sn->sealed, sizeof(sn->sealed), (int64_t)time(NULL)) != 1 ||
@@ -243,20 +251,18 @@ static int put_node(struct nmm *n, const void *arg, struct after *a)
 			  n->up.peer);
 		return 0;
 	}
-	/* another site's member before, or this site's with a new name, addresses, credential */
-	if (db_exec(n, "UPDATE nodes SET name = ?, addrs = ?, remote = 0, cred = CASE WHEN ? "
-		    "THEN ? ELSE cred END, kernel = CASE WHEN ? THEN 0 ELSE kernel END "
-		    "WHERE id = ?", "ttibiu", sn->name, sn->addrs, (int64_t)sn->new_cred,
-		    sn->sealed, sizeof(sn->sealed), (int64_t)sn->new_cred, sn->id) != 1)
+	/* another site's member before, or this site's with a new name or addresses */
+	if (db_exec(n, "UPDATE nodes SET name = ?, addrs = ?, remote = 0, cred = CASE WHEN "
+		    "remote = 1 THEN ? ELSE cred END, kernel = CASE WHEN remote = 1 THEN 0 ELSE "
+		    "kernel END WHERE id = ?", "ttbu", sn->name, sn->addrs, sn->sealed,
+		    sizeof(sn->sealed), sn->id) != 1)
 		return -EIO;
 	if (moved && (rekey_restale_node(n, sn->id) || restale_removed(n, sn->addrs) ||
 		      restale_removed(n, sn->old)))
 		return -EIO;
 	if (sn->remote == 1 && rekey_restale_node(n, sn->id))
 		return -EIO;
-	if (sn->new_cred && sn->remote == 0)
-		err = after_add(&a->gone, &a->ngone, sn->id);
-	else if (moved && sn->remote == 0)
+	if (moved && sn->remote == 0)
 		err = after_add(&a->moved, &a->nmoved, sn->id);
 	nmm_event(n, "node-changed", "node %u name %s by root %u", sn->id, sn->name, n->up.peer);
 	return err;
@@ -346,34 +352,67 @@ struct site_asr {
 	int64_t cur;			/* the epoch held, -1: none */
 };
 
+enum { ROW_NONE, ROW_LIVE, ROW_REMOVED, ROW_REMOTE };
+
+/* What the store has of node id: ROW_*, or -EIO. */
+static int node_state(struct nmm *n, uint32_t id)
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT remote, state FROM nodes WHERE id = ?", "u", id);
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR, row = -EIO;
+
+	if (rc == SQLITE_ROW)
+		row = sqlite3_column_int(st, 0) ? ROW_REMOTE :
+		      strcmp((const char *)sqlite3_column_text(st, 1), "removed") ? ROW_LIVE :
+		      ROW_REMOVED;
+	else if (rc == SQLITE_DONE)
+		row = ROW_NONE;
+	db_done(n, st);
+	return row;
+}
+
+/* A member's node row as another site's (or a stand-in for one of ours not sent yet). */
+static int put_remote(struct nmm *n, uint32_t id, const char *addrs)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "~%u", id);	/* no node's name */
+	return node_forget_removed(n, id, NULL) ||
+	       db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
+		       "(?, ?, ?, x'', ?, 1)", "utti", id, name, addrs, (int64_t)time(NULL)) != 1 ||
+	       restale_removed(n, addrs) ? -EIO : 0;
+}
+
 /*
  * One MEMBER: its node row (another site's: addresses only) and its member
  * row; *changed if either changed (the pairs with it place addresses anew).
+ * The root flags the members that are this site's nodes: a node of this
+ * site that the root lists as another's was removed at the root while this
+ * site was away, and its id given to another site's node.
  */
 static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb, bool *changed,
 		      struct after *a)
 {
-	bool live = mb->state == AKM_MEMBER_ACTIVE;
-	char addrs[AKM_ADDRS_TEXT_MAX], name[16];
-	int64_t remote, was;
+	bool live = mb->state == AKM_MEMBER_ACTIVE, ours = mb->flags & AKMP_MEMBER_SITE;
+	char addrs[AKM_ADDRS_TEXT_MAX];
 	sqlite3_stmt *st;
-	int rows;
+	int64_t was;
+	int rows, row;
 
 	*changed = false;
 	if (!addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs))
 		addrs[0] = 0;	/* none that it could hold: its packets are a stranger's */
-	remote = db_int(n, -1, "SELECT remote FROM nodes WHERE id = ? AND (remote = 1 OR "
-			"state != 'removed')", "u", mb->node_id);
-	if (remote < 0) {
-		/* a node of this site removed, its id given to another site's: forgotten */
-		snprintf(name, sizeof(name), "~%u", mb->node_id);	/* no node's name */
-		if (node_forget_removed(n, mb->node_id, NULL) ||
-		    db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
-			    "(?, ?, ?, x'', ?, 1)", "utti", mb->node_id, name, addrs,
-			    (int64_t)time(NULL)) != 1 || restale_removed(n, addrs))
+	row = node_state(n, mb->node_id);
+	if (row < 0)
+		return -EIO;
+	if (!ours && row == ROW_LIVE && node_gone(n, mb->node_id, a))
+		return -EIO;
+	if (row == ROW_NONE || (!ours && (row == ROW_LIVE || (row == ROW_REMOVED && live)))) {
+		/* another site's, or one of ours whose SITE_NODE is still to come */
+		if (put_remote(n, mb->node_id, addrs))
 			return -EIO;
 		*changed = true;
-	} else if (remote) {
+		row = ROW_REMOTE;
+	} else if (row == ROW_REMOTE) {
 		rows = db_exec(n, "UPDATE nodes SET addrs = ? WHERE id = ? AND addrs != ?", "tut",
 			       addrs, mb->node_id, addrs);
 		if (rows < 0 || (rows && (rekey_restale_node(n, mb->node_id) ||
@@ -395,7 +434,7 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 		    "excluded.added", "uuii", asr, mb->node_id, (int64_t)time(NULL),
 		    (int64_t)!live) < 0)
 		return -EIO;
-	if (remote)	/* another site's: its NMM tells it */
+	if (row != ROW_LIVE)	/* another site's tells it; a removed one has left */
 		return 0;
 	if (live)
 		return db_exec(n, "DELETE FROM leaves WHERE node = ? AND asr = ?", "uu",
@@ -475,28 +514,102 @@ static int put_asr(struct nmm *n, const void *arg, struct after *a)
 	return 0;
 }
 
+/* Revocations of a list the NMM does not take otherwise (the root behind its store). */
+static int revoke_only(struct nmm *n, const void *arg, struct after *a)
+{
+	const struct akmp_asr_config *cfg = &((const struct site_asr *)arg)->cfg;
+	unsigned int i;
+	int rows, err = 0;
+
+	for (i = 0; i < cfg->nmembers && !err; i++) {
+		uint32_t id = cfg->members[i].node_id;
+
+		if (cfg->members[i].state == AKM_MEMBER_ACTIVE)
+			continue;
+		rows = db_exec(n, "UPDATE members SET revoked = 1, added = ? WHERE asr = ? AND "
+			       "node = ? AND revoked = 0", "iuu", (int64_t)time(NULL),
+			       cfg->asr_id, id);
+		if (rows < 0 || (rows && rekey_restale_pairs(n, cfg->asr_id, id)))
+			err = -EIO;
+		else if (rows && !db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", id))
+			err = db_exec(n, "INSERT OR IGNORE INTO leaves (node, asr) VALUES (?, ?)",
+				      "uu", id, cfg->asr_id) < 0 ? -EIO :
+			      after_leave(a, id, cfg->asr_id);
+	}
+	if (!err && db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ?1 AND "
+			    "epoch = (SELECT epoch FROM asrs WHERE id = ?1)", "u",
+			    cfg->asr_id) < 0)
+		err = -EIO;
+	return err;
+}
+
+static void ask_above(struct nmm *n, struct behind *b)
+{
+	if (rekey_jump(n, b->node, b->asr, false) ||
+	    sync_above(n, b->node, b->asr, b->epoch, b->held))
+		return;		/* asked within the hour, or not now: sync_tick() */
+	rekey_jump(n, b->node, b->asr, true);
+	b->asked = nmm_now();
+}
+
 /*
  * The root sent an older epoch than this store holds, or the same one with
  * another key (its database restored from a backup): neither goes to a
- * node. The root is asked for one above ours, through a member here.
+ * node, but its revocations are applied. The root is asked for an epoch
+ * above ours, through a live member here, and asked again (sync_tick())
+ * until one comes.
  */
-static void behind(struct nmm *n, const struct site_asr *sa)
+static int behind(struct nmm *n, const struct site_asr *sa)
 {
+	struct behind *b = NULL, *grown;
 	unsigned int i;
+	size_t j;
 
-	for (i = 0; i < sa->cfg.nmembers; i++) {
+	for (j = 0; j < n->nbehind && !b; j++)
+		if (n->behind[j].asr == sa->cfg.asr_id)
+			b = &n->behind[j];
+	for (i = 0; i < sa->cfg.nmembers && !b; i++) {
 		const struct akmp_member *mb = &sa->cfg.members[i];
 
-		if (mb->state != AKM_MEMBER_ACTIVE ||
-		    db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", mb->node_id))
+		if (mb->state != AKM_MEMBER_ACTIVE || !(mb->flags & AKMP_MEMBER_SITE))
 			continue;
-		if (rekey_jump(n, mb->node_id, sa->cfg.asr_id))
-			return;	/* asked within the hour */
+		grown = reallocarray(n->behind, n->nbehind + 1, sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		n->behind = grown;
+		b = &grown[n->nbehind++];
+		*b = (struct behind){ .asr = sa->cfg.asr_id, .node = mb->node_id };
 		nmm_event(n, "epoch-behind", "asr %u epoch %u held %lld", sa->cfg.asr_id,
 			  sa->cfg.epoch, (long long)sa->cur);
-		sync_above(n, mb->node_id, sa->cfg.asr_id, sa->cfg.epoch, sa->cur);
-		return;
 	}
+	if (b) {
+		b->epoch = sa->cfg.epoch;
+		b->held = sa->cur;
+		if (!b->asked)
+			ask_above(n, b);
+	}
+	return in_tx(n, revoke_only, sa);
+}
+
+/* An ASR the root caught up with (or that went): asked for no more. */
+static void behind_done(struct nmm *n, uint32_t asr)
+{
+	size_t j;
+
+	for (j = 0; j < n->nbehind; j++)
+		if (n->behind[j].asr == asr) {
+			n->behind[j] = n->behind[--n->nbehind];
+			return;
+		}
+}
+
+void sync_tick(struct nmm *n)
+{
+	size_t j;
+
+	for (j = 0; j < n->nbehind; j++)
+		if (nmm_now() - n->behind[j].asked >= NMM_FRESH_RETRY)
+			ask_above(n, &n->behind[j]);
 }
 
 /* Is key the one the store holds for asr's epoch? */
@@ -528,9 +641,11 @@ static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
 	if (err)
 		goto out;
 	err = -EBADMSG;
-	if (sa.cfg.asr_id >= AKMP_PROV_ASR(0) ||
-	    (m->tb[AKMP_T_NAME].v && akmp_str(&m->tb[AKMP_T_NAME], sa.name, sizeof(sa.name))))
+	if (sa.cfg.asr_id >= AKMP_PROV_ASR(0))
 		goto out;
+	if (m->tb[AKMP_T_NAME].v &&
+	    (akmp_str(&m->tb[AKMP_T_NAME], sa.name, sizeof(sa.name)) || !akm_name_ok(sa.name)))
+		sa.name[0] = 0;		/* a name this NMM would not take: none */
 	for (i = 0; i < sa.cfg.nmembers; i++) {
 		uint32_t id = sa.cfg.members[i].node_id;
 
@@ -558,10 +673,12 @@ static int on_asr_config(struct nmm *n, const struct akmp_msg *m)
 	sa.key = key;
 	sa.cur = db_int(n, -1, "SELECT epoch FROM asrs WHERE id = ?", "u", sa.cfg.asr_id);
 	if (sa.cur > sa.cfg.epoch ||
-	    (sa.cur == sa.cfg.epoch && !same_key(n, sa.cfg.asr_id, sa.cfg.epoch, key)))
-		behind(n, &sa);
-	else
+	    (sa.cur == sa.cfg.epoch && !same_key(n, sa.cfg.asr_id, sa.cfg.epoch, key))) {
+		err = behind(n, &sa);
+	} else {
+		behind_done(n, sa.cfg.asr_id);
 		err = in_tx(n, put_asr, &sa);
+	}
 	if (!err)
 		err = synced_add(n, SYNCED_ASR | sa.cfg.asr_id);
 out:
@@ -573,7 +690,8 @@ out:
 
 static int on_leave(struct nmm *n, uint32_t asr)
 {
-	if (!db_int(n, 0, "SELECT count(*) FROM asrs WHERE id = ?", "u", asr))
+	behind_done(n, asr);
+	if (!db_int(n, 1, "SELECT count(*) FROM asrs WHERE id = ?", "u", asr))
 		return 0;
 	if (store_begin(n) || asr_remove(n, asr) || store_commit(n)) {
 		store_rollback(n);
@@ -646,6 +764,13 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 			return 0;
 		case AKMP_SYNC_END:
 			return n->syncing ? sync_end(n) : -EBADMSG;
+		case AKMP_SYNC_KEEP:	/* the root could not send it: held as it is */
+			if (m->tb[AKMP_T_NODE_ID].v)
+				return synced_add(n, akmp_u32(&m->tb[AKMP_T_NODE_ID]));
+			if (m->tb[AKMP_T_ASR_ID].v)
+				return synced_add(n, SYNCED_ASR |
+						  akmp_u32(&m->tb[AKMP_T_ASR_ID]));
+			break;
 		}
 		break;
 	}
@@ -658,6 +783,14 @@ static int send_rekey(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch
 
 	if (!n->up_on || !n->up_session)
 		return -ENOTCONN;
+	/* the root takes 4 a second: the others are asked again later */
+	if (n->rekey_sec != nmm_now()) {
+		n->rekey_sec = nmm_now();
+		n->rekeys = 0;
+	}
+	if (n->rekeys >= NMM_REKEYS_PER_SEC)
+		return -EAGAIN;
+	n->rekeys++;
 	akmp_begin(&b, AKMP_REKEY);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, node);
 	if (asr) {
@@ -702,7 +835,7 @@ int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 		s->fresh_asked = 0;
 	}
 	for (i = 0; i < s->nfresh; i++)
-		if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN members m ON m.asr = a.id "
+		if (db_int(n, 1, "SELECT count(*) FROM asrs a JOIN members m ON m.asr = a.id "
 			   "WHERE a.id = ? AND m.node = ? AND m.revoked = 0 AND a.epoch <= ?",
 			   "uuu", s->fresh[i].asr, s->id, s->fresh[i].epoch))
 			break;

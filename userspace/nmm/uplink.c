@@ -291,6 +291,7 @@ int uplink_forget(struct nmm *n)
 	}
 	link_clear(n, root);
 	memset(&n->up, 0, sizeof(n->up));
+	n->nbehind = 0;
 	nmm_event(n, "root-forgotten", "root %u", root);
 	rekey_kick(n);
 	return 0;

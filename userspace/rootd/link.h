@@ -66,11 +66,12 @@ struct link {
 	struct idset dirty_nodes, dirty_asrs;	/* changed, to be sent as the queue drains */
 	enum sync_round round;		/* a full round under way: which part */
 	uint32_t cursor;		/* ... the last id sent of it */
+	bool rounded;			/* a round ended in this session */
 	bool resync;			/* a full round is due ... */
 	int64_t resync_ms;		/* ... from this root_now_ms() */
 	int64_t rekey_sec;		/* root_now() of the REKEYs counted in rekeys */
 	unsigned int rekeys;
-	bool noisy;			/* logged a refused REKEY already */
+	bool noisy, rekey_noisy;	/* logged trouble sending, a REKEY refused */
 };
 
 /* link.c */

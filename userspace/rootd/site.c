@@ -90,6 +90,10 @@ static int site_add(struct req *q)
 		return err < 0 ? req_db(q) :
 			req_fail(q, 1, "another site's endpoint has the address %s", buf);
 	/* a removed node of that id is forgotten, with its revoked entries */
+	if (asrs_changed(q, db_q(q->r, "SELECT DISTINCT asr FROM members WHERE node IN "
+				 "(SELECT id FROM nodes WHERE id = $1 AND state = 'removed')", "u",
+				 id)))
+		return q->status;
 	if (db_exec(q->r, "DELETE FROM nodes WHERE id = $1 AND state = 'removed'", "u", id) < 0)
 		return req_db(q);
 	err = db_int(q->r, -1, "SELECT count(*) FROM sites WHERE name = $1", "t", name);

@@ -144,6 +144,15 @@ static unsigned int addrs_get(const char *text, uint8_t out[AKM_ADDRS_MAX][AKMP_
 	return n;
 }
 
+/*
+ * May the site hold id? What it was sent this session; before the
+ * session's first round ended, anything (it may have it from before).
+ */
+static bool held(const struct link *l, const struct idset *s, uint32_t id)
+{
+	return !l->rounded || idset_has(s, id);
+}
+
 /* Queue b if the queue is below SYNC_ROUND (a frame is at most 64 KiB: it fits). */
 static int send_room(struct link *l, struct akmp_buf *b)
 {
@@ -187,8 +196,8 @@ static int send_node(struct root *r, struct link *l, PGresult *res, int i)
 
 	if (strtoul(PQgetvalue(res, i, 4), NULL, 10) != l->hs.node ||
 	    !strcmp(PQgetvalue(res, i, 5), "removed")) {
-		err = idset_has(&l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID,
-							   node) : 0;
+		err = held(l, &l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID,
+							 node) : 0;
 		if (!err)
 			idset_del(&l->nodes, node);
 		return err;
@@ -229,7 +238,7 @@ static int send_node_id(struct root *r, struct link *l, uint32_t node)
 	if (!res)
 		return -EIO;
 	err = PQntuples(res) ? send_node(r, l, res, 0) :
-	      idset_has(&l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID, node) : 0;
+	      held(l, &l->nodes, node) ? send_id(l, AKMP_NODE_DEL, AKMP_T_NODE_ID, node) : 0;
 	if (!err && !PQntuples(res))
 		idset_del(&l->nodes, node);
 	PQclear(res);
@@ -257,8 +266,9 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
 		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
 		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
-		   "WHERE x.node = m.node), ''), a.name FROM asrs a JOIN epochs e ON "
-		   "e.asr = a.id AND "		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
+		   "WHERE x.node = m.node), ''), a.name, (SELECT site FROM nodes WHERE "
+		   "id = m.node) = $2 FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
 		   "NOT a.deleted AND EXISTS (SELECT 1 FROM members v JOIN nodes n ON "
 		   "n.id = v.node WHERE v.asr = a.id AND v.state = 'live' AND n.site = $2) "
 		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $3", "uui", asr,
@@ -267,7 +277,7 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 		return -EIO;
 	if (!PQntuples(res)) {
 		PQclear(res);
-		err = idset_has(&l->asrs, asr) ? send_id(l, AKMP_LEAVE, AKMP_T_ASR_ID, asr) : 0;
+		err = held(l, &l->asrs, asr) ? send_id(l, AKMP_LEAVE, AKMP_T_ASR_ID, asr) : 0;
 		if (!err)
 			idset_del(&l->asrs, asr);
 		return err;
@@ -291,6 +301,7 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 		mb->node_id = strtoul(PQgetvalue(res, i, 6), NULL, 10);
 		mb->state = *PQgetvalue(res, i, 7) == 't' ? AKM_MEMBER_ACTIVE : AKM_MEMBER_REVOKED;
 		mb->naddrs = addrs_get(PQgetvalue(res, i, 8), mb->addrs);
+		mb->flags = *PQgetvalue(res, i, 10) == 't' ? AKMP_MEMBER_SITE : 0;
 	}
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
 	err = db_bytes(res, 0, 4, sealed, sizeof(sealed));
@@ -333,6 +344,20 @@ static void send_sync(struct link *l, uint8_t state)
 	akmp_buf_free(&b);
 }
 
+/*
+ * SYNC keep: the site holds that record as it is (this instance cannot
+ * send it: a secret that does not open): the round ends all the same.
+ */
+static int send_keep(struct link *l, uint16_t tlv, uint32_t id)
+{
+	struct akmp_buf b = { 0 };
+
+	akmp_begin(&b, AKMP_SYNC);
+	akmp_put_u8(&b, AKMP_T_STATE, AKMP_SYNC_KEEP);
+	akmp_put_u32(&b, tlv, id);
+	return send_room(l, &b);
+}
+
 /* The next batch of a full round: its nodes above the cursor, then its ASRs; SYNC end. */
 static int round_step(struct root *r, struct link *l)
 {
@@ -355,6 +380,9 @@ static int round_step(struct root *r, struct link *l)
 		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
 		err = l->round == ROUND_NODES ? send_node(r, l, res, i) : send_asr(r, l, id);
+		if (err == -EBADMSG)
+			err = send_keep(l, l->round == ROUND_NODES ? AKMP_T_NODE_ID :
+					AKMP_T_ASR_ID, id);
 		if (!err)
 			l->cursor = id;
 	}
@@ -365,6 +393,7 @@ static int round_step(struct root *r, struct link *l)
 		l->cursor = 0;
 		if (l->round == ROUND_ASRS) {
 			l->round = ROUND_NONE;
+			l->rounded = true;
 			send_sync(l, AKMP_SYNC_END);
 		} else {
 			l->round = ROUND_ASRS;
@@ -373,23 +402,28 @@ static int round_step(struct root *r, struct link *l)
 	return err;
 }
 
-/* Changed records that found no room, as many as fit. */
+/*
+ * Changed records, as many as fit. One that cannot be sent leaves the set
+ * (the round the error starts covers it), so none holds up the others.
+ */
 static int dirty_step(struct root *r, struct link *l)
 {
 	unsigned int done = 0;
-	int err = 0;
+	uint32_t id;
+	int err = 0, first = 0;
 
-	while (l->dirty_nodes.n && done++ < SYNC_BATCH && !err) {
-		err = send_node_id(r, l, l->dirty_nodes.id[0]);
-		if (!err)
-			idset_del(&l->dirty_nodes, l->dirty_nodes.id[0]);
+	while ((l->dirty_nodes.n || l->dirty_asrs.n) && done++ < SYNC_BATCH) {
+		bool node = l->dirty_nodes.n;
+
+		id = node ? l->dirty_nodes.id[0] : l->dirty_asrs.id[0];
+		err = node ? send_node_id(r, l, id) : send_asr(r, l, id);
+		if (err == -ENOBUFS)
+			return first;
+		idset_del(node ? &l->dirty_nodes : &l->dirty_asrs, id);
+		if (err && !first)
+			first = err;
 	}
-	while (l->dirty_asrs.n && done++ < SYNC_BATCH && !err) {
-		err = send_asr(r, l, l->dirty_asrs.id[0]);
-		if (!err)
-			idset_del(&l->dirty_asrs, l->dirty_asrs.id[0]);
-	}
-	return err == -ENOBUFS ? 0 : err;
+	return first;
 }
 
 void sync_start(struct link *l)
@@ -399,14 +433,17 @@ void sync_start(struct link *l)
 
 bool sync_pending(struct root *r, const struct link *l)
 {
-	return l->state == LS_UP && r->pg && queued(l) < SYNC_ROUND &&
-	       (l->round || l->dirty_nodes.n || l->dirty_asrs.n ||
-		(l->resync && root_now_ms() >= l->resync_ms));
+	if (l->state != LS_UP || !r->pg || queued(l) >= SYNC_ROUND)
+		return false;
+	if (l->resync)	/* nothing else until the round starts */
+		return root_now_ms() >= l->resync_ms;
+	return l->round || l->dirty_nodes.n || l->dirty_asrs.n;
 }
 
 /*
  * One step of what l's site is owed, if its queue has room: a round that
- * is due starts (SYNC begin), marked changes go, or the round goes on.
+ * is due starts (SYNC begin), marked changes go, or the round goes on. On
+ * trouble, all of it again a second later.
  */
 void sync_step(struct root *r, struct link *l)
 {
@@ -414,7 +451,7 @@ void sync_step(struct root *r, struct link *l)
 
 	if (!sync_pending(r, l))
 		return;
-	if (l->resync && root_now_ms() >= l->resync_ms) {
+	if (l->resync) {
 		err = site_cred(r, l);
 		if (!err) {
 			l->resync = false;
@@ -475,6 +512,10 @@ void sync_event(struct root *r, const char *kind, const char *text)
 	struct link *l;
 	unsigned int id;
 
+	for (l = r->links; l && l->state != LS_UP; l = l->next)
+		;
+	if (!l)
+		return;		/* no site has a session here */
 	if (!strcmp(kind, "database-back")) {	/* events may have been missed */
 		for (l = r->links; l; l = l->next)
 			if (l->state == LS_UP)
@@ -542,7 +583,9 @@ int cmd_link(struct req *q, const char *cmd)
 		return req_fail(q, 1, "ASR %u: node %u says its last epoch is %u (sent %u, the "
 				"ASR's %lld): not followed", v[2], v[1], v[4], v[3],
 				(long long)next - 1);
-	rows = db_exec(q->r, "UPDATE asrs SET epoch = $2, jumped = now() WHERE id = $1 AND "
+	/* LAST the current epoch (a site holds it with another key): a new one, no jump */
+	rows = v[4] == next - 1 ? 1 :
+	       db_exec(q->r, "UPDATE asrs SET epoch = $2, jumped = now() WHERE id = $1 AND "
 		       "(jumped IS NULL OR jumped < now() - make_interval(secs => $3))", "uii",
 		       v[2], (int64_t)v[4], (int64_t)ROOT_JUMP_EVERY);
 	if (rows != 1)
@@ -575,8 +618,13 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 		l->rekey_sec = now;
 		l->rekeys = 0;
 	}
-	if (!s || ++l->rekeys > REKEYS_PER_SEC)
+	if (!s || ++l->rekeys > REKEYS_PER_SEC) {
+		if (s && !l->rekey_noisy)
+			root_log("site %u: more than %d REKEYs a second: the rest ignored", l->hs.node,
+				 REKEYS_PER_SEC);
+		l->rekey_noisy = true;
 		return 0;	/* the site asks again */
+	}
 	for (i = 0; !asr && i < s->nfresh && !f; i++)
 		if (s->fresh[i].node == node)
 			f = &s->fresh[i];
@@ -588,8 +636,8 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 	snprintf(w[3], sizeof(w[3]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
 	snprintf(w[4], sizeof(w[4]), "%u", akmp_u32(&m->tb[AKMP_T_LAST]));
 	if (admin_run(r, asr ? (char *[]){ "link", "above", w[0], w[1], w[2], w[3], w[4], NULL } :
-			  (char *[]){ "link", "rekey", w[0], w[1], NULL }, !l->noisy)) {
-		l->noisy = true;
+			  (char *[]){ "link", "rekey", w[0], w[1], NULL }, !l->rekey_noisy)) {
+		l->rekey_noisy = true;
 		return 0;
 	}
 	if (asr)
