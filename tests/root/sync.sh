@@ -10,8 +10,9 @@
 # nothing else; members at different sites exchange authenticated traffic;
 # a removal at the root locks the node out at the other site; a node's new
 # kernel gets new epochs from the root; a site that was down catches up;
-# a node removed at the root is gone at its site; local changes at a site
-# are refused. Every path is pinged first without AKM, so that a failure
+# a node removed at the root is gone at its site, also when it was removed
+# (and its id given to another site's node) while the site was away; local
+# changes at a site are refused. Every path is pinged first without AKM, so that a failure
 # says whose it is.
 #
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/sync.sh
@@ -268,7 +269,7 @@ ok $? "east back: e1 gets ASR 3 (epoch $e), e2 leaves ASR 1" \
 wait_for 20 talks e1 w2
 ok $? "... e1 and w2 talk under ASR 3"
 
-# ---- a node removed at the root ----
+# ---- a node removed at the root, live and while its site was away ----
 root node del e2 >/dev/null
 gone() { ! nmmj east node list | grep -q '"name":"e2"'; }
 wait_for 20 gone && [ "$(store east "SELECT state, length(cred) FROM nodes WHERE id = ${ID[e2]}")" = "removed|0" ]
@@ -276,6 +277,23 @@ ok $? "e2 removed at the root: gone from east's NMM, its credential wiped" \
 	"$(store east "SELECT id, name, state, length(cred) FROM nodes")"
 wait_for 30 sh -c "! ip netns exec ${P}east $AKMCTL cred show ${ID[e2]} >/dev/null 2>&1"
 ok $? "... and from east's kernel" "$(ctl east cred show 2>&1)"
+root node add e3 id 13 site east addr "$NET.13" >/dev/null &&
+	wait_for 20 has_node east e3
+ok $? "e3 made at the root reaches east's NMM"
+kill -9 "${NMM_PID[east]}"; wait "${NMM_PID[east]}" 2>/dev/null
+rm -f "$W/east/admin.sock"
+root node del e3 >/dev/null && root node add w3 id 13 site west addr "$NET.113" >/dev/null &&
+	root asr add-member 3 node w3 >/dev/null
+ok $? "east's NMM down: e3 removed at the root, its id 13 given to w3 at west, in ASR 3"
+start_nmm east
+e=$(root_epoch 3)
+w3_remote() { [ "$(store east "SELECT remote, addrs FROM nodes WHERE id = 13")" = "1|$NET.113" ]; }
+wait_for 60 w3_remote && wait_for 30 at_epoch 3 "$e" e1 &&
+	! nmmj east node list | grep -q '"name":"e3"'
+ok $? "east back: e3 gone, id 13 is west's w3 there (remote, its address), e1 holds epoch $e" \
+	"$(store east "SELECT id, name, state, remote, addrs FROM nodes")"
+[ "$(store east "SELECT count(*) FROM deliveries WHERE node = 13")" = 0 ]
+ok $? "... and east owes node 13 no delivery"
 
 grep -E "event (root-synced|node-fresh)" "$W"/nmm-*.log | head -n 4 | sed 's/^/# /'
 ! grep -E "AddressSanitizer|runtime error" "$W/root.log" "$W"/nmm-*.log
