@@ -124,9 +124,7 @@ static bool addr_taken(struct req *r, const char *addrs, uint32_t self)
 	return taken;
 }
 
-/* Removed nodes with one of addrs: the lists that hold them revoked go again. */
-/* The node's addresses as stored ("a b"), to be freed; NULL if none. */
-static char *node_addrs_text(struct nmm *n, uint32_t id)
+char *node_addrs_text(struct nmm *n, uint32_t id)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
 	char *addrs = NULL;
@@ -137,6 +135,7 @@ static char *node_addrs_text(struct nmm *n, uint32_t id)
 	return addrs;
 }
 
+/* Removed nodes with one of addrs: the lists that hold them revoked go again. */
 int restale_removed(struct nmm *n, const char *addrs)
 {
 	sqlite3_stmt *st = db_prep(n, "SELECT id, addrs FROM nodes WHERE state = 'removed'", "");

@@ -276,6 +276,8 @@ void asr_gone(struct nmm *n, uint32_t asr);
 void node_leave(struct nmm *n, uint32_t node, uint32_t asr);
 /* Inside a transaction: removed nodes of that id or name are forgotten, with their lists. */
 int node_forget_removed(struct nmm *n, uint32_t id, const char *name);
+/* The node's addresses as stored ("a b"), to be freed; NULL if none. */
+char *node_addrs_text(struct nmm *n, uint32_t id);
 /* Inside a transaction: removed nodes with one of addrs: their lists go again. */
 int restale_removed(struct nmm *n, const char *addrs);
 

@@ -165,18 +165,6 @@ static int in_tx(struct nmm *n, int (*fn)(struct nmm *, const void *, struct aft
 	return err;
 }
 
-/* The node's addresses as stored, to be freed; NULL if none. */
-static char *addrs_of(struct nmm *n, uint32_t id)
-{
-	sqlite3_stmt *st = db_prep(n, "SELECT addrs FROM nodes WHERE id = ?", "u", id);
-	char *addrs = NULL;
-
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		addrs = strdup((const char *)sqlite3_column_text(st, 0));
-	db_done(n, st);
-	return addrs;
-}
-
 /*
  * Inside a transaction: the root removed this site's node. Locked out at
  * once, as 'node del' does at an NMM of its own: revoked in its ASRs (the
@@ -186,7 +174,7 @@ static int node_gone(struct nmm *n, uint32_t id, struct after *a)
 {
 	int64_t live = db_int(n, -1, "SELECT count(*) FROM nodes WHERE id = ? AND remote = 0 AND "
 			      "state != 'removed'", "u", id);
-	char *addrs = live > 0 ? addrs_of(n, id) : NULL;
+	char *addrs = live > 0 ? node_addrs_text(n, id) : NULL;
 	uint32_t *asrs = NULL;
 	size_t k = 0, i;
 	int rows, err;
