@@ -174,6 +174,8 @@ int node_forget_removed(struct nmm *n, uint32_t id, const char *name)
 		"name = ?) AND state = 'removed')",
 		"DELETE FROM deliveries WHERE node IN (SELECT id FROM nodes WHERE (id = ? OR "
 		"name = ?) AND state = 'removed')",
+		"DELETE FROM leaves WHERE node IN (SELECT id FROM nodes WHERE (id = ? OR "
+		"name = ?) AND state = 'removed')",
 		"DELETE FROM nodes WHERE (id = ? OR name = ?) AND state = 'removed'",
 	};
 	sqlite3_stmt *st;

@@ -26,7 +26,7 @@
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
 #define NMM_FRESH_RETRY		15	/* s: the root asked again (it re-keys one per 10 s) */
-#define NMM_REKEYS_PER_SEC	4	/* REKEYs to the root (it takes no more) */
+#define NMM_REKEYS_PER_SEC	3	/* REKEYs to the root (it takes 4 in its second) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */

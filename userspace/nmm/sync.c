@@ -248,7 +248,9 @@ static int put_node(struct nmm *n, const void *arg, struct after *a)
 	if (moved && (rekey_restale_node(n, sn->id) || restale_removed(n, sn->addrs) ||
 		      restale_removed(n, sn->old)))
 		return -EIO;
-	if (sn->remote == 1 && rekey_restale_node(n, sn->id))
+	/* another site's node before: nothing it was owed is this one's */
+	if (sn->remote == 1 && (rekey_restale_node(n, sn->id) ||
+				db_exec(n, "DELETE FROM leaves WHERE node = ?", "u", sn->id) < 0))
 		return -EIO;
 	if (moved && sn->remote == 0)
 		err = after_add(&a->moved, &a->nmoved, sn->id);
@@ -309,7 +311,15 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 			sn.id, sn.name);
 		goto out;	/* err 0: not synced, so a round drops it */
 	}
-	sn.new_cred = sn.remote != 0 || node_cred(n, sn.id, old) || sodium_memcmp(old, cred, 32);
+	if (sn.remote == 0) {
+		err = node_cred(n, sn.id, old);
+		if (err == -EIO)
+			goto out;
+		sn.new_cred = err || sodium_memcmp(old, cred, 32);
+		err = 0;
+	} else {
+		sn.new_cred = true;
+	}
 	/* the same as held: nothing to write */
 	if (sn.remote == 0 && !sn.new_cred && !strcmp(sn.old, sn.addrs) && !strcmp(name, sn.name))
 		goto synced;
@@ -365,6 +375,7 @@ static int put_remote(struct nmm *n, uint32_t id, const char *addrs)
 
 	snprintf(name, sizeof(name), "~%u", id);	/* no node's name */
 	return node_forget_removed(n, id, NULL) ||
+	       db_exec(n, "DELETE FROM leaves WHERE node = ?", "u", id) < 0 ||
 	       db_exec(n, "INSERT INTO nodes (id, name, addrs, cred, created, remote) VALUES "
 		       "(?, ?, ?, x'', ?, 1)", "utti", id, name, addrs, (int64_t)time(NULL)) != 1 ||
 	       restale_removed(n, addrs) ? -EIO : 0;
@@ -394,7 +405,7 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 		return -EIO;
 	if (!ours && row == ROW_LIVE && node_gone(n, mb->node_id, a))
 		return -EIO;
-	if (row == ROW_NONE || (!ours && (row == ROW_LIVE || (row == ROW_REMOVED && live)))) {
+	if (row == ROW_NONE || (!ours && (row == ROW_LIVE || row == ROW_REMOVED))) {
 		/* another site's, or one of ours whose SITE_NODE is still to come */
 		if (put_remote(n, mb->node_id, addrs))
 			return -EIO;
@@ -508,6 +519,7 @@ static int revoke_only(struct nmm *n, const void *arg, struct after *a)
 	const struct akmp_asr_config *cfg = &((const struct site_asr *)arg)->cfg;
 	unsigned int i;
 	int rows, err = 0;
+	bool any = false;
 
 	for (i = 0; i < cfg->nmembers && !err; i++) {
 		uint32_t id = cfg->members[i].node_id;
@@ -517,6 +529,7 @@ static int revoke_only(struct nmm *n, const void *arg, struct after *a)
 		rows = db_exec(n, "UPDATE members SET revoked = 1, added = ? WHERE asr = ? AND "
 			       "node = ? AND revoked = 0", "iuu", (int64_t)time(NULL),
 			       cfg->asr_id, id);
+		any |= rows > 0;
 		if (rows < 0 || (rows && rekey_restale_pairs(n, cfg->asr_id, id)))
 			err = -EIO;
 		else if (rows && !db_int(n, 1, "SELECT remote FROM nodes WHERE id = ?", "u", id))
@@ -524,20 +537,30 @@ static int revoke_only(struct nmm *n, const void *arg, struct after *a)
 				      "uu", id, cfg->asr_id) < 0 ? -EIO :
 			      after_leave(a, id, cfg->asr_id);
 	}
-	if (!err && db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ?1 AND "
-			    "epoch = (SELECT epoch FROM asrs WHERE id = ?1)", "u",
-			    cfg->asr_id) < 0)
+	if (!err && any &&
+	    db_exec(n, "UPDATE deliveries SET stale = stale + 1 WHERE asr = ?1 AND "
+		    "epoch = (SELECT epoch FROM asrs WHERE id = ?1)", "u", cfg->asr_id) < 0)
 		err = -EIO;
 	return err;
 }
 
+/* An ASR the root caught up with (or that went): asked for no more. */
+static void behind_done(struct nmm *n, uint32_t asr)
+{
+	size_t j;
+
+	for (j = 0; j < n->nbehind; j++)
+		if (n->behind[j].asr == asr) {
+			n->behind[j] = n->behind[--n->nbehind];
+			return;
+		}
+}
+
+/* The root limits these itself (once an hour per ASR, 10 s for a re-key): asked until it answers. */
 static void ask_above(struct nmm *n, struct behind *b)
 {
-	if (rekey_jump(n, b->node, b->asr, false) ||
-	    sync_above(n, b->node, b->asr, b->epoch, b->held))
-		return;		/* asked within the hour, or not now: sync_tick() */
-	rekey_jump(n, b->node, b->asr, true);
-	b->asked = nmm_now();
+	if (!sync_above(n, b->node, b->asr, b->epoch, b->held))
+		b->asked = nmm_now();	/* else not now: sync_tick() */
 }
 
 /*
@@ -553,42 +576,36 @@ static int behind(struct nmm *n, const struct site_asr *sa)
 	unsigned int i;
 	size_t j;
 
+	const struct akmp_member *mb = NULL;
+
 	for (j = 0; j < n->nbehind && !b; j++)
 		if (n->behind[j].asr == sa->cfg.asr_id)
 			b = &n->behind[j];
-	for (i = 0; i < sa->cfg.nmembers && !b; i++) {
-		const struct akmp_member *mb = &sa->cfg.members[i];
-
-		if (mb->state != AKM_MEMBER_ACTIVE || !(mb->flags & AKMP_MEMBER_SITE))
-			continue;
+	/* asked through a live member here (the root refuses any other) */
+	for (i = 0; i < sa->cfg.nmembers && !mb; i++)
+		if (sa->cfg.members[i].state == AKM_MEMBER_ACTIVE &&
+		    (sa->cfg.members[i].flags & AKMP_MEMBER_SITE))
+			mb = &sa->cfg.members[i];
+	if (!mb && b)
+		behind_done(n, sa->cfg.asr_id);
+	if (mb && !b) {
 		grown = reallocarray(n->behind, n->nbehind + 1, sizeof(*grown));
 		if (!grown)
 			return -ENOMEM;
 		n->behind = grown;
 		b = &grown[n->nbehind++];
-		*b = (struct behind){ .asr = sa->cfg.asr_id, .node = mb->node_id };
+		*b = (struct behind){ .asr = sa->cfg.asr_id };
 		nmm_event(n, "epoch-behind", "asr %u epoch %u held %lld", sa->cfg.asr_id,
 			  sa->cfg.epoch, (long long)sa->cur);
 	}
-	if (b) {
+	if (mb) {
+		b->node = mb->node_id;
 		b->epoch = sa->cfg.epoch;
 		b->held = sa->cur;
 		if (!b->asked)
 			ask_above(n, b);
 	}
 	return in_tx(n, revoke_only, sa);
-}
-
-/* An ASR the root caught up with (or that went): asked for no more. */
-static void behind_done(struct nmm *n, uint32_t asr)
-{
-	size_t j;
-
-	for (j = 0; j < n->nbehind; j++)
-		if (n->behind[j].asr == asr) {
-			n->behind[j] = n->behind[--n->nbehind];
-			return;
-		}
 }
 
 void sync_tick(struct nmm *n)

@@ -80,8 +80,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE sites ADD COLUMN session bigint NOT NULL DEFAULT 0"
 	" CHECK (session BETWEEN 0 AND 4294967295);"
 	"ALTER TABLE sites ADD COLUMN up boolean NOT NULL DEFAULT false;",
-	/* 2 -> 3: site synchronisation: when a site last had an ASR's epochs jump (ESTALE) */
-	"ALTER TABLE asrs ADD COLUMN jumped timestamptz;",
+	/*
+	 * 2 -> 3: site synchronisation: when a site last had an ASR's epochs
+	 * jump (ESTALE), or re-keyed (its store ahead of the database's)
+	 */
+	"ALTER TABLE asrs ADD COLUMN jumped timestamptz;"
+	"ALTER TABLE asrs ADD COLUMN rekeyed timestamptz;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

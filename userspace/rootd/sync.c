@@ -11,8 +11,8 @@
  * change as its event arrives, from any instance. Sending is paced by the
  * site's connection: a batch per loop pass while less than SYNC_ROUND is
  * queued; a change that finds no room is marked and sent when there is.
- * A record that cannot be sent (a secret that does not open) stops the
- * round before its end, to be tried again: the site drops nothing it has.
+ * A record that cannot be sent (a secret that does not open) goes as SYNC
+ * keep: the site holds what it has of it, and the round ends.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -224,6 +224,7 @@ static int send_node(struct root *r, struct link *l, PGresult *res, int i)
 	} else if (!l->noisy) {
 		root_log("site %u: node %u: its credential does not open (this instance's master "
 			 "key?): not sent", l->hs.node, node);
+		l->noisy = true;
 	}
 	akm_secure_free(cred);
 	sodium_memzero(sealed, sizeof(sealed));
@@ -311,6 +312,7 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 		if (!l->noisy)
 			root_log("asr %u: the key of epoch %u does not open (this instance's "
 				 "master key?): not sent to site %u", asr, cfg.epoch, l->hs.node);
+		l->noisy = true;
 		goto out;
 	}
 	err = akm_wrap_key(l->cred, key, asr, cfg.epoch, cfg.alg, ids, nids, cfg.wrapped);
@@ -380,9 +382,13 @@ static int round_step(struct root *r, struct link *l)
 		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
 		err = l->round == ROUND_NODES ? send_node(r, l, res, i) : send_asr(r, l, id);
-		if (err == -EBADMSG)
+		if (err == -EBADMSG) {
 			err = send_keep(l, l->round == ROUND_NODES ? AKMP_T_NODE_ID :
 					AKMP_T_ASR_ID, id);
+			if (!err)	/* the site holds it: a removal goes to it */
+				err = idset_add(l->round == ROUND_NODES ? &l->nodes : &l->asrs,
+						id);
+		}
 		if (!err)
 			l->cursor = id;
 	}
@@ -404,7 +410,9 @@ static int round_step(struct root *r, struct link *l)
 
 /*
  * Changed records, as many as fit. One that cannot be sent leaves the set
- * (the round the error starts covers it), so none holds up the others.
+ * (the round the error starts covers it), so none holds up the others. No
+ * ASR goes before the nodes it lists: none while a round sends nodes (its
+ * ASR part sends them all), none after a node failed.
  */
 static int dirty_step(struct root *r, struct link *l)
 {
@@ -412,7 +420,8 @@ static int dirty_step(struct root *r, struct link *l)
 	uint32_t id;
 	int err = 0, first = 0;
 
-	while ((l->dirty_nodes.n || l->dirty_asrs.n) && done++ < SYNC_BATCH) {
+	while ((l->dirty_nodes.n || (l->dirty_asrs.n && l->round != ROUND_NODES && !first)) &&
+	       done++ < SYNC_BATCH) {
 		bool node = l->dirty_nodes.n;
 
 		id = node ? l->dirty_nodes.id[0] : l->dirty_asrs.id[0];
@@ -497,7 +506,7 @@ static void mark(struct root *r, bool node, uint32_t id, PGresult *sites)
 			resync(l, 0);
 			continue;
 		}
-		ours = idset_has(node ? &l->nodes : &l->asrs, id);
+		ours = held(l, node ? &l->nodes : &l->asrs, id);
 		for (i = 0; i < PQntuples(sites) && !ours; i++)
 			ours = strtoul(PQgetvalue(sites, i, 0), NULL, 10) == l->hs.node;
 		if (ours && idset_add(node ? &l->dirty_nodes : &l->dirty_asrs, id))
@@ -583,14 +592,23 @@ int cmd_link(struct req *q, const char *cmd)
 		return req_fail(q, 1, "ASR %u: node %u says its last epoch is %u (sent %u, the "
 				"ASR's %lld): not followed", v[2], v[1], v[4], v[3],
 				(long long)next - 1);
-	/* LAST the current epoch (a site holds it with another key): a new one, no jump */
-	rows = v[4] == next - 1 ? 1 :
-	       db_exec(q->r, "UPDATE asrs SET epoch = $2, jumped = now() WHERE id = $1 AND "
-		       "(jumped IS NULL OR jumped < now() - make_interval(secs => $3))", "uii",
-		       v[2], (int64_t)v[4], (int64_t)ROOT_JUMP_EVERY);
+	/*
+	 * LAST the current epoch (a site holds it with another key): a new
+	 * one, no jump, once every ROOT_FRESH_SECS per ASR; else a jump, once
+	 * every ROOT_JUMP_EVERY per ASR.
+	 */
+	if (v[4] == next - 1)
+		rows = db_exec(q->r, "UPDATE asrs SET rekeyed = now() WHERE id = $1 AND "
+			       "(rekeyed IS NULL OR rekeyed < now() - make_interval(secs => $2))",
+			       "ui", v[2], (int64_t)ROOT_FRESH_SECS);
+	else
+		rows = db_exec(q->r, "UPDATE asrs SET epoch = $2, jumped = now() WHERE id = $1 "
+			       "AND (jumped IS NULL OR jumped < now() - make_interval(secs => $3))",
+			       "uii", v[2], (int64_t)v[4], (int64_t)ROOT_JUMP_EVERY);
 	if (rows != 1)
 		return rows < 0 ? req_db(q) :
-		       req_fail(q, 1, "ASR %u jumped within the hour: not again", v[2]);
+		       req_fail(q, 1, "ASR %u was re-keyed for a site just now: not again yet",
+				v[2]);
 	if (db_event(q->r, "epoch-stale", "asr %u epoch %u node %u last %u", v[2], v[3], v[1],
 		     v[4]))
 		return req_db(q);
