@@ -92,10 +92,13 @@ ok $good "without AKM: every node pings every other, across sites"
 
 pg_start "$W/pg"
 ok $? "PostgreSQL started" "$(tail -n 5 "$W/pg/pg.log" 2>/dev/null)"
-ip netns exec "${P}root" "$ROOTD" --id 1 --database "$PG_DB" --listen "$(addr root)" \
-	--state "$W/root" --foreground >>"$W/root.log" 2>&1 &
-ROOT_PID=$!
-wait_for 20 test -S "$W/root/admin.sock"
+start_root() {
+	ip netns exec "${P}root" "$ROOTD" --id 1 --database "$PG_DB" --listen "$(addr root)" \
+		--state "$W/root" --foreground >>"$W/root.log" 2>&1 &
+	ROOT_PID=$!
+	wait_for 20 test -S "$W/root/admin.sock"
+}
+start_root
 ok $? "akm-rootd listens for sites" "$(tail -n 5 "$W/root.log")"
 
 # ---- the seed's steps at site scale: the NMMs first, then their nodes ----
@@ -294,6 +297,36 @@ ok $? "east back: e3 gone, id 13 is west's w3 there (remote, its address), e1 ho
 	"$(store east "SELECT id, name, state, remote, addrs FROM nodes")"
 [ "$(store east "SELECT count(*) FROM deliveries WHERE node = 13")" = 0 ]
 ok $? "... and east owes node 13 no delivery"
+
+# ---- autonomy: a removal at a site while the root is out of reach ----
+wait_for 30 talks w1 w2
+ok $? "w1 and w2 talk under ASR 2"
+kill -9 "$ROOT_PID"; wait "$ROOT_PID" 2>/dev/null
+rm -f "$W/root/admin.sock"
+wait_for 60 sh -c "! $AKMCTL nmm socket $W/west/admin.sock root show | grep -q ' state session '"
+e=$(root_epoch 2)
+out=$(nmm west node del w2 2>&1)
+ok $? "the root down: node del w2 at west is taken" "$out"
+wait_for 20 no_asr w2 2 && dropped w1 w2 &&
+	[ "$(store west "SELECT state FROM nodes WHERE id = ${ID[w2]}")" = removed ] &&
+	[ "$(store west "SELECT count(*) FROM removals")" = 1 ]
+ok $? "... at once: w2 left ASR 2, w1 drops its packets, west keeps the removal for the root" \
+	"$(ctl w1 member show 2 2>&1; store west "SELECT * FROM removals")"
+[ "$(pg_sql -c "SELECT state FROM nodes WHERE id = ${ID[w2]}")" = active ] ||
+	[ "$(pg_sql -c "SELECT state FROM nodes WHERE id = ${ID[w2]}")" = provisioned ]
+ok $? "... the root's database does not know yet"
+start_root
+reconciled() {
+	[ "$(pg_sql -c "SELECT state FROM nodes WHERE id = ${ID[w2]}")" = removed ] &&
+		[ "$(root_epoch 2)" -gt "$e" ] &&
+		[ "$(store west "SELECT count(*) FROM removals")" = 0 ]
+}
+wait_for 90 reconciled
+ok $? "the root back: the removal reconciled (w2 removed at the root, ASR 2 re-keyed $e -> $(root_epoch 2), west's removal done)" \
+	"$(pg_sql -c "SELECT id, state FROM nodes"; store west "SELECT * FROM removals"; tail -n 5 "$W/root.log")"
+e=$(root_epoch 2)
+wait_for 30 at_epoch 2 "$e" w1 && dropped w1 w2
+ok $? "... w1 holds ASR 2's new epoch $e, and w2 stays out" "w1 $(kernel_epoch w1 2)"
 
 grep -E "event (root-synced|node-fresh)" "$W"/nmm-*.log | head -n 4 | sed 's/^/# /'
 ! grep -E "AddressSanitizer|runtime error" "$W/root.log" "$W"/nmm-*.log

@@ -242,6 +242,7 @@ static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_NODE_DEL] = REQ(AKMP_T_NODE_ID),
 	[AKMP_SYNC] = REQ(AKMP_T_STATE),
 	[AKMP_REKEY] = REQ(AKMP_T_NODE_ID),
+	[AKMP_REMOVE] = REQ(AKMP_T_NODE_ID),
 };
 
 static const char *const type_names[AKMP_TYPE_MAX + 1] = {
@@ -259,6 +260,7 @@ static const char *const type_names[AKMP_TYPE_MAX + 1] = {
 	[AKMP_NODE_DEL] = "NODE_DEL",
 	[AKMP_SYNC] = "SYNC",
 	[AKMP_REKEY] = "REKEY",
+	[AKMP_REMOVE] = "REMOVE",
 };
 
 const char *akmp_type_name(unsigned int type)

@@ -57,6 +57,7 @@ enum akmp_type {
 	AKMP_NODE_DEL,		/* root -> site: that node was removed */
 	AKMP_SYNC,		/* root -> site: STATE 1 all follows, 2 that was all */
 	AKMP_REKEY,		/* site -> root: new epochs for a node's ASRs */
+	AKMP_REMOVE,		/* site -> root: a node removed at the site */
 	__AKMP_TYPE_MAX
 };
 #define AKMP_TYPE_MAX (__AKMP_TYPE_MAX - 1)

@@ -500,6 +500,17 @@ static int node_del(struct req *r)
 	id = node_by_name(n, name);
 	if (!id)
 		return fail(r, 1, "no node named '%s'", name);
+	/* at a root's site: out here at once, the root told (it makes the epochs) */
+	if (n->up.peer) {
+		if (sync_remove(n, id))
+			return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
+		akm_out_obj_open(&r->o, NULL);
+		akm_out_str(&r->o, "name", "node", name);
+		akm_out_str(&r->o, "root", "root", n->up_session ? "told" : "to be told");
+		akm_out_obj_close(&r->o);
+		akm_out_text(&r->o, "\n");
+		return 0;
+	}
 	/* every ASR of the node gets a new epoch, however many */
 	if (node_asrs(n, id, &asrs, &k))
 		return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
@@ -961,7 +972,7 @@ static const char usage_text[] =
 /* A change of records at a root's site: refused, with where to make it. */
 static bool n_rooted(struct req *r, const char *obj, const char *cmd)
 {
-	static const char *const changes[] = { "node add", "node set", "node del", "asr add",
+	static const char *const changes[] = { "node add", "node set", "asr add",
 					       "asr add-member", "asr del-member", "asr del",
 					       "asr purge" };
 	char what[64];

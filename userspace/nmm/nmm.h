@@ -153,6 +153,7 @@ struct nmm {
 		int64_t asked;		/* nmm_now() */
 	} *behind;
 	size_t nbehind;
+	int64_t removals_at;		/* nmm_now() the root was last told of removals */
 	int64_t rekey_sec;		/* nmm_now() of the REKEYs counted in rekeys */
 	unsigned int rekeys;
 	uint64_t *synced;		/* ... the node ids it brought, ASR ids | 1 << 32 */
@@ -259,6 +260,9 @@ int uplink_cred(struct nmm *n, uint8_t *c);
 int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fails */
 void sync_reset(struct nmm *n);		/* a session with the root ended */
 void sync_tick(struct nmm *n);		/* ask the root again for what it has not answered */
+/* node del at a root's site: the node out at once here, the root told when it is reachable */
+int sync_remove(struct nmm *n, uint32_t node);
+void sync_removals(struct nmm *n);	/* the session started: the root told of them */
 /* A node's new kernel: 0 once the root gave new epochs of its ASRs, else -EAGAIN. */
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);
 /* ESTALE: ask the root for an epoch of asr above last (node: a live member here). */

@@ -92,6 +92,8 @@ static const char *const migrations[] = {
 	/* 5 -> 6: members of the root's ASRs at other sites (sync.c): no credential */
 	"ALTER TABLE nodes ADD COLUMN remote INTEGER NOT NULL DEFAULT 0 "
 	"  CHECK (remote IN (0, 1));",
+	/* 6 -> 7: nodes removed at a root's site, until the root removed them (sync.c) */
+	"CREATE TABLE removals (node INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

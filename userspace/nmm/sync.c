@@ -28,6 +28,7 @@
 #include "words.h"
 
 #define SYNCED_ASR	(1ull << 32)
+#define SYNCED_OFFERED	(1ull << 33)	/* a node removed here that the root still has */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -306,6 +307,11 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 		err = node_row(n, &sn, name);
 	if (err)
 		goto out;
+	if (db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u", sn.id)) {
+		/* removed here, the root not told yet: it stays removed */
+		err = synced_add(n, SYNCED_OFFERED | sn.id);
+		goto out;
+	}
 	if (!k || !addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])addrs, k, sn.addrs)) {
 		nmm_log("root link: node %u (%s): no address, one twice, or the root's: left out",
 			sn.id, sn.name);
@@ -340,7 +346,20 @@ out:
 
 static int del_node(struct nmm *n, const void *arg, struct after *a)
 {
-	return node_gone(n, *(const uint32_t *)arg, a) < 0 ? -EIO : 0;
+	uint32_t id = *(const uint32_t *)arg;
+
+	return node_gone(n, id, a) < 0 ||
+	       db_exec(n, "DELETE FROM removals WHERE node = ?", "u", id) < 0 ? -EIO : 0;
+}
+
+/* node del at a root's site: out here now, and a removal for the root. */
+static int remove_node(struct nmm *n, const void *arg, struct after *a)
+{
+	uint32_t id = *(const uint32_t *)arg;
+
+	return node_gone(n, id, a) < 0 ||
+	       db_exec(n, "INSERT OR REPLACE INTO removals (node, at) VALUES (?, ?)", "ui", id,
+		       (int64_t)time(NULL)) != 1 ? -EIO : 0;
 }
 
 struct site_asr {
@@ -398,6 +417,10 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 	int rows, row;
 
 	*changed = false;
+	/* removed here, the root not told yet: revoked whatever the root says */
+	if (live && db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u",
+			   mb->node_id))
+		live = false;
 	if (!addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs))
 		addrs[0] = 0;	/* none that it could hold: its packets are a stranger's */
 	row = node_state(n, mb->node_id);
@@ -608,14 +631,6 @@ static int behind(struct nmm *n, const struct site_asr *sa)
 	return in_tx(n, revoke_only, sa);
 }
 
-void sync_tick(struct nmm *n)
-{
-	size_t j;
-
-	for (j = 0; j < n->nbehind; j++)
-		if (nmm_now() - n->behind[j].asked >= NMM_FRESH_RETRY)
-			ask_above(n, &n->behind[j]);
-}
 
 /* Is key the one the store holds for asr's epoch? */
 static bool same_key(struct nmm *n, uint32_t asr, uint32_t epoch, const uint8_t *key)
@@ -738,6 +753,20 @@ static int sync_end(struct nmm *n)
 	for (i = 0; i < k && !err; i++)
 		err = on_leave(n, drop[i]);
 	free(drop);
+	/* removals the root no longer has as this site's nodes: done */
+	st = err ? NULL : db_prep(n, "SELECT node FROM removals", "");
+	drop = NULL;
+	k = 0;
+	while (st && !err && sqlite3_step(st) == SQLITE_ROW) {
+		key = SYNCED_OFFERED | sqlite3_column_int64(st, 0);
+		if (!bsearch(&key, n->synced, n->nsynced, sizeof(key), cmp_u64))
+			err = after_add(&drop, &k, key & UINT32_MAX);
+	}
+	db_done(n, st);
+	for (i = 0; i < k && !err; i++)
+		if (db_exec(n, "DELETE FROM removals WHERE node = ?", "u", drop[i]) < 0)
+			err = -EIO;
+	free(drop);
 	if (!err)
 		nmm_event(n, "root-synced", "root %u nodes %lld asrs %lld", n->up.peer,
 			  (long long)db_int(n, 0, "SELECT count(*) FROM nodes WHERE remote = 0 "
@@ -782,7 +811,9 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 	return -EBADMSG;
 }
 
-static int send_rekey(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
+/* REKEY, or REMOVE (asr 0, remove): paced for the root, which takes so many a second */
+static int send_up(struct nmm *n, uint8_t type, uint32_t node, uint32_t asr, uint32_t epoch,
+		   uint32_t last)
 {
 	struct akmp_buf b = { 0 };
 
@@ -796,7 +827,7 @@ static int send_rekey(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch
 	if (n->rekeys >= NMM_REKEYS_PER_SEC)
 		return -EAGAIN;
 	n->rekeys++;
-	akmp_begin(&b, AKMP_REKEY);
+	akmp_begin(&b, type);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, node);
 	if (asr) {
 		akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
@@ -848,7 +879,7 @@ int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 		return 0;
 	if (s->fresh_asked && now - s->fresh_asked < NMM_FRESH_RETRY)
 		return -EAGAIN;
-	err = send_rekey(n, s->id, 0, 0, 0);
+	err = send_up(n, AKMP_REKEY, s->id, 0, 0, 0);
 	if (err)
 		return err;
 	if (!s->fresh_asked)
@@ -860,5 +891,42 @@ int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 
 int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
 {
-	return send_rekey(n, node, asr, epoch, last);
+	return send_up(n, AKMP_REKEY, node, asr, epoch, last);
+}
+
+void sync_tick(struct nmm *n)
+{
+	sqlite3_stmt *st;
+	size_t j;
+
+	for (j = 0; j < n->nbehind; j++)
+		if (nmm_now() - n->behind[j].asked >= NMM_FRESH_RETRY)
+			ask_above(n, &n->behind[j]);
+	/* removals here: the root told, and told again until it removed them */
+	if (!n->up_session || (n->removals_at && nmm_now() - n->removals_at < NMM_FRESH_RETRY))
+		return;
+	n->removals_at = nmm_now();
+	st = db_prep(n, "SELECT node FROM removals ORDER BY at", "");
+	while (st && sqlite3_step(st) == SQLITE_ROW &&
+	       !send_up(n, AKMP_REMOVE, sqlite3_column_int64(st, 0), 0, 0, 0))
+		;
+	db_done(n, st);
+}
+
+void sync_removals(struct nmm *n)
+{
+	n->removals_at = 0;
+	sync_tick(n);
+}
+
+int sync_remove(struct nmm *n, uint32_t node)
+{
+	int err = in_tx(n, remove_node, &node);
+
+	if (!err) {
+		nmm_event(n, "node-removed-here", "node %u root %u", node, n->up.peer);
+		if (n->up_session)
+			sync_removals(n);
+	}
+	return err;
 }

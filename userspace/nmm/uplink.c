@@ -129,6 +129,8 @@ static void changed(struct akmc *c, const char *state)
 		return;
 	n->up_session = up;
 	sync_reset(n);
+	if (up)
+		sync_removals(n);
 	/* the reason may quote the root's words: no quote of theirs ends ours */
 	for (i = 0; i < sizeof(why) - 1 && c->error[i]; i++)
 		why[i] = c->error[i] == '"' || c->error[i] == '\\' ? '\'' : c->error[i];

@@ -467,6 +467,7 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 	case AKMP_EVENT:
 		return 0;	/* its kernel's authentication failures: not ours to keep */
 	case AKMP_REKEY:
+	case AKMP_REMOVE:
 		return sync_rekey(r, l, m);
 	}
 	return -EBADMSG;

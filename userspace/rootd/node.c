@@ -209,21 +209,27 @@ static int64_t node_arg(struct req *q, const char **name)
 	return id;
 }
 
-/* Revoke the node in every ASR it is a live member of: a new epoch each. */
-static int node_del(struct req *q)
+int node_remove(struct req *q, int64_t id, const char *name)
 {
-	const char *name;
-	int64_t id = node_arg(q, &name);
 	int k;
 
-	if (!id || rekey_node_asrs(q, "UPDATE members SET state = 'revoked', changed = now() "
-				   "WHERE node = $1 AND state = 'live' RETURNING asr", id, &k))
+	if (rekey_node_asrs(q, "UPDATE members SET state = 'revoked', changed = now() "
+			    "WHERE node = $1 AND state = 'live' RETURNING asr", id, &k))
 		return q->status;
 	if (db_exec(q->r, "UPDATE nodes SET state = 'removed', cred = NULL WHERE id = $1", "i",
 		    id) != 1 ||
 	    db_event(q->r, "node-removed", "node %lld name %s", (long long)id, name))
 		return req_db(q);
 	return 0;
+}
+
+/* Revoke the node in every ASR it is a live member of: a new epoch each. */
+static int node_del(struct req *q)
+{
+	const char *name;
+	int64_t id = node_arg(q, &name);
+
+	return id ? node_remove(q, id, name) : q->status;
 }
 
 /* node rekey NAME: a new epoch of every ASR the node is a live member of (a new kernel) */

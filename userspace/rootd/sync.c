@@ -549,6 +549,8 @@ void sync_event(struct root *r, const char *kind, const char *text)
 /*
  * link rekey SITE NODE (the sites' link only): a new epoch of every ASR
  * the node of that site is a live member of (its kernel is new).
+ * link remove SITE NODE: the node was removed at its site (while the root
+ * was out of reach, or not): removed here, as 'node del' does.
  * link above SITE NODE ASR EPOCH LAST: the node answered EPOCH with
  * ESTALE, its kernel having had LAST: one epoch above LAST unless the ASR
  * has one already; EPOCH at most the current one, LAST at most 2^16
@@ -559,10 +561,12 @@ int cmd_link(struct req *q, const char *cmd)
 {
 	uint32_t v[5] = { 0 };
 	unsigned int i, k = strcmp(cmd, "above") ? 2 : 5;
+	char name[AKM_NAME_MAX + 1];
+	PGresult *res;
 	int64_t next;
 	int rows;
 
-	if (!q->link || (strcmp(cmd, "rekey") && k == 2))
+	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && k == 2))
 		return req_usage(q, "unknown command 'link'; try 'akmctl root help'");
 	for (i = 0; i < k; i++) {
 		const char *w = req_next(q);
@@ -572,11 +576,17 @@ int cmd_link(struct req *q, const char *cmd)
 	}
 	if (req_next(q))
 		return req_usage(q, "link %s: bad arguments", cmd);
-	rows = db_int(q->r, -1, "SELECT count(*) FROM nodes WHERE id = $1 AND site = $2 AND "
-		      "state != 'removed'", "uu", v[1], v[0]);
+	res = db_q(q->r, "SELECT name FROM nodes WHERE id = $1 AND site = $2 AND "
+		   "state != 'removed'", "uu", v[1], v[0]);
+	if (!res)
+		return req_db(q);
+	rows = PQntuples(res);
+	snprintf(name, sizeof(name), "%s", rows ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
 	if (rows != 1)
-		return rows < 0 ? req_db(q) : req_fail(q, 1, "node %u is not one of site %u's",
-						       v[1], v[0]);
+		return req_fail(q, 1, "node %u is not one of site %u's", v[1], v[0]);
+	if (!strcmp(cmd, "remove"))
+		return node_remove(q, v[1], name);
 	if (k == 2)
 		return rekey_node_asrs(q, "SELECT asr FROM members WHERE node = $1 AND "
 				       "state = 'live' ORDER BY asr", v[1], &rows);
@@ -617,9 +627,9 @@ int cmd_link(struct req *q, const char *cmd)
 
 /*
  * REKEY from a site, for one of its nodes: its new kernel (at most once
- * every ROOT_FRESH_SECS per node), or an ESTALE answer. At most
- * REKEYS_PER_SEC a second per site, whatever they ask; each runs as a
- * change of the link's (cmd_link()).
+ * every ROOT_FRESH_SECS per node), or an ESTALE answer; or REMOVE: the
+ * node was removed at its site. At most REKEYS_PER_SEC a second per site,
+ * whatever they ask; each runs as a change of the link's (cmd_link()).
  */
 int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 {
@@ -630,7 +640,7 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 	int64_t now = root_now();
 	size_t i;
 
-	if (asr && (!m->tb[AKMP_T_EPOCH].v || !m->tb[AKMP_T_LAST].v))
+	if (m->type == AKMP_REKEY && asr && (!m->tb[AKMP_T_EPOCH].v || !m->tb[AKMP_T_LAST].v))
 		return -EBADMSG;
 	if (l->rekey_sec != now) {
 		l->rekey_sec = now;
@@ -643,7 +653,7 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 		l->rekey_noisy = true;
 		return 0;	/* the site asks again */
 	}
-	for (i = 0; !asr && i < s->nfresh && !f; i++)
+	for (i = 0; !asr && m->type == AKMP_REKEY && i < s->nfresh && !f; i++)
 		if (s->fresh[i].node == node)
 			f = &s->fresh[i];
 	if (f && now - f->at < ROOT_FRESH_SECS)
@@ -653,6 +663,10 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 	snprintf(w[2], sizeof(w[2]), "%u", asr);
 	snprintf(w[3], sizeof(w[3]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
 	snprintf(w[4], sizeof(w[4]), "%u", akmp_u32(&m->tb[AKMP_T_LAST]));
+	if (m->type == AKMP_REMOVE) {
+		admin_run(r, (char *[]){ "link", "remove", w[0], w[1], NULL }, true);
+		return 0;
+	}
 	if (admin_run(r, asr ? (char *[]){ "link", "above", w[0], w[1], w[2], w[3], w[4], NULL } :
 			  (char *[]){ "link", "rekey", w[0], w[1], NULL }, !l->rekey_noisy)) {
 		l->rekey_noisy = true;

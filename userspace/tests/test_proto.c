@@ -415,8 +415,12 @@ static void test_small_messages(void)
 	is_int(parse_frame(&b, &m), -EBADMSG, "REKEY without NODE_ID refused");
 	ok(!strcmp(akmp_type_name(AKMP_REKEY), "REKEY"), "type 14 is REKEY");
 
-	akmp_begin(&b, 15);
-	is_int(parse_frame(&b, &m), -EBADMSG, "message type 15 refused");
+	akmp_begin(&b, AKMP_REMOVE);
+	is_int(parse_frame(&b, &m), -EBADMSG, "REMOVE without NODE_ID refused");
+	ok(!strcmp(akmp_type_name(AKMP_REMOVE), "REMOVE"), "type 15 is REMOVE");
+
+	akmp_begin(&b, 16);
+	is_int(parse_frame(&b, &m), -EBADMSG, "message type 16 refused");
 	akmp_begin(&b, 0);
 	is_int(parse_frame(&b, &m), -EBADMSG, "message type 0 refused");
 	is_int(akmp_parse((const uint8_t *)"", 0, &m), -EBADMSG, "empty message refused");
