@@ -414,3 +414,17 @@ int akm_unwrap_cred(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint
 	cred_ad(site, node, ad);
 	return unwrap(c, in, ad, sizeof(ad), cred);
 }
+
+void akm_remove_tag(const uint8_t cred[32], uint32_t site, uint32_t node, uint8_t out[32])
+{
+	crypto_auth_hmacsha256_state st;
+	uint8_t ids[8];
+
+	be32(ids, site);
+	be32(ids + 4, node);
+	crypto_auth_hmacsha256_init(&st, cred, 32);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)"AKM v1 remove", 13);
+	crypto_auth_hmacsha256_update(&st, ids, sizeof(ids));
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}

@@ -56,5 +56,10 @@ void akm_wrap_cred(const uint8_t c[32], const uint8_t cred[32], uint32_t site, u
 		   uint8_t out[AKM_WRAPPED_LEN]);
 int akm_unwrap_cred(const uint8_t c[32], const uint8_t in[AKM_WRAPPED_LEN], uint32_t site,
 		    uint32_t node, uint8_t cred[32]);
+/*
+ * Which node a site's REMOVE is of (root.md, "Autonomy"):
+ * HMAC-SHA256(C_node, "AKM v1 remove" || be32 site || be32 node)
+ */
+void akm_remove_tag(const uint8_t cred[32], uint32_t site, uint32_t node, uint8_t out[32]);
 
 #endif /* AKM_SECRET_H */

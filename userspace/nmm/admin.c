@@ -502,11 +502,13 @@ static int node_del(struct req *r)
 		return fail(r, 1, "no node named '%s'", name);
 	/* at a root's site: out here at once, the root told (it makes the epochs) */
 	if (n->up.peer) {
-		if (sync_remove(n, id))
+		bool told;
+
+		if (sync_remove(n, id, &told))
 			return fail(r, 1, "cannot remove node '%s' (see the daemon's log)", name);
 		akm_out_obj_open(&r->o, NULL);
 		akm_out_str(&r->o, "name", "node", name);
-		akm_out_str(&r->o, "root", "root", n->up_session ? "told" : "to be told");
+		akm_out_str(&r->o, "root", "root", told ? "told" : "to be told");
 		akm_out_obj_close(&r->o);
 		akm_out_text(&r->o, "\n");
 		return 0;

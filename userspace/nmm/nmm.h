@@ -261,7 +261,7 @@ int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fa
 void sync_reset(struct nmm *n);		/* a session with the root ended */
 void sync_tick(struct nmm *n);		/* ask the root again for what it has not answered */
 /* node del at a root's site: the node out at once here, the root told when it is reachable */
-int sync_remove(struct nmm *n, uint32_t node);
+int sync_remove(struct nmm *n, uint32_t node, bool *told);
 void sync_removals(struct nmm *n);	/* the session started: the root told of them */
 /* A node's new kernel: 0 once the root gave new epochs of its ASRs, else -EAGAIN. */
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);

@@ -179,11 +179,12 @@ static int member_entry(struct nmm *n, uint32_t asr, uint32_t id, bool revoked,
 	return 0;
 }
 
-/* The revoked members of asr, ascending, at most max. */
-static int revoked_ids(struct nmm *n, uint32_t asr, uint32_t *ids, int max)
+/* The live (revoked 0, ascending) or revoked (1, the newest first) members of asr, at most max. */
+static int member_ids(struct nmm *n, uint32_t asr, int revoked, uint32_t *ids, int max)
 {
-	sqlite3_stmt *st = db_prep(n, "SELECT node FROM members WHERE asr = ? AND revoked = 1 "
-				   "ORDER BY added DESC", "u", asr);
+	sqlite3_stmt *st = db_prep(n, revoked ? "SELECT node FROM members WHERE asr = ? AND "
+				   "revoked = 1 ORDER BY added DESC" : "SELECT node FROM members "
+				   "WHERE asr = ? AND revoked = 0 ORDER BY node", "u", asr);
 	int k = 0;
 
 	if (!st)
@@ -225,8 +226,9 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	uint8_t *key = NULL, *cred = NULL;
 	struct peers peers = { 0 };
 	sqlite3_stmt *st;
+	uint32_t lids[AKM_MEMBERS_MAX];
 	char ad[48], *members = NULL;
-	int i, nids = -1, revoked, err = 0;
+	int i, j, nids = -1, revoked, live, err = 0;
 	int64_t stale;
 
 	st = db_prep(n, "SELECT a.alg, a.policy, a.grace, e.epoch, e.members FROM asrs a "
@@ -254,8 +256,22 @@ static int deliver(struct nmm *n, struct conn *c, uint32_t asr)
 	stale = db_int(n, 0, "SELECT stale FROM deliveries WHERE asr = ? AND epoch = ? AND "
 		       "node = ?", "uuu", asr, cfg.epoch, c->node);
 
+	/*
+	 * Revoked since the epoch was made (at a root's site, a node removed
+	 * there before the root's new epoch): out of the live ones, and of
+	 * the key's member set (the receiver's kernel takes it from the list).
+	 */
+	live = member_ids(n, asr, 0, lids, AKM_MEMBERS_MAX);
+	for (i = 0, j = 0; i < nids && live >= 0; i++)
+		if (bsearch(&ids[i], lids, live, sizeof(*lids), akm_cmp_u32))
+			ids[j++] = ids[i];
+	nids = live < 0 ? 0 : j;
+	for (i = 0; i < nids && ids[i] != c->node; i++)
+		;
+	if (i == nids)
+		return 0;	/* the receiver among them */
 	/* removed members stay, revoked, the newest first, as far as room goes */
-	revoked = revoked_ids(n, asr, rids, AKM_MEMBERS_MAX - nids);
+	revoked = member_ids(n, asr, 1, rids, AKM_MEMBERS_MAX - nids);
 	cfg.members = calloc(nids + (revoked > 0 ? revoked : 0), sizeof(*cfg.members));
 	key = akm_secure_alloc(32);
 	cred = akm_secure_alloc(32);

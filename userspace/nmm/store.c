@@ -93,7 +93,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE nodes ADD COLUMN remote INTEGER NOT NULL DEFAULT 0 "
 	"  CHECK (remote IN (0, 1));",
 	/* 6 -> 7: nodes removed at a root's site, until the root removed them (sync.c) */
-	"CREATE TABLE removals (node INTEGER PRIMARY KEY, at INTEGER NOT NULL);",
+	"CREATE TABLE removals (node INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+	"  tag BLOB NOT NULL,"				/* akm_remove_tag() */
+	"  sent INTEGER NOT NULL DEFAULT 0);",		/* nmm_now() */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -11,7 +11,8 @@
  * before: each node gets what it is owed, wrapped for it. A full round
  * (SYNC begin ... end) drops what it did not bring. Epochs are the root's:
  * a node's new kernel, an ESTALE answer, or a root behind this store asks
- * the root for new ones (REKEY).
+ * the root for new ones (REKEY). A node removed here (node del) is out at
+ * once and the removal is sent to the root (REMOVE) until it is applied.
  *
  * A record that cannot be right (a secret that does not open under the
  * site's K_wrap, an id that is this NMM's or the root's) ends the session;
@@ -171,7 +172,7 @@ static int in_tx(struct nmm *n, int (*fn)(struct nmm *, const void *, struct aft
  * once, as 'node del' does at an NMM of its own: revoked in its ASRs (the
  * root's new epochs follow), LEAVE, its connections and kernel state gone.
  */
-static int node_gone(struct nmm *n, uint32_t id, struct after *a)
+static int node_gone(struct nmm *n, uint32_t id, struct after *a, bool here)
 {
 	int64_t live = db_int(n, -1, "SELECT count(*) FROM nodes WHERE id = ? AND remote = 0 AND "
 			      "state != 'removed'", "u", id);
@@ -194,11 +195,27 @@ static int node_gone(struct nmm *n, uint32_t id, struct after *a)
 		err = -EIO;
 	for (i = 0; rows > 0 && i < k && !err; i++)
 		err = after_leave(a, id, asrs[i]);
-	if (rows > 0 && !err)
+	if (rows > 0 && !err && !here)
 		nmm_event(n, "node-removed", "node %u by root %u", id, n->up.peer);
 	free(asrs);
 	free(addrs);
 	return err;
+}
+
+/* The removal pending for node: 1 (its tag into tag), 0 none, or -EIO. */
+static int removal(struct nmm *n, uint32_t node, uint8_t tag[32])
+{
+	sqlite3_stmt *st = db_prep(n, "SELECT tag FROM removals WHERE node = ?", "u", node);
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR, ret = -EIO;
+
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		memcpy(tag, sqlite3_column_blob(st, 0), 32);
+		ret = 1;
+	} else if (rc == SQLITE_DONE) {
+		ret = 0;
+	}
+	db_done(n, st);
+	return ret;
 }
 
 struct site_node {
@@ -222,11 +239,11 @@ static int put_node(struct nmm *n, const void *arg, struct after *a)
 	st = db_prep(n, "SELECT id FROM nodes WHERE name = ? AND id != ? AND remote = 0 AND "
 		     "state != 'removed'", "tu", sn->name, sn->id);
 	while (st && !err && sqlite3_step(st) == SQLITE_ROW)
-		err = node_gone(n, sqlite3_column_int64(st, 0), a);
+		err = node_gone(n, sqlite3_column_int64(st, 0), a, false);
 	db_done(n, st);
 	/* a new credential under a node's id: another node; the old one is gone */
 	if (!err && st && sn->remote == 0 && sn->new_cred)
-		err = node_gone(n, sn->id, a);
+		err = node_gone(n, sn->id, a, false);
 	if (err || !st ||
 	    node_forget_removed(n, sn->remote < 0 || sn->new_cred ? sn->id : 0, sn->name))
 		return -EIO;
@@ -283,6 +300,8 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 	uint8_t *cred = akm_secure_alloc(32), *old = akm_secure_alloc(32);
 	struct site_node sn = { .id = akmp_u32(&m->tb[AKMP_T_NODE_ID]) };
 	char ad[32], name[AKM_NAME_MAX + 1] = "";
+	uint8_t tag[32], offered[32];
+	int rm;
 	struct akmp_iter it;
 	struct akmp_tlv t;
 	unsigned int k = 0;
@@ -307,9 +326,16 @@ static int on_site_node(struct nmm *n, const struct akmp_msg *m)
 		err = node_row(n, &sn, name);
 	if (err)
 		goto out;
-	if (db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u", sn.id)) {
+	rm = removal(n, sn.id, tag);
+	if (rm > 0) {
+		akm_remove_tag(cred, n->id, sn.id, offered);
+		rm = sodium_memcmp(tag, offered, 32) ? 0 : 1;
+		if (!rm && db_exec(n, "DELETE FROM removals WHERE node = ?", "u", sn.id) < 0)
+			rm = -EIO;	/* another node of that id: the removal is over */
+	}
+	if (rm) {
 		/* removed here, the root not told yet: it stays removed */
-		err = synced_add(n, SYNCED_OFFERED | sn.id);
+		err = rm < 0 ? -EIO : synced_add(n, SYNCED_OFFERED | sn.id);
 		goto out;
 	}
 	if (!k || !addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])addrs, k, sn.addrs)) {
@@ -348,19 +374,30 @@ static int del_node(struct nmm *n, const void *arg, struct after *a)
 {
 	uint32_t id = *(const uint32_t *)arg;
 
-	return node_gone(n, id, a) < 0 ||
+	return node_gone(n, id, a, false) < 0 ||
 	       db_exec(n, "DELETE FROM removals WHERE node = ?", "u", id) < 0 ? -EIO : 0;
 }
 
-/* node del at a root's site: out here now, and a removal for the root. */
+/*
+ * node del at a root's site: out here now, and a removal for the root,
+ * bound to this node's credential (the root may give its id to another).
+ */
 static int remove_node(struct nmm *n, const void *arg, struct after *a)
 {
 	uint32_t id = *(const uint32_t *)arg;
+	uint8_t *cred = akm_secure_alloc(32), tag[32];
+	int err = cred ? node_cred(n, id, cred) : -ENOMEM;
 
-	return node_gone(n, id, a) < 0 ||
-	       db_exec(n, "INSERT OR REPLACE INTO removals (node, at) VALUES (?, ?)", "ui", id,
-		       (int64_t)time(NULL)) != 1 ? -EIO : 0;
+	if (!err) {
+		akm_remove_tag(cred, n->id, id, tag);
+		err = node_gone(n, id, a, true) < 0 ||
+		      db_exec(n, "INSERT OR REPLACE INTO removals (node, at, tag) VALUES (?, ?, ?)",
+			      "uib", id, (int64_t)time(NULL), tag, sizeof(tag)) != 1 ? -EIO : 0;
+	}
+	akm_secure_free(cred);
+	return err;
 }
+
 
 struct site_asr {
 	struct akmp_asr_config cfg;
@@ -417,16 +454,22 @@ static int put_member(struct nmm *n, uint32_t asr, const struct akmp_member *mb,
 	int rows, row;
 
 	*changed = false;
-	/* removed here, the root not told yet: revoked whatever the root says */
-	if (live && db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u",
-			   mb->node_id))
-		live = false;
+	/*
+	 * Removed here, the root not told yet: revoked whatever the root says;
+	 * the id another site's now: the root removed it (the removal is over).
+	 */
+	if (db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u", mb->node_id)) {
+		if (ours)
+			live = false;
+		else if (db_exec(n, "DELETE FROM removals WHERE node = ?", "u", mb->node_id) < 0)
+			return -EIO;
+	}
 	if (!addrs_text(n, (const uint8_t (*)[AKMP_ADDR_LEN])mb->addrs, mb->naddrs, addrs))
 		addrs[0] = 0;	/* none that it could hold: its packets are a stranger's */
 	row = node_state(n, mb->node_id);
 	if (row < 0)
 		return -EIO;
-	if (!ours && row == ROW_LIVE && node_gone(n, mb->node_id, a))
+	if (!ours && row == ROW_LIVE && node_gone(n, mb->node_id, a, false))
 		return -EIO;
 	if (row == ROW_NONE || (!ours && (row == ROW_LIVE || row == ROW_REMOVED))) {
 		/* another site's, or one of ours whose SITE_NODE is still to come */
@@ -607,7 +650,9 @@ static int behind(struct nmm *n, const struct site_asr *sa)
 	/* asked through a live member here (the root refuses any other) */
 	for (i = 0; i < sa->cfg.nmembers && !mb; i++)
 		if (sa->cfg.members[i].state == AKM_MEMBER_ACTIVE &&
-		    (sa->cfg.members[i].flags & AKMP_MEMBER_SITE))
+		    (sa->cfg.members[i].flags & AKMP_MEMBER_SITE) &&
+		    !db_int(n, 1, "SELECT count(*) FROM removals WHERE node = ?", "u",
+			    sa->cfg.members[i].node_id))
 			mb = &sa->cfg.members[i];
 	if (!mb && b)
 		behind_done(n, sa->cfg.asr_id);
@@ -799,8 +844,10 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 		case AKMP_SYNC_END:
 			return n->syncing ? sync_end(n) : -EBADMSG;
 		case AKMP_SYNC_KEEP:	/* the root could not send it: held as it is */
-			if (m->tb[AKMP_T_NODE_ID].v)
-				return synced_add(n, akmp_u32(&m->tb[AKMP_T_NODE_ID]));
+			if (m->tb[AKMP_T_NODE_ID].v)	/* held: a removal of it goes on */
+				return synced_add(n, akmp_u32(&m->tb[AKMP_T_NODE_ID])) ||
+				       synced_add(n, SYNCED_OFFERED |
+						  akmp_u32(&m->tb[AKMP_T_NODE_ID]));
 			if (m->tb[AKMP_T_ASR_ID].v)
 				return synced_add(n, SYNCED_ASR |
 						  akmp_u32(&m->tb[AKMP_T_ASR_ID]));
@@ -813,7 +860,7 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 
 /* REKEY, or REMOVE (asr 0, remove): paced for the root, which takes so many a second */
 static int send_up(struct nmm *n, uint8_t type, uint32_t node, uint32_t asr, uint32_t epoch,
-		   uint32_t last)
+		   uint32_t last, const uint8_t *tag)
 {
 	struct akmp_buf b = { 0 };
 
@@ -834,6 +881,8 @@ static int send_up(struct nmm *n, uint8_t type, uint32_t node, uint32_t asr, uin
 		akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
 		akmp_put_u32(&b, AKMP_T_LAST, last);
 	}
+	if (tag)
+		akmp_put(&b, AKMP_T_PROOF, tag, 32);
 	return akmc_send(&n->up, &b);
 }
 
@@ -879,7 +928,7 @@ int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 		return 0;
 	if (s->fresh_asked && now - s->fresh_asked < NMM_FRESH_RETRY)
 		return -EAGAIN;
-	err = send_up(n, AKMP_REKEY, s->id, 0, 0, 0);
+	err = send_up(n, AKMP_REKEY, s->id, 0, 0, 0, NULL);
 	if (err)
 		return err;
 	if (!s->fresh_asked)
@@ -891,42 +940,50 @@ int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance)
 
 int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last)
 {
-	return send_up(n, AKMP_REKEY, node, asr, epoch, last);
+	return send_up(n, AKMP_REKEY, node, asr, epoch, last, NULL);
 }
 
 void sync_tick(struct nmm *n)
 {
+	int64_t now = nmm_now();
+	uint32_t node;
 	sqlite3_stmt *st;
 	size_t j;
 
 	for (j = 0; j < n->nbehind; j++)
-		if (nmm_now() - n->behind[j].asked >= NMM_FRESH_RETRY)
+		if (now - n->behind[j].asked >= NMM_FRESH_RETRY)
 			ask_above(n, &n->behind[j]);
-	/* removals here: the root told, and told again until it removed them */
-	if (!n->up_session || (n->removals_at && nmm_now() - n->removals_at < NMM_FRESH_RETRY))
+	/* removals here: told to the root, again every 15 s until it removed them */
+	if (!n->up_session)
 		return;
-	n->removals_at = nmm_now();
-	st = db_prep(n, "SELECT node FROM removals ORDER BY at", "");
-	while (st && sqlite3_step(st) == SQLITE_ROW &&
-	       !send_up(n, AKMP_REMOVE, sqlite3_column_int64(st, 0), 0, 0, 0))
-		;
+	st = db_prep(n, "SELECT node, tag FROM removals WHERE sent = 0 OR sent <= ? "
+		     "ORDER BY sent, at", "i", now - NMM_FRESH_RETRY);
+	while (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		node = sqlite3_column_int64(st, 0);
+		if (send_up(n, AKMP_REMOVE, node, 0, 0, 0, sqlite3_column_blob(st, 1)))
+			break;
+		db_exec(n, "UPDATE removals SET sent = ? WHERE node = ?", "iu", now, node);
+	}
 	db_done(n, st);
 }
 
 void sync_removals(struct nmm *n)
 {
-	n->removals_at = 0;
-	sync_tick(n);
+	db_exec(n, "UPDATE removals SET sent = 0", "");
 }
 
-int sync_remove(struct nmm *n, uint32_t node)
+int sync_remove(struct nmm *n, uint32_t node, bool *told)
 {
 	int err = in_tx(n, remove_node, &node);
 
-	if (!err) {
-		nmm_event(n, "node-removed-here", "node %u root %u", node, n->up.peer);
-		if (n->up_session)
-			sync_removals(n);
-	}
+	*told = false;
+	if (err)
+		return err;
+	/* during a round: it stays past its end whatever the round brings */
+	err = synced_add(n, SYNCED_OFFERED | node);
+	sync_tick(n);
+	*told = db_int(n, 0, "SELECT sent FROM removals WHERE node = ?", "u", node) > 0;
+	nmm_event(n, "node-removed", "node %u here, root %u %s", node, n->up.peer,
+		  *told ? "told" : "to be told");
 	return err;
 }

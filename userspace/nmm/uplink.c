@@ -287,7 +287,9 @@ int uplink_forget(struct nmm *n)
 	for (i = 0; i < k && !err; i++)
 		err = rekey_new_epoch(n, asrs[i]);
 	free(asrs);
-	if (err || db_exec(n, "DELETE FROM uplink", "") < 0 || store_commit(n)) {
+	/* removals the root was not told of stay its to make ('root forget' says so) */
+	if (err || db_exec(n, "DELETE FROM uplink", "") < 0 ||
+	    db_exec(n, "DELETE FROM removals", "") < 0 || store_commit(n)) {
 		store_rollback(n);
 		return -EIO;
 	}
@@ -345,6 +347,12 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 			 "from the root: remove them first (node del, asr del), or use a new "
 			 "state directory");
 		err = -EEXIST;
+	}
+	/* another root: the removals were for the one before */
+	if (!err && n->up.peer && n->up.peer != b.nmm_id &&
+	    db_exec(n, "DELETE FROM removals", "") < 0) {
+		snprintf(msg, msglen, "cannot write the store");
+		err = -EIO;
 	}
 	if (!err) {
 		snprintf(ad, sizeof(ad), "uplink:%u", b.nmm_id);

@@ -209,7 +209,7 @@ static int64_t node_arg(struct req *q, const char **name)
 	return id;
 }
 
-int node_remove(struct req *q, int64_t id, const char *name)
+int node_remove(struct req *q, int64_t id, const char *name, uint32_t site)
 {
 	int k;
 
@@ -218,7 +218,9 @@ int node_remove(struct req *q, int64_t id, const char *name)
 		return q->status;
 	if (db_exec(q->r, "UPDATE nodes SET state = 'removed', cred = NULL WHERE id = $1", "i",
 		    id) != 1 ||
-	    db_event(q->r, "node-removed", "node %lld name %s", (long long)id, name))
+	    (site ? db_event(q->r, "node-removed", "node %lld name %s by site %u", (long long)id,
+			     name, site) :
+	     db_event(q->r, "node-removed", "node %lld name %s", (long long)id, name)))
 		return req_db(q);
 	return 0;
 }
@@ -229,7 +231,7 @@ static int node_del(struct req *q)
 	const char *name;
 	int64_t id = node_arg(q, &name);
 
-	return id ? node_remove(q, id, name) : q->status;
+	return id ? node_remove(q, id, name, 0) : q->status;
 }
 
 /* node rekey NAME: a new epoch of every ASR the node is a live member of (a new kernel) */

@@ -209,7 +209,7 @@ int asr_new_epoch(struct req *q, uint32_t asr);
 /* asr.c: "asr-changed" for each ASR res (one column of ids) names: sites are sent it again. */
 int asrs_changed(struct req *q, PGresult *res);
 /* node.c: the node revoked in every ASR (a new epoch each), removed, its credential gone. */
-int node_remove(struct req *q, int64_t id, const char *name);
+int node_remove(struct req *q, int64_t id, const char *name, uint32_t site);	/* site: its own */
 /* node.c: a new epoch of each ASR sql (the node's id as $1) returns; *k how many. */
 int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k);
 /* sync.c: the commands of the sites' link (q->link) */

@@ -547,10 +547,55 @@ void sync_event(struct root *r, const char *kind, const char *text)
 /* ---- REKEY ---- */
 
 /*
+ * link remove SITE NODE TAG (the sites' link only): the node was removed at
+ * its site; removed here as 'node del' does, if it is that site's node of
+ * that credential (TAG, akm_remove_tag()): its id may be another's now.
+ */
+static int link_remove(struct req *q)
+{
+	uint8_t sealed[AKM_SEALED_LEN(32)], tag[32], mine[32], *cred;
+	const char *w[3];
+	char name[AKM_NAME_MAX + 1], ad[32];
+	uint32_t site, node;
+	PGresult *res;
+	size_t len;
+	int i, err;
+
+	for (i = 0; i < 3; i++)
+		w[i] = req_next(q);
+	if (!w[2] || req_next(q) || akm_parse_id(w[0], &site) || akm_parse_id(w[1], &node) ||
+	    sodium_hex2bin(tag, sizeof(tag), w[2], strlen(w[2]), NULL, &len, NULL) ||
+	    len != sizeof(tag))
+		return req_usage(q, "link remove: bad arguments");
+	res = db_q(q->r, "SELECT name, cred FROM nodes WHERE id = $1 AND site = $2 AND "
+		   "state != 'removed'", "uu", node, site);
+	if (!res)
+		return req_db(q);
+	err = PQntuples(res) == 1 ? db_bytes(res, 0, 1, sealed, sizeof(sealed)) : -ENOENT;
+	snprintf(name, sizeof(name), "%s", err ? "" : PQgetvalue(res, 0, 0));
+	PQclear(res);
+	cred = err ? NULL : akm_secure_alloc(32);
+	snprintf(ad, sizeof(ad), "cred:%u", node);
+	if (!err && (!cred || akm_unseal(&q->r->master, ad, sealed, sizeof(sealed), cred, 32)))
+		err = -EBADMSG;
+	if (!err) {
+		akm_remove_tag(cred, site, node, mine);
+		if (sodium_memcmp(mine, tag, sizeof(tag)))
+			err = -ESTALE;
+	}
+	akm_secure_free(cred);
+	sodium_memzero(sealed, sizeof(sealed));
+	if (err == -ENOENT)
+		return req_fail(q, 1, "node %u is not one of site %u's", node, site);
+	if (err)
+		return req_fail(q, 1, "node %u of site %u: %s", node, site, err == -ESTALE ?
+				"another node has its id now" : "its credential does not open");
+	return node_remove(q, node, name, site);
+}
+
+/*
  * link rekey SITE NODE (the sites' link only): a new epoch of every ASR
  * the node of that site is a live member of (its kernel is new).
- * link remove SITE NODE: the node was removed at its site (while the root
- * was out of reach, or not): removed here, as 'node del' does.
  * link above SITE NODE ASR EPOCH LAST: the node answered EPOCH with
  * ESTALE, its kernel having had LAST: one epoch above LAST unless the ASR
  * has one already; EPOCH at most the current one, LAST at most 2^16
@@ -561,13 +606,13 @@ int cmd_link(struct req *q, const char *cmd)
 {
 	uint32_t v[5] = { 0 };
 	unsigned int i, k = strcmp(cmd, "above") ? 2 : 5;
-	char name[AKM_NAME_MAX + 1];
-	PGresult *res;
 	int64_t next;
 	int rows;
 
 	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && k == 2))
 		return req_usage(q, "unknown command 'link'; try 'akmctl root help'");
+	if (!strcmp(cmd, "remove"))
+		return link_remove(q);
 	for (i = 0; i < k; i++) {
 		const char *w = req_next(q);
 
@@ -576,17 +621,11 @@ int cmd_link(struct req *q, const char *cmd)
 	}
 	if (req_next(q))
 		return req_usage(q, "link %s: bad arguments", cmd);
-	res = db_q(q->r, "SELECT name FROM nodes WHERE id = $1 AND site = $2 AND "
-		   "state != 'removed'", "uu", v[1], v[0]);
-	if (!res)
-		return req_db(q);
-	rows = PQntuples(res);
-	snprintf(name, sizeof(name), "%s", rows ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
+	rows = db_int(q->r, -1, "SELECT count(*) FROM nodes WHERE id = $1 AND site = $2 AND "
+		      "state != 'removed'", "uu", v[1], v[0]);
 	if (rows != 1)
-		return req_fail(q, 1, "node %u is not one of site %u's", v[1], v[0]);
-	if (!strcmp(cmd, "remove"))
-		return node_remove(q, v[1], name);
+		return rows < 0 ? req_db(q) : req_fail(q, 1, "node %u is not one of site %u's",
+						       v[1], v[0]);
 	if (k == 2)
 		return rekey_node_asrs(q, "SELECT asr FROM members WHERE node = $1 AND "
 				       "state = 'live' ORDER BY asr", v[1], &rows);
@@ -664,7 +703,14 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 	snprintf(w[3], sizeof(w[3]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
 	snprintf(w[4], sizeof(w[4]), "%u", akmp_u32(&m->tb[AKMP_T_LAST]));
 	if (m->type == AKMP_REMOVE) {
-		admin_run(r, (char *[]){ "link", "remove", w[0], w[1], NULL }, true);
+		char hex[65];
+
+		if (!m->tb[AKMP_T_PROOF].v)
+			return -EBADMSG;
+		sodium_bin2hex(hex, sizeof(hex), m->tb[AKMP_T_PROOF].v, 32);
+		if (admin_run(r, (char *[]){ "link", "remove", w[0], w[1], hex, NULL },
+			      !l->rekey_noisy))
+			l->rekey_noisy = true;
 		return 0;
 	}
 	if (admin_run(r, asr ? (char *[]){ "link", "above", w[0], w[1], w[2], w[3], w[4], NULL } :

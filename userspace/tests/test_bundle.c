@@ -265,6 +265,13 @@ static void test_site_wrap(void)
 	akm_wrap_cred(site, key, 1, 5, w);
 	is_int(akm_unwrap_key(site, w, 1, 5, 1, ids, 0, out), -EBADMSG,
 	       "site wrap: a wrapped credential is no group key");
+	akm_remove_tag(cred, 2, 11, out);
+	akm_remove_tag(cred, 2, 11, key);
+	ok(!memcmp(out, key, 32), "remove tag: the same for the same node");
+	akm_remove_tag(cred, 2, 12, key);
+	ok(memcmp(out, key, 32), "remove tag: another for another node id");
+	akm_remove_tag(site, 2, 11, key);
+	ok(memcmp(out, key, 32), "remove tag: another for another credential");
 }
 
 int main(void)
