@@ -256,7 +256,7 @@ void uplink_show(struct nmm *n, struct akm_out *o);
 /* The site's credential (C of the bundle) into c (32 bytes, from akm_secure_alloc()). */
 int uplink_cred(struct nmm *n, uint8_t *c);
 
-/* sync.c: the site's records from the root (root.md, "Site synchronisation"). */
+/* sync.c, syncasr.c, ask.c: the site's records from the root, its requests (root.md). */
 int sync_message(struct nmm *n, const struct akmp_msg *m);	/* <0: the session fails */
 void sync_reset(struct nmm *n);		/* a session with the root ended */
 void sync_tick(struct nmm *n);		/* ask the root again for what it has not answered */

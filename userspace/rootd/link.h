@@ -84,6 +84,7 @@ bool sync_pending(struct root *r, const struct link *l);	/* work to send */
 void sync_step(struct root *r, struct link *l);	/* some of it, if its queue has room */
 void sync_event(struct root *r, const char *kind, const char *text);
 void sync_link_free(struct link *l);
+/* ask.c: a site's REKEY or REMOVE */
 int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m);
 
 #endif /* ROOT_LINK_H */

@@ -212,7 +212,7 @@ int asrs_changed(struct req *q, PGresult *res);
 int node_remove(struct req *q, int64_t id, const char *name, uint32_t site);	/* site: its own */
 /* node.c: a new epoch of each ASR sql (the node's id as $1) returns; *k how many. */
 int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k);
-/* sync.c: the commands of the sites' link (q->link) */
+/* ask.c: the commands of the sites' link (q->link) */
 int cmd_link(struct req *q, const char *cmd);
 
 #endif /* ROOT_H */
