@@ -248,6 +248,8 @@ e=$(root_epoch 1) e2e=$(root_epoch 2)
 kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
 ip netns del "${P}w1"
 netns_up w1 b	# the old veth goes with the namespace, a moment later
+# w1's address has a new MAC now: the others forget the old one (ARP, not AKM)
+for x in root east west e1 e2 w2; do ip -n "$P$x" neigh flush to "$(addr w1)" 2>/dev/null; done
 start_agent w1
 wait_for 60 online w1 && wait_for 30 root_above 1 "$e"
 ok $? "w1 in a new namespace (a new kernel): the root re-keyed ASR 1 ($e -> $(root_epoch 1))" \
