@@ -50,3 +50,33 @@ wait_for() {
 		sleep 0.5
 	done
 }
+
+# akm_kernel_epoch NETNS ASR: the current epoch of ASR in that namespace's
+# kernel, 0 if it has none ($AKMCTL).
+akm_kernel_epoch() {
+	local out
+	out=$("$AKMCTL" -n "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
+	python3 -c '
+import json, sys
+a = json.loads(sys.argv[1])
+a = a[0] if isinstance(a, list) else a
+print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' "$out"
+}
+
+# akm_rx_from NETNS NODE_ID: the packets that namespace's kernel verified
+# from the node, over every ASR ($AKMCTL).
+akm_rx_from() {
+	"$AKMCTL" -n "$1" -j member show 2>/dev/null | python3 -c '
+import json, sys
+node = int(sys.argv[1])
+def walk(v):
+    if isinstance(v, dict):
+        if v.get("node") == node and "stats" in v:
+            yield v["stats"].get("rx_packets", 0)
+        for x in v.values():
+            yield from walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from walk(x)
+print(sum(walk(json.load(sys.stdin))))' "$2"
+}

@@ -54,16 +54,7 @@ stop_agent() { kill "${AGENT_PID[$1]}"; wait "${AGENT_PID[$1]}" 2>/dev/null; uns
 addr() { echo "$NET.${IP[$1]:-${ID[$1]}}"; }
 online() { nmmj node list "${1^^}" | grep -q '"link":"online"'; }
 nmm_epoch() { nmmj asr show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])'; }
-# the current epoch of asr in a node's kernel (0: none)
-kernel_epoch() {	# ns asr -> current epoch in that kernel, 0 if it has no such ASR
-	local out
-	out=$(ctl "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
-	python3 -c '
-import json, sys
-a = json.loads(sys.argv[1])
-a = a[0] if isinstance(a, list) else a
-print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' "$out"
-}
+kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }	# NS ASR: its current epoch, 0 if none
 # every online member of asr holds the NMM's epoch as current
 converged() {	# asr
 	local e x
@@ -75,22 +66,7 @@ print(" ".join(m["name"].lower() for m in json.load(sys.stdin)["members"]
 		[ "$(kernel_epoch "$x" "$1")" = "$e" ] || return 1
 	done
 }
-# packets the kernel of $1 verified from node $2, over every ASR
-rx_from() {
-	ctl "$1" -j member show 2>/dev/null | python3 -c '
-import json, sys
-node = int(sys.argv[1])
-def walk(v):
-    if isinstance(v, dict):
-        if v.get("node") == node and "stats" in v:
-            yield v["stats"].get("rx_packets", 0)
-        for x in v.values():
-            yield from walk(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from walk(x)
-print(sum(walk(json.load(sys.stdin))))' "${ID[$2]}"
-}
+rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }	# NS NODE: packets NS verified from NODE
 # x and y exchange authenticated traffic: pings pass, and each kernel
 # counts verified packets from the other
 talks() {	# x y

@@ -155,15 +155,7 @@ ok $good "the nodes are exported, imported and online at their sites' NMMs" \
 	"$(nmm east node list; nmm west node list)"
 
 # ---- an ASR across both sites ----
-kernel_epoch() {	# NS ASR: the current epoch there, 0 if none
-	local out
-	out=$(ctl "$1" -j asr show "$2" 2>/dev/null) || { echo 0; return; }
-	python3 -c '
-import json, sys
-a = json.loads(sys.argv[1])
-a = a[0] if isinstance(a, list) else a
-print(max([k["epoch"] for k in a.get("keys", []) if k["state"] == "current"] or [0]))' "$out"
-}
+kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }	# NS ASR: its current epoch, 0 if none
 root_epoch() {
 	pg_sql -c "SELECT epoch FROM asrs WHERE id = $1"
 }
@@ -172,21 +164,7 @@ at_epoch() {	# ASR EPOCH NODE...: each holds EPOCH current
 	shift 2
 	for x in "$@"; do [ "$(kernel_epoch "$x" "$asr")" = "$e" ] || return 1; done
 }
-rx_from() {	# NS NODE: packets the kernel of NS verified from NODE
-	ctl "$1" -j member show 2>/dev/null | python3 -c '
-import json, sys
-node = int(sys.argv[1])
-def walk(v):
-    if isinstance(v, dict):
-        if v.get("node") == node and "stats" in v:
-            yield v["stats"].get("rx_packets", 0)
-        for x in v.values():
-            yield from walk(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from walk(x)
-print(sum(walk(json.load(sys.stdin))))' "${ID[$2]}"
-}
+rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }	# NS NODE: packets NS verified from NODE
 talks() {	# X Y: pings pass, and each kernel counts verified packets from the other
 	local rx ry
 	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
