@@ -199,10 +199,12 @@ python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("UPDATE nodes SET session = 1")
 db.commit()' "$W/nmm/nmm.db"
-ip netns del "${P}nmm"	# its veth goes in the background: a new name
+# the old namespace may linger (orphaned sockets) and answer ARP: unplug it first
+ip link del "${P}nmm"
+ip netns del "${P}nmm"
 ip netns add "${P}nmm"
-ip link add "${P}nmm2" type veth peer name eth0 netns "${P}nmm"
-ip link set "${P}nmm2" master akme2ebr up
+ip link add "${P}nmm" type veth peer name eth0 netns "${P}nmm"
+ip link set "${P}nmm" master akme2ebr up
 in_ns nmm ip addr add 10.9.0.1/24 dev eth0
 in_ns nmm ip link set eth0 up
 in_ns nmm ip link set lo up

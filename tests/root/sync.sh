@@ -59,7 +59,6 @@ cleanup() {
 	pg_stop
 	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
 	ip link del akmsybr 2>/dev/null
-	ip link del "${P}w1b" 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
@@ -72,10 +71,10 @@ nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
 nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
 store() { sqlite3 "$W/$1/nmm.db" "$2"; }
 
-netns_up() {	# NS [SUFFIX of the bridge's end]
+netns_up() {	# NS
 	ip netns add "$P$1"
-	ip link add "$P$1${2:-}" type veth peer name eth0 netns "$P$1"
-	ip link set "$P$1${2:-}" master akmsybr up
+	ip link add "$P$1" type veth peer name eth0 netns "$P$1"
+	ip link set "$P$1" master akmsybr up
 	in_ns "$1" ip addr add "$(addr "$1")/24" dev eth0
 	in_ns "$1" ip link set eth0 up
 	in_ns "$1" ip link set lo up
@@ -224,8 +223,17 @@ ok $? "w1 and e2 added: epoch $e at all three, e1 and e2 talk to w1" \
 # ---- a node's new kernel gets new epochs from the root ----
 e=$(root_epoch 1) e2e=$(root_epoch 2)
 kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
+# its session ends in a reset sent before west's NMM switches w1 to
+# bootstrap: no orphan socket of the old session is left in w1 (a FIN
+# answered under the other mode never arrives)
+no_sockets() { [ -z "$(in_ns w1 ss -Htan dst "$(addr west)")" ]; }
+wait_for 10 no_sockets
+ok $? "w1's agent stopped: no socket of its session left in w1" "$(in_ns w1 ss -tan)"
+# The old machine is gone: its link first (the namespace itself lives on
+# while its closed TCP sockets do, and would answer ARP for w1's address)
+ip link del "${P}w1"
 ip netns del "${P}w1"
-netns_up w1 b	# the old veth goes with the namespace, a moment later
+netns_up w1
 # w1's address has a new MAC now: the others forget the old one (ARP, not AKM)
 for x in root east west e1 e2 w2; do ip -n "$P$x" neigh flush to "$(addr w1)" 2>/dev/null; done
 start_agent w1

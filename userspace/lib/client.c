@@ -37,12 +37,10 @@ void akmc_init(struct akmc *c)
 void akmc_close(struct akmc *c, bool reset)
 {
 	if (c->fd >= 0) {
-		if (reset) {	/* nothing left to send: no FIN exchange after the switch */
-			struct linger l = { .l_onoff = 1, .l_linger = 0 };
-
-			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-		}
-		close(c->fd);
+		if (reset)	/* nothing left to send: no FIN exchange after the switch */
+			akmp_close_reset(c->fd);
+		else
+			close(c->fd);
 		c->fd = -1;
 	}
 	akmp_reader_free(&c->rd);

@@ -759,6 +759,14 @@ int akmp_flush(int fd, struct akmp_outq *q)
 	return 1;
 }
 
+void akmp_close_reset(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
 bool akmp_pending(const struct akmp_outq *q)
 {
 	return q->off < q->len;

@@ -246,6 +246,12 @@ int akmp_queue(struct akmp_outq *q, const struct akmp_buf *b);	/* -ENOBUFS: full
 /* 1: all written, 0: more pending (wait for POLLOUT), -errno. */
 int akmp_flush(int fd, struct akmp_outq *q);
 bool akmp_pending(const struct akmp_outq *q);
+/*
+ * Close a connection with a reset, sent at once: before the kernel switches
+ * the peer's mode, so its last segment goes out under the mode the
+ * connection ran in and no orphan socket lingers at either end.
+ */
+void akmp_close_reset(int fd);
 void akmp_outq_free(struct akmp_outq *q);
 
 /* The NMM admin socket (akmctl nmm): frames as above (be32 length | u8 type | TLVs). */

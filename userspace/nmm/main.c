@@ -139,7 +139,8 @@ void conn_close(struct nmm *n, struct conn *c)
 		}
 	if (c->kind == CONN_NODE)
 		peer_closed(n, c);
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	akmp_reader_free(&c->rd);
 	akmp_outq_free(&c->out);
 	free(c->waits);

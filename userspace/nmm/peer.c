@@ -592,6 +592,19 @@ int peer_input(struct nmm *n, struct conn *c)
 	return ret;
 }
 
+/*
+ * A connection closed before the node's mode switches: with a reset, sent
+ * at once under the mode it ran in (the node has read what it needed:
+ * it closed first, or the session is over), so that no orphan socket
+ * lingers at either end, its segments dropped by the other mode. 0.
+ */
+static int conn_reset(struct conn *c)
+{
+	akmp_close_reset(c->fd);
+	c->fd = -1;
+	return 0;
+}
+
 /* Called by conn_close() before the connection is freed. */
 void peer_closed(struct nmm *n, struct conn *c)
 {
@@ -607,7 +620,7 @@ void peer_closed(struct nmm *n, struct conn *c)
 		 */
 		s = c->closed_by_node ? nodest(n, c->node, true) : NULL;
 		if (s && s->mode == NODE_BOOTSTRAP && node_live(n, c->node) &&
-		    !kern_session(n, c->node, c->session_epoch)) {
+		    !conn_reset(c) && !kern_session(n, c->node, c->session_epoch)) {
 			s->mode = NODE_SESSION_WAIT;
 			s->epoch = c->session_epoch;
 			s->since = nmm_now();
@@ -619,6 +632,7 @@ void peer_closed(struct nmm *n, struct conn *c)
 	s = c->up ? nodest(n, c->node, false) : NULL;
 	if (s && s->session == c) {
 		s->session = NULL;
+		conn_reset(c);
 		node_bootstrap(n, c->node, "connection-closed");
 	}
 }

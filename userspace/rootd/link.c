@@ -164,7 +164,8 @@ static void link_free(struct root *r, struct link *l)
 			*pp = l->next;
 			break;
 		}
-	close(l->fd);
+	if (l->fd >= 0)
+		close(l->fd);
 	akmp_reader_free(&l->rd);
 	akmp_outq_free(&l->out);
 	sync_link_free(l);
@@ -527,6 +528,18 @@ static int link_input(struct root *r, struct link *l)
 	return ret;
 }
 
+/*
+ * A connection closed before the site's mode switches: with a reset, sent
+ * at once under the mode it ran in (the site closed first, or the session
+ * is over), so that no orphan socket lingers at either end. 0.
+ */
+static int link_reset(struct link *l)
+{
+	akmp_close_reset(l->fd);
+	l->fd = -1;
+	return 0;
+}
+
 static void link_close(struct root *r, struct link *l)
 {
 	struct sitest *s = sitest(r, l->hs.node, false);
@@ -537,7 +550,7 @@ static void link_close(struct root *r, struct link *l)
 		 * the site closed it, having read WELCOME; closed otherwise,
 		 * the site starts over (protocol.md).
 		 */
-		if (l->closed_by_site && s->mode == SITE_BOOTSTRAP &&
+		if (l->closed_by_site && s->mode == SITE_BOOTSTRAP && !link_reset(l) &&
 		    !kern_site_session(r, s->id, &s->addr, l->session_epoch)) {
 			s->mode = SITE_SESSION_WAIT;
 			s->epoch = l->session_epoch;
@@ -545,6 +558,7 @@ static void link_close(struct root *r, struct link *l)
 		}
 	} else if (s && s->session == l) {
 		s->session = NULL;
+		link_reset(l);
 		site_bootstrap(r, s, "connection-closed");
 	}
 	link_free(r, l);
