@@ -27,6 +27,7 @@ ALL=(akm_node akm_asr akm_member akm_key akm_keyring akm_dump akm_perm_ns
 	akm_stats akm_events akm_cred akmctl.sh mcast.sh pkt/run.sh net/run.sh nmm/e2e.sh
 	nmm/hijack.sh nmm/converge.sh nmm/agent_tpm.sh nmm/agent_e2e.sh nmm/random.py root/link.sh
 	root/sync.sh
+	root/instances.sh
 	memcg.sh
 	docs.py akm_fault akm_module)
 if [ $# -gt 0 ]; then

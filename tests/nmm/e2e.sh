@@ -208,6 +208,8 @@ ip link set "${P}nmm" master akme2ebr up
 in_ns nmm ip addr add 10.9.0.1/24 dev eth0
 in_ns nmm ip link set eth0 up
 in_ns nmm ip link set lo up
+# the NMM's address has a new MAC now: the nodes forget the old one (ARP, not AKM)
+for node in $NODES; do ip -n "$P$node" neigh flush to 10.9.0.1 2>/dev/null; done
 start_nmm
 all_online() {
 	local node

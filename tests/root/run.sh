@@ -25,9 +25,9 @@ root_setup root-test
 # ---- the deployment's identity ----
 start 1
 ok $? "akm-rootd starts on an empty database (schema made, master key made)" "$(cat "$T/r1.log")"
-grep -q "schema migrated to version 3" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
+grep -q "schema migrated to version 4" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
 	[ "$(stat -c %a "$T/r1/master.key")" = 600 ]
-ok $? "schema version 3; master.key made, mode 0600" "$(cat "$T/r1.log")"
+ok $? "schema version 4; master.key made, mode 0600" "$(cat "$T/r1.log")"
 # started by root: without --listen it keeps no capability
 grep -q "^CapEff:\s*0000000000000000$" /proc/"$PID1"/status &&
 	grep -q "^CapPrm:\s*0000000000000000$" /proc/"$PID1"/status
@@ -274,11 +274,12 @@ ok $? "the server back: both instances serve again"
 invariants "database restarts"
 
 # ---- a schema newer than this akm-rootd ----
+schema=$(pg_sql -c "SELECT v FROM meta WHERE k = 'schema'")
 pg_sql -c "UPDATE meta SET v = 99 WHERE k = 'schema'"
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
-[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (3)" <<<"$out"
+[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (4)" <<<"$out"
 ok $? "a database of a newer schema is refused" "$out"
-pg_sql -c "UPDATE meta SET v = 3 WHERE k = 'schema'"
+pg_sql -c "UPDATE meta SET v = $schema WHERE k = 'schema'"
 
 # secrets without the check value (a partial restore): still no new master key
 sealed=$(pg_sql -c "SELECT encode(b, 'hex') FROM meta WHERE k = 'master_check'")

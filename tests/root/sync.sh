@@ -226,7 +226,7 @@ kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
 # its session ends in a reset sent before west's NMM switches w1 to
 # bootstrap: no orphan socket of the old session is left in w1 (a FIN
 # answered under the other mode never arrives)
-no_sockets() { [ -z "$(in_ns w1 ss -Htan dst "$(addr west)")" ]; }
+no_sockets() { local s; s=$(in_ns w1 ss -Htan dst "$(addr west)") && [ -z "$s" ]; }
 wait_for 10 no_sockets
 ok $? "w1's agent stopped: no socket of its session left in w1" "$(in_ns w1 ss -tan)"
 # The old machine is gone: its link first (the namespace itself lives on

@@ -151,7 +151,7 @@ static void send_hello(struct akmc *c)
 	c->hs.node = c->self;
 	c->hs.nmm = c->peer;
 	randombytes_buf(c->hs.nn, sizeof(c->hs.nn));
-	c->hs.flags = c->fresh ? AKMP_FLAG_FRESH : 0;
+	c->hs.flags = c->flags | (c->fresh ? AKMP_FLAG_FRESH : 0);
 	c->hs.last = c->ops->last(c);
 	c->hs.instance = akm_node_get(c->nl, &self) ? 0 : self.instance;
 	c->hs.session = c->session_conn ? c->epoch : 0;

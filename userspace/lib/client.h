@@ -72,6 +72,7 @@ struct akmc {
 	struct akm_addr src;		/* connect from this address (family 0: any) */
 	struct akm_sock *nl;		/* for the proofs (ops->prepare may open it anew) */
 	bool fresh;			/* HELLO FLAGS bit 0 until a session */
+	uint32_t flags;			/* HELLO FLAGS it always sends (what it takes) */
 	/* the client's */
 	int fd;
 	enum akmc_state st;

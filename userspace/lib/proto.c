@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "proto.h"
 
@@ -218,6 +220,7 @@ static const struct {
 	[AKMP_T_INSTANCE] = { FIXED, 8 },
 	[AKMP_T_SESSION] = { FIXED, 4 },
 	[AKMP_T_LAST] = { FIXED, 4 },
+	[AKMP_T_ENDPOINT] = { FIXED, AKMP_ADDR_LEN + 2 },
 };
 
 #define REQ(t) (1u << (t))
@@ -243,6 +246,7 @@ static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_SYNC] = REQ(AKMP_T_STATE),
 	[AKMP_REKEY] = REQ(AKMP_T_NODE_ID),
 	[AKMP_REMOVE] = REQ(AKMP_T_NODE_ID),
+	[AKMP_INSTANCES] = 0,
 };
 
 static const char *const type_names[AKMP_TYPE_MAX + 1] = {
@@ -261,6 +265,7 @@ static const char *const type_names[AKMP_TYPE_MAX + 1] = {
 	[AKMP_SYNC] = "SYNC",
 	[AKMP_REKEY] = "REKEY",
 	[AKMP_REMOVE] = "REMOVE",
+	[AKMP_INSTANCES] = "INSTANCES",
 };
 
 const char *akmp_type_name(unsigned int type)
@@ -604,6 +609,51 @@ void akmp_addr_get(const uint8_t in[AKMP_ADDR_LEN], struct akm_addr *a)
 		a->family = AF_INET6;
 		memcpy(&a->v6, in, AKMP_ADDR_LEN);
 	}
+}
+
+void akmp_put_endpoint(struct akmp_buf *b, const struct akmp_endpoint *e)
+{
+	uint8_t v[AKMP_ADDR_LEN + 2];
+
+	akmp_addr_put(&e->addr, v);
+	v[AKMP_ADDR_LEN] = e->port >> 8;
+	v[AKMP_ADDR_LEN + 1] = e->port & 0xff;
+	akmp_put(b, AKMP_T_ENDPOINT, v, sizeof(v));
+}
+
+bool akmp_endpoint_usable(const struct akmp_endpoint *e)
+{
+	const struct in6_addr *a6 = &e->addr.v6;
+	uint32_t a4 = ntohl(e->addr.v4.s_addr);
+
+	if (!e->port)
+		return false;
+	if (e->addr.family == AF_INET)
+		return a4 && a4 >> 24 != 127 && !IN_MULTICAST(a4) && a4 != INADDR_BROADCAST;
+	return e->addr.family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(a6) &&
+	       !IN6_IS_ADDR_LOOPBACK(a6) && !IN6_IS_ADDR_MULTICAST(a6) &&
+	       !IN6_IS_ADDR_LINKLOCAL(a6) && !IN6_IS_ADDR_V4MAPPED(a6);
+}
+
+int akmp_instances_parse(const struct akmp_msg *m, struct akmp_endpoint e[AKMP_INSTANCES_MAX])
+{
+	struct akmp_iter it;
+	struct akmp_tlv t;
+	int n = 0, i;
+
+	akmp_iter_init(&it, m->body, m->len);	/* akmp_parse() checked the TLVs */
+	while (n < AKMP_INSTANCES_MAX && akmp_iter_next(&it, &t) > 0) {
+		if (t.type != AKMP_T_ENDPOINT)
+			continue;
+		akmp_addr_get(t.v, &e[n].addr);
+		e[n].port = t.v[AKMP_ADDR_LEN] << 8 | t.v[AKMP_ADDR_LEN + 1];
+		for (i = 0; i < n; i++)
+			if (e[i].port == e[n].port && akm_addr_eq(&e[i].addr, &e[n].addr))
+				break;
+		if (i == n && akmp_endpoint_usable(&e[n]))
+			n++;
+	}
+	return n;
 }
 
 /* ---- non-blocking I/O ---- */

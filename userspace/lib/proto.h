@@ -32,6 +32,7 @@
 #define AKMP_OUTQ_MAX		(1u << 20)	/* bytes queued per connection */
 #define AKMP_HEARTBEAT_SECS	10
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
+#define AKMP_FLAG_INSTANCES	(1u << 1)	/* ... a site that takes INSTANCES */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
 #define AKMP_SYNC_BEGIN		1	/* SYNC STATE */
 #define AKMP_SYNC_END		2
@@ -58,6 +59,7 @@ enum akmp_type {
 	AKMP_SYNC,		/* root -> site: STATE 1 all follows, 2 that was all */
 	AKMP_REKEY,		/* site -> root: new epochs for a node's ASRs */
 	AKMP_REMOVE,		/* site -> root: a node removed at the site */
+	AKMP_INSTANCES,		/* root -> site: the instances it may connect to */
 	__AKMP_TYPE_MAX
 };
 #define AKMP_TYPE_MAX (__AKMP_TYPE_MAX - 1)
@@ -86,6 +88,7 @@ enum akmp_tlv_type {
 	AKMP_T_INSTANCE,	/* be64: the node kernel's AKM_A_NODE_INSTANCE */
 	AKMP_T_SESSION,		/* be32: 0 bootstrap connection, else its session epoch */
 	AKMP_T_LAST,		/* be32: ACK STATUS ESTALE: the ASR's last epoch there */
+	AKMP_T_ENDPOINT,	/* 18 bytes: address (as ADDR) and be16 TCP port */
 	__AKMP_T_MAX
 };
 #define AKMP_T_MAX (__AKMP_T_MAX - 1)
@@ -213,6 +216,21 @@ int akmp_counters_parse(const struct akmp_msg *m, akmp_counter_cb cb, void *arg)
 /* Addresses as 16 bytes (IPv4-mapped) and back. */
 void akmp_addr_put(const struct akm_addr *a, uint8_t out[AKMP_ADDR_LEN]);
 void akmp_addr_get(const uint8_t in[AKMP_ADDR_LEN], struct akm_addr *a);
+
+/* INSTANCES: the root's instances a site may connect to, at most this many. */
+#define AKMP_INSTANCES_MAX	8
+struct akmp_endpoint {
+	struct akm_addr addr;
+	uint16_t port;
+};
+void akmp_put_endpoint(struct akmp_buf *b, const struct akmp_endpoint *e);
+/* One a site can connect to: a port; not unspecified, loopback, multicast, link-local. */
+bool akmp_endpoint_usable(const struct akmp_endpoint *e);
+/*
+ * Its usable ENDPOINTs in order, each once, the first AKMP_INSTANCES_MAX
+ * of them (a later root may send more): how many.
+ */
+int akmp_instances_parse(const struct akmp_msg *m, struct akmp_endpoint e[AKMP_INSTANCES_MAX]);
 
 /* ---- non-blocking I/O ---- */
 

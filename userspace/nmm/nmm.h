@@ -146,6 +146,12 @@ struct nmm {
 	bool stmt_out[NMM_STMT_CACHE];		/* ... and handed out */
 	struct akmc up;			/* the link to the root (uplink.c), if up_on */
 	bool up_on, up_session;
+	/* the root's instances, then the bundle's endpoint if not one of them */
+	struct akmp_endpoint up_eps[AKMP_INSTANCES_MAX + 1], up_bundle;
+	int up_neps, up_ep;		/* how many; the one connected to (or last tried) */
+	bool up_tried;			/* a bootstrap connection was prepared */
+	uint64_t up_sessions;		/* up.sessions when the pass began */
+	int up_pass;			/* bootstrap connections tried in it */
 	bool syncing;			/* between SYNC begin and end (sync.c) */
 	struct behind {			/* ASRs whose epoch here is above the root's */
 		uint32_t asr, node;	/* ... and a member here to ask for */
@@ -213,7 +219,8 @@ int peer_input(struct nmm *n, struct conn *c);	/* <0: close it */
 void peer_closed(struct nmm *n, struct conn *c);
 void peer_gave_up(struct nmm *n, struct conn *c);	/* no AUTH after CHALLENGE */
 struct conn *peer_find(struct nmm *n, uint32_t node);	/* its session connection */
-void peer_drop(struct nmm *n, uint32_t node);	/* close its connections (flushed) */
+void peer_drop(struct nmm *n, uint32_t node);	/* close its connections (flushed, reset) */
+void conn_reset(struct conn *c);	/* close it now with a reset (peer.c) */
 void nodest_addrs(struct nmm *n, struct nodest *s);	/* s->addrs from the store */
 struct nodest *nodest(struct nmm *n, uint32_t node, bool make);
 void node_bootstrap(struct nmm *n, uint32_t node, const char *why);

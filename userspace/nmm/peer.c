@@ -102,6 +102,8 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 	if (s && s->mode == NODE_BOOTSTRAP)
 		return;
 	if (s) {
+		if (s->session)		/* its session's last segment, still tagged */
+			conn_reset(s->session);
 		s->mode = NODE_BOOTSTRAP;
 		s->since = nmm_now();
 		s->epoch = 0;
@@ -114,6 +116,22 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 
 /* ---- connections ---- */
 
+/*
+ * A connection that ends before the node's kernel state changes (its mode,
+ * its addresses, the node removed): closed at once with a reset, sent under
+ * the state it ran in. A FIN, or data retransmitted, after the change would
+ * be dropped by the node (or by this kernel), and its socket left to
+ * linger; nothing unacknowledged could be delivered after it anyway.
+ */
+void conn_reset(struct conn *c)
+{
+	if (c->fd >= 0)
+		akmp_close_reset(c->fd);
+	c->fd = -1;
+	c->state = CS_CLOSING;
+	c->dead = true;
+}
+
 void peer_drop(struct nmm *n, uint32_t node)
 {
 	struct conn *c;
@@ -121,8 +139,7 @@ void peer_drop(struct nmm *n, uint32_t node)
 	for (c = n->conns; c; c = c->next)
 		if (c->kind == CONN_NODE && c->node == node) {
 			akmp_flush(c->fd, &c->out);
-			shutdown(c->fd, SHUT_WR);
-			c->state = CS_CLOSING;
+			conn_reset(c);
 		}
 }
 
@@ -140,7 +157,7 @@ int conn_send(struct nmm *n, struct conn *c, struct akmp_buf *b)
 	(void)n;
 	if (!err)
 		err = akmp_queue(&c->out, b);
-	if (!err && akmp_flush(c->fd, &c->out) < 0)
+	if (!err && (c->fd < 0 || akmp_flush(c->fd, &c->out) < 0))
 		err = -EPIPE;
 	if (err) {
 		c->state = CS_CLOSING;
@@ -592,19 +609,6 @@ int peer_input(struct nmm *n, struct conn *c)
 	return ret;
 }
 
-/*
- * A connection closed before the node's mode switches: with a reset, sent
- * at once under the mode it ran in (the node has read what it needed:
- * it closed first, or the session is over), so that no orphan socket
- * lingers at either end, its segments dropped by the other mode. 0.
- */
-static int conn_reset(struct conn *c)
-{
-	akmp_close_reset(c->fd);
-	c->fd = -1;
-	return 0;
-}
-
 /* Called by conn_close() before the connection is freed. */
 void peer_closed(struct nmm *n, struct conn *c)
 {
@@ -620,7 +624,7 @@ void peer_closed(struct nmm *n, struct conn *c)
 		 */
 		s = c->closed_by_node ? nodest(n, c->node, true) : NULL;
 		if (s && s->mode == NODE_BOOTSTRAP && node_live(n, c->node) &&
-		    !conn_reset(c) && !kern_session(n, c->node, c->session_epoch)) {
+		    !kern_session(n, c->node, c->session_epoch)) {
 			s->mode = NODE_SESSION_WAIT;
 			s->epoch = c->session_epoch;
 			s->since = nmm_now();
@@ -630,9 +634,6 @@ void peer_closed(struct nmm *n, struct conn *c)
 		return;
 	}
 	s = c->up ? nodest(n, c->node, false) : NULL;
-	if (s && s->session == c) {
-		s->session = NULL;
-		conn_reset(c);
+	if (s && s->session == c)
 		node_bootstrap(n, c->node, "connection-closed");
-	}
 }

@@ -96,6 +96,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE removals (node INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
 	"  tag BLOB NOT NULL,"				/* akm_remove_tag() */
 	"  sent INTEGER NOT NULL DEFAULT 0);",		/* nmm_now() */
+	/* 7 -> 8: the root's instances, as it last sent them (uplink.c) */
+	"ALTER TABLE uplink ADD COLUMN instances TEXT NOT NULL DEFAULT '';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

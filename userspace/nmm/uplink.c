@@ -55,6 +55,94 @@ static int cred_install(struct nmm *n)
 	return err;
 }
 
+/* "a.b.c.d:port" or "[v6]:port" */
+static char *ep_str(const struct akmp_endpoint *e, char *buf, size_t len)
+{
+	char a[AKM_ADDRSTRLEN];
+
+	akm_addr_str(&e->addr, a, sizeof(a));
+	snprintf(buf, len, e->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, e->port);
+	return buf;
+}
+
+static bool eps_has(const struct nmm *n, const struct akmp_endpoint *e)
+{
+	int i;
+
+	for (i = 0; i < n->up_neps; i++)
+		if (n->up_eps[i].port == e->port && akm_addr_eq(&n->up_eps[i].addr, &e->addr))
+			return true;
+	return false;
+}
+
+/* Does a node (not removed) have the address a? */
+static bool node_has(struct nmm *n, const char *a)
+{
+	return db_int(n, 1, "SELECT count(*) FROM nodes WHERE state != 'removed' AND "
+		      "' ' || addrs || ' ' LIKE '% ' || ? || ' %'", "t", a) != 0;
+}
+
+/*
+ * The endpoints to try, in turn: the root's instances (as stored: "EP EP
+ * ..."), those of the bundle's address family that are no node's address,
+ * then the bundle's unless it is one of them. The next one tried is the
+ * one after that connected to (the first if it is no longer listed).
+ */
+static void eps_load(struct nmm *n, const char *instances)
+{
+	struct akmp_endpoint cur = n->up_eps[n->up_ep], e;
+	char copy[AKMP_INSTANCES_MAX * (AKM_ADDRSTRLEN + 8)], *tok, *save, a[AKM_ADDRSTRLEN];
+	bool had = n->up_neps > 0;
+	int i;
+
+	n->up_neps = 0;
+	snprintf(copy, sizeof(copy), "%s", instances);
+	for (tok = strtok_r(copy, " ", &save); tok && n->up_neps < AKMP_INSTANCES_MAX;
+	     tok = strtok_r(NULL, " ", &save)) {
+		e.port = AKM_NMM_PORT;
+		if (akm_endpoint_parse(tok, &e.addr, &e.port) || eps_has(n, &e) ||
+		    e.addr.family != n->up_bundle.addr.family)
+			continue;
+		if (node_has(n, akm_addr_str(&e.addr, a, sizeof(a)))) {
+			nmm_log("root link: instance %s left out: it is a node's address", tok);
+			continue;
+		}
+		n->up_eps[n->up_neps++] = e;
+	}
+	if (!eps_has(n, &n->up_bundle))
+		n->up_eps[n->up_neps++] = n->up_bundle;
+	n->up_ep = had ? n->up_neps - 1 : 0;
+	for (i = 0; had && i < n->up_neps; i++)
+		if (n->up_eps[i].port == cur.port && akm_addr_eq(&n->up_eps[i].addr, &cur.addr))
+			n->up_ep = i;
+}
+
+/*
+ * INSTANCES: the root's instances this site may connect to, tried in turn
+ * from the next bootstrap connection on, and kept in the store.
+ */
+static int on_instances(struct nmm *n, const struct akmp_msg *m)
+{
+	char text[AKMP_INSTANCES_MAX * (AKM_ADDRSTRLEN + 8)] = "", buf[AKM_ADDRSTRLEN + 8];
+	struct akmp_endpoint e[AKMP_INSTANCES_MAX];
+	size_t len = 0;
+	int k, i, rows;
+
+	k = akmp_instances_parse(m, e);
+	for (i = 0; i < k && len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - len, "%s%s", i ? " " : "",
+				ep_str(&e[i], buf, sizeof(buf)));
+	rows = db_exec(n, "UPDATE uplink SET instances = ? WHERE instances != ?", "tt", text,
+		       text);
+	if (rows < 0)	/* tried all the same, and sent again at the next session */
+		nmm_log("root link: cannot keep the root's instances in the store");
+	if (!rows)
+		return 0;
+	eps_load(n, text);
+	nmm_event(n, "root-instances", "root %u instances %d", n->up.peer, k);
+	return 0;
+}
+
 /* Before a connection: the credential in the kernel; for a bootstrap one, bootstrap mode. */
 static int prepare(struct akmc *c, bool session)
 {
@@ -74,6 +162,25 @@ static int prepare(struct akmc *c, bool session)
 		return nl_fail(c, err, "the site's credential");
 	if (session)
 		return 0;
+	/*
+	 * After a connection that failed or ended, the next instance (all
+	 * serve alike); a pass over them at the first pace of the backoff.
+	 */
+	if (c->sessions != n->up_sessions) {
+		n->up_sessions = c->sessions;
+		n->up_pass = 0;
+	}
+	if (n->up_tried && n->up_neps) {
+		n->up_ep = (n->up_ep + 1) % n->up_neps;
+		if (++n->up_pass < n->up_neps)
+			c->backoff = AKMC_BACKOFF_MIN_MS;
+	}
+	n->up_tried = true;
+	if (n->up_neps) {
+		c->addr = n->up_eps[n->up_ep].addr;
+		c->port = n->up_eps[n->up_ep].port;
+		root.addrs[0] = c->addr;
+	}
 	err = akm_prov_make(c->nl, id, "root", n->id, &root);
 	if (!err)	/* the address, should the bundle have named another */
 		err = akm_member_set(c->nl, &root, AKM_BIT(AKM_A_MEMBER_ADDRS));
@@ -98,7 +205,8 @@ static uint32_t last(struct akmc *c)
 /* The site's records (sync.c); one the NMM cannot take ends the session (all again next). */
 static void message(struct akmc *c, const struct akmp_msg *m)
 {
-	int err = sync_message(nmm_of(c), m);
+	int err = m->type == AKMP_INSTANCES ? on_instances(nmm_of(c), m) :
+		  sync_message(nmm_of(c), m);
 
 	if (err)
 		akmc_fail(c, "%s from the root: %s", akmp_type_name(m->type),
@@ -190,21 +298,29 @@ static int kern_reset(struct nmm *n, uint32_t root)
  */
 void uplink_start(struct nmm *n)
 {
-	sqlite3_stmt *st = db_prep(n, "SELECT root, addr, port FROM uplink", "");
+	sqlite3_stmt *st = db_prep(n, "SELECT root, addr, port, instances FROM uplink", "");
 	struct akmc *c = &n->up;
 	int err = -ENOENT;
 
 	uplink_stop(n, false);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	n->up_neps = n->up_ep = n->up_pass = 0;
+	n->up_sessions = 0;
+	n->up_tried = false;
 	if (!st) {
 		snprintf(c->error, sizeof(c->error), "cannot read the store");
 		return;
 	}
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->peer = sqlite3_column_int64(st, 0);
-		err = akm_addr_parse((const char *)sqlite3_column_text(st, 1), &c->addr);
-		c->port = sqlite3_column_int64(st, 2);
+		err = akm_addr_parse((const char *)sqlite3_column_text(st, 1),
+				     &n->up_bundle.addr);
+		n->up_bundle.port = sqlite3_column_int64(st, 2);
+		if (!err)
+			eps_load(n, (const char *)sqlite3_column_text(st, 3));
+		c->addr = n->up_bundle.addr;
+		c->port = n->up_bundle.port;
 	}
 	db_done(n, st);
 	if (err == -ENOENT)
@@ -221,6 +337,7 @@ void uplink_start(struct nmm *n)
 		c->arg = n;
 		c->server = "root";
 		c->role = "site";
+		c->flags = AKMP_FLAG_INSTANCES;
 		c->self = n->id;
 		c->nl = n->nl;
 		/* from the address the root knows the site by, if it is one */
@@ -301,13 +418,6 @@ int uplink_forget(struct nmm *n)
 	return 0;
 }
 
-/* Does a node (not removed) have the address a? */
-static bool node_has(struct nmm *n, const char *a)
-{
-	return db_int(n, 1, "SELECT count(*) FROM nodes WHERE state != 'removed' AND "
-		      "' ' || addrs || ' ' LIKE '% ' || ? || ' %'", "t", a) != 0;
-}
-
 int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *code,
 		  char *msg, size_t msglen)
 {
@@ -381,6 +491,7 @@ int uplink_import(struct nmm *n, const uint8_t *bundle, size_t len, const char *
 void uplink_show(struct nmm *n, struct akm_out *o)
 {
 	char buf[AKM_ADDRSTRLEN + 8];
+	int i;
 
 	akm_out_obj_open(o, NULL);
 	akm_out_uint(o, "root", "root", n->up.peer);
@@ -391,6 +502,14 @@ void uplink_show(struct nmm *n, struct akm_out *o)
 	akm_out_uint(o, "connects", "connects", n->up.connects);
 	akm_out_uint(o, "sessions", "sessions", n->up.sessions);
 	akm_out_text(o, "\n");
+	/* the endpoints tried in turn: the root's instances, the bundle's */
+	akm_out_arr_open(o, "instances");
+	for (i = 0; i < n->up_neps; i++)
+		akm_out_str(o, NULL, i ? NULL : "    instances",
+			    ep_str(&n->up_eps[i], buf, sizeof(buf)));
+	akm_out_arr_close(o);
+	if (n->up_neps)
+		akm_out_text(o, "\n");
 	if (n->up.error[0] || akm_out_json(o))
 		akm_out_str(o, "error", "    error", n->up.error);
 	akm_out_obj_close(o);

@@ -86,6 +86,17 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE asrs ADD COLUMN jumped timestamptz;"
 	"ALTER TABLE asrs ADD COLUMN rekeyed timestamptz;",
+	/*
+	 * 3 -> 4: several instances: the endpoints sites may connect to
+	 * (instances.c); which instance's database connection has a site's
+	 * session (its backend pid)
+	 */
+	"CREATE TABLE instances ("
+	" addr inet NOT NULL,"
+	" port integer NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+	" seen timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (addr, port));"
+	"ALTER TABLE sites ADD COLUMN owner integer;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

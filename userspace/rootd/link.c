@@ -24,6 +24,14 @@
 
 static void site_gone(struct root *r, uint32_t id);
 static void sites_refresh(struct root *r);
+
+/*
+ * SQL: another instance has the site's session: it heard from it in the
+ * last secs (a parameter), and its database connection is still there.
+ */
+#define SESSION_ELSEWHERE(secs) "(up AND last_contact > now() - make_interval(secs => " secs \
+	") AND (owner IS NULL OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE " \
+	"a.pid = sites.owner AND a.datname = current_database())))"
 static bool site_endpoint(struct root *r, const struct akm_addr *a);
 
 static const char *addr_str(const struct akm_addr *a, char *buf, size_t len)
@@ -134,6 +142,21 @@ static void site_event(struct root *r, const char *sql, uint32_t site, uint32_t 
 	}
 }
 
+/*
+ * A connection that ends before the site's kernel state changes (its mode,
+ * the site deleted): closed at once with a reset, sent under the state it
+ * ran in. A FIN, or data retransmitted, after the change would be dropped
+ * by the site, and its socket left to linger.
+ */
+static void link_reset(struct link *l)
+{
+	if (l->fd >= 0)
+		akmp_close_reset(l->fd);
+	l->fd = -1;
+	l->state = LS_CLOSING;
+	l->dead = true;
+}
+
 /* Back to bootstrap mode (its session, if any, ended). */
 static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
 {
@@ -143,7 +166,7 @@ static void site_bootstrap(struct root *r, struct sitest *s, const char *why)
 	if (s->mode == SITE_BOOTSTRAP)
 		return;
 	if (s->session)
-		s->session->state = LS_CLOSING;
+		link_reset(s->session);
 	s->mode = SITE_BOOTSTRAP;
 	s->session = NULL;
 	s->epoch = 0;
@@ -184,7 +207,7 @@ int link_send(struct link *l, struct akmp_buf *b)
 
 	if (!err)
 		err = akmp_queue(&l->out, b);
-	if (!err && akmp_flush(l->fd, &l->out) < 0)
+	if (!err && (l->fd < 0 || akmp_flush(l->fd, &l->out) < 0))
 		err = -EPIPE;
 	if (err) {
 		l->state = LS_CLOSING;
@@ -336,19 +359,18 @@ static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 		last = l->hs.last;
 	/*
 	 * Not while another instance has the site's session (it heard from it
-	 * in the last 30 s), and not more than 2^16 above the database's last
-	 * epoch for the site's word alone: its kernel's last one is proven,
-	 * but so is a copy's.
+	 * in the last 30 s, and its database connection is there), and not
+	 * more than 2^16 above the database's last epoch for the site's word
+	 * alone: its kernel's last one is proven, but so is a copy's.
 	 */
 	session = db_int(r, -1, "UPDATE sites SET session = greatest(session, $2) + 1 "
 			 "WHERE id = $1 AND greatest(session, $2) < 4294967295 AND "
-			 "$2 <= session + 65536 AND NOT (up AND last_contact > now() - "
-			 "make_interval(secs => $3)) RETURNING session", "uii", s->id, last,
-			 (int64_t)ROOT_OFFLINE_AFTER);
+			 "$2 <= session + 65536 AND NOT " SESSION_ELSEWHERE("$3")
+			 " RETURNING session", "uii", s->id, last, (int64_t)ROOT_OFFLINE_AFTER);
 	if (session == -1 && !r->errmsg[0]) {	/* no row: why */
-		int64_t busy = db_int(r, -1, "SELECT (up AND last_contact > now() - "
-				      "make_interval(secs => $2))::int FROM sites WHERE id = $1",
-				      "ui", s->id, (int64_t)ROOT_OFFLINE_AFTER);
+		int64_t busy = db_int(r, -1, "SELECT " SESSION_ELSEWHERE("$2") "::int FROM "
+				      "sites WHERE id = $1", "ui", s->id,
+				      (int64_t)ROOT_OFFLINE_AFTER);
 
 		if (busy == 1)
 			return conflict(r, l, EBUSY, "bootstrap-during-session-elsewhere");
@@ -387,9 +409,11 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	l->state = LS_UP;
 	welcome(l, 0, "welcome", 0, NULL);
 	s->written = root_now();
-	site_event(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1",
+	site_event(r, "UPDATE sites SET up = true, last_contact = now(), owner = "
+		   "pg_backend_pid() WHERE id = $1",
 		   s->id, 0, false, "site-online", "site %u session %u", s->id,
 		   s->epoch);
+	instances_send(r, l);
 	sync_start(l);
 	sync_step(r, l);
 	return 0;
@@ -445,8 +469,8 @@ static int on_heartbeat(struct root *r, struct link *l)
 		db_rollback(r);
 		return 0;
 	}
-	rows = db_exec(r, "UPDATE sites SET up = true, last_contact = now() WHERE id = $1 AND "
-		       "session = $2", "uu", s->id, s->epoch);
+	rows = db_exec(r, "UPDATE sites SET up = true, last_contact = now(), owner = "
+		       "pg_backend_pid() WHERE id = $1 AND session = $2", "uu", s->id, s->epoch);
 	if (rows < 0 || db_commit(r)) {
 		db_rollback(r);
 		return 0;
@@ -528,18 +552,6 @@ static int link_input(struct root *r, struct link *l)
 	return ret;
 }
 
-/*
- * A connection closed before the site's mode switches: with a reset, sent
- * at once under the mode it ran in (the site closed first, or the session
- * is over), so that no orphan socket lingers at either end. 0.
- */
-static int link_reset(struct link *l)
-{
-	akmp_close_reset(l->fd);
-	l->fd = -1;
-	return 0;
-}
-
 static void link_close(struct root *r, struct link *l)
 {
 	struct sitest *s = sitest(r, l->hs.node, false);
@@ -550,15 +562,13 @@ static void link_close(struct root *r, struct link *l)
 		 * the site closed it, having read WELCOME; closed otherwise,
 		 * the site starts over (protocol.md).
 		 */
-		if (l->closed_by_site && s->mode == SITE_BOOTSTRAP && !link_reset(l) &&
+		if (l->closed_by_site && s->mode == SITE_BOOTSTRAP &&
 		    !kern_site_session(r, s->id, &s->addr, l->session_epoch)) {
 			s->mode = SITE_SESSION_WAIT;
 			s->epoch = l->session_epoch;
 			s->since = root_now();
 		}
 	} else if (s && s->session == l) {
-		s->session = NULL;
-		link_reset(l);
 		site_bootstrap(r, s, "connection-closed");
 	}
 	link_free(r, l);
@@ -658,6 +668,7 @@ void link_close_all(struct root *r)
 {
 	struct sitest *s;
 
+	instances_stop(r);
 	while (r->links)
 		link_free(r, r->links);
 	while ((s = r->sitests)) {
@@ -731,8 +742,10 @@ void link_tick(struct root *r)
 
 	if (r->listen_paused && now >= r->listen_paused)
 		r->listen_paused = 0;
-	if (r->nl && (r->eps_stale || now - r->eps_at >= ROOT_SITES_REFRESH))
+	if (r->nl && (r->eps_stale || now - r->eps_at >= ROOT_SITES_REFRESH)) {
 		sites_refresh(r);
+		instances_tick(r);
+	}
 	for (l = r->links; l; l = next) {
 		next = l->next;
 		if (l->state == LS_CLOSING && (l->dead || !akmp_pending(&l->out) ||
@@ -769,7 +782,7 @@ static void site_gone(struct root *r, uint32_t id)
 	for (pp = &r->sitests; (s = *pp); pp = &s->next)
 		if (s->id == id) {
 			if (s->session)
-				s->session->state = LS_CLOSING;
+				link_reset(s->session);
 			*pp = s->next;
 			free(s->fresh);
 			free(s);

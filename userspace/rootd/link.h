@@ -78,6 +78,11 @@ struct link {
 int link_send(struct link *l, struct akmp_buf *b);	/* b stays the caller's */
 struct sitest *link_sitest(struct root *r, uint32_t id);	/* NULL if none */
 
+/* instances.c: the instances a site may connect to (INSTANCES) */
+void instances_send(struct root *r, struct link *l);	/* at the start of its session */
+void instances_tick(struct root *r);	/* this one seen; a changed list to every site */
+void instances_stop(struct root *r);	/* a clean stop: this one no longer offered */
+
 /* sync.c: the site's records, at the start of its session and as they change. */
 void sync_start(struct link *l);	/* its session started: a full round */
 bool sync_pending(struct root *r, const struct link *l);	/* work to send */

@@ -237,7 +237,8 @@ int main(int argc, char **argv)
 	};
 	static struct akm_args args;	/* optarg points into it */
 	struct root r = { .state_dir = ROOT_STATE_DIR, .conninfo = ROOT_DATABASE,
-			  .admin_fd = -1, .listen_fd = -1, .lock_fd = -1, .pg_delay = 1, .port = AKMP_PORT };
+			  .admin_fd = -1, .listen_fd = -1, .lock_fd = -1, .pg_delay = 1, .port = AKMP_PORT,
+			  .ninst = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool foreground = false, listen = false;
 	char *state_dir, msg[512];

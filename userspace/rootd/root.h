@@ -44,6 +44,7 @@
 #define ROOT_FRAMES_PER_PASS	16		/* read from one connection per poll pass */
 #define ROOT_BOOTSTRAP_MS	1000		/* between two bootstraps of one site */
 #define ROOT_SITES_REFRESH	30		/* s between reads of the sites' endpoints */
+#define ROOT_INSTANCE_TTL	3600		/* s an instance not seen stays offered */
 #define ROOT_FRESH_SECS		10		/* s between a new kernel's re-keys */
 #define ROOT_JUMP_EVERY		3600		/* s between an ASR's ESTALE jumps */
 #define ROOT_JUMP_MAX		(1u << 16)	/* epochs such a jump may skip */
@@ -91,6 +92,9 @@ struct root {
 	size_t neps;
 	int64_t eps_at;			/* root_now() of that read */
 	bool eps_stale;			/* a site was added or removed since */
+	struct akmp_endpoint inst[AKMP_INSTANCES_MAX];	/* INSTANCES, as last sent */
+	int ninst;			/* -1: none sent yet */
+	bool inst_self;			/* inst[0] is this instance */
 	int lock_fd;			/* this network namespace's root instance */
 	bool stop;
 	/* the last failed statement */

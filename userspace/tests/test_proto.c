@@ -419,8 +419,54 @@ static void test_small_messages(void)
 	is_int(parse_frame(&b, &m), -EBADMSG, "REMOVE without NODE_ID refused");
 	ok(!strcmp(akmp_type_name(AKMP_REMOVE), "REMOVE"), "type 15 is REMOVE");
 
-	akmp_begin(&b, 16);
-	is_int(parse_frame(&b, &m), -EBADMSG, "message type 16 refused");
+	/* INSTANCES: usable endpoints in order, each once, the first AKMP_INSTANCES_MAX */
+	{
+		struct akmp_endpoint e[AKMP_INSTANCES_MAX + 1], got[AKMP_INSTANCES_MAX], x;
+		static const char *const bad[] = { "0.0.0.0", "127.0.0.1", "224.0.0.1",
+						   "255.255.255.255", "::", "::1", "ff02::1",
+						   "fe80::1" };
+		unsigned int i, usable;
+		char a[32];
+
+		ok(!strcmp(akmp_type_name(AKMP_INSTANCES), "INSTANCES"), "type 16 is INSTANCES");
+		akmp_begin(&b, AKMP_INSTANCES);
+		is_int(parse_frame(&b, &m), 0, "INSTANCES without endpoints parses");
+		is_int(akmp_instances_parse(&m, got), 0, "... none");
+		for (i = 0; i <= AKMP_INSTANCES_MAX; i++) {
+			snprintf(a, sizeof(a), i ? "10.0.0.%u" : "2001:db8::7", i);
+			akm_addr_parse(a, &e[i].addr);
+			e[i].port = 4790 + i;
+			akmp_put_endpoint(&b, &e[i]);
+		}
+		is_int(parse_frame(&b, &m), 0, "INSTANCES with 9 endpoints parses");
+		is_int(akmp_instances_parse(&m, got), AKMP_INSTANCES_MAX, "... the first 8 taken");
+		ok(akm_addr_eq(&got[0].addr, &e[0].addr) && got[0].port == 4790 &&
+		   akm_addr_eq(&got[7].addr, &e[7].addr) && got[7].port == 4797,
+		   "... in order, IPv6 and IPv4, their ports");
+		akmp_begin(&b, AKMP_INSTANCES);
+		akmp_put_endpoint(&b, &e[1]);
+		akmp_put_endpoint(&b, &e[1]);
+		x = e[2];
+		x.port = 0;
+		akmp_put_endpoint(&b, &x);
+		for (i = 0, usable = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			akm_addr_parse(bad[i], &x.addr);
+			x.port = 4790;
+			usable += akmp_endpoint_usable(&x);
+			akmp_put_endpoint(&b, &x);
+		}
+		is_int(usable, 0, "unspecified, loopback, multicast, broadcast, link-local: unusable");
+		akmp_put_endpoint(&b, &e[2]);
+		is_int(parse_frame(&b, &m), 0, "a duplicate, port 0 and unusable addresses parse");
+		is_int(akmp_instances_parse(&m, got), 2, "... and are left out");
+		ok(got[0].port == 4791 && got[1].port == 4792, "... the usable ones kept");
+		akmp_begin(&b, AKMP_INSTANCES);
+		akmp_put(&b, AKMP_T_ENDPOINT, wrapped, 16);
+		is_int(parse_frame(&b, &m), -EBADMSG, "an ENDPOINT of 16 bytes refused");
+	}
+
+	akmp_begin(&b, 17);
+	is_int(parse_frame(&b, &m), -EBADMSG, "message type 17 refused");
 	akmp_begin(&b, 0);
 	is_int(parse_frame(&b, &m), -EBADMSG, "message type 0 refused");
 	is_int(akmp_parse((const uint8_t *)"", 0, &m), -EBADMSG, "empty message refused");

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The instances a site may connect to (root.md, "Several instances for a
+ * site"): each instance that listens on an address a site can reach
+ * writes it to the database when it starts and every ROOT_SITES_REFRESH
+ * seconds, and deletes it at a clean stop. A site whose NMM takes them
+ * (HELLO FLAGS) is sent the instances seen in the last ROOT_INSTANCE_TTL
+ * seconds (INSTANCES: this one first, the others in a stable order turned
+ * by the site's id, so that the sites of an instance that goes do not all
+ * move to the same next one; at most AKMP_INSTANCES_MAX) at the start of
+ * its session and whenever the list changes; its NMM tries them in turn.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "link.h"
+
+/* This instance's endpoint, if it is one a site can connect to. */
+static bool advertised(const struct root *r, struct akmp_endpoint *self)
+{
+	*self = (struct akmp_endpoint){ .addr = r->listen_addr, .port = r->port };
+	return r->nl && akmp_endpoint_usable(self);
+}
+
+/* The list from the database into r->inst, this instance first: 0 or -EIO. */
+static int instances_get(struct root *r)
+{
+	struct akmp_endpoint self;
+	char a[AKM_ADDRSTRLEN];
+	bool own = advertised(r, &self);
+	PGresult *res;
+	int i, k = 0;
+
+	res = db_q(r, "SELECT host(addr), port FROM instances WHERE seen > now() - "
+		   "make_interval(secs => $3) AND seen < now() + interval '1 minute' ORDER BY "
+		   "coalesce(addr = $1::inet AND port = $2, false) DESC, addr, port LIMIT $4",
+		   "tiii", own ? akm_addr_str(&self.addr, a, sizeof(a)) : NULL,
+		   (int64_t)r->port, (int64_t)ROOT_INSTANCE_TTL, (int64_t)AKMP_INSTANCES_MAX);
+	if (!res)
+		return -EIO;
+	for (i = 0; i < PQntuples(res); i++)
+		if (!akm_addr_parse(PQgetvalue(res, i, 0), &r->inst[k].addr))
+			r->inst[k++].port = atoi(PQgetvalue(res, i, 1));
+	PQclear(res);
+	r->ninst = k;
+	r->inst_self = own && k && r->inst[0].port == self.port &&
+		       akm_addr_eq(&r->inst[0].addr, &self.addr);
+	return 0;
+}
+
+static void send_list(struct root *r, struct link *l)
+{
+	int first = r->inst_self, others = r->ninst - first, i;
+	struct akmp_buf b = { 0 };
+
+	if (!(l->hs.flags & AKMP_FLAG_INSTANCES))
+		return;		/* an NMM that does not know the message */
+	akmp_begin(&b, AKMP_INSTANCES);
+	if (first)
+		akmp_put_endpoint(&b, &r->inst[0]);
+	for (i = 0; i < others; i++)
+		akmp_put_endpoint(&b, &r->inst[first + (i + l->hs.node) % others]);
+	if (!akmp_end(&b))
+		link_send(l, &b);
+	akmp_buf_free(&b);
+}
+
+void instances_send(struct root *r, struct link *l)
+{
+	if (r->ninst >= 0 || !instances_get(r))
+		send_list(r, l);
+}
+
+void instances_tick(struct root *r)
+{
+	struct akmp_endpoint was[AKMP_INSTANCES_MAX], self;
+	int nwas = r->ninst, i;
+	char a[AKM_ADDRSTRLEN];
+	struct link *l;
+
+	if (advertised(r, &self))
+		db_exec(r, "INSERT INTO instances (addr, port) VALUES ($1, $2) ON CONFLICT "
+			"(addr, port) DO UPDATE SET seen = now()", "ti",
+			akm_addr_str(&self.addr, a, sizeof(a)), (int64_t)self.port);
+	db_exec(r, "DELETE FROM instances WHERE seen < now() - make_interval(secs => $1)", "i",
+		(int64_t)ROOT_INSTANCE_TTL);
+	for (i = 0; i < nwas; i++)
+		was[i] = r->inst[i];
+	if (instances_get(r))
+		return;
+	for (i = 0; i < nwas && nwas == r->ninst; i++)
+		if (was[i].port != r->inst[i].port || !akm_addr_eq(&was[i].addr, &r->inst[i].addr))
+			break;
+	if (nwas == r->ninst && i == nwas)
+		return;
+	for (l = r->links; l; l = l->next)
+		if (l->state == LS_UP)
+			send_list(r, l);
+}
+
+void instances_stop(struct root *r)
+{
+	struct akmp_endpoint self;
+	char a[AKM_ADDRSTRLEN];
+
+	if (r->pg && advertised(r, &self))
+		db_exec(r, "DELETE FROM instances WHERE addr = $1 AND port = $2", "ti",
+			akm_addr_str(&self.addr, a, sizeof(a)), (int64_t)self.port);
+}
