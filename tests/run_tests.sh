@@ -28,6 +28,7 @@ ALL=(akm_node akm_asr akm_member akm_key akm_keyring akm_dump akm_perm_ns
 	nmm/hijack.sh nmm/converge.sh nmm/agent_tpm.sh nmm/agent_e2e.sh nmm/random.py root/link.sh
 	root/sync.sh
 	root/instances.sh
+	root/sites-random.sh
 	memcg.sh
 	docs.py akm_fault akm_module)
 if [ $# -gt 0 ]; then

@@ -171,7 +171,7 @@ live=$(pg_sql -c "SELECT count(*) FROM nodes WHERE state != 'removed'")
 r1 node list >"$T/list.txt"
 st=$?
 lines=$(wc -l <"$T/list.txt")
-[ $st = 0 ] && [ "$lines" = "$live" ] && ! grep -vq "^node [^ ]* id [0-9]* site [^ ]* state provisioned asrs [0-9]* addr [0-9.]*$" "$T/list.txt"
+[ $st = 0 ] && [ "$lines" = "$live" ] && ! grep -vq "^node [^ ]* id [0-9]* site [^ ]* state provisioned asrs [0-9]* link unknown addr [0-9.]*$" "$T/list.txt"
 ok $? "node list of $live nodes: whole, every line intact ($(wc -c <"$T/list.txt") bytes)" \
 	"exit $st, $lines lines; $(grep -v "^node .* addr [0-9.]*$" "$T/list.txt" | head -n 3)"
 got=$(r1j node list | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')

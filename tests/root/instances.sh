@@ -15,33 +15,13 @@
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/instances.sh
 set -uo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
 W=$(mktemp -d /tmp/akm-inst.XXXXXX)
 chmod 711 "$W"
 P=akmin-
 NMM_PID=
 declare -A ROOT_PID=() AGENT_PID=()
-. "$HERE/../lib.sh"
 NAME="root instances"
-US=$REPO/userspace
-ROOTD=${AKM_ROOTD:-$US/rootd/akm-rootd}
-NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
-AGENT=${AKM_AGENT:-$US/agent/akm-agent}
-AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
-. "$HERE/pg.sh"
-
-skip_all() {
-	echo "ok 1 - $NAME # SKIP $1"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 4
-}
-for bin in "$ROOTD" "$NMMD" "$AGENT" "$AKMCTL"; do
-	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
-done
-[ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
-[ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
-id postgres >/dev/null 2>&1 || skip_all "no postgres user"
+. "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 NET=10.9.6
 SEED=${AKM_SEED:-$RANDOM}
@@ -57,27 +37,18 @@ cleanup() {
 	wait 2>/dev/null
 	pg_stop
 	for ns in ra rb east $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del akminbr 2>/dev/null
+	ip link del "${P}br" 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
 
-in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
-ctl() { local ns=$P$1; shift; "$AKMCTL" -n "$ns" "$@"; }
 root() { local i=$1; shift; "$AKMCTL" root socket "$W/$i/admin.sock" "$@"; }
 nmm() { "$AKMCTL" nmm socket "$W/east/admin.sock" "$@"; }
 nmmj() { "$AKMCTL" -j nmm socket "$W/east/admin.sock" "$@"; }
 
-ip link add akminbr type bridge && ip link set akminbr up
-for ns in ra rb east $NODES; do
-	ip netns add "$P$ns"
-	ip link add "$P$ns" type veth peer name eth0 netns "$P$ns"
-	ip link set "$P$ns" master akminbr up
-	in_ns "$ns" ip addr add "$(addr "$ns")/24" dev eth0
-	in_ns "$ns" ip link set eth0 up
-	in_ns "$ns" ip link set lo up
-done
+bridge_up
+for ns in ra rb east $NODES; do netns_up "$ns"; done
 
 # ---- without AKM: the site reaches both instances, the nodes each other ----
 good=0

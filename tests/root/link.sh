@@ -17,32 +17,12 @@
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/link.sh
 set -uo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
 W=$(mktemp -d /tmp/akm-link.XXXXXX)
 chmod 711 "$W"
 P=akmln-
 ROOT_PID= NMM_PID=
-. "$HERE/../lib.sh"
 NAME="root link"
-US=$REPO/userspace
-ROOTD=${AKM_ROOTD:-$US/rootd/akm-rootd}
-AGENT=${AKM_AGENT:-$US/agent/akm-agent}
-AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
-. "$HERE/pg.sh"
-
-skip_all() {
-	echo "ok 1 - $NAME # SKIP $1"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 4
-}
-NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
-for bin in "$ROOTD" "$NMMD" "$AGENT" "$AKMCTL"; do
-	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
-done
-[ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
-[ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
-id postgres >/dev/null 2>&1 || skip_all "no postgres user"
+. "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 cleanup() {
 	local p
@@ -56,7 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
 root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
 rootj() { "$AKMCTL" -j root socket "$W/root/admin.sock" "$@"; }
 declare -A ADDR=([root]=10.9.8.1 [east]=10.9.8.2 [m]=10.9.8.66)

@@ -25,9 +25,9 @@ root_setup root-test
 # ---- the deployment's identity ----
 start 1
 ok $? "akm-rootd starts on an empty database (schema made, master key made)" "$(cat "$T/r1.log")"
-grep -q "schema migrated to version 4" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
+grep -q "schema migrated to version 5" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
 	[ "$(stat -c %a "$T/r1/master.key")" = 600 ]
-ok $? "schema version 4; master.key made, mode 0600" "$(cat "$T/r1.log")"
+ok $? "schema version 5; master.key made, mode 0600" "$(cat "$T/r1.log")"
 # started by root: without --listen it keeps no capability
 grep -q "^CapEff:\s*0000000000000000$" /proc/"$PID1"/status &&
 	grep -q "^CapPrm:\s*0000000000000000$" /proc/"$PID1"/status
@@ -84,7 +84,7 @@ ok $? "node add: 16 nodes, 8 at each site"
 	[ "$(r1 asr)" = "$(r1 asr show)" ]
 ok $? "an object alone lists it, as with akmctl nmm"
 got=$(r2 node list n3)
-[ "$got" = "node n3 id 1003 site east state provisioned asrs 0 addr 10.9.0.3" ]
+[ "$got" = "node n3 id 1003 site east state provisioned asrs 0 link unknown addr 10.9.0.3" ]
 ok $? "node list NAME through the other instance" "$got"
 
 expect 1 "address 10.9.0.1 belongs to node 'n1' (id 1001)" "an address of another node" \
@@ -136,10 +136,10 @@ ok $? "asr add-member: two members at each site"
 got=$(r2 asr show 1)
 want="asr 1 name spans epoch 4 alg hmac-sha256 policy drop grace 30
     epoch 4 pending
-    member 1001 name n1 site east state provisioned
-    member 1002 name n2 site east state provisioned
-    member 1009 name n9 site west state provisioned
-    member 1010 name n10 site west state provisioned"
+    member 1001 name n1 site east state provisioned link unknown
+    member 1002 name n2 site east state provisioned link unknown
+    member 1009 name n9 site west state provisioned link unknown
+    member 1010 name n10 site west state provisioned link unknown"
 [ "$got" = "$want" ]
 ok $? "asr show through the other instance: one epoch per change, members of both sites" "$got"
 expect 1 "node 'n1' is a member of ASR 1 already" "a member added twice" r2 asr add-member 1 node n1
@@ -277,7 +277,7 @@ invariants "database restarts"
 schema=$(pg_sql -c "SELECT v FROM meta WHERE k = 'schema'")
 pg_sql -c "UPDATE meta SET v = 99 WHERE k = 'schema'"
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
-[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (4)" <<<"$out"
+[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (5)" <<<"$out"
 ok $? "a database of a newer schema is refused" "$out"
 pg_sql -c "UPDATE meta SET v = $schema WHERE k = 'schema'"
 

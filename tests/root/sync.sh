@@ -18,33 +18,13 @@
 #   scripts/vm-run.sh --kernel VER --module build/VER/akm.ko -- tests/root/sync.sh
 set -uo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
 W=$(mktemp -d /tmp/akm-sync.XXXXXX)
 chmod 711 "$W"
 P=akmsy-
 ROOT_PID=
 declare -A NMM_PID=() AGENT_PID=()
-. "$HERE/../lib.sh"
 NAME="root sync"
-US=$REPO/userspace
-ROOTD=${AKM_ROOTD:-$US/rootd/akm-rootd}
-NMMD=${AKM_NMMD:-$US/nmm/akm-nmmd}
-AGENT=${AKM_AGENT:-$US/agent/akm-agent}
-AKMCTL=${AKM_AKMCTL:-$US/akmctl/akmctl}
-. "$HERE/pg.sh"
-
-skip_all() {
-	echo "ok 1 - $NAME # SKIP $1"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 4
-}
-for bin in "$ROOTD" "$NMMD" "$AGENT" "$AKMCTL"; do
-	[ -x "$bin" ] || skip_all "$bin not built (make -C userspace)"
-done
-[ -d /sys/module/akm ] || skip_all "akm.ko not loaded"
-[ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
-id postgres >/dev/null 2>&1 || skip_all "no postgres user"
+. "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 NET=10.9.7
 declare -A ID=([root]=1 [east]=2 [west]=3 [e1]=11 [e2]=12 [w1]=21 [w2]=22)
@@ -58,28 +38,18 @@ cleanup() {
 	wait 2>/dev/null
 	pg_stop
 	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del akmsybr 2>/dev/null
+	ip link del "${P}br" 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
 
-in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
-ctl() { local ns=$P$1; shift; "$AKMCTL" -n "$ns" "$@"; }
 root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
 nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
 nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
 store() { sqlite3 "$W/$1/nmm.db" "$2"; }
 
-netns_up() {	# NS
-	ip netns add "$P$1"
-	ip link add "$P$1" type veth peer name eth0 netns "$P$1"
-	ip link set "$P$1" master akmsybr up
-	in_ns "$1" ip addr add "$(addr "$1")/24" dev eth0
-	in_ns "$1" ip link set eth0 up
-	in_ns "$1" ip link set lo up
-}
-ip link add akmsybr type bridge && ip link set akmsybr up
+bridge_up
 for ns in root east west $NODES; do netns_up "$ns"; done
 
 # ---- without AKM: the nodes of both sites reach each other ----
@@ -152,6 +122,11 @@ online() { nmmj "${SITE[$1]}" node list "$1" | grep -q '"link":"online"'; }
 for x in $NODES; do wait_for 60 online "$x" || good=1; done
 ok $good "the nodes are exported, imported and online at their sites' NMMs" \
 	"$(nmm east node list; nmm west node list)"
+# the deployment-wide view: what the sites report of their nodes
+at_root() { "$AKMCTL" -j root socket "$W/root/admin.sock" node list "$1" | grep -q "\"link\":\"$2\""; }
+good=0
+for x in $NODES; do wait_for 30 at_root "$x" online || good=1; done
+ok $good "the root shows each node online, as its site reported" "$(root node list)"
 
 # ---- an ASR across both sites ----
 kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }	# NS ASR: its current epoch, 0 if none
@@ -210,6 +185,29 @@ ok $? "w1 removed from ASR 1 at the root: e1 holds epoch $e, w1 left the ASR" \
 	"e1 $(kernel_epoch e1 1); $(ctl w1 asr show 2>&1 | head -n 5)"
 dropped e1 w1
 ok $? "... and e1 drops w1's packets" "$(ctl e1 member show 1 2>&1)"
+# the nodes' counters (their heartbeats, every 10 s) reach the root through their sites
+counters_of() {	# root|SITE NODE: its counters that are not zero
+	local j
+	if [ "$1" = root ]; then
+		j=$("$AKMCTL" -j root socket "$W/root/admin.sock" node list "$2")
+	else
+		j=$(nmmj "$1" node list "$2")
+	fi
+	python3 -c 'import json, sys
+print(sorted((c["asr"], c["name"], c["value"]) for n in json.load(sys.stdin)
+             for c in n["counters"] if c["value"]))' <<<"$j"
+}
+same_counters() {
+	local x
+	for x in "$@"; do [ "$(counters_of root "$x")" = "$(counters_of "${SITE[$x]}" "$x")" ] || return 1; done
+}
+drops_reported() {
+	same_counters e1 w1 && [ "$(counters_of root e1)$(counters_of root w1)" != "[][]" ]
+}
+wait_for 40 drops_reported
+ok $? "... and the root shows e1's and w1's counters as their sites do, the drops among them" \
+	"root: $(counters_of root e1) $(counters_of root w1); sites: $(counters_of east e1) $(counters_of west w1)"
+root node list e1 | sed 's/^/# /'
 [ "$(store west "SELECT count(*) FROM asrs WHERE id = 1")" = 0 ] &&
 	[ "$(store west "SELECT count(*) FROM epochs WHERE asr = 1")" = 0 ]
 ok $? "west, with no member left in ASR 1, holds nothing of it (no key of epoch $e)" \
@@ -222,6 +220,8 @@ ok $? "w1 and e2 added: epoch $e at all three, e1 and e2 talk to w1" \
 
 # ---- a node's new kernel gets new epochs from the root ----
 e=$(root_epoch 1) e2e=$(root_epoch 2)
+offline_events() { grep -c "event node-offline node ${ID[w1]} site ${ID[west]}" "$W/root.log"; }
+was=$(offline_events)
 kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
 # its session ends in a reset sent before west's NMM switches w1 to
 # bootstrap: no orphan socket of the old session is left in w1 (a FIN
@@ -229,6 +229,8 @@ kill "${AGENT_PID[w1]}"; wait "${AGENT_PID[w1]}" 2>/dev/null
 no_sockets() { local s; s=$(in_ns w1 ss -Htan dst "$(addr west)") && [ -z "$s" ]; }
 wait_for 10 no_sockets
 ok $? "w1's agent stopped: no socket of its session left in w1" "$(in_ns w1 ss -tan)"
+wait_for 20 at_root w1 offline && [ "$(offline_events)" -gt "$was" ]
+ok $? "... the root shows it offline (event node-offline)" "$(root node list w1)"
 # The old machine is gone: its link first (the namespace itself lives on
 # while its closed TCP sockets do, and would answer ARP for w1's address)
 ip link del "${P}w1"

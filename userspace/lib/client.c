@@ -289,6 +289,7 @@ static void on_welcome(struct akmc *c, const struct akmp_msg *m)
 	c->ops->log("session with %s %u up (session epoch %u)%s", c->server, c->peer, c->epoch,
 		    c->fresh ? "; told it this kernel lost its state" : "");
 	c->st = AKMC_SESSION;
+	c->peer_flags = akmp_u32(&m->tb[AKMP_T_FLAGS]);	/* 0 if none */
 	c->fresh = false;
 	c->backoff = AKMC_BACKOFF_MIN_MS;
 	c->next_hb = akmc_now_ms();

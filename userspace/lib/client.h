@@ -73,6 +73,7 @@ struct akmc {
 	struct akm_sock *nl;		/* for the proofs (ops->prepare may open it anew) */
 	bool fresh;			/* HELLO FLAGS bit 0 until a session */
 	uint32_t flags;			/* HELLO FLAGS it always sends (what it takes) */
+	uint32_t peer_flags;		/* the session WELCOME's FLAGS (what the server takes) */
 	/* the client's */
 	int fd;
 	enum akmc_state st;

@@ -247,6 +247,7 @@ static const uint32_t required[AKMP_TYPE_MAX + 1] = {
 	[AKMP_REKEY] = REQ(AKMP_T_NODE_ID),
 	[AKMP_REMOVE] = REQ(AKMP_T_NODE_ID),
 	[AKMP_INSTANCES] = 0,
+	[AKMP_NODE_STATUS] = REQ(AKMP_T_NODE_ID) | REQ(AKMP_T_STATE) | REQ(AKMP_T_VALUE),
 };
 
 static const char *const type_names[AKMP_TYPE_MAX + 1] = {
@@ -266,6 +267,7 @@ static const char *const type_names[AKMP_TYPE_MAX + 1] = {
 	[AKMP_REKEY] = "REKEY",
 	[AKMP_REMOVE] = "REMOVE",
 	[AKMP_INSTANCES] = "INSTANCES",
+	[AKMP_NODE_STATUS] = "NODE_STATUS",
 };
 
 const char *akmp_type_name(unsigned int type)
@@ -629,7 +631,8 @@ bool akmp_endpoint_usable(const struct akmp_endpoint *e)
 	if (!e->port)
 		return false;
 	if (e->addr.family == AF_INET)
-		return a4 && a4 >> 24 != 127 && !IN_MULTICAST(a4) && a4 != INADDR_BROADCAST;
+		return a4 && a4 >> 24 != 127 && !IN_MULTICAST(a4) && a4 != INADDR_BROADCAST &&
+		       a4 >> 16 != 0xa9fe;	/* 169.254/16 */
 	return e->addr.family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(a6) &&
 	       !IN6_IS_ADDR_LOOPBACK(a6) && !IN6_IS_ADDR_MULTICAST(a6) &&
 	       !IN6_IS_ADDR_LINKLOCAL(a6) && !IN6_IS_ADDR_V4MAPPED(a6);

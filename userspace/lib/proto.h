@@ -33,7 +33,10 @@
 #define AKMP_HEARTBEAT_SECS	10
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
 #define AKMP_FLAG_INSTANCES	(1u << 1)	/* ... a site that takes INSTANCES */
+#define AKMP_WELCOME_STATUS	(1u << 0)	/* session WELCOME FLAGS: a root takes NODE_STATUS */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
+#define AKMP_NODE_ONLINE	1	/* NODE_STATUS STATE (0: offline) */
+#define AKMP_STATUS_NO_COUNTERS	(1u << 0)	/* NODE_STATUS FLAGS: too many to send */
 #define AKMP_SYNC_BEGIN		1	/* SYNC STATE */
 #define AKMP_SYNC_END		2
 #define AKMP_SYNC_KEEP		3	/* ... with NODE_ID or ASR_ID: held as it is */
@@ -60,6 +63,7 @@ enum akmp_type {
 	AKMP_REKEY,		/* site -> root: new epochs for a node's ASRs */
 	AKMP_REMOVE,		/* site -> root: a node removed at the site */
 	AKMP_INSTANCES,		/* root -> site: the instances it may connect to */
+	AKMP_NODE_STATUS,	/* site -> root: one of its nodes, online, counters */
 	__AKMP_TYPE_MAX
 };
 #define AKMP_TYPE_MAX (__AKMP_TYPE_MAX - 1)

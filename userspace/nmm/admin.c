@@ -476,6 +476,7 @@ void node_leave(struct nmm *n, uint32_t node, uint32_t asr)
 	struct akmp_buf b = { 0 };
 
 	db_exec(n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", node, asr);
+	status_mark(n, node);
 	if (!c || c->state != CS_UP)
 		return;
 	akmp_begin(&b, AKMP_LEAVE);
@@ -720,6 +721,8 @@ int asr_remove(struct nmm *n, uint32_t id)
 		    "WHERE asr = ?1 AND node IN (SELECT id FROM nodes WHERE remote = 0) UNION "
 		    "SELECT node, asr FROM deliveries WHERE asr = ?1", "u", id) < 0 ||
 	    db_exec(n, "DELETE FROM deliveries WHERE asr = ?", "u", id) < 0 ||
+	    db_exec(n, "UPDATE nodes SET reported = 0 WHERE id IN (SELECT node FROM counters "
+		    "WHERE asr = ?)", "u", id) < 0 ||
 	    db_exec(n, "DELETE FROM counters WHERE asr = ?", "u", id) < 0 ||
 	    db_exec(n, "DELETE FROM asrs WHERE id = ?", "u", id) != 1 ||
 	    /* members of other sites in no ASR of this one any more */

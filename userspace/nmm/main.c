@@ -265,6 +265,7 @@ static void tick(struct nmm *n)
 	if (n->admin_paused && now >= n->admin_paused)
 		n->admin_paused = 0;
 	rekey_tick(n);
+	status_tick(n);
 }
 
 static void loop(struct nmm *n)

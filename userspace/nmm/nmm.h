@@ -26,6 +26,7 @@
 #define NMM_STALE_JUMP_EVERY	3600		/* ... once an hour per node and ASR */
 #define NMM_FRESH_MIN		10	/* s: between two re-keys for a node's new kernel */
 #define NMM_FRESH_RETRY		15	/* s: the root asked again (it re-keys one per 10 s) */
+#define NMM_STATUS_PER_SEC	64	/* NODE_STATUS to the root, at most (status.c) */
 #define NMM_REKEYS_PER_SEC	3	/* REKEYs to the root (it takes 4 in its second) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
@@ -152,6 +153,8 @@ struct nmm {
 	bool up_tried;			/* a bootstrap connection was prepared */
 	uint64_t up_sessions;		/* up.sessions when the pass began */
 	int up_pass;			/* bootstrap connections tried in it */
+	uint32_t status_next;		/* the last node reported to the root (status.c) */
+	int64_t status_full;		/* nmm_now() when all were marked last */
 	bool syncing;			/* between SYNC begin and end (sync.c) */
 	struct behind {			/* ASRs whose epoch here is above the root's */
 		uint32_t asr, node;	/* ... and a member here to ask for */
@@ -251,6 +254,11 @@ bool node_online(struct nmm *n, uint32_t node);
 void rekey_forget_asr(struct nmm *n, uint32_t asr);	/* it was deleted */
 /* An epoch jump of asr for node: 0 if allowed now (take: and counted), -EAGAIN if not yet. */
 int rekey_jump(struct nmm *n, uint32_t node, uint32_t asr, bool take);
+
+/* status.c: what the root is told of the site's nodes */
+void status_mark(struct nmm *n, uint32_t node);	/* to be sent (0: all) */
+void status_digest(struct nmm *n, uint32_t node, int64_t d[2]);	/* its counters changed? */
+void status_tick(struct nmm *n);		/* send what is marked */
 
 /* uplink.c: the link to the root, once a site bundle was imported. */
 void uplink_start(struct nmm *n);	/* from the store, if there is one */

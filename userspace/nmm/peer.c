@@ -111,6 +111,7 @@ void node_bootstrap(struct nmm *n, uint32_t node, const char *why)
 	}
 	if (node_live(n, node))
 		kern_bootstrap(n, node);
+	status_mark(n, node);
 	nmm_event(n, "node-offline", "node %u reason %s", node, why);
 }
 
@@ -415,6 +416,7 @@ static int session_welcome(struct nmm *n, struct conn *c, struct nodest *s)
 	c->up = true;
 	welcome(n, c, 0, "welcome", 0, NULL);
 	nmm_event(n, "node-online", "node %u session %u", c->node, s->epoch);
+	status_mark(n, c->node);
 	rekey_catch_up(n, c);
 	return 0;
 }
@@ -480,14 +482,19 @@ static int on_heartbeat(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 {
 	struct counters k = { .n = n, .node = c->node, .asr = -1 };
 	struct akmp_buf b = { 0 };
+	int64_t was[2], now[2];
 	int err;
 
 	if (store_begin(n))
 		return -EIO;
+	status_digest(n, c->node, was);
 	err = akmp_counters_parse(m, counter_cb, &k);
 	if (!err && db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu",
 			    (int64_t)time(NULL), c->node) < 0)
 		err = -EIO;
+	status_digest(n, c->node, now);
+	if (!err && (now[0] != was[0] || now[1] != was[1]))
+		status_mark(n, c->node);	/* the root is told */
 	if (!err && store_commit(n))
 		err = -EIO;
 	if (err) {

@@ -98,6 +98,8 @@ static const char *const migrations[] = {
 	"  sent INTEGER NOT NULL DEFAULT 0);",		/* nmm_now() */
 	/* 7 -> 8: the root's instances, as it last sent them (uplink.c) */
 	"ALTER TABLE uplink ADD COLUMN instances TEXT NOT NULL DEFAULT '';",
+	/* 8 -> 9: the nodes whose status the root is still to be told (status.c) */
+	"ALTER TABLE nodes ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

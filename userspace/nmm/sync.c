@@ -428,9 +428,10 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 		return on_leave(n, akmp_u32(&m->tb[AKMP_T_ASR_ID]));
 	case AKMP_SYNC:
 		switch (akmp_u8(&m->tb[AKMP_T_STATE])) {
-		case AKMP_SYNC_BEGIN:
+		case AKMP_SYNC_BEGIN:	/* the root's database may have missed reports too */
 			sync_reset(n);
 			n->syncing = true;
+			status_mark(n, 0);
 			return 0;
 		case AKMP_SYNC_END:
 			return n->syncing ? sync_end(n) : -EBADMSG;

@@ -237,8 +237,10 @@ static void changed(struct akmc *c, const char *state)
 		return;
 	n->up_session = up;
 	sync_reset(n);
-	if (up)
+	if (up) {
 		sync_removals(n);
+		status_mark(n, 0);	/* the root hears of every node again */
+	}
 	/* the reason may quote the root's words: no quote of theirs ends ours */
 	for (i = 0; i < sizeof(why) - 1 && c->error[i]; i++)
 		why[i] = c->error[i] == '"' || c->error[i] == '\\' ? '\'' : c->error[i];

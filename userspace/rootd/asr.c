@@ -218,7 +218,7 @@ static int show_one(struct req *q, PGresult *asrs, int i)
 {
 	struct akm_out *o = &q->o;
 	const char *id = PQgetvalue(asrs, i, 0);
-	PGresult *res;
+	PGresult *res, *cnt;
 	char buf[32];
 	int j;
 
@@ -248,26 +248,37 @@ static int show_one(struct req *q, PGresult *asrs, int i)
 	}
 	akm_out_arr_close(o);
 	PQclear(res);
-	res = db_q(q->r, "SELECT n.id, n.name, s.name, n.state, m.state FROM members m "
-		   "JOIN nodes n ON n.id = m.node JOIN sites s ON s.id = n.site "
-		   "WHERE m.asr = $1 ORDER BY m.state, n.id", "t", id);
-	if (!res)
+	res = db_q(q->r, "SELECT n.id, n.name, s.name, n.state, m.state, " NODE_LINK_SQL("st", "s")
+		   ", " NODE_CONTACT_SQL("st") ", coalesce(st.left_out, false) FROM members m "
+		   "JOIN nodes n ON n.id = m.node JOIN sites s ON s.id = n.site LEFT JOIN "
+		   "node_status st ON st.node = n.id WHERE m.asr = $1 ORDER BY m.state, n.id", "t",
+		   id);
+	cnt = res ? db_q(q->r, "SELECT c.node, c.asr, c.name, c.value FROM node_counters c "
+			 "JOIN members m ON m.node = c.node AND m.asr = c.asr WHERE c.asr = $1 "
+			 "ORDER BY c.node, c.name COLLATE \"C\"", "t", id) : NULL;
+	if (!cnt) {
+		PQclear(res);
 		return req_db(q);
+	}
 	akm_out_arr_open(o, "members");
 	for (j = 0; j < PQntuples(res); j++) {
 		bool revoked = !strcmp(PQgetvalue(res, j, 4), "revoked");
+		uint32_t node = strtoul(PQgetvalue(res, j, 0), NULL, 10);
 
 		akm_out_obj_open(o, NULL);
 		akm_out_text(o, "    ");
-		akm_out_uint(o, "node", "member", strtoul(PQgetvalue(res, j, 0), NULL, 10));
+		akm_out_uint(o, "node", "member", node);
 		akm_out_str(o, "name", "name", PQgetvalue(res, j, 1));
 		akm_out_str(o, "site", "site", PQgetvalue(res, j, 2));
 		akm_out_str(o, "state", "state", revoked ? "revoked" : PQgetvalue(res, j, 3));
+		status_out(o, res, j, 5);
+		counters_out(o, cnt, 0, node, strtoll(id, NULL, 10), "      ");
 		akm_out_obj_close(o);
 		akm_out_text(o, "\n");
 	}
 	akm_out_arr_close(o);
 	PQclear(res);
+	PQclear(cnt);
 	akm_out_obj_close(o);
 	return 0;
 }

@@ -97,6 +97,19 @@ static const char *const migrations[] = {
 	" seen timestamptz NOT NULL DEFAULT now(),"
 	" PRIMARY KEY (addr, port));"
 	"ALTER TABLE sites ADD COLUMN owner integer;",
+	/* 4 -> 5: what the sites report of their nodes (status.c) */
+	"CREATE TABLE node_status ("
+	" node integer PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,"
+	" online boolean NOT NULL,"
+	" last_contact timestamptz,"
+	" left_out boolean NOT NULL DEFAULT false,"	/* its counters: too many to send */
+	" reported timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE node_counters ("
+	" node integer NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,"
+	" asr bigint NOT NULL,"				/* 0: the node's own */
+	" name text NOT NULL,"
+	" value bigint NOT NULL,"
+	" PRIMARY KEY (node, asr, name));",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

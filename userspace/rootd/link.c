@@ -397,6 +397,8 @@ static int bootstrap_welcome(struct root *r, struct link *l, struct sitest *s)
 /* A session connection: from the site's endpoint address, for its session epoch. */
 static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 {
+	struct akmp_buf b = { 0 };
+
 	if ((s->mode != SITE_SESSION_WAIT && s->mode != SITE_SESSION) ||
 	    s->epoch != l->hs.session)
 		return turn_away(l, ESTALE, "no such session: start with a bootstrap connection");
@@ -407,7 +409,10 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	s->mode = SITE_SESSION;
 	s->session = l;
 	l->state = LS_UP;
-	welcome(l, 0, "welcome", 0, NULL);
+	akmp_welcome(&b, 0, "welcome", 0, NULL);
+	akmp_put_u32(&b, AKMP_T_FLAGS, AKMP_WELCOME_STATUS);	/* it takes NODE_STATUS */
+	link_send(l, &b);
+	akmp_buf_free(&b);
 	s->written = root_now();
 	site_event(r, "UPDATE sites SET up = true, last_contact = now(), owner = "
 		   "pg_backend_pid() WHERE id = $1",
@@ -494,6 +499,8 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 	case AKMP_REKEY:
 	case AKMP_REMOVE:
 		return sync_rekey(r, l, m);
+	case AKMP_NODE_STATUS:
+		return status_take(r, l, m);
 	}
 	return -EBADMSG;
 }

@@ -72,6 +72,9 @@ struct link {
 	int64_t rekey_sec;		/* root_now() of the REKEYs counted in rekeys */
 	unsigned int rekeys;
 	bool noisy, rekey_noisy;	/* logged trouble sending, a REKEY refused */
+	int64_t status_sec;		/* root_now() of the NODE_STATUS counted in statuses */
+	unsigned int statuses;
+	bool status_flood, status_foreign;	/* logged NODE_STATUS dropped: too many, not its */
 };
 
 /* link.c */
@@ -89,6 +92,8 @@ bool sync_pending(struct root *r, const struct link *l);	/* work to send */
 void sync_step(struct root *r, struct link *l);	/* some of it, if its queue has room */
 void sync_event(struct root *r, const char *kind, const char *text);
 void sync_link_free(struct link *l);
+/* status.c: a site's NODE_STATUS */
+int status_take(struct root *r, struct link *l, const struct akmp_msg *m);
 /* ask.c: a site's REKEY or REMOVE */
 int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m);
 

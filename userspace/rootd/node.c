@@ -125,35 +125,49 @@ static int node_add(struct req *q)
 static int node_list(struct req *q)
 {
 	const char *name = req_next(q);
-	PGresult *res;
+	PGresult *res, *cnt;
 	char *addrs, *tok, *save;
-	int i;
+	int i, j = 0;
 
 	if (name && req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
 	res = db_q(q->r, "SELECT n.id, n.name, s.name, n.state, "
 		   "coalesce((SELECT string_agg(host(a.addr), ' ' ORDER BY a.addr) FROM addrs a "
 		   "WHERE a.node = n.id), ''), "
-		   "(SELECT count(*) FROM members m WHERE m.node = n.id AND m.state = 'live') "
-		   "FROM nodes n JOIN sites s ON s.id = n.site WHERE n.state != 'removed' AND "
-		   "($1::text IS NULL OR n.name = $1) ORDER BY n.id", "t", name);
+		   "(SELECT count(*) FROM members m WHERE m.node = n.id AND m.state = 'live'), "
+		   NODE_LINK_SQL("st", "s") ", " NODE_CONTACT_SQL("st") ", coalesce(st.left_out, "
+		   "false) FROM nodes n JOIN sites s ON s.id = n.site LEFT JOIN node_status st ON "
+		   "st.node = n.id WHERE n.state != 'removed' AND ($1::text IS NULL OR "
+		   "n.name = $1) ORDER BY n.id", "t", name);
 	if (!res)
 		return req_db(q);
 	if (name && !PQntuples(res)) {
 		PQclear(res);
 		return req_fail(q, 1, "no node named '%s'", name);
 	}
+	/* the counters of all of them, in the same order: one query */
+	cnt = db_q(q->r, "SELECT c.node, c.asr, c.name, c.value FROM node_counters c JOIN nodes n "
+		   "ON n.id = c.node WHERE n.state != 'removed' AND ($1::text IS NULL OR "
+		   "n.name = $1) ORDER BY c.node, c.asr, c.name COLLATE \"C\"", "t", name);
+	if (!cnt) {
+		PQclear(res);
+		return req_db(q);
+	}
 	akm_out_arr_open(&q->o, NULL);
 	for (i = 0; i < PQntuples(res); i++) {
+		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
+
 		akm_out_obj_open(&q->o, NULL);
 		akm_out_str(&q->o, "name", "node", PQgetvalue(res, i, 1));
-		akm_out_uint(&q->o, "id", "id", strtoul(PQgetvalue(res, i, 0), NULL, 10));
+		akm_out_uint(&q->o, "id", "id", id);
 		akm_out_str(&q->o, "site", "site", PQgetvalue(res, i, 2));
 		akm_out_str(&q->o, "state", "state", PQgetvalue(res, i, 3));
 		akm_out_uint(&q->o, "asrs", "asrs", strtoul(PQgetvalue(res, i, 5), NULL, 10));
+		status_out(&q->o, res, i, 6);
 		addrs = strdup(PQgetvalue(res, i, 4));
 		if (!addrs) {	/* whole or not at all */
 			PQclear(res);
+			PQclear(cnt);
 			return req_fail(q, 1, "out of memory");
 		}
 		akm_out_arr_open(&q->o, "addrs");
@@ -161,11 +175,13 @@ static int node_list(struct req *q)
 			akm_out_str(&q->o, NULL, "addr", tok);
 		free(addrs);
 		akm_out_arr_close(&q->o);
+		j = counters_out(&q->o, cnt, j, id, -1, "    ");
 		akm_out_obj_close(&q->o);
 		akm_out_text(&q->o, "\n");
 	}
 	akm_out_arr_close(&q->o);
 	PQclear(res);
+	PQclear(cnt);
 	return 0;
 }
 
@@ -216,7 +232,9 @@ int node_remove(struct req *q, int64_t id, const char *name, uint32_t site)
 	if (rekey_node_asrs(q, "UPDATE members SET state = 'revoked', changed = now() "
 			    "WHERE node = $1 AND state = 'live' RETURNING asr", id, &k))
 		return q->status;
-	if (db_exec(q->r, "UPDATE nodes SET state = 'removed', cred = NULL WHERE id = $1", "i",
+	if (db_exec(q->r, "DELETE FROM node_status WHERE node = $1", "i", id) < 0 ||
+	    db_exec(q->r, "DELETE FROM node_counters WHERE node = $1", "i", id) < 0 ||
+	    db_exec(q->r, "UPDATE nodes SET state = 'removed', cred = NULL WHERE id = $1", "i",
 		    id) != 1 ||
 	    (site ? db_event(q->r, "node-removed", "node %lld name %s by site %u", (long long)id,
 			     name, site) :

@@ -214,6 +214,23 @@ int asr_new_epoch(struct req *q, uint32_t asr);
 int asrs_changed(struct req *q, PGresult *res);
 /* node.c: the node revoked in every ASR (a new epoch each), removed, its credential gone. */
 int node_remove(struct req *q, int64_t id, const char *name, uint32_t site);	/* site: its own */
+/*
+ * status.c: what the sites report of their nodes. SQL of a node's link
+ * ('online', 'offline', 'unknown' while its site has no session or it was
+ * not reported) and last contact (seconds, 0: none) from node_status st and
+ * sites s; status_out() prints them from column col on, with a third:
+ * counters left out. counters_out() prints the counters of node (of one
+ * ASR, or all: asr -1) from rows (node, asr, name, value) ordered by node,
+ * from row j on; the row after them.
+ */
+#define NODE_LINK_SQL(st, s) "CASE WHEN " st ".node IS NULL OR NOT coalesce(" s ".up AND " s \
+	".last_contact > now() - interval '30 seconds', false) THEN 'unknown' WHEN " st \
+	".online THEN 'online' ELSE 'offline' END"
+#define NODE_CONTACT_SQL(st) "coalesce(extract(epoch FROM " st ".last_contact)::bigint, 0)"
+void status_out(struct akm_out *o, PGresult *res, int i, int col);
+int counters_out(struct akm_out *o, PGresult *cnt, int j, uint32_t node, int64_t asr,
+		 const char *indent);
+
 /* node.c: a new epoch of each ASR sql (the node's id as $1) returns; *k how many. */
 int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k);
 /* ask.c: the commands of the sites' link (q->link) */

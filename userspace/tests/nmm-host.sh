@@ -55,8 +55,8 @@ ok $? "daemon starts" "$(cat "$T/log")"
 [ "$(stat -c %a "$T/s/admin.sock")" = 600 ] && [ "$(stat -c %a "$T/s/master.key")" = 600 ] &&
 	[ "$(stat -c %s "$T/s/master.key")" = 32 ] && [ "$(stat -c %a "$T/s")" = 700 ]
 ok $? "state dir 0700, admin.sock and master.key 0600"
-[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "8 wal " ]
-ok $? "schema version 8 (migrated from 0), WAL"
+[ "$(sqlite3 "$T/s/nmm.db" 'PRAGMA user_version; PRAGMA journal_mode;' | tr '\n' ' ')" = "9 wal " ]
+ok $? "schema version 9 (migrated from 0), WAL"
 
 nmm node add A id 2 addr 10.0.0.2 addr fd00::2 >"$T/out" 2>&1
 ok $? "node add" "$(cat "$T/out")"
@@ -424,23 +424,23 @@ ok $? "removed node's credential wiped from the store"
 stop
 ok $? "SIGTERM: clean exit, no leaks" "$(tail -n 30 "$T/log")"
 
-# back to schema version 1 (no members.revoked, nodes.kernel, uplink, remote, removals), to be
-# migrated on start
+# back to schema version 1 (no members.revoked, nodes.kernel, uplink, remote, removals,
+# reported), to be migrated on start
 sqlite3 "$T/s/nmm.db" "DROP INDEX members_node; DROP TABLE leaves; DROP TABLE uplink;
 	DROP TABLE removals;
 	ALTER TABLE deliveries DROP COLUMN stale; ALTER TABLE deliveries DROP COLUMN failed;
 	ALTER TABLE deliveries DROP COLUMN error;
 	ALTER TABLE members DROP COLUMN revoked; ALTER TABLE nodes DROP COLUMN kernel;
-	ALTER TABLE nodes DROP COLUMN remote;
+	ALTER TABLE nodes DROP COLUMN remote; ALTER TABLE nodes DROP COLUMN reported;
 	PRAGMA user_version = 1" &&
 	[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version")" = 1 ]
 ok $? "store downgraded to schema version 1"
 start
 nmm node export A file "$T/a2.bundle" >/dev/null 2>&1 && nmmj node list | grep -q '"name":"A"'
 ok $? "restart: store and master key reused"
-[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '8\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
-	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 8" "$T/log"
-ok $? "restart: schema migrated from version 1 to 8" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
+[ "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT count(revoked) FROM members; SELECT count(kernel) FROM nodes")" = "$(printf '9\n2\n%s' "$(sqlite3 "$T/s/nmm.db" "SELECT count(*) FROM nodes")")" ] &&
+	grep -q "schema migrated to version 2" "$T/log" && grep -q "schema migrated to version 9" "$T/log"
+ok $? "restart: schema migrated from version 1 to 9" "$(sqlite3 "$T/s/nmm.db" "PRAGMA user_version; SELECT * FROM members")"
 stop
 
 "$NMMD" --id 7 --listen "127.0.0.1:$PORT" --state "$T/s" --foreground --no-kernel >>"$T/log" 2>&1

@@ -423,8 +423,8 @@ static void test_small_messages(void)
 	{
 		struct akmp_endpoint e[AKMP_INSTANCES_MAX + 1], got[AKMP_INSTANCES_MAX], x;
 		static const char *const bad[] = { "0.0.0.0", "127.0.0.1", "224.0.0.1",
-						   "255.255.255.255", "::", "::1", "ff02::1",
-						   "fe80::1" };
+						   "255.255.255.255", "169.254.1.1", "::", "::1",
+						   "ff02::1", "fe80::1" };
 		unsigned int i, usable;
 		char a[32];
 
