@@ -487,14 +487,17 @@ static int on_heartbeat(struct nmm *n, struct conn *c, const struct akmp_msg *m)
 
 	if (store_begin(n))
 		return -EIO;
-	status_digest(n, c->node, was);
+	if (n->up_on)
+		status_digest(n, c->node, was);
 	err = akmp_counters_parse(m, counter_cb, &k);
 	if (!err && db_exec(n, "UPDATE nodes SET last_contact = ? WHERE id = ?", "iu",
 			    (int64_t)time(NULL), c->node) < 0)
 		err = -EIO;
-	status_digest(n, c->node, now);
-	if (!err && (now[0] != was[0] || now[1] != was[1]))
-		status_mark(n, c->node);	/* the root is told */
+	if (!err && n->up_on) {		/* the root is told of a change */
+		status_digest(n, c->node, now);
+		if (now[0] != was[0] || now[1] != was[1])
+			status_mark(n, c->node);
+	}
 	if (!err && store_commit(n))
 		err = -EIO;
 	if (err) {

@@ -344,7 +344,6 @@ static void send_leave(struct nmm *n, struct conn *c, uint32_t asr)
 	conn_send(n, c, &b);
 	akmp_buf_free(&b);
 	db_exec(n, "DELETE FROM counters WHERE node = ? AND asr = ?", "uu", c->node, asr);
-	status_mark(n, c->node);
 }
 
 /*

@@ -112,6 +112,10 @@ void status_tick(struct nmm *n)
 
 		if (err == -EMSGSIZE)	/* whole or not at all: the root says so */
 			err = status_msg(n, ids[i], last[i], false, &b);
+		if (!err && n->up.out.len - n->up.out.off + b.len > NMM_STATUS_QUEUE) {
+			akmp_buf_free(&b);
+			break;		/* the rest when the queue drained */
+		}
 		if (err) {		/* kept marked: again next time */
 			akmp_buf_free(&b);
 			continue;

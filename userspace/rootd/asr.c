@@ -143,6 +143,10 @@ static int asr_member(struct req *q, bool add)
 	} else {
 		rows = db_exec(q->r, "UPDATE members SET state = 'revoked', changed = now() "
 			       "WHERE asr = $1 AND node = $2 AND state = 'live'", "ui", id, node);
+		/* what its site reported of it in this ASR is no longer shown */
+		if (rows > 0 && db_exec(q->r, "DELETE FROM node_counters WHERE asr = $1 AND "
+					"node = $2", "ui", id, node) < 0)
+			rows = -1;
 	}
 	if (rows < 0)
 		return req_db(q);
@@ -195,6 +199,7 @@ static int asr_del(struct req *q)
 		return req_fail(q, 1, "no ASR %u", id);
 	/* its members go; its epochs stay as numbers, without their keys */
 	if (db_exec(q->r, "DELETE FROM members WHERE asr = $1", "u", id) < 0 ||
+	    db_exec(q->r, "DELETE FROM node_counters WHERE asr = $1", "u", id) < 0 ||
 	    db_exec(q->r, "UPDATE epochs SET state = 'retired', key = '' WHERE asr = $1", "u",
 		    id) < 0)
 		return req_db(q);

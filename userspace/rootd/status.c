@@ -184,8 +184,7 @@ void status_out(struct akm_out *o, PGresult *res, int i, int col)
 	else if (t && gmtime_r(&t, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		akm_out_str(o, NULL, "last-contact", buf);
 	if (*PQgetvalue(res, i, col + 2) == 't')	/* too many to report: none */
-		akm_out_str(o, "counters_left_out", "counters",
-			    "too many to report: see the site's NMM");
+		akm_out_str(o, "counters_left_out", "counters", "left-out");
 }
 
 int counters_out(struct akm_out *o, PGresult *cnt, int j, uint32_t node, int64_t asr,
