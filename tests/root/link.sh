@@ -30,7 +30,7 @@ cleanup() {
 	wait 2>/dev/null
 	pg_stop
 	for ns in root east m; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del akmlnbr 2>/dev/null
+	ip link del "${P}br" 2>/dev/null
 	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
 	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
@@ -42,15 +42,9 @@ declare -A ADDR=([root]=10.9.8.1 [east]=10.9.8.2 [m]=10.9.8.66)
 SITE=2 ROOT_ID=1
 PROV=$((0x80000000 | SITE))
 
-ip link add akmlnbr type bridge && ip link set akmlnbr up
-for ns in root east m; do
-	ip netns add "$P$ns"
-	ip link add "$P$ns" type veth peer name eth0 netns "$P$ns"
-	ip link set "$P$ns" master akmlnbr up
-	in_ns "$ns" ip addr add "${ADDR[$ns]}/24" dev eth0
-	in_ns "$ns" ip link set eth0 up
-	in_ns "$ns" ip link set lo up
-done
+addr() { echo "${ADDR[$1]}"; }
+bridge_up
+for ns in root east m; do netns_up "$ns"; done
 
 # ---- without AKM: the network carries TCP between the site and the root ----
 in_ns root socat -T 5 TCP-LISTEN:4799,bind="${ADDR[root]}",reuseaddr EXEC:'echo pong' &
