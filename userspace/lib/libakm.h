@@ -260,6 +260,15 @@ void akm_out_str(struct akm_out *o, const char *key, const char *label, const ch
 void akm_out_text(struct akm_out *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /*
+ * One counter of a node's heartbeats (nmm node list, root node list and asr
+ * show): in JSON an object (asr, name, value); in text one line per ASR
+ * after indent, "node:" for the node's own, "provisioning:" for its
+ * provisioning ASR, "asr N:", or "counters:" in a list of one ASR's
+ * (one_asr). *last: the ASR of the line so far (-1: none yet).
+ */
+void akm_out_counter(struct akm_out *o, int64_t *last, bool one_asr, int64_t asr,
+		     const char *name, uint64_t value, const char *indent);
+/*
  * An event as one line (or JSON object) of "watch": its time, its kind, and
  * text's "key value" pairs (a value in double quotes may hold spaces).
  */

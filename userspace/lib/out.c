@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "libakm.h"
+#include "proto.h"
 
 #define DEPTH_MAX 31
 
@@ -210,6 +210,26 @@ void akm_out_str(struct akm_out *o, const char *key, const char *label, const ch
 		for (; *v; v++)		/* one line, no terminal controls */
 			fputc((unsigned char)*v < 0x20 || *v == 0x7f ? '?' : *v, o->f);
 	}
+}
+
+void akm_out_counter(struct akm_out *o, int64_t *last, bool one_asr, int64_t asr,
+		     const char *name, uint64_t value, const char *indent)
+{
+	if (akm_out_json(o)) {
+		akm_out_obj_open(o, NULL);
+		akm_out_uint(o, "asr", NULL, asr);
+		akm_out_str(o, "name", NULL, name);
+		akm_out_uint(o, "value", NULL, value);
+		akm_out_obj_close(o);
+		return;
+	}
+	if (asr != *last)
+		akm_out_text(o, "\n%s%s", indent, one_asr ? "counters:" : !asr ? "node:" :
+			     asr >= AKMP_PROV_ASR(0) ? "provisioning:" : "");
+	if (asr != *last && !one_asr && asr && asr < AKMP_PROV_ASR(0))
+		akm_out_text(o, "asr %lld:", (long long)asr);
+	*last = asr;
+	akm_out_text(o, " %s %lld", name, (long long)value);
 }
 
 void akm_out_text(struct akm_out *o, const char *fmt, ...)

@@ -361,8 +361,7 @@ static void print_time(struct akm_out *o, const char *key, const char *label, in
 
 /*
  * The counters the node last reported, of one ASR (asr >= 0) or all: in
- * text one line per ASR ("node" for the node's own, "provisioning" for
- * the provisioning ASR), only counters that are not zero; in JSON each one.
+ * text only those that are not zero (akm_out_counter()); in JSON each one.
  */
 static void print_counters(struct nmm *n, struct akm_out *o, uint32_t node, int64_t asr,
 			   const char *indent)
@@ -377,25 +376,8 @@ static void print_counters(struct nmm *n, struct akm_out *o, uint32_t node, int6
 		int64_t id = sqlite3_column_int64(st, 0), value = sqlite3_column_int64(st, 2);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 
-		if (akm_out_json(o)) {
-			akm_out_obj_open(o, NULL);
-			akm_out_uint(o, "asr", NULL, id);
-			akm_out_str(o, "name", NULL, name);
-			akm_out_uint(o, "value", NULL, value);
-			akm_out_obj_close(o);
-			continue;
-		}
-		if (!value)
-			continue;
-		if (id != last && asr < 0)
-			akm_out_text(o, "\n%s%s", indent, !id ? "node:" :
-				     id >= AKMP_PROV_ASR(0) ? "provisioning:" : "");
-		if (id != last && asr < 0 && id && id < AKMP_PROV_ASR(0))
-			akm_out_text(o, "asr %lld:", (long long)id);
-		if (id != last && asr >= 0)
-			akm_out_text(o, "\n%scounters:", indent);
-		last = id;
-		akm_out_text(o, " %s %lld", name, (long long)value);
+		if (akm_out_json(o) || value)	/* in text, those that are not zero */
+			akm_out_counter(o, &last, asr >= 0, id, name, value, indent);
 	}
 	akm_out_arr_close(o);
 	db_done(n, st);

@@ -197,26 +197,10 @@ int counters_out(struct akm_out *o, PGresult *cnt, int j, uint32_t node, int64_t
 	akm_out_arr_open(o, "counters");
 	for (; j < PQntuples(cnt) && strtoul(PQgetvalue(cnt, j, 0), NULL, 10) == node; j++) {
 		int64_t id = strtoll(PQgetvalue(cnt, j, 1), NULL, 10);
-		const char *name = PQgetvalue(cnt, j, 2);
-		long long value = strtoll(PQgetvalue(cnt, j, 3), NULL, 10);
 
-		if (asr >= 0 && id != asr)
-			continue;
-		if (akm_out_json(o)) {
-			akm_out_obj_open(o, NULL);
-			akm_out_uint(o, "asr", NULL, id);
-			akm_out_str(o, "name", NULL, name);
-			akm_out_int(o, "value", NULL, value);
-			akm_out_obj_close(o);
-			continue;
-		}
-		if (id != last)	/* one line per ASR: "node" its own, "provisioning" the link's */
-			akm_out_text(o, "\n%s%s", indent, asr >= 0 ? "counters:" : !id ? "node:" :
-				     id >= AKMP_PROV_ASR(0) ? "provisioning:" : "");
-		if (id != last && asr < 0 && id && id < AKMP_PROV_ASR(0))
-			akm_out_text(o, "asr %lld:", (long long)id);
-		last = id;
-		akm_out_text(o, " %s %lld", name, value);
+		if (asr < 0 || id == asr)	/* the database's values: 0 to 2^63 - 1 */
+			akm_out_counter(o, &last, asr >= 0, id, PQgetvalue(cnt, j, 2),
+					strtoll(PQgetvalue(cnt, j, 3), NULL, 10), indent);
 	}
 	akm_out_arr_close(o);
 	return j;
