@@ -119,16 +119,6 @@ online() { nmmj node list "$1" | grep -q '"link":"online"'; }
 for x in $NODES; do wait_for 60 online "$x" || good=1; done
 ok $good "e1 and e2 made at A, provisioned by east's NMM, online" "$(nmm node list)"
 
-kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }
-rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }
-talks() {	# X Y: pings pass, and each kernel counts verified packets from the other
-	local rx ry
-	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
-	in_ns "$1" ping -c 2 -i 0.2 -W 2 "$(addr "$2")" >/dev/null &&
-		[ "$(rx_from "$1" "$2")" -gt "$rx" ] && [ "$(rx_from "$2" "$1")" -gt "$ry" ]
-}
-dropped() { ! in_ns "$1" ping -c 2 -i 0.2 -W 1 "$(addr "$2")" >/dev/null; }
-no_asr() { ! ctl "$1" asr show "$2" >/dev/null 2>&1; }
 # The nodes' kernels as the database says: every live member holds its
 # ASR's epoch, no other node holds the ASR.
 converged() {

@@ -22,68 +22,19 @@ set -uo pipefail
 W=$(mktemp -d /tmp/akm-srand.XXXXXX)
 chmod 711 "$W"
 P=akmsr-
-ROOT_PID=
-declare -A NMM_PID=() AGENT_PID=()
 NAME="root sites random"
-. "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 SEED=${AKM_SEED:-$RANDOM}
 STEPS=${AKM_STEPS:-12}
 echo "# seed $SEED (AKM_SEED=$SEED repeats this run)"
 RANDOM=$SEED
 NET=10.9.5
-declare -A ID=([root]=1 [east]=2 [west]=3 [e1]=11 [e2]=12 [w1]=21 [w2]=22)
-declare -A SITE=([e1]=east [e2]=east [w1]=west [w2]=west)
-NODES="e1 e2 w1 w2"
+. "$(dirname "${BASH_SOURCE[0]}")/sites.sh"
 ASRS="1 2 3"
-addr() { echo "$NET.${ID[$1]}"; }
-
-cleanup() {
-	local p
-	for p in "${AGENT_PID[@]}" "${NMM_PID[@]}" $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del "${P}br" 2>/dev/null
-	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-
-root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
-nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
-nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
-store() { sqlite3 "$W/$1/nmm.db" "$2"; }
-
-bridge_up
-for ns in root east west $NODES; do netns_up "$ns"; done
-good=0
-for x in $NODES; do for y in $NODES; do
-	[ "$x" = "$y" ] || in_ns "$x" ping -c 1 -W 2 "$(addr "$y")" >/dev/null || good=1
-done; done
-ok $good "without AKM: every node pings every other, across sites"
 
 pg_start "$W/pg"
 ok $? "PostgreSQL started" "$(tail -n 5 "$W/pg/pg.log" 2>/dev/null)"
-start_root() {
-	ip netns exec "${P}root" "$ROOTD" --id 1 --database "$PG_DB" --listen "$(addr root)" \
-		--state "$W/root" --foreground >>"$W/root.log" 2>&1 &
-	ROOT_PID=$!
-	wait_for 20 test -S "$W/root/admin.sock"
-}
-start_nmm() {	# SITE
-	ip netns exec "$P$1" "$NMMD" --id "${ID[$1]}" --listen "$(addr "$1")" --state "$W/$1" \
-		--foreground >>"$W/nmm-$1.log" 2>&1 &
-	NMM_PID[$1]=$!
-	wait_for 20 test -S "$W/$1/admin.sock"
-}
-start_agent() {	# NODE
-	ip netns exec "$P$1" "$AGENT" run --state "$W/$1" -v >>"$W/agent-$1.log" 2>&1 &
-	AGENT_PID[$1]=$!
-}
-site_up() { nmm "$1" root show 2>/dev/null | grep -q " state session "; }
 has_node() { nmmj "${SITE[$1]}" node list | grep -q "\"name\":\"$1\""; }
-online() { nmmj "${SITE[$1]}" node list "$1" | grep -q '"link":"online"'; }
 
 good=0
 start_root || good=1
@@ -162,13 +113,6 @@ state() {
 		echo "$s: $(store "$s" "SELECT asr || ':' || epoch FROM epochs WHERE length(key) > 0" |
 			tr '\n' ' ')"
 	done
-}
-rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }
-talks() {	# X Y: pings pass, and each kernel counts verified packets from the other
-	local rx ry
-	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
-	in_ns "$1" ping -c 2 -i 0.2 -W 2 "$(addr "$2")" >/dev/null &&
-		[ "$(rx_from "$1" "$2")" -gt "$rx" ] && [ "$(rx_from "$2" "$1")" -gt "$ry" ]
 }
 # one pair of live members of an ASR, if there is one (across sites if
 # there is such a pair): they talk

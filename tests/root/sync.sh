@@ -21,63 +21,17 @@ set -uo pipefail
 W=$(mktemp -d /tmp/akm-sync.XXXXXX)
 chmod 711 "$W"
 P=akmsy-
-ROOT_PID=
-declare -A NMM_PID=() AGENT_PID=()
 NAME="root sync"
-. "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
 NET=10.9.7
-declare -A ID=([root]=1 [east]=2 [west]=3 [e1]=11 [e2]=12 [w1]=21 [w2]=22)
-declare -A SITE=([e1]=east [e2]=east [w1]=west [w2]=west)
-NODES="e1 e2 w1 w2"
-addr() { echo "$NET.${ID[$1]}"; }
-
-cleanup() {
-	local p
-	for p in "${AGENT_PID[@]}" "${NMM_PID[@]}" $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del "${P}br" 2>/dev/null
-	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
-trap cleanup EXIT
-
-root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }
-nmm() { local s=$1; shift; "$AKMCTL" nmm socket "$W/$s/admin.sock" "$@"; }
-nmmj() { local s=$1; shift; "$AKMCTL" -j nmm socket "$W/$s/admin.sock" "$@"; }
-store() { sqlite3 "$W/$1/nmm.db" "$2"; }
-
-bridge_up
-for ns in root east west $NODES; do netns_up "$ns"; done
-
-# ---- without AKM: the nodes of both sites reach each other ----
-good=0
-for x in $NODES; do for y in $NODES; do
-	[ "$x" = "$y" ] || in_ns "$x" ping -c 1 -W 2 "$(addr "$y")" >/dev/null || good=1
-done; done
-ok $good "without AKM: every node pings every other, across sites"
+. "$(dirname "${BASH_SOURCE[0]}")/sites.sh"
 
 pg_start "$W/pg"
 ok $? "PostgreSQL started" "$(tail -n 5 "$W/pg/pg.log" 2>/dev/null)"
-start_root() {
-	ip netns exec "${P}root" "$ROOTD" --id 1 --database "$PG_DB" --listen "$(addr root)" \
-		--state "$W/root" --foreground >>"$W/root.log" 2>&1 &
-	ROOT_PID=$!
-	wait_for 20 test -S "$W/root/admin.sock"
-}
 start_root
 ok $? "akm-rootd listens for sites" "$(tail -n 5 "$W/root.log")"
 
 # ---- the seed's steps at site scale: the NMMs first, then their nodes ----
-start_nmm() {	# SITE
-	ip netns exec "$P$1" "$NMMD" --id "${ID[$1]}" --listen "$(addr "$1")" --state "$W/$1" \
-		--foreground >>"$W/nmm-$1.log" 2>&1 &
-	NMM_PID[$1]=$!
-	wait_for 20 test -S "$W/$1/admin.sock"
-}
-site_up() { nmm "$1" root show 2>/dev/null | grep -q " state session "; }
 good=0
 for s in east west; do
 	{ root site add "$s" id "${ID[$s]}" endpoint "$(addr "$s"):4790" &&
@@ -105,10 +59,6 @@ ok $good "each site's NMM received its nodes" "$(nmm east node list; nmm west no
 ok $? "a site's store holds its own nodes' credentials, no other site's" \
 	"$(store west "SELECT id, name, length(cred), remote FROM nodes")"
 
-start_agent() {
-	ip netns exec "$P$1" "$AGENT" run --state "$W/$1" -v >>"$W/agent-$1.log" 2>&1 &
-	AGENT_PID[$1]=$!
-}
 good=0
 for x in $NODES; do
 	s=${SITE[$x]}
@@ -118,7 +68,6 @@ for x in $NODES; do
 			>/dev/null; } || good=1
 	start_agent "$x"
 done
-online() { nmmj "${SITE[$1]}" node list "$1" | grep -q '"link":"online"'; }
 for x in $NODES; do wait_for 60 online "$x" || good=1; done
 ok $good "the nodes are exported, imported and online at their sites' NMMs" \
 	"$(nmm east node list; nmm west node list)"
@@ -129,7 +78,6 @@ for x in $NODES; do wait_for 30 at_root "$x" online || good=1; done
 ok $good "the root shows each node online, as its site reported" "$(root node list)"
 
 # ---- an ASR across both sites ----
-kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }	# NS ASR: its current epoch, 0 if none
 root_epoch() {
 	pg_sql -c "SELECT epoch FROM asrs WHERE id = $1"
 }
@@ -138,16 +86,7 @@ at_epoch() {	# ASR EPOCH NODE...: each holds EPOCH current
 	shift 2
 	for x in "$@"; do [ "$(kernel_epoch "$x" "$asr")" = "$e" ] || return 1; done
 }
-rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }	# NS NODE: packets NS verified from NODE
-talks() {	# X Y: pings pass, and each kernel counts verified packets from the other
-	local rx ry
-	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
-	in_ns "$1" ping -c 2 -i 0.2 -W 2 "$(addr "$2")" >/dev/null &&
-		[ "$(rx_from "$1" "$2")" -gt "$rx" ] && [ "$(rx_from "$2" "$1")" -gt "$ry" ]
-}
-no_asr() { ! ctl "$1" asr show "$2" >/dev/null 2>&1; }
 root_above() { [ "$(root_epoch "$1")" -gt "$2" ]; }
-dropped() { ! in_ns "$1" ping -c 2 -i 0.2 -W 1 "$(addr "$2")" >/dev/null; }
 
 root asr add 1 alg hmac-sha256 name spans policy drop >/dev/null &&
 	root asr add-member 1 node e1 >/dev/null && root asr add-member 1 node w1 >/dev/null

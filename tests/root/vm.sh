@@ -44,3 +44,18 @@ netns_up() {
 	in_ns "$1" ip link set eth0 up
 	in_ns "$1" ip link set lo up
 }
+
+# Nodes by name ($P, ID and addr the test's): a namespace's current epoch of
+# an ASR (0: none); packets X verified from Y; X and Y ping each other and
+# each kernel counts verified packets from the other; X's pings to Y get no
+# answer; X holds no ASR A.
+kernel_epoch() { akm_kernel_epoch "$P$1" "$2"; }
+rx_from() { akm_rx_from "$P$1" "${ID[$2]}"; }
+talks() {
+	local rx ry
+	rx=$(rx_from "$1" "$2") ry=$(rx_from "$2" "$1")
+	in_ns "$1" ping -c 2 -i 0.2 -W 2 "$(addr "$2")" >/dev/null &&
+		[ "$(rx_from "$1" "$2")" -gt "$rx" ] && [ "$(rx_from "$2" "$1")" -gt "$ry" ]
+}
+dropped() { ! in_ns "$1" ping -c 2 -i 0.2 -W 1 "$(addr "$2")" >/dev/null; }
+no_asr() { ! ctl "$1" asr show "$2" >/dev/null 2>&1; }
