@@ -623,6 +623,11 @@ void akmp_put_endpoint(struct akmp_buf *b, const struct akmp_endpoint *e)
 	akmp_put(b, AKMP_T_ENDPOINT, v, sizeof(v));
 }
 
+bool akmp_endpoint_eq(const struct akmp_endpoint *a, const struct akmp_endpoint *b)
+{
+	return a->port == b->port && akm_addr_eq(&a->addr, &b->addr);
+}
+
 bool akmp_endpoint_usable(const struct akmp_endpoint *e)
 {
 	const struct in6_addr *a6 = &e->addr.v6;
@@ -651,7 +656,7 @@ int akmp_instances_parse(const struct akmp_msg *m, struct akmp_endpoint e[AKMP_I
 		akmp_addr_get(t.v, &e[n].addr);
 		e[n].port = t.v[AKMP_ADDR_LEN] << 8 | t.v[AKMP_ADDR_LEN + 1];
 		for (i = 0; i < n; i++)
-			if (e[i].port == e[n].port && akm_addr_eq(&e[i].addr, &e[n].addr))
+			if (akmp_endpoint_eq(&e[i], &e[n]))
 				break;
 		if (i == n && akmp_endpoint_usable(&e[n]))
 			n++;

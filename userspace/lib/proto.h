@@ -228,6 +228,7 @@ struct akmp_endpoint {
 	uint16_t port;
 };
 void akmp_put_endpoint(struct akmp_buf *b, const struct akmp_endpoint *e);
+bool akmp_endpoint_eq(const struct akmp_endpoint *a, const struct akmp_endpoint *b);
 /* One a site can connect to: a port; not unspecified, loopback, multicast, link-local. */
 bool akmp_endpoint_usable(const struct akmp_endpoint *e);
 /*

@@ -70,7 +70,7 @@ static bool eps_has(const struct nmm *n, const struct akmp_endpoint *e)
 	int i;
 
 	for (i = 0; i < n->up_neps; i++)
-		if (n->up_eps[i].port == e->port && akm_addr_eq(&n->up_eps[i].addr, &e->addr))
+		if (akmp_endpoint_eq(&n->up_eps[i], e))
 			return true;
 	return false;
 }
@@ -113,7 +113,7 @@ static void eps_load(struct nmm *n, const char *instances)
 		n->up_eps[n->up_neps++] = n->up_bundle;
 	n->up_ep = had ? n->up_neps - 1 : 0;
 	for (i = 0; had && i < n->up_neps; i++)
-		if (n->up_eps[i].port == cur.port && akm_addr_eq(&n->up_eps[i].addr, &cur.addr))
+		if (akmp_endpoint_eq(&n->up_eps[i], &cur))
 			n->up_ep = i;
 }
 

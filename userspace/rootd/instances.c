@@ -43,8 +43,7 @@ static int instances_get(struct root *r)
 			r->inst[k++].port = atoi(PQgetvalue(res, i, 1));
 	PQclear(res);
 	r->ninst = k;
-	r->inst_self = own && k && r->inst[0].port == self.port &&
-		       akm_addr_eq(&r->inst[0].addr, &self.addr);
+	r->inst_self = own && k && akmp_endpoint_eq(&r->inst[0], &self);
 	return 0;
 }
 
@@ -89,7 +88,7 @@ void instances_tick(struct root *r)
 	if (instances_get(r))
 		return;
 	for (i = 0; i < nwas && nwas == r->ninst; i++)
-		if (was[i].port != r->inst[i].port || !akm_addr_eq(&was[i].addr, &r->inst[i].addr))
+		if (!akmp_endpoint_eq(&was[i], &r->inst[i]))
 			break;
 	if (nwas == r->ninst && i == nwas)
 		return;
