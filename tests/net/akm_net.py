@@ -211,19 +211,33 @@ def akmctl_run(h, *args):
 
 def push(c, lst, n, timeout):
     """Send n bytes on the connected client c and close it; count what the
-    connection lst accepts receives: (ok, detail)."""
+    connection lst accepts receives: (ok, detail). The receiver reads while
+    the sender writes: n may be more than both socket buffers hold."""
     s, _ = lst.accept()
-    c.sendall(b"x" * n)
-    c.close()
     s.settimeout(timeout)
-    got = 0
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += len(b)
-    s.close()
-    return got == n, "%d bytes" % got
+    got, err = [0], []
+
+    def reader():
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                got[0] += len(b)
+        except OSError as e:
+            err.append(e)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        c.sendall(b"x" * n)
+    finally:
+        c.close()
+        th.join()
+        s.close()
+    if err:
+        raise err[0]
+    return got[0] == n, "%d bytes" % got[0]
 
 
 def nft_counter(h, name):
