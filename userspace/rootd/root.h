@@ -96,6 +96,9 @@ struct root {
 	int ninst;			/* -1: none sent yet */
 	bool inst_self;			/* inst[0] is this instance */
 	int lock_fd;			/* this network namespace's root instance */
+	/* sync.c: the rows of an event's ASR, read once for all its sites */
+	uint32_t shared_asr;
+	PGresult *shared_rows;
 	bool stop;
 	/* the last failed statement */
 	char sqlstate[6];

@@ -245,13 +245,60 @@ static int send_node_id(struct root *r, struct link *l, uint32_t node)
 	return err;
 }
 
+/* live members are all within the statement's LIMIT */
+_Static_assert(ROOT_MEMBERS_MAX <= AKM_MEMBERS_MAX, "ROOT_MEMBERS_MAX");
+
+/*
+ * asr's current epoch and its members, in one statement (one snapshot):
+ * live members all, revoked ones the most recently removed first as far
+ * as room goes, each with its addresses (the NMM places them per pair) and
+ * its site. The rows of the ASR whose event sync_event() sends are read
+ * once for every site it concerns (r->shared_rows: *kept, the caller
+ * leaves them): no other event comes until they are dropped, and a change
+ * committed after they were read has an event of its own, sent after.
+ */
+static PGresult *asr_rows(struct root *r, uint32_t asr, bool *kept)
+{
+	PGresult *res;
+
+	*kept = r->shared_rows && r->shared_asr == asr;
+	if (*kept)
+		return r->shared_rows;
+	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
+		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
+		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
+		   "WHERE x.node = m.node), ''), a.name, n.site FROM asrs a JOIN epochs e ON "
+		   "e.asr = a.id AND e.epoch = a.epoch JOIN members m ON m.asr = a.id JOIN nodes n "
+		   "ON n.id = m.node WHERE a.id = $1 AND NOT a.deleted "
+		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $2", "ui", asr,
+		   (int64_t)AKM_MEMBERS_MAX);
+	*kept = res && r->shared_asr == asr;
+	if (*kept)
+		r->shared_rows = res;
+	return res;
+}
+
+/* Is row i of asr_rows() a node of site? */
+static bool row_site(const PGresult *res, int i, uint32_t site)
+{
+	return strtoul(PQgetvalue(res, i, 10), NULL, 10) == site;
+}
+
+/* Has site a live member in asr_rows()? */
+static bool rows_here(const PGresult *res, uint32_t site)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(res) && *PQgetvalue(res, i, 7) == 't'; i++)
+		if (row_site(res, i, site))
+			return true;
+	return false;
+}
+
 /*
  * ASR_CONFIG of asr's current epoch for l's site, if it has a live member
- * there (else LEAVE, if the site holds it), in one statement (one
- * snapshot): live members all, revoked ones the most recently removed
- * first as far as room goes, each with its addresses (the NMM places
- * them per pair); the key wrapped for the site over the epoch's member
- * set. 0, -ENOBUFS (no room), or an error.
+ * there (else LEAVE, if the site holds it): the key wrapped for the site
+ * over the epoch's member set. 0, -ENOBUFS (no room), or an error.
  */
 static int send_asr(struct root *r, struct link *l, uint32_t asr)
 {
@@ -262,21 +309,14 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 	char ad[48], *tok, *save, *set = NULL;
 	PGresult *res;
 	int i, err = -ENOMEM;
+	bool kept;
 
-	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
-		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
-		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
-		   "WHERE x.node = m.node), ''), a.name, (SELECT site FROM nodes WHERE "
-		   "id = m.node) = $2 FROM asrs a JOIN epochs e ON e.asr = a.id AND "
-		   "e.epoch = a.epoch JOIN members m ON m.asr = a.id WHERE a.id = $1 AND "
-		   "NOT a.deleted AND EXISTS (SELECT 1 FROM members v JOIN nodes n ON "
-		   "n.id = v.node WHERE v.asr = a.id AND v.state = 'live' AND n.site = $2) "
-		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $3", "uui", asr,
-		   l->hs.node, (int64_t)AKM_MEMBERS_MAX);
+	res = asr_rows(r, asr, &kept);
 	if (!res)
 		return -EIO;
-	if (!PQntuples(res)) {
-		PQclear(res);
+	if (!rows_here(res, l->hs.node)) {
+		if (!kept)
+			PQclear(res);
 		err = held(l, &l->asrs, asr) ? send_id(l, AKMP_LEAVE, AKMP_T_ASR_ID, asr) : 0;
 		if (!err)
 			idset_del(&l->asrs, asr);
@@ -301,7 +341,7 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 		mb->node_id = strtoul(PQgetvalue(res, i, 6), NULL, 10);
 		mb->state = *PQgetvalue(res, i, 7) == 't' ? AKM_MEMBER_ACTIVE : AKM_MEMBER_REVOKED;
 		mb->naddrs = addrs_get(PQgetvalue(res, i, 8), mb->addrs);
-		mb->flags = *PQgetvalue(res, i, 10) == 't' ? AKMP_MEMBER_SITE : 0;
+		mb->flags = row_site(res, i, l->hs.node) ? AKMP_MEMBER_SITE : 0;
 	}
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, cfg.epoch);
 	err = db_bytes(res, 0, 4, sealed, sizeof(sealed));
@@ -330,7 +370,8 @@ out:
 	sodium_memzero(sealed, sizeof(sealed));
 	free(set);
 	free(cfg.members);
-	PQclear(res);
+	if (!kept)
+		PQclear(res);
 	return err;
 }
 
@@ -537,8 +578,12 @@ void sync_event(struct root *r, const char *kind, const char *text)
 		res = db_q(r, "SELECT DISTINCT n.site FROM members m JOIN nodes n ON "
 			   "n.id = m.node WHERE m.asr = $1 AND m.state = 'live'", "u", id);
 		mark(r, false, id, res);
+		r->shared_asr = id;
 	}
 	PQclear(res);
 	for (l = r->links; l; l = l->next)	/* at once, as far as there is room */
 		sync_step(r, l);
+	PQclear(r->shared_rows);
+	r->shared_rows = NULL;
+	r->shared_asr = 0;
 }
