@@ -106,6 +106,12 @@ SELECT 'deleted asr ' || a.id || ' keeps members or keys' FROM asrs a WHERE a.de
 	 EXISTS (SELECT 1 FROM epochs e WHERE e.asr = a.id AND e.key != ''));
 SELECT 'asr ' || asr || ' epoch ' || epoch || ' ' || state || ' keeps its key' FROM epochs
 WHERE state IN ('superseded', 'retired') AND key != '';
+SELECT 'asr ' || e.asr || ' epoch ' || e.epoch || ' ' || e.state || ', not its current one'
+FROM epochs e JOIN asrs a ON a.id = e.asr WHERE e.state IN ('pending', 'active') AND
+	e.epoch != a.epoch;
+SELECT 'asr ' || k.asr || ' acks of epoch ' || k.epoch || ', not its pending current one'
+FROM acks k JOIN asrs a ON a.id = k.asr WHERE a.deleted OR NOT EXISTS (SELECT 1 FROM epochs e
+	WHERE e.asr = k.asr AND e.epoch = k.epoch AND e.epoch = a.epoch AND e.state = 'pending');
 SQL
 }
 

@@ -25,9 +25,9 @@ root_setup root-test
 # ---- the deployment's identity ----
 start 1
 ok $? "akm-rootd starts on an empty database (schema made, master key made)" "$(cat "$T/r1.log")"
-grep -q "schema migrated to version 5" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
+grep -q "schema migrated to version 6" "$T/r1.log" && [ -f "$T/r1/master.key" ] &&
 	[ "$(stat -c %a "$T/r1/master.key")" = 600 ]
-ok $? "schema version 5; master.key made, mode 0600" "$(cat "$T/r1.log")"
+ok $? "schema version 6; master.key made, mode 0600" "$(cat "$T/r1.log")"
 # started by root: without --listen it keeps no capability
 grep -q "^CapEff:\s*0000000000000000$" /proc/"$PID1"/status &&
 	grep -q "^CapPrm:\s*0000000000000000$" /proc/"$PID1"/status
@@ -277,7 +277,7 @@ invariants "database restarts"
 schema=$(pg_sql -c "SELECT v FROM meta WHERE k = 'schema'")
 pg_sql -c "UPDATE meta SET v = 99 WHERE k = 'schema'"
 out=$("$ROOTD" --id 1 --database "$PG_DB" --state "$T/r2" --foreground 2>&1)
-[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (5)" <<<"$out"
+[ $? = 1 ] && grep -q "schema version 99 is newer than this akm-rootd knows (6)" <<<"$out"
 ok $? "a database of a newer schema is refused" "$out"
 pg_sql -c "UPDATE meta SET v = $schema WHERE k = 'schema'"
 

@@ -157,6 +157,39 @@ wait_for 30 at_epoch 1 "$e" e1 e2 w1 && wait_for 20 talks e1 w1 && wait_for 20 t
 ok $? "w1 and e2 added: epoch $e at all three, e1 and e2 talk to w1" \
 	"e1 $(kernel_epoch e1 1) e2 $(kernel_epoch e2 1) w1 $(kernel_epoch w1 1)"
 
+# ---- activation across sites: nobody switches before every site installed ----
+epoch_drops() {	# NODE: ASR 1's drop_unknown_epoch in its kernel
+	"$AKMCTL" -n "$P$1" -j stats show asr 1 | python3 -c 'import json, sys
+print(sum(e["stats"]["drop_unknown_epoch"] for e in json.load(sys.stdin) if "node" not in e))'
+}
+activated_at() {	# SITE EPOCH: the site's NMM activated epoch EPOCH of ASR 1 on the root's word
+	grep -qE "event epoch-activated asr 1 epoch $2 installed [0-9]+ of [0-9]+ by root$" \
+		"$W/nmm-$1.log"
+}
+d0="$(epoch_drops e1) $(epoch_drops w1)"
+in_ns w1 ping -q -i 0.02 -w 300 "$(addr e1)" >/dev/null 2>&1 &
+p1=$!
+in_ns e1 ping -q -i 0.02 -w 300 "$(addr w1)" >/dev/null 2>&1 &
+p2=$!
+good=0
+for v in del-member add-member del-member add-member; do
+	root asr "$v" 1 node e2 >/dev/null || good=1
+	e=$(root_epoch 1)
+	wait_for 30 at_epoch 1 "$e" e1 w1 && wait_for 10 activated_at east "$e" &&
+		wait_for 10 activated_at west "$e" || good=1
+	grep -q "event epoch-activated asr 1 epoch $e\$" "$W/root.log" || good=1
+done
+kill "$p1" "$p2" 2>/dev/null
+wait "$p1" "$p2" 2>/dev/null
+ok $good "four changes of ASR 1: the root activated each epoch once both sites installed it, and both sites on its word" \
+	"$(grep -E "epoch-activated asr 1 " "$W/root.log" "$W"/nmm-*.log | tail -n 8)"
+d1="$(epoch_drops e1) $(epoch_drops w1)"
+[ "$d0" = "$d1" ]
+ok $? "... and e1 and w1, pinging each other all along (50/s), dropped no packet of an epoch they did not hold" \
+	"drop_unknown_epoch at e1 and w1: before $d0, after $d1"
+root asr show 1 | grep -q "epoch $e active"
+ok $? "... the root shows epoch $e active" "$(root asr show 1 | head -n 6)"
+
 # ---- a node's new kernel gets new epochs from the root ----
 e=$(root_epoch 1) e2e=$(root_epoch 2)
 offline_events() { grep -c "event node-offline node ${ID[w1]} site ${ID[west]}" "$W/root.log"; }

@@ -33,7 +33,9 @@
 #define AKMP_HEARTBEAT_SECS	10
 #define AKMP_FLAG_FRESH		(1u << 0)	/* HELLO FLAGS: kernel holds no ASR state */
 #define AKMP_FLAG_INSTANCES	(1u << 1)	/* ... a site that takes INSTANCES */
+#define AKMP_FLAG_ACK		(1u << 2)	/* ... a site that ACKs epochs, takes ACTIVATE */
 #define AKMP_WELCOME_STATUS	(1u << 0)	/* session WELCOME FLAGS: a root takes NODE_STATUS */
+#define AKMP_WELCOME_ACTIVATE	(1u << 1)	/* ... activates epochs across its sites */
 #define AKMP_PROV_ASR(node)	(0x80000000u | (node))
 #define AKMP_NODE_ONLINE	1	/* NODE_STATUS STATE (0: offline) */
 #define AKMP_STATUS_NO_COUNTERS	(1u << 0)	/* NODE_STATUS FLAGS: too many to send */

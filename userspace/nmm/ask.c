@@ -134,6 +134,34 @@ int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint3
 	return send_up(n, AKMP_REKEY, node, asr, epoch, last, NULL);
 }
 
+bool sync_acks(struct nmm *n, uint32_t asr)
+{
+	return n->up_on && n->up_session && (n->up.peer_flags & AKMP_WELCOME_ACTIVATE) &&
+	       db_int(n, 0, "SELECT count(*) FROM members m JOIN nodes x ON x.id = m.node "
+		      "WHERE m.asr = ? AND m.revoked = 0 AND x.remote = 1", "u", asr) > 0;
+}
+
+/* ACK, paced for the root: -EAGAIN past NMM_ACKS_PER_SEC (sent on a later tick) */
+int sync_ack(struct nmm *n, uint32_t asr, uint32_t epoch)
+{
+	struct akmp_buf b = { 0 };
+
+	if (!n->up_on || !n->up_session)
+		return -ENOTCONN;
+	if (n->ack_sec != nmm_now()) {
+		n->ack_sec = nmm_now();
+		n->acks = 0;
+	}
+	if (n->acks >= NMM_ACKS_PER_SEC)
+		return -EAGAIN;
+	n->acks++;
+	akmp_begin(&b, AKMP_ACK);
+	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
+	akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
+	akmp_put_u32(&b, AKMP_T_STATUS, 0);
+	return akmc_send(&n->up, &b);
+}
+
 void sync_tick(struct nmm *n)
 {
 	int64_t now = nmm_now();

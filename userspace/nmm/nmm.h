@@ -28,6 +28,7 @@
 #define NMM_FRESH_RETRY		15	/* s: the root asked again (it re-keys one per 10 s) */
 #define NMM_STATUS_PER_SEC	64	/* NODE_STATUS to the root, at most (status.c) */
 #define NMM_REKEYS_PER_SEC	3	/* REKEYs to the root (it takes 4 in its second) */
+#define NMM_ACKS_PER_SEC	48	/* ACKs to the root (it takes 64) */
 #define NMM_RETRY_MIN		2	/* s: a failed delivery is tried again, doubling ... */
 #define NMM_RETRY_MAX		60	/* ... up to this */
 #define NMM_WAIT_SECS		10	/* akmctl nmm waits this long for the members to switch */
@@ -60,6 +61,8 @@ struct pending {
 	uint32_t asr, epoch;
 	int64_t since;
 	bool inherited;			/* pending when the NMM started */
+	uint64_t acked;			/* up.sessions when the root was sent ACK of it, 0 none */
+	bool root_go;			/* the root's ACTIVATE came */
 };
 
 /* An epoch an admin request waits for (every online member switched). */
@@ -165,6 +168,8 @@ struct nmm {
 	int64_t removals_at;		/* nmm_now() the root was last told of removals */
 	int64_t rekey_sec;		/* nmm_now() of the REKEYs counted in rekeys */
 	unsigned int rekeys;
+	int64_t ack_sec;		/* nmm_now() of the ACKs counted in acks */
+	unsigned int acks;
 	uint64_t *synced;		/* ... the node ids it brought, ASR ids | 1 << 32 */
 	size_t nsynced, synced_cap;
 	char **held;			/* events of the open transaction */
@@ -239,6 +244,7 @@ void rekey_catch_up(struct nmm *n, struct conn *c);
 void rekey_ack(struct nmm *n, struct conn *c, const struct akmp_msg *m);
 void rekey_tick(struct nmm *n);
 void rekey_start(struct nmm *n);	/* before the loop */
+void rekey_activate(struct nmm *n, uint32_t asr, uint32_t epoch);	/* the root's ACTIVATE */
 void rekey_kick(struct nmm *n);		/* send what is owed to every online node */
 int node_asrs(struct nmm *n, uint32_t node, uint32_t **asrs, size_t *k);
 int rekey_node_asrs(struct nmm *n, uint32_t node);	/* new epoch for each ASR of node */
@@ -282,6 +288,9 @@ void sync_removals(struct nmm *n);	/* the session started: the root told of them
 int sync_fresh(struct nmm *n, struct nodest *s, uint64_t instance);
 /* ESTALE: ask the root for an epoch of asr above last (node: a live member here). */
 int sync_above(struct nmm *n, uint32_t node, uint32_t asr, uint32_t epoch, uint32_t last);
+/* Does the root activate asr's epochs (members at other sites, its session says so)? */
+bool sync_acks(struct nmm *n, uint32_t asr);
+int sync_ack(struct nmm *n, uint32_t asr, uint32_t epoch);	/* installed here */
 /* admin.c */
 void admin_accept(struct nmm *n);
 int admin_input(struct nmm *n, struct conn *c);

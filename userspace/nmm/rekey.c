@@ -513,7 +513,8 @@ void rekey_catch_up(struct nmm *n, struct conn *c)
 	refill(n, c);
 }
 
-static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
+/* by: what let it go (the event says it) */
+static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch, const char *by)
 {
 	sqlite3_stmt *st;
 	struct conn *c;
@@ -522,11 +523,11 @@ static void activate_epoch(struct nmm *n, uint32_t asr, uint32_t epoch)
 		    "epoch = ? AND state = 'pending'", "iuu", (int64_t)time(NULL), asr,
 		    epoch) != 1)
 		return;
-	nmm_event(n, "epoch-activated", "asr %u epoch %u installed %lld of %lld", asr, epoch,
+	nmm_event(n, "epoch-activated", "asr %u epoch %u installed %lld of %lld by %s", asr, epoch,
 		  (long long)db_int(n, 0, "SELECT count(*) FROM deliveries WHERE asr = ? AND "
 				    "epoch = ? AND state != 'pending'", "uu", asr, epoch),
 		  (long long)db_int(n, 0, "SELECT count(*) FROM deliveries WHERE asr = ? AND "
-				    "epoch = ?", "uu", asr, epoch));
+				    "epoch = ?", "uu", asr, epoch), by);
 	st = db_prep(n, "SELECT node FROM deliveries WHERE asr = ? AND epoch = ? AND "
 		     "state = 'installed'", "uu", asr, epoch);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -551,14 +552,14 @@ static struct pending *pending(struct nmm *n, uint32_t asr, uint32_t epoch)
 		if (p->asr != asr)
 			continue;
 		if (p->epoch != epoch)
-			*p = (struct pending){ asr, epoch, nmm_now(), false };
+			*p = (struct pending){ .asr = asr, .epoch = epoch, .since = nmm_now() };
 		return p;
 	}
 	grown = realloc(n->pending, (n->npending + 1) * sizeof(*grown));
 	if (!grown)
 		return NULL;
 	n->pending = grown;
-	grown[n->npending] = (struct pending){ asr, epoch, nmm_now(), false };
+	grown[n->npending] = (struct pending){ .asr = asr, .epoch = epoch, .since = nmm_now() };
 	return &grown[n->npending++];
 }
 
@@ -615,34 +616,56 @@ void rekey_forget_asr(struct nmm *n, uint32_t asr)
  * it, or does not answer (however often it reconnects) holds nobody up
  * longer than that. For an epoch pending when the NMM started, whose
  * members are still coming back, only the deadline counts. Only the latest
- * epoch is activated (an ACK for an older one changes nothing).
+ * epoch is activated (an ACK for an older one changes nothing). While the
+ * root's session is up and the root activates across its sites, it is sent
+ * ACK once the online members installed the epoch; then an ASR with members
+ * at other sites waits for the root's ACTIVATE (every site installed it),
+ * or the deadline.
  */
 static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
+	bool installed = true, late, wait;
 	struct pending *p;
 	sqlite3_stmt *st;
-	bool ready;
 
-	if (db_int(n, 0, "SELECT epoch FROM asrs WHERE id = ?", "u", asr) != epoch)
+	if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		   "e.epoch = a.epoch WHERE a.id = ? AND a.epoch = ? AND e.state = 'pending'",
+		   "uu", asr, epoch) != 1)
 		return;
 	p = pending(n, asr, epoch);
-	ready = !p || nmm_now() - p->since >= NMM_REKEY_TIMEOUT;
-	if (!ready && p->inherited)
+	late = !p || nmm_now() - p->since >= NMM_REKEY_TIMEOUT;
+	if (!late && p->inherited)
 		return;
-	st = db_prep(n, "SELECT d.node FROM deliveries d JOIN epochs e ON e.asr = d.asr AND "
-		     "e.epoch = d.epoch JOIN asrs a ON a.id = e.asr AND a.epoch = e.epoch "
-		     "WHERE d.asr = ? AND d.epoch = ? AND e.state = 'pending' AND "
-		     "d.state = 'pending' AND d.failed = 0", "uu", asr, epoch);
+	st = db_prep(n, "SELECT node FROM deliveries WHERE asr = ? AND epoch = ? AND "
+		     "state = 'pending' AND failed = 0", "uu", asr, epoch);
 	if (!st)
 		return;
-	if (!ready)
-		for (ready = true; ready && sqlite3_step(st) == SQLITE_ROW;)
-			ready = !node_online(n, sqlite3_column_int64(st, 0));
+	while (installed && sqlite3_step(st) == SQLITE_ROW)
+		installed = !node_online(n, sqlite3_column_int64(st, 0));
 	db_done(n, st);
-	if (ready) {
+	wait = installed && !late && !p->root_go && sync_acks(n, asr);
+	/* the root is told once a session; it says when every site is there */
+	if (wait && p->acked != n->up.sessions && !sync_ack(n, asr, epoch))
+		p->acked = n->up.sessions;
+	if (late || (installed && !wait)) {
 		pending_done(n, asr);
-		activate_epoch(n, asr, epoch);
+		activate_epoch(n, asr, epoch, late ? "deadline" : p->root_go ? "root" : "members");
 	}
+}
+
+/* The root's ACTIVATE: every site installed it; here, once the online members did. */
+void rekey_activate(struct nmm *n, uint32_t asr, uint32_t epoch)
+{
+	struct pending *p;
+
+	if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		   "e.epoch = a.epoch WHERE a.id = ? AND a.epoch = ? AND e.state = 'pending'",
+		   "uu", asr, epoch) != 1)
+		return;		/* an older one, or activated here already */
+	p = pending(n, asr, epoch);
+	if (p)
+		p->root_go = true;
+	epoch_check(n, asr, epoch);
 }
 
 /*

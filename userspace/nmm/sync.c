@@ -426,6 +426,9 @@ int sync_message(struct nmm *n, const struct akmp_msg *m)
 		return on_asr_config(n, m);
 	case AKMP_LEAVE:
 		return on_leave(n, akmp_u32(&m->tb[AKMP_T_ASR_ID]));
+	case AKMP_ACTIVATE:
+		rekey_activate(n, akmp_u32(&m->tb[AKMP_T_ASR_ID]), akmp_u32(&m->tb[AKMP_T_EPOCH]));
+		return 0;
 	case AKMP_SYNC:
 		switch (akmp_u8(&m->tb[AKMP_T_STATE])) {
 		case AKMP_SYNC_BEGIN:	/* the root's database may have missed reports too */

@@ -339,7 +339,7 @@ void uplink_start(struct nmm *n)
 		c->arg = n;
 		c->server = "root";
 		c->role = "site";
-		c->flags = AKMP_FLAG_INSTANCES;
+		c->flags = AKMP_FLAG_INSTANCES | AKMP_FLAG_ACK;
 		c->self = n->id;
 		c->nl = n->nl;
 		/* from the address the root knows the site by, if it is one */

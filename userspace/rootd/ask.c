@@ -2,10 +2,11 @@
 /*
  * What a site asks of the root over its session (root.md, "Site
  * synchronisation", "Autonomy"): REKEY (new epochs for a node's new kernel,
- * an ESTALE answer, a site's store ahead of the database) and REMOVE (a
- * node removed at its site). Each runs as a change of the database
- * (admin_run()), checked inside its transaction; at most REKEYS_PER_SEC a
- * second per site.
+ * an ESTALE answer, a site's store ahead of the database), REMOVE (a node
+ * removed at its site) and ACK (its members installed an epoch). Each runs
+ * as a change of the database (admin_run()), checked inside its
+ * transaction; at most REKEYS_PER_SEC REKEYs and REMOVEs and ACKS_PER_SEC
+ * ACKs a second per site.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "link.h"
 
 #define REKEYS_PER_SEC	4		/* REKEYs and REMOVEs taken from a site per second */
+#define ACKS_PER_SEC	64		/* ACKs taken from a site per second */
 /*
  * link remove SITE NODE TAG (the sites' link only): the node was removed at
  * its site; removed here as 'node del' does, if it is that site's node of
@@ -64,6 +66,57 @@ static int link_remove(struct req *q)
 }
 
 /*
+ * link ack SITE ASR EPOCH (the sites' link only): the site's online members
+ * of the ASR installed EPOCH, its current epoch. Once every site with a
+ * live member and a session up that sends ACKs did, the epoch is activated
+ * (state 'active', event epoch-activated: each site holding it gets
+ * ACTIVATE).
+ * An older epoch, or an ASR without a live member at the site: nothing.
+ */
+static int link_ack(struct req *q)
+{
+	uint32_t v[3];
+	unsigned int i;
+	int64_t rows;
+
+	for (i = 0; i < 3; i++) {
+		const char *w = req_next(q);
+
+		if (!w || akm_parse_id(w, &v[i]))
+			return req_usage(q, "link ack: bad arguments");
+	}
+	if (req_next(q))
+		return req_usage(q, "link ack: bad arguments");
+	rows = db_int(q->r, -1, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		      "e.epoch = a.epoch WHERE a.id = $1 AND a.epoch = $2 AND NOT a.deleted AND "
+		      "e.state = 'pending' AND EXISTS (SELECT 1 FROM members m JOIN nodes n ON "
+		      "n.id = m.node WHERE m.asr = a.id AND m.state = 'live' AND n.site = $3)",
+		      "uiu", v[1], (int64_t)v[2], v[0]);
+	if (rows != 1)
+		return rows < 0 ? req_db(q) : 0;
+	/* not worth waiting for a synchronous standby: a lost ACK costs the deadline */
+	if (db_exec(q->r, "SET LOCAL synchronous_commit = local", "") < 0 ||
+	    db_exec(q->r, "INSERT INTO acks (asr, epoch, site) VALUES ($1, $2, $3) ON CONFLICT "
+		    "DO NOTHING", "uiu", v[1], (int64_t)v[2], v[0]) < 0)
+		return req_db(q);
+	rows = db_int(q->r, -1, "SELECT count(*) FROM sites s WHERE s.up AND s.acks AND "
+		      "s.last_contact > "
+		      "now() - make_interval(secs => $3) AND EXISTS (SELECT 1 FROM members m JOIN "
+		      "nodes n ON n.id = m.node WHERE m.asr = $1 AND m.state = 'live' AND "
+		      "n.site = s.id) AND NOT EXISTS (SELECT 1 FROM acks k WHERE k.asr = $1 AND "
+		      "k.epoch = $2 AND k.site = s.id)", "uii", v[1], (int64_t)v[2],
+		      (int64_t)ROOT_OFFLINE_AFTER);
+	if (rows)
+		return rows < 0 ? req_db(q) : 0;	/* others to come */
+	if (db_exec(q->r, "UPDATE epochs SET state = 'active' WHERE asr = $1 AND epoch = $2",
+		    "ui", v[1], (int64_t)v[2]) != 1 ||
+	    db_exec(q->r, "DELETE FROM acks WHERE asr = $1", "u", v[1]) < 0 ||
+	    db_event(q->r, "epoch-activated", "asr %u epoch %u", v[1], v[2]))
+		return req_db(q);
+	return 0;
+}
+
+/*
  * link rekey SITE NODE (the sites' link only): a new epoch of every ASR
  * the node of that site is a live member of (its kernel is new).
  * link above SITE NODE ASR EPOCH LAST: the node answered EPOCH with
@@ -79,10 +132,13 @@ int cmd_link(struct req *q, const char *cmd)
 	int64_t next;
 	int rows;
 
-	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && k == 2))
+	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && strcmp(cmd, "ack") &&
+			 k == 2))
 		return req_usage(q, "unknown command 'link'; try 'akmctl root help'");
 	if (!strcmp(cmd, "remove"))
 		return link_remove(q);
+	if (!strcmp(cmd, "ack"))
+		return link_ack(q);
 	for (i = 0; i < k; i++) {
 		const char *w = req_next(q);
 
@@ -206,5 +262,36 @@ int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m)
 	}
 	if (f)
 		f->at = now;
+	return 0;
+}
+
+/*
+ * ACK from a site that said it sends them (HELLO FLAGS): its online
+ * members of ASR_ID installed EPOCH (link_ack()). At most ACKS_PER_SEC a
+ * second; the rest are dropped (the site activates on its own, later).
+ */
+int sync_ack(struct root *r, struct link *l, const struct akmp_msg *m)
+{
+	int64_t now = root_now();
+	char w[3][16];
+
+	if (!(l->hs.flags & AKMP_FLAG_ACK))
+		return -EBADMSG;
+	if (l->ack_sec != now) {
+		l->ack_sec = now;
+		l->acks = 0;
+	}
+	if (++l->acks > ACKS_PER_SEC) {
+		if (!l->rekey_noisy)
+			root_log("site %u: more than %d ACKs a second: the rest ignored", l->hs.node,
+				 ACKS_PER_SEC);
+		l->rekey_noisy = true;
+		return 0;	/* the site activates at its deadline */
+	}
+	snprintf(w[0], sizeof(w[0]), "%u", l->hs.node);
+	snprintf(w[1], sizeof(w[1]), "%u", akmp_u32(&m->tb[AKMP_T_ASR_ID]));
+	snprintf(w[2], sizeof(w[2]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
+	if (admin_run(r, (char *[]){ "link", "ack", w[0], w[1], w[2], NULL }, !l->rekey_noisy))
+		l->rekey_noisy = true;
 	return 0;
 }

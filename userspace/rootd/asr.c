@@ -43,9 +43,15 @@ int asr_new_epoch(struct req *q, uint32_t asr)
 	snprintf(ad, sizeof(ad), "key:%u:%u", asr, (uint32_t)epoch);
 	akm_seal(&q->r->master, ad, key, 32, sealed);
 	akm_secure_free(key);
-	/* an epoch never activated is superseded; no key is kept that is not needed */
-	err = db_exec(q->r, "UPDATE epochs SET state = 'superseded', key = '' WHERE asr = $1 AND "
-		      "state = 'pending'", "u", asr) < 0;
+	/*
+	 * an epoch never activated is superseded, an activated one retired (the
+	 * sites hold it through its grace period); no key is kept that is not
+	 * needed
+	 */
+	err = db_exec(q->r, "UPDATE epochs SET state = CASE state WHEN 'pending' THEN "
+		      "'superseded' ELSE 'retired' END, key = '' WHERE asr = $1 AND state IN "
+		      "('pending', 'active')", "u", asr) < 0 ||
+	      db_exec(q->r, "DELETE FROM acks WHERE asr = $1", "u", asr) < 0;
 	res = err ? NULL :
 		db_q(q->r, "INSERT INTO epochs (asr, epoch, key, members, state) SELECT $1, $2, $3, "
 		     "coalesce(array_agg(node ORDER BY node), '{}') , 'pending' FROM members "
@@ -200,6 +206,7 @@ static int asr_del(struct req *q)
 	/* its members go; its epochs stay as numbers, without their keys */
 	if (db_exec(q->r, "DELETE FROM members WHERE asr = $1", "u", id) < 0 ||
 	    db_exec(q->r, "DELETE FROM node_counters WHERE asr = $1", "u", id) < 0 ||
+	    db_exec(q->r, "DELETE FROM acks WHERE asr = $1", "u", id) < 0 ||
 	    db_exec(q->r, "UPDATE epochs SET state = 'retired', key = '' WHERE asr = $1", "u",
 		    id) < 0)
 		return req_db(q);

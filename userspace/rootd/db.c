@@ -110,6 +110,17 @@ static const char *const migrations[] = {
 	" name text NOT NULL,"
 	" value bigint NOT NULL,"
 	" PRIMARY KEY (node, asr, name));",
+	/*
+	 * 5 -> 6: activation across sites (ask.c): the sites whose online
+	 * members installed an ASR's current epoch; whether a site's session
+	 * said it sends ACKs
+	 */
+	"CREATE TABLE acks ("
+	" asr integer NOT NULL REFERENCES asrs (id) ON DELETE CASCADE,"
+	" epoch bigint NOT NULL,"
+	" site integer NOT NULL REFERENCES sites (id) ON DELETE CASCADE,"
+	" PRIMARY KEY (asr, epoch, site));"
+	"ALTER TABLE sites ADD COLUMN acks boolean NOT NULL DEFAULT false;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

@@ -410,14 +410,15 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	s->session = l;
 	l->state = LS_UP;
 	akmp_welcome(&b, 0, "welcome", 0, NULL);
-	akmp_put_u32(&b, AKMP_T_FLAGS, AKMP_WELCOME_STATUS);	/* it takes NODE_STATUS */
+	/* it takes NODE_STATUS, and activates epochs across its sites */
+	akmp_put_u32(&b, AKMP_T_FLAGS, AKMP_WELCOME_STATUS | AKMP_WELCOME_ACTIVATE);
 	link_send(l, &b);
 	akmp_buf_free(&b);
 	s->written = root_now();
 	site_event(r, "UPDATE sites SET up = true, last_contact = now(), owner = "
-		   "pg_backend_pid() WHERE id = $1",
-		   s->id, 0, false, "site-online", "site %u session %u", s->id,
-		   s->epoch);
+		   "pg_backend_pid(), acks = $2 <> 0 WHERE id = $1",
+		   s->id, !!(l->hs.flags & AKMP_FLAG_ACK), false, "site-online",
+		   "site %u session %u", s->id, s->epoch);
 	instances_send(r, l);
 	sync_start(l);
 	sync_step(r, l);
@@ -501,6 +502,8 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 		return sync_rekey(r, l, m);
 	case AKMP_NODE_STATUS:
 		return status_take(r, l, m);
+	case AKMP_ACK:
+		return sync_ack(r, l, m);
 	}
 	return -EBADMSG;
 }

@@ -72,6 +72,8 @@ struct link {
 	int64_t rekey_sec;		/* root_now() of the REKEYs counted in rekeys */
 	unsigned int rekeys;
 	bool noisy, rekey_noisy;	/* logged trouble sending, a REKEY refused */
+	int64_t ack_sec;		/* root_now() of the ACKs counted in acks */
+	unsigned int acks;
 	int64_t status_sec;		/* root_now() of the NODE_STATUS counted in statuses */
 	unsigned int statuses;
 	bool status_flood, status_foreign;	/* logged NODE_STATUS dropped: too many, not its */
@@ -96,5 +98,6 @@ void sync_link_free(struct link *l);
 int status_take(struct root *r, struct link *l, const struct akmp_msg *m);
 /* ask.c: a site's REKEY or REMOVE */
 int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m);
+int sync_ack(struct root *r, struct link *l, const struct akmp_msg *m);
 
 #endif /* ROOT_LINK_H */

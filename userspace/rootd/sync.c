@@ -252,7 +252,8 @@ _Static_assert(ROOT_MEMBERS_MAX <= AKM_MEMBERS_MAX, "ROOT_MEMBERS_MAX");
  * asr's current epoch and its members, in one statement (one snapshot):
  * live members all, revoked ones the most recently removed first as far
  * as room goes, each with its addresses (the NMM places them per pair) and
- * its site. The rows of the ASR whose event sync_event() sends are read
+ * its site, whether the epoch is activated across the sites. The rows of
+ * the ASR whose event sync_event() sends are read
  * once for every site it concerns (r->shared_rows: *kept, the caller
  * leaves them): no other event comes until they are dropped, and a change
  * committed after they were read has an event of its own, sent after.
@@ -267,7 +268,8 @@ static PGresult *asr_rows(struct root *r, uint32_t asr, bool *kept)
 	res = db_q(r, "SELECT a.alg, a.policy, a.grace, a.epoch, e.key, "
 		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
 		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
-		   "WHERE x.node = m.node), ''), a.name, n.site FROM asrs a JOIN epochs e ON "
+		   "WHERE x.node = m.node), ''), a.name, n.site, e.state = 'active' FROM asrs a "
+		   "JOIN epochs e ON "
 		   "e.asr = a.id AND e.epoch = a.epoch JOIN members m ON m.asr = a.id JOIN nodes n "
 		   "ON n.id = m.node WHERE a.id = $1 AND NOT a.deleted "
 		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $2", "ui", asr,
@@ -296,9 +298,31 @@ static bool rows_here(const PGresult *res, uint32_t site)
 }
 
 /*
+ * ACTIVATE of asr's epoch, to a site that takes it; room: only if the queue
+ * has room (else as part of what was just queued). 0, -ENOBUFS, or an error.
+ */
+static int send_activate(struct link *l, uint32_t asr, uint32_t epoch, bool room)
+{
+	struct akmp_buf b = { 0 };
+	int err;
+
+	if (!(l->hs.flags & AKMP_FLAG_ACK))
+		return 0;
+	akmp_begin(&b, AKMP_ACTIVATE);
+	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
+	akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
+	if (room)
+		return send_room(l, &b);
+	err = link_send(l, &b);
+	akmp_buf_free(&b);
+	return err;
+}
+
+/*
  * ASR_CONFIG of asr's current epoch for l's site, if it has a live member
  * there (else LEAVE, if the site holds it): the key wrapped for the site
- * over the epoch's member set. 0, -ENOBUFS (no room), or an error.
+ * over the epoch's member set; ACTIVATE after it if the epoch is activated.
+ * 0, -ENOBUFS (no room: all of it again), or an error.
  */
 static int send_asr(struct root *r, struct link *l, uint32_t asr)
 {
@@ -363,6 +387,8 @@ static int send_asr(struct root *r, struct link *l, uint32_t asr)
 			akmp_put_str(&b, AKMP_T_NAME, PQgetvalue(res, 0, 9));
 		err = send_room(l, &b);
 	}
+	if (!err && *PQgetvalue(res, 0, 11) == 't')
+		err = send_activate(l, asr, cfg.epoch, false);
 	if (!err)
 		err = idset_add(&l->asrs, asr);
 out:
@@ -554,12 +580,31 @@ static void mark(struct root *r, bool node, uint32_t id, PGresult *sites)
 	}
 }
 
+/*
+ * asr's epoch was activated across the sites: ACTIVATE to each site here
+ * that this session sent the ASR, unless it is to go again (send_asr()
+ * then sends ACTIVATE after it).
+ */
+static void activated(struct root *r, uint32_t asr, uint32_t epoch)
+{
+	struct link *l;
+
+	for (l = r->links; l; l = l->next) {
+		if (l->state != LS_UP || !idset_has(&l->asrs, asr) ||
+		    idset_has(&l->dirty_asrs, asr))
+			continue;
+		if (send_activate(l, asr, epoch, true) == -ENOBUFS &&
+		    idset_add(&l->dirty_asrs, asr))
+			resync(l, 0);
+	}
+}
+
 /* An event of any instance: each site with a session here gets what changed for it. */
 void sync_event(struct root *r, const char *kind, const char *text)
 {
+	unsigned int id, epoch;
 	PGresult *res = NULL;
 	struct link *l;
-	unsigned int id;
 
 	for (l = r->links; l && l->state != LS_UP; l = l->next)
 		;
@@ -579,6 +624,9 @@ void sync_event(struct root *r, const char *kind, const char *text)
 			   "n.id = m.node WHERE m.asr = $1 AND m.state = 'live'", "u", id);
 		mark(r, false, id, res);
 		r->shared_asr = id;
+	} else if (!strcmp(kind, "epoch-activated") &&
+		   sscanf(text, "asr %u epoch %u", &id, &epoch) == 2) {
+		activated(r, id, epoch);
 	}
 	PQclear(res);
 	for (l = r->links; l; l = l->next)	/* at once, as far as there is room */
