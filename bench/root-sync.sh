@@ -48,7 +48,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ "$SITES" -ge 10 ] && [ "$SITES" -le 250 ] && [ "$NODES" -ge $((SITES * 26)) ] &&
-	[ "$ASRS" -ge 2 ] || { echo "root-sync: 10 to 250 sites, 26 nodes a site at least" >&2; exit 2; }
+	[ $((NODES % SITES)) = 0 ] && [ "$ASRS" -ge 2 ] && [ "$CHANGES" -ge 1 ] &&
+	[ "$CLIENTS" -ge 1 ] || {
+	echo "root-sync: 10 to 250 sites, as many nodes at each, 26 at least; a change, a client" >&2
+	exit 2
+}
 ARGS="--sites $SITES --nodes $NODES --asrs $ASRS --changes $CHANGES --seconds $SECS --clients $CLIENTS"
 [ $AGENTS = 1 ] || ARGS+=" --no-agents"
 
@@ -61,7 +65,7 @@ if [ -z "$GUEST" ]; then
 	# shellcheck disable=SC2086
 	"$REPO/scripts/vm-run.sh" --kernel "$KVER" --module "$REPO/build/$KVER/akm.ko" \
 		--out "$OUT" --mem 6144 --timeout 10800 -- \
-		"bench/root-sync.sh --guest $OUT $ARGS" || exit 1
+		"$REPO/bench/root-sync.sh --guest $OUT $ARGS" || exit 1
 	cp "$OUT/results.md" "$HERE/results-root-sync.md" && cat "$HERE/results-root-sync.md"
 	exit
 fi
@@ -85,7 +89,7 @@ cleanup() {
 	pg_stop
 	for i in root $(seq 1 "$SITES") "${NODES_UP[@]}"; do ip netns del "rs-$i" 2>/dev/null; done
 	ip link del rsbr 2>/dev/null
-	cp "$W"/root.log "$W"/nmm-s1*.log "$GUEST/" 2>/dev/null
+	cp "$W"/*.log "$W/pg/pg.log" "$GUEST/" 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -114,8 +118,8 @@ wait_for 60 test -S "$W/root/admin.sock" || exit 1
 echo "root-sync: populating ($SITES sites, $NODES nodes, $ASRS ASRs)" >&2
 pop=$(python3 "$HERE/root-load.py" populate "$W/root/admin.sock" "$SITES" "$NODES" "$ASRS") ||
 	exit 1
-empty=$(pg_sql -c "SELECT pg_database_size('template1')")
-db=$(pg_sql -c "SELECT pg_database_size('akm')")
+empty=$(pg_sql -c "SELECT pg_database_size('template1')") &&
+	db=$(pg_sql -c "SELECT pg_database_size('akm')") || exit 1
 
 start_nmm() {	# I
 	ip netns exec "rs-$1" "$NMMD" --id $((100000 + $1)) --listen "$(site_addr "$1")" \
@@ -142,23 +146,27 @@ t2=$(now_ms)
 
 # the members of ASR 1 at its last site: real nodes, each an agent
 asite=$(pg_sql -c "SELECT max(n.site) - 100000 FROM members m JOIN nodes n ON n.id = m.node
-	WHERE m.asr = 1 AND m.state = 'live'")
+	WHERE m.asr = 1 AND m.state = 'live'") && [ -n "$asite" ] || exit 1
 members=()
 t5=$(now_ms)
 if [ $AGENTS = 1 ]; then
 	echo "root-sync: provisioning the members of ASR 1 at site $asite" >&2
+	pg_sql -F ' ' -c "SELECT n.id, n.name, host(a.addr) FROM members m JOIN nodes n
+		ON n.id = m.node JOIN addrs a ON a.node = n.id WHERE m.asr = 1 AND m.state = 'live'
+		AND n.site = 100000 + $asite ORDER BY n.id" >"$W/members" || exit 1
+	S="$W/s$asite/admin.sock"
 	while read -r id name addr; do
-		S="$W/s$asite/admin.sock"
 		netns_up "n$id" "$addr" && NODES_UP+=("n$id") &&
-			"$AKMCTL" nmm socket "$S" node export "$name" file "$W/n$id.bundle" 				>"$W/n$id.export" &&
+			"$AKMCTL" nmm socket "$S" node export "$name" file "$W/n$id.bundle" \
+				>"$W/n$id.export" &&
 			sed -n 's/^transfer code //p' "$W/n$id.export" |
-			ip netns exec "rs-n$id" "$AGENT" import "$W/n$id.bundle" --state "$W/n$id" 				--code-file - >/dev/null || { echo "root-sync: node $name" >&2; exit 1; }
+			ip netns exec "rs-n$id" "$AGENT" import "$W/n$id.bundle" --state "$W/n$id" \
+				--code-file - >/dev/null || { echo "root-sync: node $name" >&2; exit 1; }
 		ip netns exec "rs-n$id" "$AGENT" run --state "$W/n$id" >>"$W/agent-n$id.log" 2>&1 &
 		PIDS+=($!)
 		members+=("$id")
-	done < <(pg_sql -F ' ' -c "SELECT n.id, n.name, host(a.addr) FROM members m JOIN nodes n
-		ON n.id = m.node JOIN addrs a ON a.node = n.id WHERE m.asr = 1 AND m.state = 'live'
-		AND n.site = 100000 + $asite ORDER BY n.id")
+	done <"$W/members"
+	[ ${#members[@]} -gt 0 ] || { echo "root-sync: no member of ASR 1 at site $asite" >&2; exit 1; }
 	switched() {	# every member at the site activated ASR 1's epoch in the store
 		[ "$(sqlite3 "file:$W/s$asite/nmm.db?mode=ro" "SELECT count(*) FROM deliveries d
 			JOIN asrs a ON a.id = d.asr AND a.epoch = d.epoch WHERE d.asr = 1 AND
@@ -208,7 +216,7 @@ setup = [
      "%.2f MB" % ((db - empty) * 1000 / pop["nodes"] / 1e6)),
     ("sites exported, imported, linked", "%.0f s" % (imp / 1000)),
     ("then every site's first full round ended", "%.0f s" % (sync / 1000)),
-    ("akm-rootd resident size, an NMM's", "%.0f MB, %.0f MB" % (rss / 1024, nmm_rss / 1024))]
+    ("akm-rootd resident size, an NMM's", "%.0f MiB, %.0f MiB" % (rss / 1024, nmm_rss / 1024))]
 if "agents" in f:
     setup.append(("%d agents at site %d provisioned, online, ASR 1 activated on all" %
                   (f["agents"], asite), "%.0f s" % agents_s))
@@ -245,7 +253,7 @@ the run, not with hardware). {members}
 {rows(churn)}
 
 A site's NMM killed (-9) and started again: its link up and its full round
-({rnd}) in {restart} ms.
+({rnd}) in {restart / 1000:.1f} s.
 """
 open(out, "w").write(text)
 PY

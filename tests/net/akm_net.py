@@ -213,6 +213,7 @@ def push(c, lst, n, timeout):
     """Send n bytes on the connected client c and close it; count what the
     connection lst accepts receives: (ok, detail). The receiver reads while
     the sender writes: n may be more than both socket buffers hold."""
+    lst.settimeout(timeout)
     s, _ = lst.accept()
     s.settimeout(timeout)
     got, err = [0], []
@@ -231,6 +232,9 @@ def push(c, lst, n, timeout):
     th.start()
     try:
         c.sendall(b"x" * n)
+    except OSError:
+        s.shutdown(socket.SHUT_RDWR)	# the reader need not wait its timeout out
+        raise
     finally:
         c.close()
         th.join()
