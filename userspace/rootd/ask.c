@@ -99,8 +99,8 @@ static int link_ack(struct req *q)
 	    db_exec(q->r, "INSERT INTO acks (asr, epoch, site) VALUES ($1, $2, $3) ON CONFLICT "
 		    "DO NOTHING", "uiu", v[1], (int64_t)v[2], v[0]) < 0)
 		return req_db(q);
-	rows = db_int(q->r, -1, "SELECT count(*) FROM sites s WHERE s.up AND s.acks AND "
-		      "s.last_contact > "
+	rows = db_int(q->r, -1, "SELECT count(*) FROM sites s WHERE s.up AND s.acks = s.session "
+		      "AND s.last_contact > "
 		      "now() - make_interval(secs => $3) AND EXISTS (SELECT 1 FROM members m JOIN "
 		      "nodes n ON n.id = m.node WHERE m.asr = $1 AND m.state = 'live' AND "
 		      "n.site = s.id) AND NOT EXISTS (SELECT 1 FROM acks k WHERE k.asr = $1 AND "
@@ -282,16 +282,16 @@ int sync_ack(struct root *r, struct link *l, const struct akmp_msg *m)
 		l->acks = 0;
 	}
 	if (++l->acks > ACKS_PER_SEC) {
-		if (!l->rekey_noisy)
+		if (!l->ack_noisy)
 			root_log("site %u: more than %d ACKs a second: the rest ignored", l->hs.node,
 				 ACKS_PER_SEC);
-		l->rekey_noisy = true;
+		l->ack_noisy = true;
 		return 0;	/* the site activates at its deadline */
 	}
 	snprintf(w[0], sizeof(w[0]), "%u", l->hs.node);
 	snprintf(w[1], sizeof(w[1]), "%u", akmp_u32(&m->tb[AKMP_T_ASR_ID]));
 	snprintf(w[2], sizeof(w[2]), "%u", akmp_u32(&m->tb[AKMP_T_EPOCH]));
-	if (admin_run(r, (char *[]){ "link", "ack", w[0], w[1], w[2], NULL }, !l->rekey_noisy))
-		l->rekey_noisy = true;
+	if (admin_run(r, (char *[]){ "link", "ack", w[0], w[1], w[2], NULL }, !l->ack_noisy))
+		l->ack_noisy = true;
 	return 0;
 }

@@ -112,15 +112,16 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (node, asr, name));",
 	/*
 	 * 5 -> 6: activation across sites (ask.c): the sites whose online
-	 * members installed an ASR's current epoch; whether a site's session
-	 * said it sends ACKs
+	 * members installed an ASR's current epoch; the site's session whose
+	 * HELLO said it sends ACKs (0 none): another session, even one an
+	 * older instance gave, is not waited for
 	 */
 	"CREATE TABLE acks ("
 	" asr integer NOT NULL REFERENCES asrs (id) ON DELETE CASCADE,"
 	" epoch bigint NOT NULL,"
 	" site integer NOT NULL REFERENCES sites (id) ON DELETE CASCADE,"
 	" PRIMARY KEY (asr, epoch, site));"
-	"ALTER TABLE sites ADD COLUMN acks boolean NOT NULL DEFAULT false;",
+	"ALTER TABLE sites ADD COLUMN acks bigint NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))

@@ -416,8 +416,8 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 	akmp_buf_free(&b);
 	s->written = root_now();
 	site_event(r, "UPDATE sites SET up = true, last_contact = now(), owner = "
-		   "pg_backend_pid(), acks = $2 <> 0 WHERE id = $1",
-		   s->id, !!(l->hs.flags & AKMP_FLAG_ACK), false, "site-online",
+		   "pg_backend_pid(), acks = $2 WHERE id = $1",
+		   s->id, l->hs.flags & AKMP_FLAG_ACK ? s->epoch : 0, false, "site-online",
 		   "site %u session %u", s->id, s->epoch);
 	instances_send(r, l);
 	sync_start(l);

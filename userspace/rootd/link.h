@@ -74,6 +74,7 @@ struct link {
 	bool noisy, rekey_noisy;	/* logged trouble sending, a REKEY refused */
 	int64_t ack_sec;		/* root_now() of the ACKs counted in acks */
 	unsigned int acks;
+	bool ack_noisy;			/* an ACK refused or dropped, logged */
 	int64_t status_sec;		/* root_now() of the NODE_STATUS counted in statuses */
 	unsigned int statuses;
 	bool status_flood, status_foreign;	/* logged NODE_STATUS dropped: too many, not its */
