@@ -49,6 +49,19 @@ static int remove_node(struct nmm *n, const void *arg, struct after *a)
 	return err;
 }
 
+/* One more of max a second (counted in *count since *sec)? */
+static bool paced(int64_t *sec, unsigned int *count, unsigned int max)
+{
+	if (*sec != nmm_now()) {
+		*sec = nmm_now();
+		*count = 0;
+	}
+	if (*count >= max)
+		return false;
+	(*count)++;
+	return true;
+}
+
 /* REKEY, or REMOVE (asr 0, remove): paced for the root, which takes so many a second */
 static int send_up(struct nmm *n, uint8_t type, uint32_t node, uint32_t asr, uint32_t epoch,
 		   uint32_t last, const uint8_t *tag)
@@ -58,13 +71,8 @@ static int send_up(struct nmm *n, uint8_t type, uint32_t node, uint32_t asr, uin
 	if (!n->up_on || !n->up_session)
 		return -ENOTCONN;
 	/* the root takes 4 a second: the others are asked again later */
-	if (n->rekey_sec != nmm_now()) {
-		n->rekey_sec = nmm_now();
-		n->rekeys = 0;
-	}
-	if (n->rekeys >= NMM_REKEYS_PER_SEC)
+	if (!paced(&n->rekey_sec, &n->rekeys, NMM_REKEYS_PER_SEC))
 		return -EAGAIN;
-	n->rekeys++;
 	akmp_begin(&b, type);
 	akmp_put_u32(&b, AKMP_T_NODE_ID, node);
 	if (asr) {
@@ -148,13 +156,8 @@ int sync_ack(struct nmm *n, uint32_t asr, uint32_t epoch)
 
 	if (!n->up_on || !n->up_session)
 		return -ENOTCONN;
-	if (n->ack_sec != nmm_now()) {
-		n->ack_sec = nmm_now();
-		n->acks = 0;
-	}
-	if (n->acks >= NMM_ACKS_PER_SEC)
+	if (!paced(&n->ack_sec, &n->acks, NMM_ACKS_PER_SEC))
 		return -EAGAIN;
-	n->acks++;
 	akmp_begin(&b, AKMP_ACK);
 	akmp_put_u32(&b, AKMP_T_ASR_ID, asr);
 	akmp_put_u32(&b, AKMP_T_EPOCH, epoch);
