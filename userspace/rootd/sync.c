@@ -252,11 +252,11 @@ _Static_assert(ROOT_MEMBERS_MAX <= AKM_MEMBERS_MAX, "ROOT_MEMBERS_MAX");
  * asr's current epoch and its members, in one statement (one snapshot):
  * live members all, revoked ones the most recently removed first as far
  * as room goes, each with its addresses (the NMM places them per pair) and
- * its site, whether the epoch is activated across the sites. The rows of
- * the ASR whose event sync_event() sends are read
- * once for every site it concerns (r->shared_rows: *kept, the caller
- * leaves them): no other event comes until they are dropped, and a change
- * committed after they were read has an event of its own, sent after.
+ * its site; whether the epoch is activated across the sites. The rows of
+ * the ASR whose event sync_event() sends are read once for every site it
+ * concerns (r->shared_rows: *kept, the caller leaves them): no other event
+ * comes until they are dropped, and a change committed after they were
+ * read has an event of its own, sent after.
  */
 static PGresult *asr_rows(struct root *r, uint32_t asr, bool *kept)
 {
@@ -269,9 +269,8 @@ static PGresult *asr_rows(struct root *r, uint32_t asr, bool *kept)
 		   "array_to_string(e.members, ' '), m.node, m.state = 'live', "
 		   "coalesce((SELECT string_agg(host(x.addr), ' ' ORDER BY x.addr) FROM addrs x "
 		   "WHERE x.node = m.node), ''), a.name, n.site, e.state = 'active' FROM asrs a "
-		   "JOIN epochs e ON "
-		   "e.asr = a.id AND e.epoch = a.epoch JOIN members m ON m.asr = a.id JOIN nodes n "
-		   "ON n.id = m.node WHERE a.id = $1 AND NOT a.deleted "
+		   "JOIN epochs e ON e.asr = a.id AND e.epoch = a.epoch JOIN members m ON "
+		   "m.asr = a.id JOIN nodes n ON n.id = m.node WHERE a.id = $1 AND NOT a.deleted "
 		   "ORDER BY m.state = 'live' DESC, m.changed DESC, m.node LIMIT $2", "ui", asr,
 		   (int64_t)AKM_MEMBERS_MAX);
 	*kept = res && r->shared_asr == asr;
