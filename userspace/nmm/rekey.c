@@ -610,17 +610,25 @@ void rekey_forget_asr(struct nmm *n, uint32_t asr)
 				s->jumps[j] = s->jumps[--s->njumps];
 }
 
+/* Is epoch asr's latest, not activated yet? */
+static bool latest_pending(struct nmm *n, uint32_t asr, uint32_t epoch)
+{
+	return db_int(n, 0, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
+		      "e.epoch = a.epoch WHERE a.id = ? AND a.epoch = ? AND e.state = 'pending'",
+		      "uu", asr, epoch) == 1;
+}
+
 /*
  * Activate the pending epoch of asr once every online member installed it,
  * or NMM_REKEY_TIMEOUT after it was made: a member that is offline, failed
  * it, or does not answer (however often it reconnects) holds nobody up
  * longer than that. For an epoch pending when the NMM started, whose
  * members are still coming back, only the deadline counts. Only the latest
- * epoch is activated (an ACK for an older one changes nothing). While the
- * root's session is up and the root activates across its sites, it is sent
- * ACK once the online members installed the epoch; then an ASR with members
- * at other sites waits for the root's ACTIVATE (every site installed it),
- * or the deadline.
+ * epoch is activated (an ACK for an older one changes nothing). An ASR with
+ * members at other sites, while the root's session is up and the root
+ * activates across its sites: the root is sent ACK once the online members
+ * installed the epoch, and its ACTIVATE (every site did) or the deadline
+ * lets it go.
  */
 static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
@@ -628,9 +636,7 @@ static void epoch_check(struct nmm *n, uint32_t asr, uint32_t epoch)
 	struct pending *p;
 	sqlite3_stmt *st;
 
-	if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
-		   "e.epoch = a.epoch WHERE a.id = ? AND a.epoch = ? AND e.state = 'pending'",
-		   "uu", asr, epoch) != 1)
+	if (!latest_pending(n, asr, epoch))
 		return;
 	p = pending(n, asr, epoch);
 	late = !p || nmm_now() - p->since >= NMM_REKEY_TIMEOUT;
@@ -658,9 +664,7 @@ void rekey_activate(struct nmm *n, uint32_t asr, uint32_t epoch)
 {
 	struct pending *p;
 
-	if (db_int(n, 0, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
-		   "e.epoch = a.epoch WHERE a.id = ? AND a.epoch = ? AND e.state = 'pending'",
-		   "uu", asr, epoch) != 1)
+	if (!latest_pending(n, asr, epoch))
 		return;		/* an older one, or activated here already */
 	p = pending(n, asr, epoch);
 	if (p)
