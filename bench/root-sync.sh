@@ -238,7 +238,8 @@ text = f"""# The root at scale, its sites real NMMs (bench/root-sync.sh)
 
 One akm-rootd (--listen) on PostgreSQL 15 and {f["sites"]} sites, an akm-nmmd
 each in a network namespace of one VM (TCG, 2 vCPUs; compare figures within
-the run, not with hardware). {members}
+the run, not with hardware).
+{members}
 
 | set-up | figure |
 |---|---|
