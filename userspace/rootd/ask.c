@@ -73,20 +73,10 @@ static int link_remove(struct req *q)
  * ACTIVATE).
  * An older epoch, or an ASR without a live member at the site: nothing.
  */
-static int link_ack(struct req *q)
+static int link_ack(struct req *q, const uint32_t v[3])
 {
-	uint32_t v[3];
-	unsigned int i;
 	int64_t rows;
 
-	for (i = 0; i < 3; i++) {
-		const char *w = req_next(q);
-
-		if (!w || akm_parse_id(w, &v[i]))
-			return req_usage(q, "link ack: bad arguments");
-	}
-	if (req_next(q))
-		return req_usage(q, "link ack: bad arguments");
 	rows = db_int(q->r, -1, "SELECT count(*) FROM asrs a JOIN epochs e ON e.asr = a.id AND "
 		      "e.epoch = a.epoch WHERE a.id = $1 AND a.epoch = $2 AND NOT a.deleted AND "
 		      "e.state = 'pending' AND EXISTS (SELECT 1 FROM members m JOIN nodes n ON "
@@ -128,17 +118,14 @@ static int link_ack(struct req *q)
 int cmd_link(struct req *q, const char *cmd)
 {
 	uint32_t v[5] = { 0 };
-	unsigned int i, k = strcmp(cmd, "above") ? 2 : 5;
+	unsigned int i, k = !strcmp(cmd, "above") ? 5 : !strcmp(cmd, "ack") ? 3 : 2;
 	int64_t next;
 	int rows;
 
-	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && strcmp(cmd, "ack") &&
-			 k == 2))
+	if (!q->link || (strcmp(cmd, "rekey") && strcmp(cmd, "remove") && k == 2))
 		return req_usage(q, "unknown command 'link'; try 'akmctl root help'");
 	if (!strcmp(cmd, "remove"))
 		return link_remove(q);
-	if (!strcmp(cmd, "ack"))
-		return link_ack(q);
 	for (i = 0; i < k; i++) {
 		const char *w = req_next(q);
 
@@ -147,6 +134,8 @@ int cmd_link(struct req *q, const char *cmd)
 	}
 	if (req_next(q))
 		return req_usage(q, "link %s: bad arguments", cmd);
+	if (k == 3)
+		return link_ack(q, v);
 	rows = db_int(q->r, -1, "SELECT count(*) FROM nodes WHERE id = $1 AND site = $2 AND "
 		      "state != 'removed'", "uu", v[1], v[0]);
 	if (rows != 1)
