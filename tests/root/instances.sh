@@ -31,16 +31,7 @@ declare -A ID=([ra]=1 [rb]=2 [east]=3 [e1]=11 [e2]=12)
 NODES="e1 e2"
 addr() { echo "$NET.${ID[$1]}"; }
 
-cleanup() {
-	local p
-	for p in "${AGENT_PID[@]}" $NMM_PID "${ROOT_PID[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	for ns in ra rb east $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del "${P}br" 2>/dev/null
-	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
+cleanup() { vm_teardown "${AGENT_PID[*]} $NMM_PID ${ROOT_PID[*]}" ra rb east $NODES; }
 trap cleanup EXIT
 
 root() { local i=$1; shift; "$AKMCTL" root socket "$W/$i/admin.sock" "$@"; }

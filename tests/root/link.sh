@@ -24,16 +24,7 @@ ROOT_PID= NMM_PID=
 NAME="root link"
 . "$(dirname "${BASH_SOURCE[0]}")/vm.sh"
 
-cleanup() {
-	local p
-	for p in $NMM_PID $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	for ns in root east m; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del "${P}br" 2>/dev/null
-	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
+cleanup() { vm_teardown "$NMM_PID $ROOT_PID" root east m; }
 trap cleanup EXIT
 
 root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }

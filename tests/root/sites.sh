@@ -17,16 +17,7 @@ declare -A SITE=([e1]=east [e2]=east [w1]=west [w2]=west)
 NODES="e1 e2 w1 w2"
 addr() { echo "$NET.${ID[$1]}"; }
 
-cleanup() {
-	local p
-	for p in "${AGENT_PID[@]}" "${NMM_PID[@]}" $ROOT_PID; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pg_stop
-	for ns in root east west $NODES; do ip netns del "$P$ns" 2>/dev/null; done
-	ip link del "${P}br" 2>/dev/null
-	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$W"
-}
+cleanup() { vm_teardown "${AGENT_PID[*]} ${NMM_PID[*]} $ROOT_PID" root east west $NODES; }
 trap cleanup EXIT
 
 root() { "$AKMCTL" root socket "$W/root/admin.sock" "$@"; }

@@ -30,6 +30,20 @@ done
 [ -x "$PG_BIN/initdb" ] || skip_all "PostgreSQL is not installed (scripts/install-deps.sh)"
 id postgres >/dev/null 2>&1 || skip_all "no postgres user"
 
+# At exit: kill -9 the PIDs (one word), then PostgreSQL, the namespaces $P<NS>,
+# the bridge; the logs to $OUT, $W gone unless KEEP is set.
+vm_teardown() {	# "PID..." NS...
+	local p ns
+	for p in $1; do kill -9 "$p" 2>/dev/null; done
+	shift
+	wait 2>/dev/null
+	pg_stop
+	for ns; do ip netns del "$P$ns" 2>/dev/null; done
+	ip link del "${P}br" 2>/dev/null
+	[ -z "${OUT:-}" ] || cp "$W"/*.log "$OUT/" 2>/dev/null
+	[ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+
 # Namespace $P$1: a command in it; akmctl there.
 in_ns() { local ns=$P$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { local ns=$P$1; shift; "$AKMCTL" -n "$ns" "$@"; }
