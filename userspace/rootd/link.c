@@ -420,8 +420,7 @@ static int session_welcome(struct root *r, struct link *l, struct sitest *s)
 		   s->id, l->hs.flags & AKMP_FLAG_ACK ? s->epoch : 0, false, "site-online",
 		   "site %u session %u", s->id, s->epoch);
 	instances_send(r, l);
-	sync_start(l);
-	sync_step(r, l);
+	sync_start(l);		/* its round starts at the end of this pass */
 	return 0;
 }
 
@@ -679,6 +678,7 @@ void link_close_all(struct root *r)
 	struct sitest *s;
 
 	instances_stop(r);
+	status_free(r);
 	while (r->links)
 		link_free(r, r->links);
 	while ((s = r->sitests)) {
@@ -737,9 +737,8 @@ void link_poll_done(struct root *r, const struct pollfd *pfd, int n)
 		if (((pfd[i].revents & POLLOUT) && akmp_flush(l->fd, &l->out) < 0) ||
 		    ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && link_input(r, l) < 0))
 			link_close(r, l);
-		else if (pfd[i].revents & POLLOUT)
-			sync_step(r, l);
 	}
+	status_flush(r);
 	if (pfd[0].revents & POLLIN)
 		link_accept(r);
 }
@@ -769,10 +768,10 @@ void link_tick(struct root *r)
 			link_close(r, l);
 		} else if (l->state == LS_UP && now - l->last_rx >= ROOT_OFFLINE_AFTER) {
 			link_close(r, l);	/* silent for 3 heartbeats */
-		} else {
-			sync_step(r, l);
 		}
 	}
+	sync_all(r);		/* what the sites are owed, and a new clock next pass */
+	r->sync_until = 0;
 	for (s = r->sitests; s; s = s->next)
 		if (s->mode == SITE_SESSION_WAIT && now - s->since >= ROOT_SESSION_WAIT)
 			site_bootstrap(r, s, "no-session-connection");

@@ -92,11 +92,13 @@ void instances_stop(struct root *r);	/* a clean stop: this one no longer offered
 /* sync.c: the site's records, at the start of its session and as they change. */
 void sync_start(struct link *l);	/* its session started: a full round */
 bool sync_pending(struct root *r, const struct link *l);	/* work to send */
-void sync_step(struct root *r, struct link *l);	/* some of it, if its queue has room */
+void sync_all(struct root *r);	/* every site's, as far as the pass's time goes */
 void sync_event(struct root *r, const char *kind, const char *text);
 void sync_link_free(struct link *l);
-/* status.c: a site's NODE_STATUS */
+/* status.c: a site's NODE_STATUS, written at the end of the loop pass */
 int status_take(struct root *r, struct link *l, const struct akmp_msg *m);
+void status_flush(struct root *r);
+void status_free(struct root *r);
 /* ask.c: a site's REKEY or REMOVE */
 int sync_rekey(struct root *r, struct link *l, const struct akmp_msg *m);
 int sync_ack(struct root *r, struct link *l, const struct akmp_msg *m);

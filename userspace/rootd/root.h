@@ -58,6 +58,7 @@
 struct admin;
 struct link;
 struct sitest;
+struct statuses;
 
 struct root {
 	uint32_t id;
@@ -99,6 +100,9 @@ struct root {
 	/* sync.c: the rows of an event's ASR, read once for all its sites */
 	uint32_t shared_asr;
 	PGresult *shared_rows;
+	int64_t sync_until;		/* root_now_ms() until which this pass sends; 0 not yet */
+	uint32_t sync_next;		/* the site whose turn was left out: first next pass */
+	struct statuses *statuses;	/* status.c: the pass's NODE_STATUS reports */
 	bool stop;
 	/* the last failed statement */
 	char sqlstate[6];

@@ -11,6 +11,9 @@
  * change as its event arrives, from any instance. Sending is paced by the
  * site's connection: a batch per loop pass while less than SYNC_ROUND is
  * queued; a change that finds no room is marked and sent when there is.
+ * The sites share SYNC_PASS_MS of each loop pass, in turns (sync_all()):
+ * however many sites start their rounds at once, no pass keeps a
+ * handshake or a heartbeat waiting longer.
  * A record that cannot be sent (a secret that does not open) goes as SYNC
  * keep: the site holds what it has of it, and the round ends.
  */
@@ -25,6 +28,7 @@
 #define SYNC_ROUND	(256u << 10)	/* sending pauses while this much is queued */
 #define SYNC_BATCH	64		/* records per step */
 #define SYNC_RETRY_MS	1000		/* a round that could not start, again after */
+#define SYNC_PASS_MS	100		/* sending in one loop pass, at most */
 
 /* ---- idset ---- */
 
@@ -91,6 +95,16 @@ void idset_free(struct idset *s)
 static size_t queued(const struct link *l)
 {
 	return l->out.len - l->out.off;
+}
+
+/* Is there time left in this pass to send? Its first question starts the clock. */
+static bool in_time(struct root *r)
+{
+	int64_t now = root_now_ms();
+
+	if (!r->sync_until)
+		r->sync_until = now + SYNC_PASS_MS;
+	return now < r->sync_until;
 }
 
 /* Everything again, from a root_now_ms() on. */
@@ -443,7 +457,7 @@ static int round_step(struct root *r, struct link *l)
 	if (!res)
 		return -EIO;
 	k = PQntuples(res);
-	for (i = 0; i < k && !err; i++) {
+	for (i = 0; i < k && !err && (!i || in_time(r)); i++) {
 		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
 		err = l->round == ROUND_NODES ? send_node(r, l, res, i) : send_asr(r, l, id);
@@ -458,8 +472,8 @@ static int round_step(struct root *r, struct link *l)
 			l->cursor = id;
 	}
 	PQclear(res);
-	if (err == -ENOBUFS)
-		return 0;	/* from the cursor on, when the queue drained */
+	if (err == -ENOBUFS || (!err && i < k))
+		return 0;	/* from the cursor on: when the queue drained, next pass */
 	if (!err && k < SYNC_BATCH) {
 		l->cursor = 0;
 		if (l->round == ROUND_ASRS) {
@@ -496,6 +510,8 @@ static int dirty_step(struct root *r, struct link *l)
 		idset_del(node ? &l->dirty_nodes : &l->dirty_asrs, id);
 		if (err && !first)
 			first = err;
+		if (!in_time(r))
+			break;
 	}
 	return first;
 }
@@ -519,7 +535,7 @@ bool sync_pending(struct root *r, const struct link *l)
  * is due starts (SYNC begin), marked changes go, or the round goes on. On
  * trouble, all of it again a second later.
  */
-void sync_step(struct root *r, struct link *l)
+static void sync_step(struct root *r, struct link *l)
 {
 	int err = 0;
 
@@ -536,7 +552,7 @@ void sync_step(struct root *r, struct link *l)
 	}
 	if (!err)
 		err = dirty_step(r, l);
-	if (!err && l->round && queued(l) < SYNC_ROUND)
+	if (!err && l->round && queued(l) < SYNC_ROUND && in_time(r))
 		err = round_step(r, l);
 	if (err) {
 		if (!l->noisy)
@@ -545,6 +561,34 @@ void sync_step(struct root *r, struct link *l)
 		l->noisy = true;
 		resync(l, SYNC_RETRY_MS);
 	}
+}
+
+/*
+ * A step for each site with something to send, while the pass has time,
+ * from the site the last pass left out on: the next pass starts with the
+ * first one left out of this one.
+ */
+void sync_all(struct root *r)
+{
+	struct link *start, *l;
+
+	for (start = r->links; start && (start->state != LS_UP ||
+					 start->hs.node != r->sync_next); start = start->next)
+		;
+	l = start = start ?: r->links;
+	while (l) {
+		if (sync_pending(r, l)) {
+			if (!in_time(r)) {
+				r->sync_next = l->hs.node;
+				return;
+			}
+			sync_step(r, l);
+		}
+		l = l->next ?: r->links;
+		if (l == start)
+			break;
+	}
+	r->sync_next = 0;
 }
 
 void sync_link_free(struct link *l)
@@ -628,8 +672,7 @@ void sync_event(struct root *r, const char *kind, const char *text)
 		activated(r, id, epoch);
 	}
 	PQclear(res);
-	for (l = r->links; l; l = l->next)	/* at once, as far as there is room */
-		sync_step(r, l);
+	sync_all(r);	/* at once, as far as there is room and time */
 	PQclear(r->shared_rows);
 	r->shared_rows = NULL;
 	r->shared_asr = 0;
