@@ -469,16 +469,30 @@ static void events_drop(struct root *r)
 	r->evq = NULL;
 }
 
+/* "mac s" as an element of a PostgreSQL array literal. */
+static void array_elem(FILE *f, const char *mac, const char *s)
+{
+	fprintf(f, "\"%s ", mac);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
 /*
- * Send the transaction's events, numbered now, at its end: a transaction
- * run again takes no numbers meanwhile, and numbers are taken close to the
- * commits that deliver them, in nearly their order.
+ * Send the transaction's events, numbered now, at its end, in one
+ * statement: a transaction run again takes no numbers meanwhile, and
+ * numbers are taken close to the commits that deliver them, in nearly
+ * their order.
  */
 static int events_send(struct root *r)
 {
-	char *body = NULL, *payload = NULL, mac[33];
+	char *body = NULL, *arr = NULL, mac[33];
 	PGresult *res;
-	size_t i;
+	size_t i, len;
+	FILE *f = NULL;
 	int err = 0;
 
 	if (!r->nevq)
@@ -487,6 +501,8 @@ static int events_send(struct root *r)
 		   (int64_t)r->nevq);
 	if (!res || (size_t)PQntuples(res) != r->nevq)
 		err = -EIO;
+	if (!err && !(f = open_memstream(&arr, &len)))
+		err = -ENOMEM;
 	for (i = 0; !err && i < r->nevq; i++) {
 		if (asprintf(&body, "%s %s", PQgetvalue(res, i, 0), r->evq[i]) < 0) {
 			body = NULL;
@@ -494,17 +510,22 @@ static int events_send(struct root *r)
 			break;
 		}
 		event_mac(r, body, mac);
-		if (asprintf(&payload, "%s %s", mac, body) < 0) {
-			payload = NULL;
-			err = -ENOMEM;
-		} else if (db_exec(r, "SELECT pg_notify('" ROOT_CHANNEL "', $1)", "t", payload) < 0) {
-			err = -EIO;
-		}
+		fputs(i ? "," : "{", f);
+		array_elem(f, mac, body);
 		free(body);
-		free(payload);
-		body = payload = NULL;
+		body = NULL;
 	}
 	PQclear(res);
+	if (f) {
+		fputc('}', f);
+		if (fclose(f) && !err)
+			err = -ENOMEM;
+	}
+	if (!err && db_exec(r, "SELECT count(pg_notify('" ROOT_CHANNEL "', p)) FROM (SELECT p "
+			    "FROM unnest($1::text[]) WITH ORDINALITY AS e (p, o) ORDER BY o) s",
+			    "t", arr) < 0)
+		err = -EIO;
+	free(arr);
 	return err;
 }
 

@@ -496,8 +496,10 @@ static int on_session_msg(struct root *r, struct link *l, const struct akmp_msg 
 		return on_heartbeat(r, l);
 	case AKMP_EVENT:
 		return 0;	/* its kernel's authentication failures: not ours to keep */
-	case AKMP_REKEY:
 	case AKMP_REMOVE:
+		status_flush(r);	/* the reports that came before it, written before it */
+		return sync_rekey(r, l, m);
+	case AKMP_REKEY:
 		return sync_rekey(r, l, m);
 	case AKMP_NODE_STATUS:
 		return status_take(r, l, m);

@@ -22,12 +22,15 @@
 #include "link.h"
 
 #define ROOT_STATUS_PER_SEC	256	/* 4 times an NMM's pace: a backlog read at once */
-#define STATUS_BATCH		512	/* reports in one transaction, at most */
+#define STATUS_BATCH		512	/* reports in one transaction, at most ... */
+#define STATUS_COUNTERS		16384	/* ... and counters, about */
+#define STATUS_LOG_SECS		60	/* between two logs of reports dropped */
 
 _Static_assert(ROOT_OFFLINE_AFTER == 30, "NODE_LINK_SQL's interval");
 
 struct report {
 	uint32_t site, node;
+	uint32_t session;		/* the site's session that sent it */
 	int64_t last;			/* its last contact, seconds since 1970; 0 none */
 	bool online, left_out;
 };
@@ -46,6 +49,7 @@ struct statuses {
 	unsigned int n;
 	struct counter *c;
 	size_t nc, cap;
+	int64_t logged;			/* root_now() of the last log of reports dropped */
 };
 
 struct take {
@@ -180,7 +184,9 @@ static int batch_arrays(const struct statuses *b, struct arr a[10])
 /*
  * The batch in one transaction; the rows of the reports taken (node,
  * online, its link before: -1 none, site) into *taken. 0, -EAGAIN a
- * conflict with another instance, -EIO.
+ * deadlock with another instance, -EIO. READ COMMITTED: a report is
+ * advisory, and a site's reports come through one instance; a serializable
+ * read of the nodes would make other instances' changes of them fail.
  */
 static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 {
@@ -189,7 +195,7 @@ static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 	int i, err = -EIO;
 
 	*taken = NULL;
-	if (db_begin(r))
+	if (db_exec(r, "BEGIN ISOLATION LEVEL READ COMMITTED", "") < 0)
 		return -EIO;
 	/* not worth a flush, nor a synchronous standby: a report is advisory */
 	if (db_exec(r, "SET LOCAL synchronous_commit = off", "") < 0)
@@ -212,6 +218,8 @@ static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 		   "ttttt", a[0].s, a[1].s, a[2].s, a[3].s, a[4].s);
 	if (!res || taken_arrays(res, &all, &on))
 		goto out;
+	if (!PQntuples(res))
+		goto commit;
 	/* each node's own, its provisioning ASR's and those of its ASRs, each once */
 	if (db_exec(r, "DELETE FROM node_counters WHERE node = ANY ($1::bigint[])", "t",
 		    all.s) < 0 ||
@@ -241,6 +249,7 @@ static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 			     PQgetvalue(res, i, 0), PQgetvalue(res, i, 3)))
 			goto out;
 	}
+commit:
 	if (!db_commit(r)) {
 		*taken = res;
 		res = NULL;
@@ -258,7 +267,7 @@ out:
 	return err;
 }
 
-/* Reports of nodes not the site's: logged once a session. */
+/* Reports of nodes not the site's: logged once a session (the one that sent them). */
 static void foreign(struct root *r, const struct statuses *b, PGresult *taken)
 {
 	unsigned int i;
@@ -270,7 +279,8 @@ static void foreign(struct root *r, const struct statuses *b, PGresult *taken)
 		     strtoul(PQgetvalue(taken, j, 0), NULL, 10) != b->rep[i].node; j++)
 			;
 		s = j < PQntuples(taken) ? NULL : link_sitest(r, b->rep[i].site);
-		if (!s || !s->session || s->session->status_foreign)
+		if (!s || !s->session || s->epoch != b->rep[i].session ||
+		    s->session->status_foreign)
 			continue;
 		root_log("site %u: NODE_STATUS for node %u, not one of its nodes: dropped",
 			 b->rep[i].site, b->rep[i].node);
@@ -278,7 +288,10 @@ static void foreign(struct root *r, const struct statuses *b, PGresult *taken)
 	}
 }
 
-/* The pass's reports into the database; dropped if it cannot take them. */
+/*
+ * The pass's reports into the database; dropped if it cannot take them
+ * (their sites report every node again within 10 minutes).
+ */
 void status_flush(struct root *r)
 {
 	struct statuses *b = r->statuses;
@@ -297,8 +310,14 @@ void status_flush(struct root *r)
 		usleep(2000 << try);	/* another instance's change: again */
 		err = 0;
 	}
-	if (!err)
+	if (!err) {
 		foreign(r, b, taken);
+	} else if (root_now() - b->logged >= STATUS_LOG_SECS) {
+		b->logged = root_now();
+		root_log("%u node reports not written (%s): dropped", b->n,
+			 err == -ENOMEM ? "out of memory" : r->errmsg[0] ? r->errmsg :
+			 "a conflict with another instance");
+	}
 	PQclear(taken);
 	for (j = 0; j < 10; j++)
 		arr_free(&a[j]);
@@ -345,7 +364,7 @@ int status_take(struct root *r, struct link *l, const struct akmp_msg *m)
 	/* a node reported twice in a pass: the first report written first */
 	for (i = 0; i < b->n && b->rep[i].node != node; i++)
 		;
-	if (i < b->n || b->n == STATUS_BATCH)
+	if (i < b->n || b->n == STATUS_BATCH || b->nc >= STATUS_COUNTERS)
 		status_flush(r);
 	if (last < 0 || last > (int64_t)time(NULL) + 86400)
 		last = 0;	/* no time this root can keep */
@@ -357,7 +376,7 @@ int status_take(struct root *r, struct link *l, const struct akmp_msg *m)
 		return err == -EBADMSG ? err : 0;	/* a malformed report ends the session */
 	}
 	b->rep[b->n++] = (struct report){
-		.site = l->hs.node, .node = node, .last = last,
+		.site = l->hs.node, .session = l->hs.session, .node = node, .last = last,
 		.online = akmp_u8(&m->tb[AKMP_T_STATE]) == AKMP_NODE_ONLINE,
 		.left_out = flags & AKMP_STATUS_NO_COUNTERS,
 	};

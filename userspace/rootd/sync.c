@@ -11,9 +11,10 @@
  * change as its event arrives, from any instance. Sending is paced by the
  * site's connection: a batch per loop pass while less than SYNC_ROUND is
  * queued; a change that finds no room is marked and sent when there is.
- * The sites share SYNC_PASS_MS of each loop pass, in turns (sync_all()):
- * however many sites start their rounds at once, no pass keeps a
- * handshake or a heartbeat waiting longer.
+ * The sites share SYNC_PASS_MS of each loop pass (and a record), in turns,
+ * their changes before their rounds (sync_all()): however many sites start
+ * their rounds at once, the loop goes on to the handshakes, heartbeats and
+ * reports within that.
  * A record that cannot be sent (a secret that does not open) goes as SYNC
  * keep: the site holds what it has of it, and the round ends.
  */
@@ -521,26 +522,30 @@ void sync_start(struct link *l)
 	resync(l, 0);
 }
 
-bool sync_pending(struct root *r, const struct link *l)
+/* Is l's site owed something it has room for: its changes, or (round) its round? */
+static bool owed(struct root *r, const struct link *l, bool round)
 {
 	if (l->state != LS_UP || !r->pg || queued(l) >= SYNC_ROUND)
 		return false;
 	if (l->resync)	/* nothing else until the round starts */
-		return root_now_ms() >= l->resync_ms;
-	return l->round || l->dirty_nodes.n || l->dirty_asrs.n;
+		return round && root_now_ms() >= l->resync_ms;
+	return round ? l->round != ROUND_NONE : l->dirty_nodes.n || l->dirty_asrs.n;
+}
+
+bool sync_pending(struct root *r, const struct link *l)
+{
+	return owed(r, l, false) || owed(r, l, true);
 }
 
 /*
- * One step of what l's site is owed, if its queue has room: a round that
- * is due starts (SYNC begin), marked changes go, or the round goes on. On
- * trouble, all of it again a second later.
+ * One step of what l's site is owed: marked changes go, or a round that is
+ * due starts (SYNC begin) or goes on. On trouble, all of it again a second
+ * later.
  */
-static void sync_step(struct root *r, struct link *l)
+static void sync_step(struct root *r, struct link *l, bool round)
 {
 	int err = 0;
 
-	if (!sync_pending(r, l))
-		return;
 	if (l->resync) {
 		err = site_cred(r, l);
 		if (!err) {
@@ -551,9 +556,7 @@ static void sync_step(struct root *r, struct link *l)
 		}
 	}
 	if (!err)
-		err = dirty_step(r, l);
-	if (!err && l->round && queued(l) < SYNC_ROUND && in_time(r))
-		err = round_step(r, l);
+		err = round ? round_step(r, l) : dirty_step(r, l);
 	if (err) {
 		if (!l->noisy)
 			root_log("site %u: cannot send its records (%s): all of them again in a "
@@ -564,29 +567,32 @@ static void sync_step(struct root *r, struct link *l)
 }
 
 /*
- * A step for each site with something to send, while the pass has time,
- * from the site the last pass left out on: the next pass starts with the
- * first one left out of this one.
+ * A step for each site owed something, while the pass has time: every
+ * site's changes first, then the rounds; each from the site the last pass
+ * left out on, and the next pass starts with the first one this one left
+ * out.
  */
 void sync_all(struct root *r)
 {
 	struct link *start, *l;
+	int round;
 
 	for (start = r->links; start && (start->state != LS_UP ||
 					 start->hs.node != r->sync_next); start = start->next)
 		;
-	l = start = start ?: r->links;
-	while (l) {
-		if (sync_pending(r, l)) {
-			if (!in_time(r)) {
-				r->sync_next = l->hs.node;
-				return;
+	start = start ?: r->links;
+	for (round = 0; round < 2 && start; round++) {
+		l = start;
+		do {
+			if (owed(r, l, round)) {
+				if (!in_time(r)) {
+					r->sync_next = l->hs.node;
+					return;
+				}
+				sync_step(r, l, round);
 			}
-			sync_step(r, l);
-		}
-		l = l->next ?: r->links;
-		if (l == start)
-			break;
+			l = l->next ?: r->links;
+		} while (l != start);
 	}
 	r->sync_next = 0;
 }
