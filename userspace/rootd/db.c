@@ -526,6 +526,8 @@ static int events_send(struct root *r)
 			    "t", arr) < 0)
 		err = -EIO;
 	free(arr);
+	if (err == -ENOMEM)
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 	return err;
 }
 
@@ -715,8 +717,11 @@ int db_connect(struct root *r)
 	 * The notices of CREATE ... IF NOT EXISTS are not worth a log line; a
 	 * lock held elsewhere (another instance cut off mid-change) or a slow
 	 * server fails a command in seconds instead of stalling every client.
+	 * Texts in UTF-8 whatever the environment says: events_send() escapes
+	 * bytes.
 	 */
 	if (db_exec(r, "SET client_min_messages = warning", "") < 0 ||
+	    db_exec(r, "SET client_encoding = 'UTF8'", "") < 0 ||
 	    db_exec(r, "SET lock_timeout = '5s'", "") < 0 ||
 	    db_exec(r, "SET statement_timeout = '15s'", "") < 0 ||
 	    db_exec(r, "SET idle_in_transaction_session_timeout = '60s'", "") < 0)

@@ -773,7 +773,7 @@ void link_tick(struct root *r)
 		}
 	}
 	sync_all(r);		/* what the sites are owed, and a new clock next pass */
-	r->sync_until = 0;
+	r->sync_from = 0;
 	for (s = r->sitests; s; s = s->next)
 		if (s->mode == SITE_SESSION_WAIT && now - s->since >= ROOT_SESSION_WAIT)
 			site_bootstrap(r, s, "no-session-connection");

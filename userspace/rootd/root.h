@@ -100,8 +100,8 @@ struct root {
 	/* sync.c: the rows of an event's ASR, read once for all its sites */
 	uint32_t shared_asr;
 	PGresult *shared_rows;
-	int64_t sync_until;		/* root_now_ms() until which this pass sends; 0 not yet */
-	uint32_t sync_next;		/* the site whose turn was left out: first next pass */
+	int64_t sync_from;		/* root_now_ms() this pass began to send; 0 not yet */
+	uint32_t sync_next[2];		/* the sites left out of the changes, the rounds */
 	struct statuses *statuses;	/* status.c: the pass's NODE_STATUS reports */
 	bool stop;
 	/* the last failed statement */

@@ -184,9 +184,9 @@ static int batch_arrays(const struct statuses *b, struct arr a[10])
 /*
  * The batch in one transaction; the rows of the reports taken (node,
  * online, its link before: -1 none, site) into *taken. 0, -EAGAIN a
- * deadlock with another instance, -EIO. READ COMMITTED: a report is
- * advisory, and a site's reports come through one instance; a serializable
- * read of the nodes would make other instances' changes of them fail.
+ * deadlock with another instance, -ENOMEM, -EIO. READ COMMITTED: a report
+ * is advisory; a serializable read of every reported node would make other
+ * instances' changes of the nodes fail.
  */
 static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 {
@@ -201,14 +201,15 @@ static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 	if (db_exec(r, "SET LOCAL synchronous_commit = off", "") < 0)
 		goto out;
 	/*
-	 * A report of a node of the site's (another's is not taken); every
-	 * statement of the WITH sees the rows before it: old is the link
-	 * before this report.
+	 * A report of a node of the site's (another's is not taken), the node
+	 * locked against its removal (node_remove() drops its rows) and in
+	 * one order; every part of the WITH sees the rows before it: old is
+	 * the link before this report.
 	 */
 	res = db_q(r, "WITH p AS (SELECT p.* FROM unnest($1::bigint[], $2::bigint[], "
 		   "$3::boolean[], $4::bigint[], $5::boolean[]) AS p (node, site, online, last, "
 		   "left_out) JOIN nodes n ON n.id = p.node AND n.site = p.site AND "
-		   "n.state != 'removed'), old AS (SELECT s.node, s.online FROM node_status s "
+		   "n.state != 'removed' ORDER BY p.node FOR SHARE OF n), old AS (SELECT s.node, s.online FROM node_status s "
 		   "JOIN p USING (node)), w AS (INSERT INTO node_status (node, online, "
 		   "last_contact, left_out) SELECT node, online, CASE WHEN last = 0 THEN NULL "
 		   "ELSE to_timestamp(last) END, left_out FROM p ON CONFLICT (node) DO UPDATE "
@@ -216,8 +217,12 @@ static int write_batch(struct root *r, struct arr a[10], PGresult **taken)
 		   "left_out = excluded.left_out, reported = now()) SELECT p.node, p.online, "
 		   "coalesce(old.online::int, -1), p.site FROM p LEFT JOIN old USING (node)",
 		   "ttttt", a[0].s, a[1].s, a[2].s, a[3].s, a[4].s);
-	if (!res || taken_arrays(res, &all, &on))
+	if (!res)
 		goto out;
+	if (taken_arrays(res, &all, &on)) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		goto out;
+	}
 	if (!PQntuples(res))
 		goto commit;
 	/* each node's own, its provisioning ASR's and those of its ASRs, each once */

@@ -11,10 +11,10 @@
  * change as its event arrives, from any instance. Sending is paced by the
  * site's connection: a batch per loop pass while less than SYNC_ROUND is
  * queued; a change that finds no room is marked and sent when there is.
- * The sites share SYNC_PASS_MS of each loop pass (and a record), in turns,
- * their changes before their rounds (sync_all()): however many sites start
- * their rounds at once, the loop goes on to the handshakes, heartbeats and
- * reports within that.
+ * The sites share SYNC_PASS_MS of each loop pass (and a record), in turns:
+ * their changes in the first half, then their rounds (sync_all()). However
+ * many sites start their rounds at once, the loop goes on to handshakes,
+ * heartbeats and reports after that.
  * A record that cannot be sent (a secret that does not open) goes as SYNC
  * keep: the site holds what it has of it, and the round ends.
  */
@@ -98,14 +98,17 @@ static size_t queued(const struct link *l)
 	return l->out.len - l->out.off;
 }
 
-/* Is there time left in this pass to send? Its first question starts the clock. */
-static bool in_time(struct root *r)
+/*
+ * Is the pass's sending less than ms old? Its first question starts the
+ * clock: the changes have the first half, the rounds the rest.
+ */
+static bool in_time(struct root *r, int64_t ms)
 {
 	int64_t now = root_now_ms();
 
-	if (!r->sync_until)
-		r->sync_until = now + SYNC_PASS_MS;
-	return now < r->sync_until;
+	if (!r->sync_from)
+		r->sync_from = now;
+	return now - r->sync_from < ms;
 }
 
 /* Everything again, from a root_now_ms() on. */
@@ -458,7 +461,7 @@ static int round_step(struct root *r, struct link *l)
 	if (!res)
 		return -EIO;
 	k = PQntuples(res);
-	for (i = 0; i < k && !err && (!i || in_time(r)); i++) {
+	for (i = 0; i < k && !err && (!i || in_time(r, SYNC_PASS_MS)); i++) {
 		uint32_t id = strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
 		err = l->round == ROUND_NODES ? send_node(r, l, res, i) : send_asr(r, l, id);
@@ -511,7 +514,7 @@ static int dirty_step(struct root *r, struct link *l)
 		idset_del(node ? &l->dirty_nodes : &l->dirty_asrs, id);
 		if (err && !first)
 			first = err;
-		if (!in_time(r))
+		if (!in_time(r, SYNC_PASS_MS / 2))
 			break;
 	}
 	return first;
@@ -568,33 +571,32 @@ static void sync_step(struct root *r, struct link *l, bool round)
 
 /*
  * A step for each site owed something, while the pass has time: every
- * site's changes first, then the rounds; each from the site the last pass
- * left out on, and the next pass starts with the first one this one left
- * out.
+ * site's changes first (in the first half), then the rounds; each from the
+ * site that was left out of it last, and the next pass starts with the
+ * first one this one left out.
  */
 void sync_all(struct root *r)
 {
 	struct link *start, *l;
 	int round;
 
-	for (start = r->links; start && (start->state != LS_UP ||
-					 start->hs.node != r->sync_next); start = start->next)
-		;
-	start = start ?: r->links;
-	for (round = 0; round < 2 && start; round++) {
-		l = start;
+	for (round = 0; round < 2 && r->links; round++) {
+		for (start = r->links; start && (start->state != LS_UP ||
+			     start->hs.node != r->sync_next[round]); start = start->next)
+			;
+		l = start = start ?: r->links;
+		r->sync_next[round] = 0;
 		do {
 			if (owed(r, l, round)) {
-				if (!in_time(r)) {
-					r->sync_next = l->hs.node;
-					return;
+				if (!in_time(r, round ? SYNC_PASS_MS : SYNC_PASS_MS / 2)) {
+					r->sync_next[round] = l->hs.node;
+					break;
 				}
 				sync_step(r, l, round);
 			}
 			l = l->next ?: r->links;
 		} while (l != start);
 	}
-	r->sync_next = 0;
 }
 
 void sync_link_free(struct link *l)
