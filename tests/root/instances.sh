@@ -165,6 +165,18 @@ wait_for 30 converged && dropped e1 e2
 ok $? "... e1 holds ASR 1's new epoch $(pg_sql -c "SELECT epoch FROM asrs WHERE id = 1"), e2 left it, e1 drops its packets" \
 	"$(state)"
 
+# A's machine lost for good: its row aged past 'running', forgotten at B, and east told
+out=$(root rb instance del "$(addr ra)" 2>&1)
+[ $? = 1 ] && grep -q "was seen in the last 60 s: it runs" <<<"$out"
+ok $? "instance del of A just killed: refused while it may run" "$out"
+pg_sql -c "UPDATE instances SET seen = now() - interval '2 minutes' WHERE addr = '$(addr ra)'" \
+	>/dev/null
+root rb instance list | sed 's/^/# /'
+knows_b() { nmmj root show | grep -q "\"instances\":\[\"$(addr rb):4790\"\]"; }
+root rb instance del "$(addr ra)" && [ "$(root rb instance list | grep -c state)" = 1 ] &&
+	wait_for 40 knows_b
+ok $? "instance del of A at B: east is told of B alone" "$(root rb instance list; nmm root show)"
+
 # ---- A back, B killed in the middle of changes at B ----
 start_root ra
 ok $? "A started again" "$(tail -n 3 "$W/ra.log")"

@@ -180,6 +180,28 @@ ok $? "an ASR deleted and made again goes on from its last epoch ($e2), never re
 	"$got"
 invariants "removals"
 
+# ---- the instances sites are offered: one running, one gone without a clean stop ----
+# (these instances do not listen: the rows are what listening ones write)
+pg_sql -c "INSERT INTO instances (addr, port, seen) VALUES ('192.0.2.7', 4790, now()),
+	('2001:db8::9', 4791, now() - interval '10 minutes')" >/dev/null
+got=$(r2 instance list)
+grep -q "instance 192.0.2.7 port 4790 state running last-seen " <<<"$got" &&
+	grep -q "instance 2001:db8::9 port 4791 state silent last-seen " <<<"$got"
+ok $? "instance list: a running instance and a silent one" "$got"
+expect 1 "was seen in the last 60 s: it runs; stop it" "instance del of one that runs" \
+	r1 instance del 192.0.2.7
+expect 1 "no instance at 192.0.2.8 port 4790" "instance del of none" r1 instance del 192.0.2.8
+expect 2 "invalid instance 'nowhere'" "instance del of no address" r1 instance del nowhere
+r1 instance del '[2001:db8::9]:4791' && got=$(r1j instance list) &&
+	[ "$(python3 -c 'import json, sys
+print(" ".join("%s:%d:%s" % (i["address"], i["port"], i["state"]) for i in json.load(sys.stdin)))' \
+		<<<"$got")" = "192.0.2.7:4790:running" ]
+ok $? "instance del of a silent one: gone from the list (JSON)" "$got"
+wait_for 5 grep -q '"event":"instance-removed","instance":"2001:db8::9","port":4791' \
+	"$T/watch.json"
+ok $? "... and the other instance's watchers told (instance-removed)" "$(tail -n 3 "$T/watch.json")"
+pg_sql -c "DELETE FROM instances" >/dev/null
+
 # ---- concurrent changes through both instances ----
 # Random add-member / del-member of 16 nodes in ASRs 1 and 2, eight at a
 # time, half through each instance. Each success made exactly one epoch.

@@ -54,6 +54,7 @@ void root_usage(FILE *f)
 {
 	fputs("Usage: akmctl root [socket PATH] site add NAME id ID endpoint ADDR[:PORT]\n"
 	      "       akmctl root [socket PATH] site list [NAME]\n"
+	      "       akmctl root [socket PATH] site export NAME file PATH [endpoint ADDR[:PORT]]\n"
 	      "       akmctl root [socket PATH] site del NAME\n"
 	      "       akmctl root [socket PATH] node add NAME id ID site SITE addr ADDR "
 	      "[addr ADDR ...]\n"
@@ -66,6 +67,8 @@ void root_usage(FILE *f)
 	      "       akmctl root [socket PATH] asr del-member ASR_ID node NAME\n"
 	      "       akmctl root [socket PATH] asr del ASR_ID\n"
 	      "       akmctl root [socket PATH] asr show [ASR_ID]\n"
+	      "       akmctl root [socket PATH] instance list\n"
+	      "       akmctl root [socket PATH] instance del ADDR[:PORT]\n"
 	      "       akmctl root [socket PATH] watch\n"
 	      "Talks to akm-rootd over its admin socket (default " ROOT_SOCKET ").\n", f);
 }

@@ -106,6 +106,8 @@ static int run(struct req *q)
 		return cmd_node(q, cmd);
 	if (!strcmp(obj, "asr"))
 		return cmd_asr(q, cmd);
+	if (!strcmp(obj, "instance"))
+		return cmd_instance(q, cmd);
 	if (!strcmp(obj, "link"))
 		return cmd_link(q, cmd);
 	return req_usage(q, "unknown command '%s'; try 'akmctl root help'", obj);

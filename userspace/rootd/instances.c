@@ -9,9 +9,11 @@
  * by the site's id, so that the sites of an instance that goes do not all
  * move to the same next one; at most AKMP_INSTANCES_MAX) at the start of
  * its session and whenever the list changes; its NMM tries them in turn.
+ * instance list shows them, instance del forgets one that is gone.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "link.h"
 
@@ -105,4 +107,83 @@ void instances_stop(struct root *r)
 	if (r->pg && advertised(r, &self))
 		db_exec(r, "DELETE FROM instances WHERE addr = $1 AND port = $2", "ti",
 			akm_addr_str(&self.addr, a, sizeof(a)), (int64_t)self.port);
+}
+
+/* ---- instance list, instance del ADDR[:PORT] ---- */
+
+#define INSTANCE_RUNNING	(2 * ROOT_SITES_REFRESH)	/* s: seen since, it runs */
+
+static int instance_list(struct req *q)
+{
+	PGresult *res;
+	int i;
+
+	if (req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	res = db_q(q->r, "SELECT host(addr), port, to_char(seen AT TIME ZONE 'UTC', "
+		   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), seen > now() - make_interval(secs => $1) "
+		   "FROM instances ORDER BY addr, port", "i", (int64_t)INSTANCE_RUNNING);
+	if (!res)
+		return req_db(q);
+	akm_out_arr_open(&q->o, NULL);
+	for (i = 0; i < PQntuples(res); i++) {
+		akm_out_obj_open(&q->o, NULL);
+		akm_out_str(&q->o, "address", "instance", PQgetvalue(res, i, 0));
+		akm_out_uint(&q->o, "port", "port", strtoul(PQgetvalue(res, i, 1), NULL, 10));
+		akm_out_str(&q->o, "state", "state",
+			    *PQgetvalue(res, i, 3) == 't' ? "running" : "silent");
+		akm_out_str(&q->o, "last_seen", "last-seen", PQgetvalue(res, i, 2));
+		akm_out_obj_close(&q->o);
+		akm_out_text(&q->o, "\n");
+	}
+	akm_out_arr_close(&q->o);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * An instance that is gone (its machine lost: no clean stop removed it) is
+ * no longer offered to the sites. One that still runs would write itself
+ * again: refused.
+ */
+static int instance_del(struct req *q)
+{
+	const char *ep = req_next(q);
+	char a[AKM_ADDRSTRLEN];
+	struct akm_addr addr;
+	uint16_t port = AKMP_PORT;
+	int64_t running;
+
+	if (!ep)
+		return req_usage(q, "missing ADDR[:PORT]");
+	if (req_next(q))
+		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
+	if (akm_endpoint_parse(ep, &addr, &port))
+		return req_usage(q, "invalid instance '%s' (ADDR, [ADDR]:PORT or a.b.c.d:PORT)",
+				 ep);
+	akm_addr_str(&addr, a, sizeof(a));
+	running = db_int(q->r, -1, "SELECT coalesce((SELECT (seen > now() - make_interval(secs "
+			 "=> $3))::int FROM instances WHERE addr = $1::inet AND port = $2), 2)",
+			 "tii", a, (int64_t)port, (int64_t)INSTANCE_RUNNING);
+	if (running < 0)
+		return req_db(q);
+	if (running == 2)
+		return req_fail(q, 1, "no instance at %s port %u", a, port);
+	if (running)
+		return req_fail(q, 1, "the instance at %s port %u was seen in the last %d s: it "
+				"runs; stop it (a clean stop removes it)", a, port, INSTANCE_RUNNING);
+	if (db_exec(q->r, "DELETE FROM instances WHERE addr = $1::inet AND port = $2", "ti", a,
+		    (int64_t)port) < 0 ||
+	    db_event(q->r, "instance-removed", "instance %s port %u", a, port))
+		return req_db(q);
+	return 0;
+}
+
+int cmd_instance(struct req *q, const char *cmd)
+{
+	if (!strcmp(cmd, "list"))
+		return instance_list(q);
+	if (!strcmp(cmd, "del"))
+		return instance_del(q);
+	return req_usage(q, "unknown command 'instance %s'; try 'akmctl root help'", cmd);
 }

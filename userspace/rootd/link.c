@@ -855,7 +855,9 @@ void link_event(struct root *r, const char *kind, const char *text)
 	if (!r->nl)
 		return;
 	sync_event(r, kind, text);
-	if (!strcmp(kind, "site-added") || !strcmp(kind, "database-back"))
+	/* the list of instances read again with the sites' endpoints */
+	if (!strcmp(kind, "site-added") || !strcmp(kind, "database-back") ||
+	    !strcmp(kind, "instance-removed"))
 		r->eps_stale = true;
 	if (!strcmp(kind, "site-removed") && sscanf(text, "site %u", &id) == 1) {
 		site_gone(r, id);

@@ -240,6 +240,8 @@ int counters_out(struct akm_out *o, PGresult *cnt, int j, uint32_t node, int64_t
 
 /* node.c: a new epoch of each ASR sql (the node's id as $1) returns; *k how many. */
 int rekey_node_asrs(struct req *q, const char *sql, int64_t node, int *k);
+/* instances.c: instance list, instance del (in a transaction, as the others) */
+int cmd_instance(struct req *q, const char *cmd);
 /* ask.c: the commands of the sites' link (q->link) */
 int cmd_link(struct req *q, const char *cmd);
 
