@@ -180,23 +180,30 @@ ok $? "an ASR deleted and made again goes on from its last epoch ($e2), never re
 	"$got"
 invariants "removals"
 
-# ---- the instances sites are offered: one running, one gone without a clean stop ----
+# ---- the instances sites are offered: running, gone without a clean stop, clocks ----
 # (these instances do not listen: the rows are what listening ones write)
 pg_sql -c "INSERT INTO instances (addr, port, seen) VALUES ('192.0.2.7', 4790, now()),
-	('2001:db8::9', 4791, now() - interval '10 minutes')" >/dev/null
+	('2001:db8::9', 4791, now() - interval '10 minutes'),
+	('192.0.2.11', 4790, now() - interval '2 hours'),
+	('192.0.2.12', 4790, now() + interval '2 hours')" >/dev/null
 got=$(r2 instance list)
 grep -q "instance 192.0.2.7 port 4790 state running last-seen " <<<"$got" &&
-	grep -q "instance 2001:db8::9 port 4791 state silent last-seen " <<<"$got"
-ok $? "instance list: a running instance and a silent one" "$got"
+	grep -q "instance 2001:db8::9 port 4791 state silent last-seen " <<<"$got" &&
+	grep -q "instance 192.0.2.11 port 4790 state expired " <<<"$got" &&
+	grep -q "instance 192.0.2.12 port 4790 state ahead " <<<"$got"
+ok $? "instance list: running, silent, expired, and ahead of the database's clock" "$got"
 expect 1 "was seen in the last 60 s: it runs; stop it" "instance del of one that runs" \
 	r1 instance del 192.0.2.7
 expect 1 "no instance at 192.0.2.8 port 4790" "instance del of none" r1 instance del 192.0.2.8
 expect 2 "invalid instance 'nowhere'" "instance del of no address" r1 instance del nowhere
-r1 instance del '[2001:db8::9]:4791' && got=$(r1j instance list) &&
+expect 2 "unknown argument 'now'" "instance del with a word too many" \
+	r1 instance del 192.0.2.11 now
+r1 instance del '[2001:db8::9]:4791' && r2 instance del ::ffff:192.0.2.11 &&
+	r1 instance del 192.0.2.12 && got=$(r1j instance list) &&
 	[ "$(python3 -c 'import json, sys
-print(" ".join("%s:%d:%s" % (i["address"], i["port"], i["state"]) for i in json.load(sys.stdin)))' \
+print(" ".join("%s:%d:%s" % (i["addr"], i["port"], i["state"]) for i in json.load(sys.stdin)))' \
 		<<<"$got")" = "192.0.2.7:4790:running" ]
-ok $? "instance del of a silent one: gone from the list (JSON)" "$got"
+ok $? "instance del of a silent, an expired (IPv4-mapped) and an ahead one (JSON)" "$got"
 wait_for 5 grep -q '"event":"instance-removed","instance":"2001:db8::9","port":4791' \
 	"$T/watch.json"
 ok $? "... and the other instance's watchers told (instance-removed)" "$(tail -n 3 "$T/watch.json")"

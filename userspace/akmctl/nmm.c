@@ -67,7 +67,7 @@ void root_usage(FILE *f)
 	      "       akmctl root [socket PATH] asr del-member ASR_ID node NAME\n"
 	      "       akmctl root [socket PATH] asr del ASR_ID\n"
 	      "       akmctl root [socket PATH] asr show [ASR_ID]\n"
-	      "       akmctl root [socket PATH] instance list\n"
+	      "       akmctl root [socket PATH] instance [list]\n"
 	      "       akmctl root [socket PATH] instance del ADDR[:PORT]\n"
 	      "       akmctl root [socket PATH] watch\n"
 	      "Talks to akm-rootd over its admin socket (default " ROOT_SOCKET ").\n", f);

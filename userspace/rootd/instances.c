@@ -113,6 +113,16 @@ void instances_stop(struct root *r)
 
 #define INSTANCE_RUNNING	(2 * ROOT_SITES_REFRESH)	/* s: seen since, it runs */
 
+/*
+ * SQL: an instance's state by its row: running (seen in the last
+ * INSTANCE_RUNNING s, $1), silent (offered to the sites until
+ * ROOT_INSTANCE_TTL s, $2), expired (no longer offered), ahead (seen more
+ * than a minute ahead of the database's clock: not offered either).
+ */
+#define INSTANCE_STATE_SQL "CASE WHEN seen >= now() + interval '1 minute' THEN 'ahead' " \
+	"WHEN seen > now() - make_interval(secs => $1) THEN 'running' WHEN seen > now() - " \
+	"make_interval(secs => $2) THEN 'silent' ELSE 'expired' END"
+
 static int instance_list(struct req *q)
 {
 	PGresult *res;
@@ -121,17 +131,17 @@ static int instance_list(struct req *q)
 	if (req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
 	res = db_q(q->r, "SELECT host(addr), port, to_char(seen AT TIME ZONE 'UTC', "
-		   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), seen > now() - make_interval(secs => $1) "
-		   "FROM instances ORDER BY addr, port", "i", (int64_t)INSTANCE_RUNNING);
+		   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " INSTANCE_STATE_SQL " FROM instances "
+		   "ORDER BY addr, port", "ii", (int64_t)INSTANCE_RUNNING,
+		   (int64_t)ROOT_INSTANCE_TTL);
 	if (!res)
 		return req_db(q);
 	akm_out_arr_open(&q->o, NULL);
 	for (i = 0; i < PQntuples(res); i++) {
 		akm_out_obj_open(&q->o, NULL);
-		akm_out_str(&q->o, "address", "instance", PQgetvalue(res, i, 0));
+		akm_out_str(&q->o, "addr", "instance", PQgetvalue(res, i, 0));
 		akm_out_uint(&q->o, "port", "port", strtoul(PQgetvalue(res, i, 1), NULL, 10));
-		akm_out_str(&q->o, "state", "state",
-			    *PQgetvalue(res, i, 3) == 't' ? "running" : "silent");
+		akm_out_str(&q->o, "state", "state", PQgetvalue(res, i, 3));
 		akm_out_str(&q->o, "last_seen", "last-seen", PQgetvalue(res, i, 2));
 		akm_out_obj_close(&q->o);
 		akm_out_text(&q->o, "\n");
@@ -142,39 +152,46 @@ static int instance_list(struct req *q)
 }
 
 /*
- * An instance that is gone (its machine lost: no clean stop removed it) is
- * no longer offered to the sites. One that still runs would write itself
- * again: refused.
+ * An instance that is gone without a clean stop (its machine lost) is no
+ * longer offered to the sites. One that runs would write itself again:
+ * refused, and so is this one.
  */
 static int instance_del(struct req *q)
 {
 	const char *ep = req_next(q);
-	char a[AKM_ADDRSTRLEN];
-	struct akm_addr addr;
-	uint16_t port = AKMP_PORT;
-	int64_t running;
+	char a[AKM_ADDRSTRLEN], given[AKM_ADDRSTRLEN], state[16];
+	struct akmp_endpoint self, e = { .port = AKMP_PORT };
+	PGresult *res;
 
 	if (!ep)
 		return req_usage(q, "missing ADDR[:PORT]");
 	if (req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	if (akm_endpoint_parse(ep, &addr, &port))
+	if (akm_endpoint_parse(ep, &e.addr, &e.port) ||
+	    akm_addr_canon(akm_addr_str(&e.addr, given, sizeof(given)), a, sizeof(a)) ||
+	    akm_addr_parse(a, &e.addr))
 		return req_usage(q, "invalid instance '%s' (ADDR, [ADDR]:PORT or a.b.c.d:PORT)",
 				 ep);
-	akm_addr_str(&addr, a, sizeof(a));
-	running = db_int(q->r, -1, "SELECT coalesce((SELECT (seen > now() - make_interval(secs "
-			 "=> $3))::int FROM instances WHERE addr = $1::inet AND port = $2), 2)",
-			 "tii", a, (int64_t)port, (int64_t)INSTANCE_RUNNING);
-	if (running < 0)
+	if (advertised(q->r, &self) && akmp_endpoint_eq(&self, &e))
+		return req_fail(q, 1, "%s port %u is this instance: stop it (a clean stop "
+				"removes it)", a, e.port);
+	res = db_q(q->r, "SELECT " INSTANCE_STATE_SQL " FROM instances WHERE addr = $3::inet "
+		   "AND port = $4", "iiti", (int64_t)INSTANCE_RUNNING,
+		   (int64_t)ROOT_INSTANCE_TTL, a, (int64_t)e.port);
+	if (!res)
 		return req_db(q);
-	if (running == 2)
-		return req_fail(q, 1, "no instance at %s port %u", a, port);
-	if (running)
+	snprintf(state, sizeof(state), "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	if (!*state)
+		return req_fail(q, 1, "no instance at %s port %u (an IPv6 address with a port: "
+				"[ADDR]:PORT)", a, e.port);
+	if (!strcmp(state, "running"))
 		return req_fail(q, 1, "the instance at %s port %u was seen in the last %d s: it "
-				"runs; stop it (a clean stop removes it)", a, port, INSTANCE_RUNNING);
+				"runs; stop it (a clean stop removes it)", a, e.port,
+				INSTANCE_RUNNING);
 	if (db_exec(q->r, "DELETE FROM instances WHERE addr = $1::inet AND port = $2", "ti", a,
-		    (int64_t)port) < 0 ||
-	    db_event(q->r, "instance-removed", "instance %s port %u", a, port))
+		    (int64_t)e.port) < 0 ||
+	    db_event(q->r, "instance-removed", "instance %s port %u", a, e.port))
 		return req_db(q);
 	return 0;
 }
@@ -185,5 +202,5 @@ int cmd_instance(struct req *q, const char *cmd)
 		return instance_list(q);
 	if (!strcmp(cmd, "del"))
 		return instance_del(q);
-	return req_usage(q, "unknown command 'instance %s'; try 'akmctl root help'", cmd);
+	return req_usage(q, "unknown instance command '%s'; try 'akmctl root help'", cmd);
 }
