@@ -81,7 +81,7 @@ static int counter_cb(uint32_t asr, const char *name, uint64_t value, void *arg)
 	return 0;
 }
 
-/* PostgreSQL array literals of a batch: f(i) prints element i. */
+/* A PostgreSQL array literal, written as it is built. */
 struct arr {
 	FILE *f;
 	char *s;
