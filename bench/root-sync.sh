@@ -137,10 +137,12 @@ for i in $(seq 1 "$SITES"); do
 		sed -n 's/^transfer code //p' "$W/s$i.export" |
 		"$AKMCTL" nmm socket "$W/s$i/admin.sock" root import "$W/s$i.bundle" code-file - \
 			>/dev/null || { echo "root-sync: site $i not imported" >&2; exit 1; }
+	[ $((i % 10)) = 0 ] && echo "root-sync: $i sites imported, $(($(now_ms) - t0)) ms" >&2
 done
 t1=$(now_ms)
 for i in $(seq 1 "$SITES"); do
 	wait_for 1800 synced "$i" || { echo "root-sync: site $i not synced" >&2; exit 1; }
+	[ $((i % 10)) = 0 ] && echo "root-sync: $i sites synced, $(($(now_ms) - t1)) ms" >&2
 done
 t2=$(now_ms)
 
