@@ -210,6 +210,8 @@ bool akm_addr_eq(const struct akm_addr *a, const struct akm_addr *b);
 int akm_write_all(int fd, const void *buf, size_t len);
 /* An address in its one spelling (::ffff:a.b.c.d is a.b.c.d) into buf. */
 int akm_addr_canon(const char *s, char *buf, size_t len);
+/* a in that spelling: ::ffff:a.b.c.d made a.b.c.d. */
+void akm_addr_unmap(struct akm_addr *a);
 /* An object name: 1 to AKM_NAME_MAX - 1 of A-Z a-z 0-9 . _ - */
 bool akm_name_ok(const char *s);
 int akm_secret_read(const char *path, uint8_t *secret, size_t len);

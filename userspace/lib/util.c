@@ -148,12 +148,17 @@ int akm_addr_canon(const char *s, char *buf, size_t len)
 		return -ENOSPC;
 	if (akm_addr_parse(s, &a))
 		return -EINVAL;
-	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {
-		a.family = AF_INET;
-		memcpy(&a.v4, &a.v6.s6_addr[12], 4);
-	}
+	akm_addr_unmap(&a);
 	akm_addr_str(&a, buf, len);
 	return 0;
+}
+
+void akm_addr_unmap(struct akm_addr *a)
+{
+	if (a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
+		a->family = AF_INET;
+		memcpy(&a->v4, &a->v6.s6_addr[12], 4);
+	}
 }
 
 bool akm_name_ok(const char *s)

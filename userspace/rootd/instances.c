@@ -159,7 +159,7 @@ static int instance_list(struct req *q)
 static int instance_del(struct req *q)
 {
 	const char *ep = req_next(q);
-	char a[AKM_ADDRSTRLEN], given[AKM_ADDRSTRLEN], state[16];
+	char a[AKM_ADDRSTRLEN], state[16];
 	struct akmp_endpoint self, e = { .port = AKMP_PORT };
 	PGresult *res;
 
@@ -167,11 +167,11 @@ static int instance_del(struct req *q)
 		return req_usage(q, "missing ADDR[:PORT]");
 	if (req_next(q))
 		return req_usage(q, "unknown argument '%s'", q->argv[q->pos - 1]);
-	if (akm_endpoint_parse(ep, &e.addr, &e.port) ||
-	    akm_addr_canon(akm_addr_str(&e.addr, given, sizeof(given)), a, sizeof(a)) ||
-	    akm_addr_parse(a, &e.addr))
+	if (akm_endpoint_parse(ep, &e.addr, &e.port))
 		return req_usage(q, "invalid instance '%s' (ADDR, [ADDR]:PORT or a.b.c.d:PORT)",
 				 ep);
+	akm_addr_unmap(&e.addr);
+	akm_addr_str(&e.addr, a, sizeof(a));
 	if (advertised(q->r, &self) && akmp_endpoint_eq(&self, &e))
 		return req_fail(q, 1, "%s port %u is this instance: stop it (a clean stop "
 				"removes it)", a, e.port);

@@ -72,10 +72,8 @@ static int endpoint_addr(const char *ep, struct akm_addr *a)
 	uint16_t port;
 	int err = akm_endpoint_parse(ep, a, &port);
 
-	if (!err && a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
-		a->family = AF_INET;
-		memcpy(&a->v4, &a->v6.s6_addr[12], 4);
-	}
+	if (!err)
+		akm_addr_unmap(a);
 	return err;
 }
 

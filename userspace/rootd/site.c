@@ -74,10 +74,7 @@ static int site_add(struct req *q)
 	}
 	if (!id || !endpoint)
 		return req_usage(q, "missing '%s'", !id ? "id" : "endpoint");
-	if (a.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.v6)) {	/* one spelling */
-		a.family = AF_INET;
-		memcpy(&a.v4, &a.v6.s6_addr[12], 4);
-	}
+	akm_addr_unmap(&a);	/* one spelling */
 	akm_addr_str(&a, buf, sizeof(buf));
 	snprintf(ep, sizeof(ep), a.family == AF_INET6 ? "[%s]:%u" : "%s:%u", buf, port);
 	if (id_taken(q, id))
