@@ -209,6 +209,37 @@ wait_for 5 grep -q '"event":"instance-removed","instance":"2001:db8::9","port":4
 ok $? "... and the other instance's watchers told (instance-removed)" "$(tail -n 3 "$T/watch.json")"
 pg_sql -c "DELETE FROM instances" >/dev/null
 
+# ---- a read holds up nothing else ----
+# asr show waits on a lock another session holds (in the instance's reader):
+# meanwhile the same instance makes a change; a client that leaves while its
+# read waits in line costs nothing (the leak check at the end).
+counters_locks() {	# GRANTED: how many locks on node_counters, granted or waiting
+	pg_sql -c "SELECT count(*) FROM pg_locks WHERE relation = 'node_counters'::regclass
+		AND granted = $1"
+}
+mkfifo "$T/lock.in"
+pg_sql <"$T/lock.in" >/dev/null &
+BG+=($!)
+exec 7>"$T/lock.in"
+echo "BEGIN; LOCK TABLE node_counters IN ACCESS EXCLUSIVE MODE;" >&7
+wait_for 10 test "$(counters_locks true)" = 1
+r1 asr show >"$T/show.out" 2>&1 &
+show=$!
+wait_for 10 test "$(counters_locks false)" = 1
+r1 site list >/dev/null 2>&1 &
+gone=$!
+sleep 0.3
+kill "$gone"
+r1 node add waits id 3001 site east addr 10.99.0.1 >/dev/null &&
+	kill -0 "$show" && [ "$(counters_locks false)" = 1 ]
+ok $? "a change is made while the same instance's read waits on a lock" "$(cat "$T/show.out")"
+echo "COMMIT;" >&7
+exec 7>&-
+wait "$show" && grep -q "^asr 1 " "$T/show.out" && grep -q "^asr 2 " "$T/show.out"
+ok $? "the read answers whole once the lock is gone" "$(head -n 5 "$T/show.out")"
+r1 node del waits >/dev/null
+wait "$gone" 2>/dev/null
+
 # ---- concurrent changes through both instances ----
 # Random add-member / del-member of 16 nodes in ASRs 1 and 2, eight at a
 # time, half through each instance. Each success made exactly one epoch.

@@ -3,10 +3,12 @@
  * The admin socket (akmctl root ...): the frames of akmctl nmm (lib/proto.h,
  * NMM_ADMIN_*). A request is the command's words; the answer its output,
  * its errors and its exit status, whole however long (it is written as the
- * client reads). Each command runs in one SERIALIZABLE transaction, run
+ * client reads). Each change runs in one SERIALIZABLE transaction, run
  * again from the start (output discarded) when the database reports a
  * serialization failure, for up to ROOT_RETRY_SECS: the instances of one
- * database may change the same rows at once. A watcher that falls
+ * database may change the same rows at once. Reads run beside the loop
+ * (reader.c), so that listing a large deployment holds up nothing else. A
+ * watcher that falls
  * ROOT_WATCH_BACKLOG behind, or a client that leaves its answer unread for
  * ROOT_ADMIN_STALL seconds, is dropped.
  */
@@ -35,6 +37,7 @@ struct admin {
 	bool watch;
 	bool closing;			/* close once the answer is written */
 	bool dead;			/* close now */
+	struct job *job;		/* its read, being run (reader.c) */
 };
 
 int req_fail(struct req *q, int status, const char *fmt, ...)
@@ -91,15 +94,19 @@ int req_addrs(struct req *q, char addrs[AKM_ADDRS_TEXT_MAX])
 	return 0;
 }
 
+/* An object alone lists it. */
+static const char *command(const char *obj, const char *cmd)
+{
+	return cmd ? cmd : strcmp(obj, "asr") ? "list" : "show";
+}
+
 static int run(struct req *q)
 {
 	const char *obj = req_next(q), *cmd;
 
 	if (!obj)
 		return req_usage(q, "missing command; try 'akmctl root help'");
-	cmd = req_next(q);
-	if (!cmd)	/* an object alone: list it */
-		cmd = strcmp(obj, "asr") ? "list" : "show";
+	cmd = command(obj, req_next(q));
 	if (!strcmp(obj, "site"))
 		return cmd_site(q, cmd);
 	if (!strcmp(obj, "node"))
@@ -182,7 +189,7 @@ static bool flush(struct admin *a)
  * serialization failure or a connection lost before COMMIT, for up to
  * ROOT_RETRY_SECS. *out and *err: what it printed, to be freed.
  */
-static void transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen)
+void admin_transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen)
 {
 	int64_t until = root_now_ms() + ROOT_RETRY_SECS * 1000;
 	struct root *r = q->r;
@@ -253,7 +260,7 @@ int admin_run(struct root *r, char **argv, bool log)
 
 	while (argv[q.argc])
 		q.argc++;
-	transact(&q, &out, &outlen, &err, &errlen);
+	admin_transact(&q, &out, &outlen, &err, &errlen);
 	db_notifies(r);
 	if (q.status && err && log)
 		root_log("sites' link: %s %s: %.*s", argv[0], argv[1], (int)strcspn(err, "\n"),
@@ -263,6 +270,55 @@ int admin_run(struct root *r, char **argv, bool log)
 	return q.status;
 }
 
+static void admin_free(struct root *r, struct admin *a);
+
+/* The commands that only read: run by reader.c, in a READ ONLY transaction. */
+static bool is_read(int argc, char **argv)
+{
+	static const char *const reads[][2] = {
+		{ "site", "list" }, { "site", "show" }, { "node", "list" }, { "node", "show" },
+		{ "asr", "show" }, { "instance", "list" },
+	};
+	const char *cmd;
+	size_t i;
+
+	if (argc < 1)
+		return false;
+	cmd = command(argv[0], argc > 1 ? argv[1] : NULL);
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (!strcmp(argv[0], reads[i][0]) && !strcmp(cmd, reads[i][1]))
+			return true;
+	return false;
+}
+
+static void answer(struct admin *a, const char *out, size_t outlen, const char *err,
+		   size_t errlen, int status)
+{
+	uint32_t code = status < 0 ? 1 : status;
+
+	if (out && !status)	/* a failed command's output may be cut short */
+		send_text(a, NMM_ADMIN_OUT, out, outlen);
+	if (err)
+		send_text(a, NMM_ADMIN_ERR, err, errlen);
+	send_frame(a, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &code, 4);
+	a->closing = true;
+}
+
+/* Write what the socket takes; the client goes once it is all written. */
+static void admin_write(struct root *r, struct admin *a)
+{
+	if (a->dead || !flush(a) || (a->closing && a->off == a->len))
+		admin_free(r, a);
+}
+
+void admin_answer(struct root *r, struct admin *a, const char *out, size_t outlen,
+		  const char *err, size_t errlen, int status)
+{
+	a->job = NULL;
+	answer(a, out, outlen, err, errlen, status);
+	admin_write(r, a);
+}
+
 /* One request: RUN with MODE and ARG * n. */
 static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t len)
 {
@@ -270,7 +326,6 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 	struct akmp_admin_req req = { .argv = argv, .max = ROOT_ADMIN_ARGS_MAX };
 	struct req q = { .r = r, .argv = argv };
 	size_t outlen = 0, errlen = 0;
-	uint32_t status;
 	int ret;
 
 	ret = akmp_admin_req(data, len, &req);
@@ -283,6 +338,11 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		a->watch = true;	/* events from now on, until the client leaves */
 		goto out;
 	}
+	if (!req.toomany && r->reader && is_read(q.argc, argv)) {
+		a->job = reader_submit(r, a, argv, q.argc, req.mode);
+		if (a->job)
+			goto out;	/* answered by admin_answer() */
+	}
 	if (req.toomany) {
 		q.err = open_memstream(&err, &errlen);
 		if (q.err) {
@@ -291,18 +351,12 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		}
 		q.status = 2;
 	} else {
-		transact(&q, &out, &outlen, &err, &errlen);
+		admin_transact(&q, &out, &outlen, &err, &errlen);
 	}
 	db_notifies(r);
 	if (q.file && !q.status)
 		send_frame(a, NMM_ADMIN_FILE, NMM_ADMIN_T_DATA, q.file, q.file_len);
-	if (out && !q.status)	/* a failed command's output may be cut short */
-		send_text(a, NMM_ADMIN_OUT, out, outlen);
-	if (err)
-		send_text(a, NMM_ADMIN_ERR, err, errlen);
-	status = q.status < 0 ? 1 : q.status;
-	send_frame(a, NMM_ADMIN_EXIT, NMM_ADMIN_T_STATUS, &status, 4);
-	a->closing = true;
+	answer(a, out, outlen, err, errlen, q.status);
 out:
 	if (q.file && out)	/* the output holds the transfer code */
 		sodium_memzero(out, outlen);
@@ -347,6 +401,8 @@ static void admin_free(struct root *r, struct admin *a)
 			*pp = a->next;
 			break;
 		}
+	if (a->job)
+		reader_cancel(r, a->job);
 	close(a->fd);
 	akmp_reader_free(&a->rd);
 	free(a->buf);
@@ -405,6 +461,8 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max)
 
 	if (r->admin_fd >= 0 && root_now() >= r->admin_paused && n < max)
 		pfd[n++] = (struct pollfd){ .fd = r->admin_fd, .events = POLLIN };
+	if (r->reader && n < max)
+		pfd[n++] = (struct pollfd){ .fd = reader_fd(r), .events = POLLIN };
 	for (a = r->admins; a && n < max; a = a->next)
 		pfd[n++] = (struct pollfd){
 			.fd = a->fd,
@@ -432,8 +490,7 @@ static void admin_io(struct root *r, struct admin *a, short revents)
 		if (ret < 0 && ret != -EAGAIN)
 			a->dead = true;	/* gone, or not speaking the protocol */
 	}
-	if (a->dead || !flush(a) || (a->closing && a->off == a->len))
-		admin_free(r, a);
+	admin_write(r, a);
 }
 
 void admin_poll_done(struct root *r, const struct pollfd *pfd, int n)
@@ -446,6 +503,10 @@ void admin_poll_done(struct root *r, const struct pollfd *pfd, int n)
 			continue;
 		if (pfd[i].fd == r->admin_fd) {
 			accept_one(r);
+			continue;
+		}
+		if (pfd[i].fd == reader_fd(r)) {
+			reader_done(r);
 			continue;
 		}
 		for (a = r->admins; a; a = next) {

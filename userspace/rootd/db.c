@@ -168,7 +168,8 @@ static void lost(struct root *r, bool given_up)
 {
 	if (!r->pg || (PQstatus(r->pg) == CONNECTION_OK && !given_up))
 		return;
-	root_log("database: connection %s: %s", given_up ? "given up" : "lost", r->errmsg);
+	root_log("database%s: connection %s: %s", r->read_only ? " (reads)" : "",
+		 given_up ? "given up" : "lost", r->errmsg);
 	admin_broadcast(r, "database-lost", "");
 	db_disconnect(r);
 	r->pg_delay = 1;
@@ -183,7 +184,7 @@ int db_reconnect(struct root *r)
 		return 0;
 	err = db_connect(r);
 	if (!err) {
-		root_log("database: connected again");
+		root_log("database%s: connected again", r->read_only ? " (reads)" : "");
 		admin_broadcast(r, "database-back", "");
 		link_event(r, "database-back", "");
 		r->pg_delay = 1;
@@ -367,7 +368,9 @@ int db_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t len)
 
 int db_begin(struct root *r)
 {
-	return db_exec(r, "BEGIN ISOLATION LEVEL SERIALIZABLE", "") < 0 ? -EIO : 0;
+	/* a snapshot for a read: it never conflicts */
+	return db_exec(r, r->read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" :
+		       "BEGIN ISOLATION LEVEL SERIALIZABLE", "") < 0 ? -EIO : 0;
 }
 
 static int events_send(struct root *r);
@@ -729,9 +732,9 @@ int db_connect(struct root *r)
 	/* again (a failover): this deployment's database, before anything is written */
 	if (!err && r->checked)
 		err = root_check(r);
-	if (!err)
+	if (!err && !r->read_only)
 		err = migrate(r);
-	if (!err && r->checked)		/* the first start listens once it checked */
+	if (!err && r->checked && !r->read_only)	/* the first start listens once it checked */
 		err = db_listen(r);
 	if (err)
 		db_disconnect(r);

@@ -44,14 +44,18 @@ int64_t root_now_ms(void)
 
 bool root_stopping(void)
 {
-	if (stop_signal && !stop_ms)
-		stop_ms = root_now_ms();
+	int64_t none = 0;
+
+	/* the loop's and the reader's: the first to see the signal sets it */
+	if (stop_signal && !__atomic_load_n(&stop_ms, __ATOMIC_RELAXED))
+		__atomic_compare_exchange_n(&stop_ms, &none, root_now_ms(), false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 	return stop_signal != 0;
 }
 
 int64_t root_stop_ms(void)
 {
-	return stop_ms;
+	return __atomic_load_n(&stop_ms, __ATOMIC_RELAXED);
 }
 
 void root_log(const char *fmt, ...)
@@ -62,12 +66,14 @@ void root_log(const char *fmt, ...)
 	va_list ap;
 
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	flockfile(stderr);	/* a line at a time: the reader logs too */
 	if (!journal)
 		fprintf(stderr, "%s akm-rootd: ", ts);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 static void on_signal(int sig)
@@ -183,8 +189,11 @@ static void loop(struct root *r)
 	int n, na, pg, cap = 0, want;
 
 	while (!stop_signal) {
-		/* the admin socket and its clients, the listener and every link, the database */
-		want = ROOT_ADMIN_MAX + 1 + link_poll_count(r) + 1;
+		/*
+		 * the admin socket, its clients and the reader; the listener and
+		 * every link; the database
+		 */
+		want = ROOT_ADMIN_MAX + 2 + link_poll_count(r) + 1;
 		if (want > cap) {
 			p = realloc(pfd, want * 2 * sizeof(*pfd));
 			if (!p) {
@@ -194,7 +203,7 @@ static void loop(struct root *r)
 			pfd = p;
 			cap = want * 2;
 		}
-		na = admin_poll_fds(r, pfd, ROOT_ADMIN_MAX + 1);
+		na = admin_poll_fds(r, pfd, ROOT_ADMIN_MAX + 2);
 		n = na + link_poll_fds(r, pfd + na, cap - 1 - na);
 		pg = -1;
 		if (r->pg && PQsocket(r->pg) >= 0) {
@@ -347,6 +356,8 @@ int main(int argc, char **argv)
 		root_log("cannot listen for sites: %s", strerror(-err));
 	if (!err && listen)
 		err = kern_open(&r);
+	if (!err && (err = reader_start(&r)))
+		root_log("cannot start the thread of reads: %s", strerror(-err));
 	if (!err && (err = admin_open(&r)))
 		root_log("cannot open %s/admin.sock: %s", r.state_dir, strerror(-err));
 	if (!err) {
@@ -356,6 +367,7 @@ int main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 		root_log("stopping");
 	}
+	reader_stop(&r);
 	admin_close_all(&r);
 	link_close_all(&r);
 	kern_close(&r);

@@ -3,8 +3,9 @@
  * akm-rootd: the AKM Backend Root Server, the authority of a deployment
  * (Documentation/root.md). Its state is in PostgreSQL; several instances may
  * serve one database. One process, one event loop: the admin socket
- * (akmctl root ...) and the database connection, whose notifications carry
- * the events of every instance.
+ * (akmctl root ...), the sites' link and the database connection, whose
+ * notifications carry the events of every instance; beside it one thread
+ * that runs the admin socket's reads on a connection of its own (reader.c).
  */
 #ifndef ROOT_H
 #define ROOT_H
@@ -56,7 +57,9 @@
 #define ROOT_SITE_NODES_MAX	((AKM_CREDS_MAX < AKM_ASRS_MAX ? AKM_CREDS_MAX : AKM_ASRS_MAX) - 1)
 
 struct admin;
+struct job;
 struct link;
+struct reader;
 struct sitest;
 struct statuses;
 
@@ -70,6 +73,7 @@ struct root {
 	bool committing;		/* COMMIT sent: a lost connection may have made it */
 	bool pg_given_up;		/* the last statement got no answer in time */
 	bool checked;			/* the deployment was checked once: it exists */
+	bool read_only;			/* reader.c's: no LISTEN, no migration, READ ONLY */
 	unsigned int forged;		/* notifications without our MAC, or replayed */
 	char **evq;			/* the transaction's events, sent at COMMIT */
 	size_t nevq;
@@ -80,6 +84,7 @@ struct root {
 	struct akm_master master;
 	int admin_fd;
 	struct admin *admins;
+	struct reader *reader;		/* the thread of the admin socket's reads */
 	/* the sites' link (--listen): this instance's kernel and connections */
 	struct akm_sock *nl;		/* NULL: not listening */
 	struct akm_addr listen_addr;
@@ -156,6 +161,21 @@ void admin_tick(struct root *r);
 void admin_broadcast(struct root *r, const char *kind, const char *text);
 /* A command of the sites' link (argv NULL-terminated), as an operator's; its failure logged. */
 int admin_run(struct root *r, char **argv, bool log);
+struct req;
+/* Run q's command in a transaction, again after a conflict; *out, *err: what it printed. */
+void admin_transact(struct req *q, char **out, size_t *outlen, char **err, size_t *errlen);
+/* The answer to a's request, given to reader_submit(). */
+void admin_answer(struct root *r, struct admin *a, const char *out, size_t outlen,
+		  const char *err, size_t errlen, int status);
+
+/* reader.c: the admin socket's reads, in a thread of their own. */
+int reader_start(struct root *r);	/* after the database was checked */
+void reader_stop(struct root *r);
+int reader_fd(const struct root *r);	/* readable: reader_done() has answers */
+struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc,
+			  enum akm_out_mode mode);	/* NULL: out of memory */
+void reader_cancel(struct root *r, struct job *j);	/* a left */
+void reader_done(struct root *r);
 
 /* kern.c: this instance's kernel, for the sites' link. 0 or -errno. */
 int kern_open(struct root *r);
