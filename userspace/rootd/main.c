@@ -220,6 +220,12 @@ static void loop(struct root *r)
 		db_tick(r);
 		admin_tick(r);
 		link_tick(r);
+		/*
+		 * what the pass's statements brought: the events of its own
+		 * commits (node reports, the sites' requests) and of other
+		 * instances', read with an answer (the socket is not readable)
+		 */
+		db_notifies(r);
 	}
 	free(pfd);
 }
