@@ -107,8 +107,8 @@ ok $? "no acknowledged change lost: epoch 11 follows the 10 acknowledged" "$got"
 # the promoted server is the primary now
 PG_DIR=$SB PG_PORT=$SB_PORT invariants "the promoted server"
 # (instance 2 was asked reads only: its own connection is back within its retry interval)
-wait_for 10 grep -q "database: connected again" "$T/r1.log" &&
-	wait_for 10 grep -q "database: connected again" "$T/r2.log"
+wait_for 20 grep -q "database: connected again" "$T/r1.log" &&
+	wait_for 20 grep -q "database: connected again" "$T/r2.log"
 ok $? "both instances logged their reconnection" "$(tail -n 3 "$T/r1.log" "$T/r2.log")"
 
 # ---- the standby lost, the primary alive, commits synchronous ----

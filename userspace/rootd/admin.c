@@ -222,7 +222,9 @@ void admin_transact(struct req *q, char **out, size_t *outlen, char **err, size_
 		/* nothing was committed: on a new connection, from the start */
 		fresh = false;
 		if (q->status == -ENOTCONN) {
-			if (db_reconnect(r))
+			if (root_stopping())
+				req_fail(q, 1, "stopping");
+			else if (db_reconnect(r))
 				req_fail(q, 1, "the database is unreachable: %s", r->errmsg);
 			else
 				fresh = !extra;	/* worth one more try, whatever the time */
@@ -342,8 +344,14 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		a->job = reader_submit(r, a, argv, q.argc, req.mode);
 		if (a->job)
 			goto out;	/* answered by admin_answer() */
-	}
-	if (req.toomany) {
+		q.err = open_memstream(&err, &errlen);
+		if (q.err) {
+			req_fail(&q, 1, errno == EBUSY ? "%d reads wait in line at this instance: "
+				 "try again" : "out of memory", ROOT_READS_MAX);
+			fclose(q.err);
+		}
+		q.status = 1;
+	} else if (req.toomany) {
 		q.err = open_memstream(&err, &errlen);
 		if (q.err) {
 			req_usage(&q, "more than %d arguments", ROOT_ADMIN_ARGS_MAX);
@@ -466,7 +474,8 @@ int admin_poll_fds(struct root *r, struct pollfd *pfd, int max)
 	for (a = r->admins; a && n < max; a = a->next)
 		pfd[n++] = (struct pollfd){
 			.fd = a->fd,
-			.events = (a->closing || a->dead ? 0 : POLLIN) |
+			/* a read being run: the client may only hang up */
+			.events = (a->closing || a->dead || a->job ? 0 : POLLIN) |
 				  (a->off < a->len ? POLLOUT : 0),
 		};
 	return n;
@@ -490,6 +499,8 @@ static void admin_io(struct root *r, struct admin *a, short revents)
 		if (ret < 0 && ret != -EAGAIN)
 			a->dead = true;	/* gone, or not speaking the protocol */
 	}
+	if (revents & (POLLHUP | POLLERR))
+		a->dead = true;
 	admin_write(r, a);
 }
 

@@ -147,8 +147,8 @@ static void set_error(struct root *r, const PGresult *res, const char *fallback)
 	snprintf(r->errmsg, sizeof(r->errmsg), "%s", msg ? msg : fallback);
 	one_line(r->errmsg);
 	if (res && !db_retry(r))
-		root_log("database: %s%s%s", r->errmsg, *r->sqlstate ? " SQLSTATE " : "",
-			 r->sqlstate);
+		root_log("database%s: %s%s%s", r->read_only ? " (reads)" : "", r->errmsg,
+			 *r->sqlstate ? " SQLSTATE " : "", r->sqlstate);
 }
 
 bool db_retry(const struct root *r)
@@ -389,7 +389,7 @@ int db_commit(struct root *r)
 	events_drop(r);
 	if (err)
 		return err;
-	r->committing = true;
+	r->committing = !r->read_only;	/* a read lost there is run again */
 	res = db_q(r, "COMMIT", "");
 	if (!res)
 		return -EIO;
@@ -685,6 +685,24 @@ static int migrate(struct root *r)
 	return err;
 }
 
+/*
+ * The reads' server is the one the changes go to (a hot standby's answers
+ * may be behind), of the schema the loop's connection migrated to.
+ */
+static int read_server(struct root *r)
+{
+	int64_t v = db_int(r, -1, "SELECT CASE WHEN pg_is_in_recovery() THEN -2 ELSE "
+			   "coalesce((SELECT v FROM meta WHERE k = 'schema'), 0) END", "");
+
+	if (v == SCHEMA_VERSION)
+		return 0;
+	if (v != -1)
+		snprintf(r->errmsg, sizeof(r->errmsg), v == -2 ? "the server is a standby" :
+			 "schema version %lld, not %lld", (long long)v,
+			 (long long)SCHEMA_VERSION);
+	return -EIO;
+}
+
 /* The server's warnings, in our log on one line (libpq prints them raw). */
 static void notice(void *arg, const char *msg)
 {
@@ -734,6 +752,8 @@ int db_connect(struct root *r)
 		err = root_check(r);
 	if (!err && !r->read_only)
 		err = migrate(r);
+	if (!err && r->read_only)
+		err = read_server(r);
 	if (!err && r->checked && !r->read_only)	/* the first start listens once it checked */
 		err = db_listen(r);
 	if (err)

@@ -22,7 +22,7 @@
 #include "config.h"
 #include "root.h"
 
-static volatile sig_atomic_t stop_signal;
+static int stop_signal;		/* the loop's and the reader's: atomic */
 static int64_t stop_ms;
 static bool journal;
 
@@ -47,10 +47,12 @@ bool root_stopping(void)
 	int64_t none = 0;
 
 	/* the loop's and the reader's: the first to see the signal sets it */
-	if (stop_signal && !__atomic_load_n(&stop_ms, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&stop_signal, __ATOMIC_RELAXED))
+		return false;
+	if (!__atomic_load_n(&stop_ms, __ATOMIC_RELAXED))
 		__atomic_compare_exchange_n(&stop_ms, &none, root_now_ms(), false,
 					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-	return stop_signal != 0;
+	return true;
 }
 
 int64_t root_stop_ms(void)
@@ -78,7 +80,7 @@ void root_log(const char *fmt, ...)
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	__atomic_store_n(&stop_signal, sig, __ATOMIC_RELAXED);
 }
 
 static void usage(FILE *f)
@@ -188,7 +190,7 @@ static void loop(struct root *r)
 	struct pollfd *pfd = NULL, *p;
 	int n, na, pg, cap = 0, want;
 
-	while (!stop_signal) {
+	while (!root_stopping()) {
 		/*
 		 * the admin socket, its clients and the reader; the listener and
 		 * every link; the database
@@ -373,8 +375,8 @@ int main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 		root_log("stopping");
 	}
+	admin_close_all(&r);	/* first: a client's read is cancelled */
 	reader_stop(&r);
-	admin_close_all(&r);
 	link_close_all(&r);
 	kern_close(&r);
 	db_disconnect(&r);

@@ -37,6 +37,7 @@ struct reader {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct job *todo, **tail;	/* in the order they came */
+	unsigned int ntodo;
 	struct job *done;
 	bool stop;
 	int efd;			/* readable: something is done */
@@ -72,6 +73,7 @@ static void *reader_main(void *arg)
 			break;
 		j = rd->todo;
 		rd->todo = j->next;
+		rd->ntodo--;
 		if (!rd->todo)
 			rd->tail = &rd->todo;
 		pthread_mutex_unlock(&rd->lock);
@@ -95,7 +97,7 @@ static void *reader_main(void *arg)
 int reader_start(struct root *r)
 {
 	struct reader *rd = calloc(1, sizeof(*rd));
-	sigset_t all, old;
+	sigset_t sigs, old;
 	int err;
 
 	if (!rd)
@@ -112,9 +114,11 @@ int reader_start(struct root *r)
 	}
 	pthread_mutex_init(&rd->lock, NULL);
 	pthread_cond_init(&rd->wake, NULL);
-	/* signals are the loop's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* the stop signals are the loop's */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	err = -pthread_create(&rd->thread, NULL, reader_main, rd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
@@ -164,9 +168,18 @@ struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc
 			  enum akm_out_mode mode)
 {
 	struct reader *rd = r->reader;
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j;
+	unsigned int n;
 	int i;
 
+	pthread_mutex_lock(&rd->lock);
+	n = rd->ntodo;
+	pthread_mutex_unlock(&rd->lock);
+	if (n >= ROOT_READS_MAX) {	/* only the loop adds: it stays so */
+		errno = EBUSY;
+		return NULL;
+	}
+	j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
 	j->a = a;
@@ -180,11 +193,13 @@ struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc
 	}
 	if (j->argc < argc) {
 		job_free(j);
+		errno = ENOMEM;
 		return NULL;
 	}
 	pthread_mutex_lock(&rd->lock);
 	*rd->tail = j;
 	rd->tail = &j->next;
+	rd->ntodo++;
 	pthread_cond_signal(&rd->wake);
 	pthread_mutex_unlock(&rd->lock);
 	return j;
@@ -203,6 +218,7 @@ void reader_cancel(struct root *r, struct job *j)
 			*pp = j->next;
 			if (rd->tail == &j->next)
 				rd->tail = pp;
+			rd->ntodo--;
 			job_free(j);
 			break;
 		}

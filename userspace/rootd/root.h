@@ -36,6 +36,7 @@
 #define ROOT_ADMIN_TIMEOUT	10		/* s for a request to arrive */
 #define ROOT_ADMIN_STALL	30		/* s a client may leave its answer unread */
 #define ROOT_ADMIN_MAX		256		/* admin connections at once */
+#define ROOT_READS_MAX		32		/* reads waiting for the reader (reader.c) */
 #define ROOT_WATCH_BACKLOG	(1u << 20)	/* bytes of events a watcher may fall behind */
 #define ROOT_HANDSHAKE_SECS	10		/* s for a site's handshake */
 #define ROOT_SESSION_WAIT	10		/* s for the session connection after the switch */
@@ -172,8 +173,9 @@ void admin_answer(struct root *r, struct admin *a, const char *out, size_t outle
 int reader_start(struct root *r);	/* after the database was checked */
 void reader_stop(struct root *r);
 int reader_fd(const struct root *r);	/* readable: reader_done() has answers */
+/* NULL, errno EBUSY (ROOT_READS_MAX wait) or ENOMEM */
 struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc,
-			  enum akm_out_mode mode);	/* NULL: out of memory */
+			  enum akm_out_mode mode);
 void reader_cancel(struct root *r, struct job *j);	/* a left */
 void reader_done(struct root *r);
 
