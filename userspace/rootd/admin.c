@@ -8,9 +8,8 @@
  * serialization failure, for up to ROOT_RETRY_SECS: the instances of one
  * database may change the same rows at once. Reads run beside the loop
  * (reader.c), so that listing a large deployment holds up nothing else. A
- * watcher that falls
- * ROOT_WATCH_BACKLOG behind, or a client that leaves its answer unread for
- * ROOT_ADMIN_STALL seconds, is dropped.
+ * watcher that falls ROOT_WATCH_BACKLOG behind, or a client that leaves
+ * its answer unread for ROOT_ADMIN_STALL seconds, is dropped.
  */
 #include <errno.h>
 #include <stdarg.h>
