@@ -9,6 +9,7 @@
 #   start N [ARGS...]      # instance N on PG_DB, state $T/rN, log $T/rN.log
 #   stop N                 # SIGTERM; its exit status (ASan's leak report: 99)
 #   r1 ..., r2 ...         # akmctl root through instance 1 or 2 (r1j: -j)
+#   serves N               # instance N makes changes
 #   invariants PHASE       # one TAP result: the invariants hold
 #   expect STATUS PATTERN WHAT CMD...   # one TAP result: CMD refused so
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -50,6 +51,12 @@ root_setup() {
 r1() { "$AKMCTL" root socket "$T/r1/admin.sock" "$@"; }
 r2() { "$AKMCTL" root socket "$T/r2/admin.sock" "$@"; }
 r1j() { "$AKMCTL" -j root socket "$T/r1/admin.sock" "$@"; }
+# Instance N makes changes (reads run beside them): one it refuses, made by its loop.
+serves() {
+	local out
+	out=$("$AKMCTL" root socket "$T/r$1/admin.sock" asr del 99999 2>&1)
+	grep -q "no ASR 99999" <<<"$out" || { echo "# instance $1: $out"; return 1; }
+}
 
 start() {
 	local i=$1 pid

@@ -327,6 +327,7 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 	struct akmp_admin_req req = { .argv = argv, .max = ROOT_ADMIN_ARGS_MAX };
 	struct req q = { .r = r, .argv = argv };
 	size_t outlen = 0, errlen = 0;
+	bool busy;
 	int ret;
 
 	ret = akmp_admin_req(data, len, &req);
@@ -343,10 +344,11 @@ static int handle(struct root *r, struct admin *a, const uint8_t *data, size_t l
 		a->job = reader_submit(r, a, argv, q.argc, req.mode);
 		if (a->job)
 			goto out;	/* answered by admin_answer() */
+		busy = errno == EBUSY;
 		q.err = open_memstream(&err, &errlen);
 		if (q.err) {
-			req_fail(&q, 1, errno == EBUSY ? "%d reads wait in line at this instance: "
-				 "try again" : "out of memory", ROOT_READS_MAX);
+			req_fail(&q, 1, busy ? "%d reads wait in line at this instance: try again" :
+				 "out of memory", ROOT_READS_MAX);
 			fclose(q.err);
 		}
 		q.status = 1;
@@ -485,7 +487,9 @@ static void admin_io(struct root *r, struct admin *a, short revents)
 	int ret = 0;
 
 	if (revents & POLLIN) {
-		while (!a->closing && !a->dead && (ret = akmp_read(a->fd, &a->rd)) == 1) {
+		/* one request: what follows it (an end of file) is not read */
+		while (!a->closing && !a->dead && !a->job &&
+		       (ret = akmp_read(a->fd, &a->rd)) == 1) {
 			if (a->up || a->rd.len > ROOT_ADMIN_REQ_MAX) {
 				ret = -EBADMSG;
 				break;

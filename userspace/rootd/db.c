@@ -234,6 +234,9 @@ static PGresult *exec_params(struct root *r, const char *sql, int n, const char 
 			r->pg_given_up = true;
 			break;
 		}
+		/* the reader's thread sees no signal: it looks again every 100 ms */
+		if (r->read_only && left > 100)
+			left = 100;
 		pfd = (struct pollfd){ .fd = PQsocket(r->pg), .events = POLLIN | (more ? POLLOUT : 0) };
 		if ((poll(&pfd, 1, left) < 0 && errno != EINTR) || !PQconsumeInput(r->pg))
 			break;
@@ -722,7 +725,8 @@ int db_connect(struct root *r)
 		"keepalives_count", "tcp_user_timeout", "application_name", "dbname", NULL,
 	};
 	const char *vals[] = {
-		"10", "1", "30", "10", "3", "20000", "akm-rootd", r->conninfo, NULL,
+		"10", "1", "30", "10", "3", "20000", r->read_only ? "akm-rootd reads" : "akm-rootd",
+		r->conninfo, NULL,
 	};
 	int err = 0;
 

@@ -168,18 +168,10 @@ struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc
 			  enum akm_out_mode mode)
 {
 	struct reader *rd = r->reader;
-	struct job *j;
-	unsigned int n;
+	struct job *j = calloc(1, sizeof(*j));
+	bool full;
 	int i;
 
-	pthread_mutex_lock(&rd->lock);
-	n = rd->ntodo;
-	pthread_mutex_unlock(&rd->lock);
-	if (n >= ROOT_READS_MAX) {	/* only the loop adds: it stays so */
-		errno = EBUSY;
-		return NULL;
-	}
-	j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
 	j->a = a;
@@ -197,11 +189,19 @@ struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc
 		return NULL;
 	}
 	pthread_mutex_lock(&rd->lock);
-	*rd->tail = j;
-	rd->tail = &j->next;
-	rd->ntodo++;
-	pthread_cond_signal(&rd->wake);
+	full = rd->ntodo >= ROOT_READS_MAX;
+	if (!full) {
+		*rd->tail = j;
+		rd->tail = &j->next;
+		rd->ntodo++;
+		pthread_cond_signal(&rd->wake);
+	}
 	pthread_mutex_unlock(&rd->lock);
+	if (full) {
+		job_free(j);
+		errno = EBUSY;
+		return NULL;
+	}
 	return j;
 }
 
