@@ -7,7 +7,8 @@
 # key) guards the database; every command and its errors; changes through
 # one instance seen by the other, its watchers told; concurrent changes
 # through both (serialized: one epoch per change, no epoch made twice,
-# addresses and ids unique across instances); kill -9 of an instance in the
+# addresses and ids unique across instances); a read waiting while the same
+# instance makes a change; kill -9 of an instance in the
 # middle of a burst; the PostgreSQL server restarted under the instances.
 # After every phase the database's invariants are checked (below).
 #
