@@ -770,8 +770,7 @@ void link_tick(struct root *r)
 			link_close(r, l);	/* silent for 3 heartbeats */
 		}
 	}
-	sync_all(r);		/* what the sites are owed, and a new clock next pass */
-	r->sync_from = 0;
+	sync_all(r);		/* what the sites are owed (main.c starts a new clock) */
 	for (s = r->sitests; s; s = s->next)
 		if (s->mode == SITE_SESSION_WAIT && now - s->since >= ROOT_SESSION_WAIT)
 			site_bootstrap(r, s, "no-session-connection");

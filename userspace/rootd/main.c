@@ -226,7 +226,8 @@ static void loop(struct root *r)
 		 * what the pass's statements brought: the events of its own
 		 * commits (node reports, the sites' requests) and of other
 		 * instances', read with an answer (the socket is not readable);
-		 * the sites' sending they cause counts in this pass's budget
+		 * the sites' sending they cause counts in this pass's budget,
+		 * and the next pass has a budget of its own
 		 */
 		db_notifies(r);
 		r->sync_from = 0;

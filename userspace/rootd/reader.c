@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The admin socket's reads (site list, node list, asr show, instance list)
- * run in a thread of their own, on a database connection of their own, each
+ * The admin socket's reads (site list|show, node list|show, asr show,
+ * instance list) run in a thread of their own, on a database connection of their own, each
  * in one REPEATABLE READ READ ONLY transaction: a read of a whole deployment
  * takes seconds at 10,000 nodes (far more under emulation), and in the event
  * loop it would hold every site's link past its heartbeat limit. Reads run
@@ -163,7 +163,7 @@ int reader_fd(const struct root *r)
 	return r->reader ? r->reader->efd : -1;
 }
 
-/* a's request, to be answered through admin_answer(): the job, or NULL (out of memory) */
+/* a's request, to be answered through admin_answer(): the job, or NULL (errno: root.h) */
 struct job *reader_submit(struct root *r, struct admin *a, char **argv, int argc,
 			  enum akm_out_mode mode)
 {
