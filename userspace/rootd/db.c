@@ -754,10 +754,10 @@ int db_connect(struct root *r)
 	/* again (a failover): this deployment's database, before anything is written */
 	if (!err && r->checked)
 		err = root_check(r);
-	if (!err && !r->read_only)
-		err = migrate(r);
 	if (!err && r->read_only)
 		err = read_server(r);
+	else if (!err)
+		err = migrate(r);
 	if (!err && r->checked && !r->read_only)	/* the first start listens once it checked */
 		err = db_listen(r);
 	if (err)
