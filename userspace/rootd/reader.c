@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * The admin socket's reads (site list|show, node list|show, asr show,
- * instance list) run in a thread of their own, on a database connection of their own, each
- * in one REPEATABLE READ READ ONLY transaction: a read of a whole deployment
- * takes seconds at 10,000 nodes (far more under emulation), and in the event
- * loop it would hold every site's link past its heartbeat limit. Reads run
+ * instance list) run in a thread of their own, on a database connection of
+ * their own, each in one REPEATABLE READ READ ONLY transaction: a read of a
+ * whole deployment takes seconds at 10,000 nodes (far more under
+ * emulation), and in the event loop it would hold every site's link past
+ * its heartbeat limit. Reads run
  * one at a time, in the order they came. The loop hands a request over
  * (reader_submit()) and takes the answer back when the eventfd says one is
  * done (reader_done()); the thread touches nothing but the jobs under the
